@@ -1,0 +1,29 @@
+//! `spiderpool-core` is the pure heart of spiderpool-rs.
+//!
+//! It computes and decides; it never performs I/O. It holds:
+//!
+//! - [`ip`]: addresses, CIDRs, Spiderpool range strings and an interval set over
+//!   `u128` that never expands a range into an address list;
+//! - [`model`]: the `spiderpool.spidernet.io/v2beta1` resources as plain serde types
+//!   with Spiderpool's exact JSON shapes;
+//! - [`annotation`]: the pod and namespace annotations Spiderpool reads;
+//! - [`selector`]: Kubernetes label selectors;
+//! - [`selection`]: candidate pools per NIC and family, in Spiderpool's precedence;
+//! - [`allocator`] and [`store`]: allocation and release over a compare-and-swap
+//!   store contract, with an in-memory store.
+//!
+//! What it deliberately does not do: talk to Kubernetes, netlink, files, sockets or
+//! clocks. There is no tokio, kube, rtnetlink or nix in its dependency tree. Time
+//! and storage are injected through traits ([`store::PoolStore`],
+//! [`store::EndpointStore`], [`allocator::Clock`]).
+
+pub mod allocator;
+pub mod annotation;
+pub mod error;
+pub mod ip;
+pub mod model;
+pub mod selection;
+pub mod selector;
+pub mod store;
+
+pub use error::{Error, Result};
