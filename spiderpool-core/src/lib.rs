@@ -22,6 +22,7 @@ pub mod annotation;
 pub mod error;
 pub mod ip;
 pub mod model;
+pub mod pod;
 pub mod selection;
 pub mod selector;
 pub mod store;

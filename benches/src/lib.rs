@@ -1,0 +1,1 @@
+//! Criterion benchmarks for spiderpool-rs live in `benches/`; this library is empty.

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs what the tests need on a fresh Debian machine and runs every test.
+# This is exactly what CI runs (.ci/run calls it). Steps: deps, fmt, clippy,
+# tests, docs, bench build, dependency-boundary check, fuzz smoke.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+export RUSTFLAGS=${RUSTFLAGS:-}
+
+step "system packages"
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  need=()
+  for p in iproute2 iputils-ping nftables containernetworking-plugins; do
+    dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+  done
+  if [ "${#need[@]}" -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+else
+  echo "not root or no apt-get: skipping system packages"
+fi
+
+step "rust toolchain components"
+command -v cargo >/dev/null || { echo "cargo not found: install rustup first" >&2; exit 1; }
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked 2>&1 | tee target/test-output.log
+# cargo test exits non-zero on failure (pipefail carries it).
+
+step "cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked >/dev/null
+
+step "bench build"
+cargo bench --workspace --locked --no-run >/dev/null 2>&1 || cargo bench --workspace --locked --no-run
+
+step "spiderpool-core has no I/O dependencies"
+bad=$(cargo tree -p spiderpool-core -e normal --prefix none --locked | grep -E '^(tokio|kube|kube-[a-z]+|rtnetlink|netlink-[a-z-]+|nix) ' || true)
+if [ -n "$bad" ]; then echo "forbidden dependencies in spiderpool-core:"; echo "$bad"; exit 1; fi
+echo "ok"
+
+step "fuzz smoke (cargo-fuzz, -s none, bounded)"
+scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-10}"
+
+step "all checks passed"

@@ -1,0 +1,221 @@
+//! The store contract test suite. Every store implementation (memory, embedded,
+//! Kubernetes) runs [`run`] against itself; a failure panics with a message that
+//! names the broken promise.
+//!
+//! Available to other crates with the `testing` feature.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::{AllocationChange, EndpointStore, PoolStore, StoreError};
+use crate::model::{
+    IPAllocationDetail, IPPoolSpec, ObjectMeta, PoolIpAllocation, ReservedIPSpec, SpiderEndpoint,
+    SpiderIPPool, SpiderReservedIP,
+};
+
+/// Makes fresh stores seeded with pools and reserved IPs.
+pub trait StoreFactory {
+    /// The store under test.
+    type Store: PoolStore + EndpointStore;
+    /// A new, isolated store holding exactly these objects.
+    fn create(&self, pools: Vec<SpiderIPPool>, reserved: Vec<SpiderReservedIP>) -> Self::Store;
+}
+
+/// A pool named `name` over `subnet` with `ips`.
+pub fn pool(name: &str, subnet: &str, ips: &[&str]) -> SpiderIPPool {
+    SpiderIPPool {
+        metadata: ObjectMeta::named(name),
+        spec: IPPoolSpec {
+            subnet: subnet.to_string(),
+            ips: ips.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        },
+        ..SpiderIPPool::default()
+    }
+}
+
+/// A SpiderReservedIP named `name` holding `ips`.
+pub fn reserved(name: &str, ips: &[&str]) -> SpiderReservedIP {
+    SpiderReservedIP {
+        metadata: ObjectMeta::named(name),
+        spec: ReservedIPSpec { ips: ips.iter().map(|s| s.to_string()).collect(), ..Default::default() },
+        ..SpiderReservedIP::default()
+    }
+}
+
+fn record(uid: &str) -> PoolIpAllocation {
+    PoolIpAllocation {
+        pod: format!("default/{uid}"),
+        pod_uid: uid.to_string(),
+        container_id: Some(format!("c-{uid}")),
+        interface: Some("net1".into()),
+        node: Some("node1".into()),
+    }
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap_or_else(|e| panic!("test address {s:?}: {e}"))
+}
+
+fn endpoint(ns: &str, name: &str, uid: &str) -> SpiderEndpoint {
+    let mut ep = SpiderEndpoint::default();
+    ep.metadata.name = Some(name.to_string());
+    ep.metadata.namespace = Some(ns.to_string());
+    ep.status.current.uid = uid.to_string();
+    ep.status.current.ips.push(IPAllocationDetail {
+        interface: "net1".into(),
+        ipv4: Some("10.6.0.10/16".into()),
+        ipv4_pool: Some("p4".into()),
+        ..Default::default()
+    });
+    ep
+}
+
+/// Runs every contract check against fresh stores from `factory`.
+pub async fn run<F: StoreFactory>(factory: &F) {
+    lists_seeded_pools_with_counts(factory).await;
+    reads_missing_pool_as_none(factory).await;
+    applies_changes_and_bumps_the_version(factory).await;
+    rejects_stale_versions(factory).await;
+    rejects_double_allocation_without_applying(factory).await;
+    release_requires_the_holding_uid(factory).await;
+    loads_allocated_ips_from_status(factory).await;
+    lists_reserved_ips(factory).await;
+    endpoints_are_compare_and_swap(factory).await;
+}
+
+async fn lists_seeded_pools_with_counts<F: StoreFactory>(f: &F) {
+    let s = f.create(
+        vec![pool("a", "10.6.0.0/16", &["10.6.0.1-10.6.0.10"]), pool("b", "fd00::/64", &["fd00::1-fd00::4"])],
+        vec![],
+    );
+    let mut names: Vec<String> = PoolStore::list_pools(&s)
+        .await
+        .expect("list_pools")
+        .iter()
+        .map(|p| p.metadata.name_str().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a", "b"], "list_pools returns every seeded pool");
+    let total = s
+        .read_pool("a", |st| (st.total_count(), st.allocated_count()))
+        .await
+        .expect("read_pool")
+        .expect("pool a exists")
+        .value;
+    assert_eq!(total, (10, 0), "pool a has 10 addresses, none allocated");
+}
+
+async fn reads_missing_pool_as_none<F: StoreFactory>(f: &F) {
+    let s = f.create(vec![], vec![]);
+    assert!(s.read_pool("nope", |_| ()).await.expect("read_pool").is_none(), "missing pool reads as None");
+}
+
+async fn applies_changes_and_bumps_the_version<F: StoreFactory>(f: &F) {
+    let s = f.create(vec![pool("a", "10.6.0.0/16", &["10.6.0.1-10.6.0.10"])], vec![]);
+    let v0 = s.read_pool("a", |_| ()).await.expect("read").expect("exists").version;
+    let change = AllocationChange { add: vec![(ip("10.6.0.1"), record("u1"))], ..Default::default() };
+    let v1 = s.update_allocations("a", v0, &change).await.expect("CAS write at the read version");
+    assert_ne!(v0, v1, "a write changes the version");
+    let seen = s
+        .read_pool("a", |st| (st.record(&ip("10.6.0.1")).cloned(), st.allocated_count()))
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(seen.version, v1, "a read after the write sees the new version");
+    assert_eq!(seen.value, (Some(record("u1")), 1), "the record is stored with all owner facts");
+    let listed = PoolStore::list_pools(&s).await.expect("list");
+    let count = listed[0].status.as_ref().and_then(|st| st.allocated_ip_count);
+    assert_eq!(count, Some(1), "list_pools reports allocatedIPCount");
+}
+
+async fn rejects_stale_versions<F: StoreFactory>(f: &F) {
+    let s = f.create(vec![pool("a", "10.6.0.0/16", &["10.6.0.1-10.6.0.10"])], vec![]);
+    let v0 = s.read_pool("a", |_| ()).await.expect("read").expect("exists").version;
+    let first = AllocationChange { add: vec![(ip("10.6.0.1"), record("u1"))], ..Default::default() };
+    let second = AllocationChange { add: vec![(ip("10.6.0.2"), record("u2"))], ..Default::default() };
+    s.update_allocations("a", v0, &first).await.expect("first writer wins");
+    let err = s.update_allocations("a", v0, &second).await.expect_err("second writer is stale");
+    assert!(err.is_conflict(), "a stale version is a typed Conflict, got {err:?}");
+    let n = s.read_pool("a", |st| st.allocated_count()).await.expect("read").expect("exists").value;
+    assert_eq!(n, 1, "a rejected write changes nothing");
+    let gone = s.update_allocations("missing", v0, &first).await.expect_err("no such pool");
+    assert!(matches!(gone, StoreError::Conflict { actual: None, .. } | StoreError::NotFound { .. }));
+}
+
+async fn rejects_double_allocation_without_applying<F: StoreFactory>(f: &F) {
+    let s = f.create(vec![pool("a", "10.6.0.0/16", &["10.6.0.1-10.6.0.10"])], vec![]);
+    let v0 = s.read_pool("a", |_| ()).await.expect("read").expect("exists").version;
+    let one = AllocationChange { add: vec![(ip("10.6.0.1"), record("u1"))], ..Default::default() };
+    let v1 = s.update_allocations("a", v0, &one).await.expect("write");
+    let both = AllocationChange {
+        add: vec![(ip("10.6.0.2"), record("u2")), (ip("10.6.0.1"), record("u3"))],
+        ..Default::default()
+    };
+    let err = s.update_allocations("a", v1, &both).await.expect_err("10.6.0.1 is taken");
+    assert!(matches!(err, StoreError::Invalid { .. }), "double allocation is Invalid, got {err:?}");
+    let state = s
+        .read_pool("a", |st| (st.allocated_count(), st.record(&ip("10.6.0.1")).cloned()))
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(state.value, (1, Some(record("u1"))), "nothing of a rejected change is applied");
+}
+
+async fn release_requires_the_holding_uid<F: StoreFactory>(f: &F) {
+    let s = f.create(vec![pool("a", "10.6.0.0/16", &["10.6.0.1-10.6.0.10"])], vec![]);
+    let v0 = s.read_pool("a", |_| ()).await.expect("read").expect("exists").version;
+    let add = AllocationChange { add: vec![(ip("10.6.0.1"), record("u1"))], ..Default::default() };
+    let v1 = s.update_allocations("a", v0, &add).await.expect("write");
+    let wrong = AllocationChange { remove: vec![(ip("10.6.0.1"), "u2".into())], ..Default::default() };
+    let err = s.update_allocations("a", v1, &wrong).await.expect_err("u2 does not hold it");
+    assert!(matches!(err, StoreError::Invalid { .. }), "release by another UID is Invalid");
+    let right = AllocationChange { remove: vec![(ip("10.6.0.1"), "u1".into())], ..Default::default() };
+    s.update_allocations("a", v1, &right).await.expect("the holder releases");
+    let n = s.read_pool("a", |st| st.allocated_count()).await.expect("read").expect("exists").value;
+    assert_eq!(n, 0);
+}
+
+async fn loads_allocated_ips_from_status<F: StoreFactory>(f: &F) {
+    let mut p = pool("a", "10.6.0.0/16", &["10.6.0.1-10.6.0.10"]);
+    p.status = Some(crate::model::IPPoolStatus {
+        allocated_ips: Some(r#"{"10.6.0.5":{"pod":"default/x","podUid":"ux"}}"#.into()),
+        ..Default::default()
+    });
+    let s = f.create(vec![p], vec![]);
+    let got = s
+        .read_pool("a", |st| (st.record(&ip("10.6.0.5")).map(|r| r.pod_uid.clone()), st.used().len()))
+        .await
+        .expect("read")
+        .expect("exists")
+        .value;
+    assert_eq!(got, (Some("ux".to_string()), 1), "records in status.allocatedIPs are loaded");
+}
+
+async fn lists_reserved_ips<F: StoreFactory>(f: &F) {
+    let s = f.create(vec![], vec![reserved("r", &["10.6.0.1-10.6.0.3"])]);
+    let list: Vec<Arc<SpiderReservedIP>> = s.list_reserved_ips().await.expect("list");
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].spec.ips, ["10.6.0.1-10.6.0.3"]);
+}
+
+async fn endpoints_are_compare_and_swap<F: StoreFactory>(f: &F) {
+    let s = f.create(vec![], vec![]);
+    assert!(s.get_endpoint("ns", "p").await.expect("get").is_none(), "no endpoint yet");
+    let ep = endpoint("ns", "p", "u1");
+    let v1 = s.create_endpoint(&ep).await.expect("create");
+    let again = s.create_endpoint(&ep).await.expect_err("create twice");
+    assert!(matches!(again, StoreError::AlreadyExists { .. }), "second create is AlreadyExists");
+    let got = s.get_endpoint("ns", "p").await.expect("get").expect("exists");
+    assert_eq!(got.version, v1);
+    assert_eq!(got.value.status.current.uid, "u1");
+    let mut changed = ep.clone();
+    changed.status.current.node = "node2".into();
+    let v2 = s.update_endpoint(&changed, v1).await.expect("update at the read version");
+    let stale = s.update_endpoint(&changed, v1).await.expect_err("stale update");
+    assert!(stale.is_conflict(), "stale endpoint update is a Conflict");
+    let stale_del = s.delete_endpoint("ns", "p", v1).await.expect_err("stale delete");
+    assert!(stale_del.is_conflict(), "stale endpoint delete is a Conflict");
+    s.delete_endpoint("ns", "p", v2).await.expect("delete at the current version");
+    assert!(s.get_endpoint("ns", "p").await.expect("get").is_none(), "deleted");
+}

@@ -1,0 +1,219 @@
+//! The in-memory store: for unit tests, property tests and embedding.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::{
+    AllocationChange, EndpointStore, PoolState, PoolStateError, PoolStore, StoreError, Version,
+    Versioned,
+};
+use crate::model::{SpiderEndpoint, SpiderIPPool, SpiderReservedIP};
+
+/// A thread-safe store held in memory. Every write bumps one global version
+/// counter, the way Kubernetes bumps `resourceVersion`.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    next_version: Version,
+    pools: BTreeMap<String, (Version, PoolState)>,
+    reserved: BTreeMap<String, Arc<SpiderReservedIP>>,
+    endpoints: BTreeMap<(String, String), Versioned<SpiderEndpoint>>,
+}
+
+impl Inner {
+    fn bump(&mut self) -> Version {
+        self.next_version += 1;
+        self.next_version
+    }
+}
+
+const POOL: &str = "SpiderIPPool";
+const ENDPOINT: &str = "SpiderEndpoint";
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a half-applied change:
+        // every mutation is checked before it is applied.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Creates or replaces a pool. When the object carries
+    /// `status.allocatedIPs` those records are taken; otherwise the records of a
+    /// pool of the same name are kept.
+    pub fn put_pool(&self, pool: SpiderIPPool) -> Result<Version, PoolStateError> {
+        let carries_records =
+            pool.status.as_ref().is_some_and(|s| s.allocated_ips.is_some());
+        let name = pool.metadata.name_str().to_string();
+        let mut state = PoolState::from_pool(pool)?;
+        let mut inner = self.lock();
+        if !carries_records && let Some((_, old)) = inner.pools.get(&name) {
+            if old.family == state.family {
+                state.records = old.records.clone();
+                state.used = old.used.clone();
+                state.by_uid = old.by_uid.clone();
+                state.refresh_counts();
+            }
+        }
+        let v = inner.bump();
+        inner.pools.insert(name, (v, state));
+        Ok(v)
+    }
+
+    /// A pool as Kubernetes would store it (`status.allocatedIPs` rendered).
+    pub fn get_pool(&self, name: &str) -> Option<Versioned<SpiderIPPool>> {
+        let inner = self.lock();
+        inner.pools.get(name).map(|(v, s)| Versioned { version: *v, value: s.to_pool() })
+    }
+
+    /// Deletes a pool; returns whether it existed.
+    pub fn delete_pool(&self, name: &str) -> bool {
+        self.lock().pools.remove(name).is_some()
+    }
+
+    /// Creates or replaces a SpiderReservedIP.
+    pub fn put_reserved_ip(&self, reserved: SpiderReservedIP) {
+        let name = reserved.metadata.name_str().to_string();
+        let mut inner = self.lock();
+        inner.bump();
+        inner.reserved.insert(name, Arc::new(reserved));
+    }
+
+    /// Deletes a SpiderReservedIP; returns whether it existed.
+    pub fn delete_reserved_ip(&self, name: &str) -> bool {
+        self.lock().reserved.remove(name).is_some()
+    }
+
+    /// Every endpoint.
+    pub fn list_endpoints(&self) -> Vec<Versioned<SpiderEndpoint>> {
+        self.lock().endpoints.values().cloned().collect()
+    }
+}
+
+fn endpoint_key(ep: &SpiderEndpoint) -> (String, String) {
+    (
+        ep.metadata.namespace.clone().unwrap_or_default(),
+        ep.metadata.name.clone().unwrap_or_default(),
+    )
+}
+
+impl PoolStore for MemoryStore {
+    async fn list_pools(&self) -> Result<Vec<Arc<SpiderIPPool>>, StoreError> {
+        Ok(self.lock().pools.values().map(|(_, s)| Arc::clone(&s.pool)).collect())
+    }
+
+    async fn read_pool<R: Send>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&PoolState) -> R + Send,
+    ) -> Result<Option<Versioned<R>>, StoreError> {
+        let inner = self.lock();
+        Ok(inner.pools.get(name).map(|(v, s)| Versioned { version: *v, value: f(s) }))
+    }
+
+    async fn update_allocations(
+        &self,
+        name: &str,
+        expected: Version,
+        change: &AllocationChange,
+    ) -> Result<Version, StoreError> {
+        let mut inner = self.lock();
+        let next = inner.next_version + 1;
+        let Some((version, state)) = inner.pools.get_mut(name) else {
+            return Err(StoreError::Conflict {
+                kind: POOL,
+                name: name.to_string(),
+                expected,
+                actual: None,
+            });
+        };
+        if *version != expected {
+            return Err(StoreError::Conflict {
+                kind: POOL,
+                name: name.to_string(),
+                expected,
+                actual: Some(*version),
+            });
+        }
+        state.apply(change)?;
+        *version = next;
+        inner.next_version = next;
+        Ok(next)
+    }
+
+    async fn list_reserved_ips(&self) -> Result<Vec<Arc<SpiderReservedIP>>, StoreError> {
+        Ok(self.lock().reserved.values().cloned().collect())
+    }
+}
+
+impl EndpointStore for MemoryStore {
+    async fn get_endpoint(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Versioned<SpiderEndpoint>>, StoreError> {
+        Ok(self.lock().endpoints.get(&(namespace.to_string(), name.to_string())).cloned())
+    }
+
+    async fn create_endpoint(&self, endpoint: &SpiderEndpoint) -> Result<Version, StoreError> {
+        let key = endpoint_key(endpoint);
+        let mut inner = self.lock();
+        if inner.endpoints.contains_key(&key) {
+            return Err(StoreError::AlreadyExists { kind: ENDPOINT, name: format!("{}/{}", key.0, key.1) });
+        }
+        let v = inner.bump();
+        inner.endpoints.insert(key, Versioned { version: v, value: endpoint.clone() });
+        Ok(v)
+    }
+
+    async fn update_endpoint(
+        &self,
+        endpoint: &SpiderEndpoint,
+        expected: Version,
+    ) -> Result<Version, StoreError> {
+        let key = endpoint_key(endpoint);
+        let mut inner = self.lock();
+        let actual = inner.endpoints.get(&key).map(|e| e.version);
+        if actual != Some(expected) {
+            return Err(StoreError::Conflict {
+                kind: ENDPOINT,
+                name: format!("{}/{}", key.0, key.1),
+                expected,
+                actual,
+            });
+        }
+        let v = inner.bump();
+        inner.endpoints.insert(key, Versioned { version: v, value: endpoint.clone() });
+        Ok(v)
+    }
+
+    async fn delete_endpoint(
+        &self,
+        namespace: &str,
+        name: &str,
+        expected: Version,
+    ) -> Result<(), StoreError> {
+        let key = (namespace.to_string(), name.to_string());
+        let mut inner = self.lock();
+        let actual = inner.endpoints.get(&key).map(|e| e.version);
+        if actual != Some(expected) {
+            return Err(StoreError::Conflict {
+                kind: ENDPOINT,
+                name: format!("{namespace}/{name}"),
+                expected,
+                actual,
+            });
+        }
+        inner.endpoints.remove(&key);
+        inner.bump();
+        Ok(())
+    }
+}

@@ -1,0 +1,468 @@
+//! The storage contract the allocator needs, and an in-memory implementation.
+//!
+//! Every write is compare-and-swap on a [`Version`] (Kubernetes'
+//! `resourceVersion`); a stale version is a typed [`StoreError::Conflict`]. The
+//! retry loop lives in the [`crate::allocator`], not in the stores.
+//!
+//! Pools are read through [`PoolState`]: the pool object plus an index of its
+//! allocation records (`status.allocatedIPs`) and the interval sets the allocator
+//! searches. Stores keep that index between reads, so a read of a pool with a
+//! million allocations does not re-parse a million records, and a write sends only
+//! the records that change ([`AllocationChange`]).
+//!
+//! [`contract`] holds the test suite every store implementation runs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::ip::{IpError, IpFamily, IpRange, IpSet, ip_to_u128, u128_to_ip};
+use crate::model::{
+    ModelError, PoolIpAllocation, PoolIpAllocations, SpiderEndpoint, SpiderIPPool,
+    SpiderReservedIP, parse_allocated_ips, render_allocated_ips,
+};
+
+#[cfg(any(test, feature = "testing"))]
+pub mod contract;
+mod memory;
+
+pub use memory::MemoryStore;
+
+/// Version of a stored object; compare-and-swap writes name the version they read.
+pub type Version = u64;
+
+/// A value read from a store, with the version to write back against.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    /// The version the value was read at.
+    pub version: Version,
+    /// The value.
+    pub value: T,
+}
+
+/// What a store can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The object changed since it was read (optimistic concurrency).
+    #[error("conflict on {kind} {name}: wrote against version {expected}, store holds {actual:?}")]
+    Conflict {
+        /// Kind of the object.
+        kind: &'static str,
+        /// Name (`ns/name` for namespaced kinds).
+        name: String,
+        /// The version the writer read.
+        expected: Version,
+        /// The version the store holds (`None`: the object is gone).
+        actual: Option<Version>,
+    },
+    /// The object does not exist.
+    #[error("{kind} {name} not found")]
+    NotFound {
+        /// Kind of the object.
+        kind: &'static str,
+        /// Name.
+        name: String,
+    },
+    /// Create of an object that exists.
+    #[error("{kind} {name} already exists")]
+    AlreadyExists {
+        /// Kind of the object.
+        kind: &'static str,
+        /// Name.
+        name: String,
+    },
+    /// The change is not applicable to the stored state (for example adding a
+    /// record for an address that is already allocated, or a pool whose spec does
+    /// not parse).
+    #[error("{kind} {name}: {message}")]
+    Invalid {
+        /// Kind of the object.
+        kind: &'static str,
+        /// Name.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The backend failed (I/O, API server, database).
+    #[error("store backend: {0}")]
+    Backend(String),
+}
+
+impl StoreError {
+    /// True for [`StoreError::Conflict`].
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Conflict { .. })
+    }
+}
+
+/// A pool as the allocator reads it: the object (with `status.allocatedIPs`
+/// left out) and an index of its allocation records.
+#[derive(Debug, Clone)]
+pub struct PoolState {
+    /// The pool object; `status.allocatedIPs` is `None` here, the records live in
+    /// [`PoolState::records`]. Counts in `status` are kept current.
+    pub pool: Arc<SpiderIPPool>,
+    /// Address family of the pool.
+    pub family: IpFamily,
+    /// `spec.ips` as ranges, in the order the spec lists them.
+    pub ips: Vec<IpRange>,
+    /// `spec.excludeIPs` as a set.
+    pub excluded: IpSet,
+    /// Allocation records by address.
+    records: BTreeMap<u128, PoolIpAllocation>,
+    /// The allocated addresses as an interval set (same keys as `records`).
+    used: IpSet,
+    /// Addresses by pod UID, so per-pod look-ups do not scan every record.
+    by_uid: HashMap<String, Vec<u128>>,
+}
+
+impl PoolState {
+    /// Builds the state of a pool object, parsing `status.allocatedIPs`.
+    pub fn from_pool(pool: SpiderIPPool) -> Result<Self, PoolStateError> {
+        let name = pool.metadata.name_str().to_string();
+        let family = pool_family(&pool)?;
+        let mut ips = Vec::with_capacity(pool.spec.ips.len());
+        for (index, s) in pool.spec.ips.iter().enumerate() {
+            let r = IpRange::parse_of(s, family).map_err(|source| PoolStateError::Spec {
+                pool: name.clone(),
+                field: format!("spec.ips[{index}]"),
+                source,
+            })?;
+            ips.push(r);
+        }
+        let excluded = IpSet::parse_ranges(family, &pool.spec.exclude_ips).map_err(|source| {
+            PoolStateError::Spec { pool: name.clone(), field: "spec.excludeIPs".into(), source }
+        })?;
+        let allocated = parse_allocated_ips(pool.status.as_ref().and_then(|s| s.allocated_ips.as_deref()))
+            .map_err(|source| PoolStateError::Status { pool: name.clone(), source })?;
+        let mut records = BTreeMap::new();
+        let mut used = IpSet::new(family);
+        let mut by_uid: HashMap<String, Vec<u128>> = HashMap::new();
+        for (ip_text, record) in allocated {
+            let ip = crate::ip::parse_ip_of(&ip_text, family).map_err(|source| {
+                PoolStateError::Spec {
+                    pool: name.clone(),
+                    field: format!("status.allocatedIPs[{ip_text:?}]"),
+                    source,
+                }
+            })?;
+            let v = ip_to_u128(ip);
+            used.insert_u128(v);
+            by_uid.entry(record.pod_uid.clone()).or_default().push(v);
+            records.insert(v, record);
+        }
+        let mut pool = pool;
+        let status = pool.status.get_or_insert_with(Default::default);
+        status.allocated_ips = None;
+        let mut state =
+            PoolState { pool: Arc::new(pool), family, ips, excluded, records, used, by_uid };
+        state.refresh_counts();
+        Ok(state)
+    }
+
+    /// The pool's name.
+    pub fn name(&self) -> &str {
+        self.pool.metadata.name_str()
+    }
+
+    /// Number of allocation records.
+    pub fn allocated_count(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Number of addresses in `spec.ips` minus `spec.excludeIPs` (saturating).
+    pub fn total_count(&self) -> u128 {
+        let mut all = IpSet::new(self.family);
+        for r in &self.ips {
+            all.insert_range(r);
+        }
+        all.difference(&self.excluded).len()
+    }
+
+    /// The set of allocated addresses.
+    pub fn used(&self) -> &IpSet {
+        &self.used
+    }
+
+    /// The record of one address.
+    pub fn record(&self, ip: &IpAddr) -> Option<&PoolIpAllocation> {
+        if IpFamily::of(ip) != self.family {
+            return None;
+        }
+        self.records.get(&ip_to_u128(*ip))
+    }
+
+    /// All records in address order.
+    pub fn records(&self) -> impl Iterator<Item = (IpAddr, &PoolIpAllocation)> + '_ {
+        self.records.iter().map(|(v, r)| (u128_to_ip(self.family, *v), r))
+    }
+
+    /// Records held by a pod UID (an index look-up, not a scan).
+    pub fn records_of_uid<'a>(
+        &'a self,
+        uid: &str,
+    ) -> impl Iterator<Item = (IpAddr, &'a PoolIpAllocation)> + 'a {
+        let family = self.family;
+        self.by_uid
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .filter_map(move |v| self.records.get(v).map(|r| (u128_to_ip(family, *v), r)))
+    }
+
+    fn index_remove(&mut self, v: u128) {
+        if let Some(old) = self.records.remove(&v) {
+            self.used.remove_u128(v);
+            if let Some(list) = self.by_uid.get_mut(&old.pod_uid) {
+                list.retain(|x| *x != v);
+                if list.is_empty() {
+                    self.by_uid.remove(&old.pod_uid);
+                }
+            }
+        }
+    }
+
+    fn index_insert(&mut self, v: u128, record: PoolIpAllocation) {
+        self.index_remove(v);
+        self.by_uid.entry(record.pod_uid.clone()).or_default().push(v);
+        self.records.insert(v, record);
+        self.used.insert_u128(v);
+    }
+
+    /// The first address, in `spec.ips` order, that is not excluded, not in
+    /// `blocked` (reserved addresses) and not allocated. Never walks address by
+    /// address: each step jumps over a whole interval of one of the sets.
+    pub fn first_free(&self, blocked: &IpSet) -> Option<IpAddr> {
+        for r in &self.ips {
+            let mut from = r.start_u128();
+            let end = r.end_u128();
+            loop {
+                let window = IpRange::from_u128(self.family, from, end).ok()?;
+                let a = ip_to_u128(self.used.first_free_in(&window)?);
+                let window = IpRange::from_u128(self.family, a, end).ok()?;
+                let b = ip_to_u128(self.excluded.first_free_in(&window)?);
+                let window = IpRange::from_u128(self.family, b, end).ok()?;
+                let c = ip_to_u128(blocked.first_free_in(&window)?);
+                if c == a {
+                    return Some(u128_to_ip(self.family, c));
+                }
+                from = c;
+            }
+        }
+        None
+    }
+
+    /// Applies a change to the in-memory index. The change is checked first and
+    /// nothing is applied when any part of it does not fit.
+    pub fn apply(&mut self, change: &AllocationChange) -> Result<(), StoreError> {
+        let invalid = |message: String| StoreError::Invalid {
+            kind: "SpiderIPPool",
+            name: self.name().to_string(),
+            message,
+        };
+        let mut pending_removed = Vec::new();
+        for (ip, expect_uid) in &change.remove {
+            if IpFamily::of(ip) != self.family {
+                return Err(invalid(format!("release of {ip}: wrong address family")));
+            }
+            match self.records.get(&ip_to_u128(*ip)) {
+                Some(r) if &r.pod_uid == expect_uid => pending_removed.push(ip_to_u128(*ip)),
+                Some(r) => {
+                    return Err(invalid(format!(
+                        "release of {ip}: held by pod UID {}, not {expect_uid}",
+                        r.pod_uid
+                    )));
+                }
+                None => return Err(invalid(format!("release of {ip}: not allocated"))),
+            }
+        }
+        for (ip, _) in &change.update {
+            if IpFamily::of(ip) != self.family || !self.records.contains_key(&ip_to_u128(*ip)) {
+                return Err(invalid(format!("update of {ip}: not allocated")));
+            }
+        }
+        for (ip, _) in &change.add {
+            if IpFamily::of(ip) != self.family {
+                return Err(invalid(format!("allocation of {ip}: wrong address family")));
+            }
+            let v = ip_to_u128(*ip);
+            if self.records.contains_key(&v) && !pending_removed.contains(&v) {
+                return Err(invalid(format!("allocation of {ip}: already allocated")));
+            }
+        }
+        for v in pending_removed {
+            self.index_remove(v);
+        }
+        for (ip, rec) in change.update.iter().chain(&change.add) {
+            self.index_insert(ip_to_u128(*ip), rec.clone());
+        }
+        self.refresh_counts();
+        Ok(())
+    }
+
+    /// The pool object with `status.allocatedIPs` rendered as Spiderpool's JSON
+    /// string and the counts set, as it would be stored in Kubernetes.
+    pub fn to_pool(&self) -> SpiderIPPool {
+        let mut pool = (*self.pool).clone();
+        let map: PoolIpAllocations =
+            self.records().map(|(ip, r)| (ip.to_string(), r.clone())).collect();
+        let status = pool.status.get_or_insert_with(Default::default);
+        status.allocated_ips = render_allocated_ips(&map);
+        pool
+    }
+
+    fn refresh_counts(&mut self) {
+        let allocated = self.records.len() as i64;
+        let total = i64::try_from(self.total_count()).unwrap_or(i64::MAX);
+        let pool = Arc::make_mut(&mut self.pool);
+        let status = pool.status.get_or_insert_with(Default::default);
+        status.allocated_ip_count = Some(allocated);
+        status.total_ip_count = Some(total);
+    }
+}
+
+/// The family of a pool: `spec.ipVersion`, or inferred from `spec.subnet`.
+pub fn pool_family(pool: &SpiderIPPool) -> Result<IpFamily, PoolStateError> {
+    let name = pool.metadata.name_str().to_string();
+    if let Some(v) = pool.spec.ip_version {
+        return IpFamily::from_version(v).ok_or(PoolStateError::IpVersion { pool: name, value: v });
+    }
+    crate::ip::parse_cidr(&pool.spec.subnet)
+        .map(|net| crate::ip::family_of_cidr(&net))
+        .map_err(|source| PoolStateError::Spec { pool: name, field: "spec.subnet".into(), source })
+}
+
+/// Why a pool object cannot be used by the allocator.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PoolStateError {
+    /// A spec field does not parse.
+    #[error("SpiderIPPool {pool}: {field}: {source}")]
+    Spec {
+        /// Pool name.
+        pool: String,
+        /// Field path.
+        field: String,
+        /// The parse error.
+        #[source]
+        source: IpError,
+    },
+    /// `spec.ipVersion` is neither 4 nor 6.
+    #[error("SpiderIPPool {pool}: spec.ipVersion: unsupported value {value} (want 4 or 6)")]
+    IpVersion {
+        /// Pool name.
+        pool: String,
+        /// The value.
+        value: i64,
+    },
+    /// `status.allocatedIPs` does not parse.
+    #[error("SpiderIPPool {pool}: {source}")]
+    Status {
+        /// Pool name.
+        pool: String,
+        /// The parse error.
+        #[source]
+        source: ModelError,
+    },
+}
+
+/// Changes to one pool's allocation records, applied atomically.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AllocationChange {
+    /// New records; each address must be free.
+    pub add: Vec<(IpAddr, PoolIpAllocation)>,
+    /// Records to replace (same address, new owner facts such as a new container ID).
+    pub update: Vec<(IpAddr, PoolIpAllocation)>,
+    /// Records to remove, each with the pod UID that must hold it.
+    pub remove: Vec<(IpAddr, String)>,
+}
+
+impl AllocationChange {
+    /// True when the change does nothing.
+    pub fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.update.is_empty() && self.remove.is_empty()
+    }
+}
+
+/// Pools and reserved addresses, as the allocator needs them.
+pub trait PoolStore: Send + Sync {
+    /// Every pool, without allocation records (counts are in `status`).
+    fn list_pools(&self) -> impl Future<Output = Result<Vec<Arc<SpiderIPPool>>, StoreError>> + Send;
+
+    /// Reads one pool at a consistent version and runs `f` on it. `Ok(None)` when
+    /// the pool does not exist.
+    fn read_pool<R: Send>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&PoolState) -> R + Send,
+    ) -> impl Future<Output = Result<Option<Versioned<R>>, StoreError>> + Send;
+
+    /// Applies `change` if the pool is still at `expected`; returns the new version.
+    fn update_allocations(
+        &self,
+        name: &str,
+        expected: Version,
+        change: &AllocationChange,
+    ) -> impl Future<Output = Result<Version, StoreError>> + Send;
+
+    /// Every SpiderReservedIP.
+    fn list_reserved_ips(
+        &self,
+    ) -> impl Future<Output = Result<Vec<Arc<SpiderReservedIP>>, StoreError>> + Send;
+}
+
+/// SpiderEndpoints (one per pod), keyed by namespace and name.
+pub trait EndpointStore: Send + Sync {
+    /// Reads an endpoint.
+    fn get_endpoint(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Versioned<SpiderEndpoint>>, StoreError>> + Send;
+
+    /// Creates an endpoint; [`StoreError::AlreadyExists`] when one exists.
+    fn create_endpoint(
+        &self,
+        endpoint: &SpiderEndpoint,
+    ) -> impl Future<Output = Result<Version, StoreError>> + Send;
+
+    /// Replaces an endpoint if it is still at `expected`.
+    fn update_endpoint(
+        &self,
+        endpoint: &SpiderEndpoint,
+        expected: Version,
+    ) -> impl Future<Output = Result<Version, StoreError>> + Send;
+
+    /// Deletes an endpoint if it is still at `expected`.
+    fn delete_endpoint(
+        &self,
+        namespace: &str,
+        name: &str,
+        expected: Version,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The reserved addresses of one family: the union of every SpiderReservedIP that
+/// is not terminating. Entries that do not parse are skipped (admission rejects
+/// them; a broken object must not stop allocation for everyone).
+pub fn reserved_set(reserved: &[Arc<SpiderReservedIP>], family: IpFamily) -> IpSet {
+    let mut set = IpSet::new(family);
+    for r in reserved {
+        if r.metadata.is_terminating() {
+            continue;
+        }
+        if let Some(v) = r.spec.ip_version
+            && IpFamily::from_version(v) != Some(family)
+        {
+            continue;
+        }
+        for s in &r.spec.ips {
+            if let Ok(range) = IpRange::parse_of(s, family) {
+                set.insert_range(&range);
+            }
+        }
+    }
+    set
+}
