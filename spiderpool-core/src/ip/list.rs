@@ -51,10 +51,10 @@ pub fn ranges_overlap_each_other<S: AsRef<str>>(
         if max_end.is_some_and(|m| m >= r.start_u128()) {
             involved[i] = true;
         }
-        if let Some(&next) = order.get(pos + 1) {
-            if ranges[next].start_u128() <= r.end_u128() {
-                involved[i] = true;
-            }
+        if let Some(&next) = order.get(pos + 1)
+            && ranges[next].start_u128() <= r.end_u128()
+        {
+            involved[i] = true;
         }
         max_end = Some(max_end.map_or(r.end_u128(), |m| m.max(r.end_u128())));
     }
@@ -146,9 +146,11 @@ mod tests {
         );
     }
 
+    type OverlapCase<'a> = (&'a [&'a str], Option<(usize, usize)>);
+
     #[test]
     fn overlap_pairs() {
-        let cases: &[(&[&str], Option<(usize, usize)>)] = &[
+        let cases: &[OverlapCase<'_>] = &[
             (&[], None),
             (&["10.0.0.1"], None),
             (&["10.0.0.1-10.0.0.5", "10.0.0.6-10.0.0.9"], None),

@@ -129,12 +129,12 @@ impl IpSet {
     fn insert_range_u128(&mut self, a: u128, b: u128) {
         let (mut start, mut end) = (a, b);
         // An interval starting before `a` that overlaps or touches it.
-        if let Some((&ps, &pe)) = self.map.range(..a).next_back() {
-            if pe.checked_add(1).is_none_or(|next| next >= a) {
-                start = ps;
-                end = end.max(pe);
-                self.take(ps);
-            }
+        if let Some((&ps, &pe)) = self.map.range(..a).next_back()
+            && pe.checked_add(1).is_none_or(|next| next >= a)
+        {
+            start = ps;
+            end = end.max(pe);
+            self.take(ps);
         }
         // Intervals starting inside `a..=b + 1` (b + 1: adjacency).
         let hi = b.saturating_add(1);
@@ -147,22 +147,22 @@ impl IpSet {
     }
 
     fn remove_range_u128(&mut self, a: u128, b: u128) {
-        if let Some((&ps, &pe)) = self.map.range(..a).next_back() {
-            if pe >= a {
-                self.take(ps);
-                self.put(ps, a - 1);
-                if pe > b {
-                    self.put(b + 1, pe);
-                    return;
-                }
+        if let Some((&ps, &pe)) = self.map.range(..a).next_back()
+            && pe >= a
+        {
+            self.take(ps);
+            self.put(ps, a - 1);
+            if pe > b {
+                self.put(b + 1, pe);
+                return;
             }
         }
         while let Some((&s, _)) = self.map.range(a..=b).next() {
-            if let Some(e) = self.take(s) {
-                if e > b {
-                    self.put(b + 1, e);
-                    break;
-                }
+            if let Some(e) = self.take(s)
+                && e > b
+            {
+                self.put(b + 1, e);
+                break;
             }
         }
     }
@@ -182,16 +182,16 @@ impl IpSet {
             return false;
         }
         let (mut start, mut end) = (v, v);
-        if let Some(prev) = v.checked_sub(1) {
-            if let Some((ps, _)) = self.containing(prev) {
-                start = ps;
-                self.take(ps);
-            }
+        if let Some(prev) = v.checked_sub(1)
+            && let Some((ps, _)) = self.containing(prev)
+        {
+            start = ps;
+            self.take(ps);
         }
-        if let Some(next) = v.checked_add(1) {
-            if let Some(ne) = self.take(next) {
-                end = ne;
-            }
+        if let Some(next) = v.checked_add(1)
+            && let Some(ne) = self.take(next)
+        {
+            end = ne;
         }
         self.put(start, end);
         true
