@@ -110,7 +110,7 @@ pub struct NicRequest {
     /// IPv6 pool names (empty: no IPv6 for this NIC).
     pub ipv6: Vec<String>,
     /// Where the names came from.
-    pub source: CandidateSource,
+    pub origin: CandidateSource,
 }
 
 impl NicRequest {
@@ -205,23 +205,23 @@ pub enum SelectionError {
         nic: String,
     },
     /// The `ippools` annotation does not cover the NIC being added.
-    #[error("{source}: interface {nic} is not listed")]
+    #[error("{origin}: interface {nic} is not listed")]
     NicNotListed {
         /// The NIC.
         nic: String,
         /// Where the list came from.
-        source: CandidateSource,
+        origin: CandidateSource,
     },
     /// Every family the NIC asks for is disabled in the cluster.
-    #[error("NIC {nic}: {source} names pools only for disabled IP families")]
+    #[error("NIC {nic}: {origin} names pools only for disabled IP families")]
     NoEnabledFamily {
         /// The NIC.
         nic: String,
         /// Where the names came from.
-        source: CandidateSource,
+        origin: CandidateSource,
     },
     /// A pool name is listed twice.
-    #[error("{source}: NIC {nic}: {family} pool {pool} is listed twice")]
+    #[error("{origin}: NIC {nic}: {family} pool {pool} is listed twice")]
     DuplicatePool {
         /// The NIC.
         nic: String,
@@ -230,10 +230,10 @@ pub enum SelectionError {
         /// The pool.
         pool: String,
         /// Where the names came from.
-        source: CandidateSource,
+        origin: CandidateSource,
     },
     /// A glob in a pool list is malformed.
-    #[error("{source}: NIC {nic}: bad pool name pattern {pattern:?}: {reason}")]
+    #[error("{origin}: NIC {nic}: bad pool name pattern {pattern:?}: {reason}")]
     BadPattern {
         /// The NIC.
         nic: String,
@@ -242,17 +242,17 @@ pub enum SelectionError {
         /// Why.
         reason: String,
         /// Where the names came from.
-        source: CandidateSource,
+        origin: CandidateSource,
     },
     /// Every candidate pool was ruled out.
-    #[error("no available {family} pool for NIC {nic} ({source}): {}", format_ruled_out(.ruled_out))]
+    #[error("no available {family} pool for NIC {nic} ({origin}): {}", format_ruled_out(.ruled_out))]
     NoAvailablePool {
         /// The NIC.
         nic: String,
         /// The family.
         family: IpFamily,
         /// Where the names came from.
-        source: CandidateSource,
+        origin: CandidateSource,
         /// Every pool and why it was ruled out.
         ruled_out: Vec<RuledOut>,
     },
@@ -284,10 +284,10 @@ pub fn requested_pools(
             r.ipv6.clear();
         }
         if r.ipv4.is_empty() && r.ipv6.is_empty() {
-            return Err(SelectionError::NoEnabledFamily { nic: r.nic.clone(), source: r.source });
+            return Err(SelectionError::NoEnabledFamily { nic: r.nic.clone(), origin: r.origin });
         }
-        r.ipv4 = expand(&r.ipv4, IpFamily::V4, pools, &r.nic, r.source)?;
-        r.ipv6 = expand(&r.ipv6, IpFamily::V6, pools, &r.nic, r.source)?;
+        r.ipv4 = expand(&r.ipv4, IpFamily::V4, pools, &r.nic, r.origin)?;
+        r.ipv6 = expand(&r.ipv6, IpFamily::V6, pools, &r.nic, r.origin)?;
     }
     Ok(requests)
 }
@@ -321,24 +321,24 @@ fn raw_requests(
                 clean_gateway: item.clean_gateway,
                 ipv4: item.ipv4.clone(),
                 ipv6: item.ipv6.clone(),
-                source: CandidateSource::PodIpPools,
+                origin: CandidateSource::PodIpPools,
             });
         }
         if !out.iter().any(|r| r.nic == nic) {
             return Err(SelectionError::NicNotListed {
                 nic: nic.to_string(),
-                source: CandidateSource::PodIpPools,
+                origin: CandidateSource::PodIpPools,
             });
         }
         return Ok(out);
     }
-    let single = |ipv4: Vec<String>, ipv6: Vec<String>, source| {
+    let single = |ipv4: Vec<String>, ipv6: Vec<String>, origin| {
         Ok(vec![NicRequest {
             nic: nic.to_string(),
             clean_gateway: settings.clean_gateway,
             ipv4,
             ipv6,
-            source,
+            origin,
         }])
     };
     if let Some(value) = pod.annotation(annotation::ANNO_POD_IPPOOL) {
@@ -391,7 +391,7 @@ fn expand(
     family: IpFamily,
     pools: &[Arc<SpiderIPPool>],
     nic: &str,
-    source: CandidateSource,
+    origin: CandidateSource,
 ) -> Result<Vec<String>, SelectionError> {
     let mut plain = HashSet::new();
     for n in names.iter().filter(|n| !annotation::is_glob(n)) {
@@ -400,7 +400,7 @@ fn expand(
                 nic: nic.to_string(),
                 family,
                 pool: n.clone(),
-                source,
+                origin: origin,
             });
         }
     }
@@ -423,7 +423,7 @@ fn expand(
                         nic: nic.to_string(),
                         pattern: n.clone(),
                         reason: e.to_string(),
-                        source,
+                        origin: origin,
                     }
                 })?;
                 if hit && !plain.contains(candidate) && seen.insert(candidate.to_string()) {
@@ -576,7 +576,7 @@ pub fn candidates(
         return Err(SelectionError::NoAvailablePool {
             nic: request.nic.clone(),
             family,
-            source: request.source,
+            origin: request.origin,
             ruled_out,
         });
     }

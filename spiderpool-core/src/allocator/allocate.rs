@@ -48,7 +48,7 @@ fn pool_info(state: &PoolState) -> Result<PoolInfo, String> {
         }
         _ => None,
     };
-    Ok(PoolInfo { prefix: net.prefix_len(), gateway, routes: spec.routes.clone() })
+    Ok(PoolInfo { prefix: net.prefix_len(), gateway, routes: spec.routes.clone().unwrap_or_default() })
 }
 
 /// A record committed during this ADD, for rollback.
@@ -228,7 +228,7 @@ where
         let written = match endpoint {
             Some(ep) if !details.is_empty() => {
                 let mut value = ep.value.clone();
-                let status = value.status.get_or_insert_with(Default::default);
+                let status = &mut value.status;
                 status.current.uid = pod.uid.clone();
                 status.current.node = req.node.name.clone();
                 status.current.ips.extend(details);
@@ -394,7 +394,7 @@ where
             }
         }
         let mut value = ep.value.clone();
-        let status = value.status.get_or_insert_with(Default::default);
+        let status = &mut value.status;
         if status.current.uid != pod.uid || status.current.node != req.node.name {
             status.current.uid = pod.uid.clone();
             status.current.node = req.node.name.clone();
@@ -459,12 +459,12 @@ fn conflict(pod: &crate::pod::PodFacts) -> AllocateError {
 
 /// The UID an endpoint records.
 pub(super) fn endpoint_uid(ep: &SpiderEndpoint) -> &str {
-    ep.status.as_ref().map_or("", |s| s.current.uid.as_str())
+    ep.status.current.uid.as_str()
 }
 
 /// The per-NIC records of an endpoint.
 pub(super) fn endpoint_details(ep: &SpiderEndpoint) -> impl Iterator<Item = &IPAllocationDetail> {
-    ep.status.iter().flat_map(|s| s.current.ips.iter())
+    ep.status.current.ips.iter()
 }
 
 /// True when a recorded NIC's pool is no longer among the names the pod asks
@@ -480,17 +480,13 @@ fn pools_changed(ep: &SpiderEndpoint, requests: &[NicRequest]) -> bool {
 
 fn new_endpoint(req: &AllocateRequest, details: Vec<IPAllocationDetail>) -> SpiderEndpoint {
     let pod = &req.pod;
-    let mut ep = SpiderEndpoint::new(&pod.name, &pod.namespace);
-    ep.metadata.finalizers = Some(vec![crate::model::FINALIZER.to_string()]);
-    ep.status = Some(WorkloadEndpointStatus {
-        current: PodIPAllocation {
-            uid: pod.uid.clone(),
-            node: req.node.name.clone(),
-            ips: details,
-        },
+    let status = WorkloadEndpointStatus {
+        current: PodIPAllocation { uid: pod.uid.clone(), node: req.node.name.clone(), ips: details },
         owner_controller_type: pod.owner_kind().to_string(),
         owner_controller_name: pod.owner_name().to_string(),
-    });
+    };
+    let mut ep = SpiderEndpoint::new(&pod.namespace, &pod.name, status);
+    ep.metadata.finalizers = Some(vec![crate::model::FINALIZER.to_string()]);
     ep
 }
 

@@ -176,7 +176,8 @@ impl PoolState {
     pub fn total_count(&self) -> u128 {
         let mut all = IpSet::new(self.family);
         for r in &self.ips {
-            all.insert_range(r);
+            // Same family by construction.
+            let _ = all.insert_range(r);
         }
         all.difference(&self.excluded).len()
     }
@@ -239,12 +240,9 @@ impl PoolState {
             let mut from = r.start_u128();
             let end = r.end_u128();
             loop {
-                let window = IpRange::from_u128(self.family, from, end).ok()?;
-                let a = ip_to_u128(self.used.first_free_in(&window)?);
-                let window = IpRange::from_u128(self.family, a, end).ok()?;
-                let b = ip_to_u128(self.excluded.first_free_in(&window)?);
-                let window = IpRange::from_u128(self.family, b, end).ok()?;
-                let c = ip_to_u128(blocked.first_free_in(&window)?);
+                let a = self.used.first_free_in_u128(from, end)?;
+                let b = self.excluded.first_free_in_u128(a, end)?;
+                let c = blocked.first_free_in_u128(b, end)?;
                 if c == a {
                     return Some(u128_to_ip(self.family, c));
                 }
@@ -460,7 +458,7 @@ pub fn reserved_set(reserved: &[Arc<SpiderReservedIP>], family: IpFamily) -> IpS
         }
         for s in &r.spec.ips {
             if let Ok(range) = IpRange::parse_of(s, family) {
-                set.insert_range(&range);
+                let _ = set.insert_range(&range);
             }
         }
     }
