@@ -1,0 +1,616 @@
+//! Multus annotations: `k8s.v1.cni.cncf.io/networks` and
+//! `v1.multus-cni.io/default-network`, and which NetworkAttachmentDefinition
+//! serves a given pod NIC (reference §4.4).
+//!
+//! Parsing follows multus-cni `parsePodNetworkAnnotation` /
+//! `parsePodNetworkObjectName`: a value containing `[`, `{` or `"` is the JSON
+//! list form, anything else the comma form `ns/name@ifname, name2`.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde_json::{Map, Value};
+
+use super::json;
+use super::{
+    ANNO_MULTUS_DEFAULT_NETWORK, ANNO_MULTUS_NETWORKS, AnnotationError, MULTUS_CLUSTER_NETWORK,
+};
+
+/// One entry of `k8s.v1.cni.cncf.io/networks` (Multus `NetworkSelectionElement`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NetworkSelection {
+    /// `name`: the NetworkAttachmentDefinition name (never empty).
+    pub name: String,
+    /// `namespace`: the NAD's namespace; `None` means the pod's namespace.
+    pub namespace: Option<String>,
+    /// `interface` (or the deprecated `interfaceRequest`): the requested pod
+    /// interface name; `None` means `net{position + 1}`.
+    pub interface: Option<String>,
+    /// `ips`: requested addresses, each an IP or a CIDR (validated).
+    pub ips: Vec<String>,
+    /// `mac`: requested MAC address (validated like Go's `net.ParseMAC`).
+    pub mac: Option<String>,
+    /// `infiniband-guid`: requested InfiniBand GUID (validated like a MAC).
+    pub infiniband_guid: Option<String>,
+    /// `default-route`: gateways for which this network gets the default route.
+    pub default_route: Vec<IpAddr>,
+    /// `cni-args`: extra CNI args passed to the delegate.
+    pub cni_args: Option<Map<String, Value>>,
+    /// `ipam-claim-reference`: name of an IPAMClaim.
+    pub ipam_claim_reference: Option<String>,
+}
+
+/// A NetworkAttachmentDefinition reference with its namespace resolved.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NadRef {
+    /// Namespace of the NAD.
+    pub namespace: String,
+    /// Name of the NAD.
+    pub name: String,
+}
+
+impl NadRef {
+    /// True when one entry of an IPPool's `spec.multusName` designates this NAD:
+    /// `ns/name` compares in full, a bare `name` is taken to be in `agent_namespace`.
+    pub fn matches_multus_name(&self, entry: &str, agent_namespace: &str) -> bool {
+        match entry.split_once('/') {
+            Some((ns, name)) => ns == self.namespace && name == self.name,
+            None => agent_namespace == self.namespace && entry == self.name,
+        }
+    }
+}
+
+impl fmt::Display for NadRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// Multus' rule: a value with any of these characters is the JSON form.
+fn is_json_form(value: &str) -> bool {
+    value.contains(['[', '{', '"'])
+}
+
+/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, the check multus applies to each part of
+/// the comma form (no length limit there).
+fn is_dns_label(s: &str) -> bool {
+    let ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    s.starts_with(ok) && s.ends_with(ok) && s.chars().all(|c| ok(c) || c == '-')
+}
+
+/// Parses `ns/name@ifname` (namespace and interface optional), as multus
+/// `parsePodNetworkObjectName` does; returns (namespace, name, interface).
+fn parse_object_name(item: &str) -> Result<(Option<String>, String, Option<String>), String> {
+    let mut slash = item.split('/');
+    let (ns, rest) = match (slash.next(), slash.next(), slash.next()) {
+        (Some(rest), None, None) => ("", rest),
+        (Some(ns), Some(rest), None) => (ns.trim(), rest),
+        _ => return Err(format!("network {item:?} has more than one '/'")),
+    };
+    let mut at = rest.split('@');
+    let (name, iface) = match (at.next(), at.next(), at.next()) {
+        (Some(name), None, None) => (name.trim(), ""),
+        (Some(name), Some(iface), None) => (name.trim(), iface.trim()),
+        _ => return Err(format!("network {item:?} has more than one '@'")),
+    };
+    for part in [ns, name, iface] {
+        if !part.is_empty() && !is_dns_label(part) {
+            return Err(format!(
+                "{part:?} in network {item:?} must consist of lower case alphanumeric \
+                 characters or '-', and must start and end with an alphanumeric character"
+            ));
+        }
+    }
+    if name.is_empty() {
+        return Err(format!("network {item:?} has an empty name"));
+    }
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    Ok((some(ns), name.to_string(), some(iface)))
+}
+
+/// Go `net.ParseMAC`: 6, 8 or 20 octets as `xx:xx:..`, `xx-xx-..` or `xxxx.xxxx.xxxx`.
+fn is_valid_mac(s: &str) -> bool {
+    let b = s.as_bytes();
+    let hex = |c: &u8| c.is_ascii_hexdigit();
+    let sizes = [6, 8, 20];
+    if b.len() < 14 {
+        return false;
+    }
+    if b[2] == b':' || b[2] == b'-' {
+        if !(b.len() + 1).is_multiple_of(3) || !sizes.contains(&((b.len() + 1) / 3)) {
+            return false;
+        }
+        b.chunks(3)
+            .all(|g| g[..2].iter().all(hex) && (g.len() == 2 || g[2] == b[2]))
+    } else if b[4] == b'.' {
+        if !(b.len() + 1).is_multiple_of(5) || !sizes.contains(&(2 * (b.len() + 1) / 5)) {
+            return false;
+        }
+        b.chunks(5)
+            .all(|g| g[..4].iter().all(hex) && (g.len() == 4 || g[4] == b'.'))
+    } else {
+        false
+    }
+}
+
+/// Reads one JSON list element.
+fn selection_from_json(o: &Map<String, Value>) -> Result<NetworkSelection, String> {
+    let opt = |s: String| (!s.is_empty()).then_some(s);
+    let name = json::string(json::field(o, "name"), "name")?;
+    if name.is_empty() {
+        return Err("name is missing".to_string());
+    }
+    let mut interface = json::string(json::field(o, "interface"), "interface")?;
+    if interface.is_empty() {
+        interface = json::string(json::field(o, "interfaceRequest"), "interfaceRequest")?;
+    }
+    let ips = json::string_list(json::field(o, "ips"), "ips")?;
+    for ip in &ips {
+        let valid = if ip.contains('/') {
+            ip.parse::<ipnet::IpNet>().is_ok()
+        } else {
+            ip.parse::<IpAddr>().is_ok()
+        };
+        if !valid {
+            return Err(format!("ips: {ip:?} is not an IP address or CIDR"));
+        }
+    }
+    let mac = json::string(json::field(o, "mac"), "mac")?;
+    if !mac.is_empty() && !is_valid_mac(&mac) {
+        return Err(format!("mac {mac:?} is not a valid MAC address"));
+    }
+    let guid = json::string(json::field(o, "infiniband-guid"), "infiniband-guid")?;
+    if !guid.is_empty() && !is_valid_mac(&guid) {
+        return Err(format!("infiniband-guid {guid:?} is not a valid GUID"));
+    }
+    let default_route = json::string_list(json::field(o, "default-route"), "default-route")?
+        .iter()
+        .map(|gw| {
+            gw.parse()
+                .map_err(|_| format!("default-route: {gw:?} is not an IP address"))
+        })
+        .collect::<Result<Vec<IpAddr>, String>>()?;
+    let cni_args = match json::field(o, "cni-args") {
+        None => None,
+        Some(Value::Object(m)) => Some(m.clone()),
+        Some(other) => {
+            return Err(format!(
+                "cni-args must be an object, found {}",
+                json::kind(other)
+            ));
+        }
+    };
+    Ok(NetworkSelection {
+        name,
+        namespace: opt(json::string(json::field(o, "namespace"), "namespace")?),
+        interface: opt(interface),
+        ips,
+        mac: opt(mac),
+        infiniband_guid: opt(guid),
+        default_route,
+        cni_args,
+        ipam_claim_reference: opt(json::string(
+            json::field(o, "ipam-claim-reference"),
+            "ipam-claim-reference",
+        )?),
+    })
+}
+
+/// Parses a Multus network list (JSON or comma form) for annotation `key`.
+fn parse_networks_as(key: &str, value: &str) -> Result<Vec<NetworkSelection>, AnnotationError> {
+    let err = |reason: String| AnnotationError::invalid(key, value, reason);
+    if value.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    if !is_json_form(value) {
+        return value
+            .split(',')
+            .enumerate()
+            .map(|(i, item)| {
+                let (namespace, name, interface) =
+                    parse_object_name(item.trim()).map_err(|e| err(format!("item {i}: {e}")))?;
+                Ok(NetworkSelection {
+                    name,
+                    namespace,
+                    interface,
+                    ..NetworkSelection::default()
+                })
+            })
+            .collect();
+    }
+    let doc = json::parse(key, value)?;
+    let items = json::array(key, value, &doc)?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let o = json::object(item, i).map_err(err)?;
+            selection_from_json(o).map_err(|e| err(format!("item {i}: {e}")))
+        })
+        .collect()
+}
+
+/// Parses `k8s.v1.cni.cncf.io/networks`.
+///
+/// - JSON form (`[{"name":"macvlan","namespace":"kube-system","interface":"net2"}]`)
+///   when the value contains `[`, `{` or `"`; keys match case-insensitively and
+///   `mac`, `infiniband-guid`, `ips` and `default-route` are validated as Multus does;
+/// - otherwise the comma form (`ns/name@ifname, name2`): items are trimmed and
+///   each part must be a DNS-1123 label.
+///
+/// An empty (or all-whitespace) value is an empty list. Unlike Multus, an entry
+/// with an empty name is rejected here instead of failing the NAD lookup later.
+pub fn parse_multus_networks(value: &str) -> Result<Vec<NetworkSelection>, AnnotationError> {
+    parse_networks_as(ANNO_MULTUS_NETWORKS, value)
+}
+
+/// The interface name of each entry, by position: its requested `interface`,
+/// else `net{i+1}` (Multus' default naming).
+pub fn multus_interface_names(nets: &[NetworkSelection]) -> Vec<String> {
+    nets.iter()
+        .enumerate()
+        .map(|(i, n)| {
+            n.interface
+                .clone()
+                .unwrap_or_else(|| format!("net{}", i + 1))
+        })
+        .collect()
+}
+
+/// Parses a default network reference for setting/annotation `key`.
+fn parse_default_network_as(
+    key: &str,
+    value: &str,
+) -> Result<(Option<String>, String), AnnotationError> {
+    let err = |reason: String| AnnotationError::invalid(key, value, reason);
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(err("value is empty".to_string()));
+    }
+    if is_json_form(trimmed) {
+        let mut nets = parse_networks_as(key, trimmed)?;
+        if nets.len() > 1 {
+            return Err(err("more than one default network is specified".to_string()));
+        }
+        let net = nets
+            .pop()
+            .ok_or_else(|| err("no network is specified".to_string()))?;
+        return Ok((net.namespace, net.name));
+    }
+    let (ns, name, _interface) = parse_object_name(trimmed).map_err(err)?;
+    Ok((ns, name))
+}
+
+/// Parses `v1.multus-cni.io/default-network`: `ns/name` or `name` (an `@ifname`
+/// suffix is accepted and ignored), or Multus' JSON list form with exactly one
+/// entry. Returns (namespace if given, name).
+pub fn parse_default_network(value: &str) -> Result<(Option<String>, String), AnnotationError> {
+    parse_default_network_as(ANNO_MULTUS_DEFAULT_NETWORK, value)
+}
+
+/// Resolves which NAD serves pod NIC `nic` (reference §4.4, Go `selectByPod`):
+///
+/// - the first NIC (`eth0`, or `0` in Spiderpool's unnamed multi-NIC mode) uses
+///   `default_network` (the pod's `v1.multus-cni.io/default-network`), else
+///   `cluster_network` (the agent's `MULTUS_CLUSTER_NETWORK`); empty values
+///   count as absent; a namespace-less reference is in `agent_namespace`;
+/// - any other NIC is the entry of `networks` whose interface (requested, or
+///   `net{i+1}` by position) equals `nic`, or whose 1-based position equals
+///   `nic` (unnamed mode); a namespace-less entry is in `pod_namespace`.
+///
+/// `Ok(None)` when nothing designates a NAD for the NIC; an error only when
+/// the default or cluster network reference is malformed.
+pub fn nad_for_nic(
+    default_network: Option<&str>,
+    cluster_network: Option<&str>,
+    networks: &[NetworkSelection],
+    nic: &str,
+    pod_namespace: &str,
+    agent_namespace: &str,
+) -> Result<Option<NadRef>, AnnotationError> {
+    let present = |v: &&str| !v.trim().is_empty();
+    if nic == "eth0" || nic == "0" {
+        let (key, value) = match (
+            default_network.filter(present),
+            cluster_network.filter(present),
+        ) {
+            (Some(v), _) => (ANNO_MULTUS_DEFAULT_NETWORK, v),
+            (None, Some(v)) => (MULTUS_CLUSTER_NETWORK, v),
+            (None, None) => return Ok(None),
+        };
+        let (ns, name) = parse_default_network_as(key, value)?;
+        let namespace = ns.unwrap_or_else(|| agent_namespace.to_string());
+        return Ok(Some(NadRef { namespace, name }));
+    }
+    let found = networks
+        .iter()
+        .zip(multus_interface_names(networks))
+        .enumerate()
+        .find(|(i, (_, iface))| nic == iface || nic == (i + 1).to_string());
+    Ok(found.map(|(_, (net, _))| NadRef {
+        namespace: net
+            .namespace
+            .clone()
+            .unwrap_or_else(|| pod_namespace.to_string()),
+        name: net.name.clone(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn sel(ns: Option<&str>, name: &str, iface: Option<&str>) -> NetworkSelection {
+        NetworkSelection {
+            name: name.to_string(),
+            namespace: ns.map(str::to_string),
+            interface: iface.map(str::to_string),
+            ..NetworkSelection::default()
+        }
+    }
+
+    fn nad(ns: &str, name: &str) -> Option<NadRef> {
+        Some(NadRef {
+            namespace: ns.to_string(),
+            name: name.to_string(),
+        })
+    }
+
+    #[test]
+    fn comma_form() {
+        let cases: Vec<(&str, Vec<NetworkSelection>)> = vec![
+            ("macvlan", vec![sel(None, "macvlan", None)]),
+            (
+                "kube-system/macvlan@net2, sriov ,other/ipvlan",
+                vec![
+                    sel(Some("kube-system"), "macvlan", Some("net2")),
+                    sel(None, "sriov", None),
+                    sel(Some("other"), "ipvlan", None),
+                ],
+            ),
+            (" ns / a @ eth9 ", vec![sel(Some("ns"), "a", Some("eth9"))]),
+            ("a@", vec![sel(None, "a", None)]),
+            ("/a", vec![sel(None, "a", None)]),
+            ("null", vec![sel(None, "null", None)]), // no JSON marker: a NAD named "null"
+            ("", vec![]),
+            ("   ", vec![]),
+        ];
+        for (v, want) in cases {
+            assert_eq!(parse_multus_networks(v).unwrap(), want, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn comma_form_rejected() {
+        let cases = [
+            ("a/b/c", "item 0: network \"a/b/c\" has more than one '/'"),
+            (
+                "ok, x@y@z",
+                "item 1: network \"x@y@z\" has more than one '@'",
+            ),
+            (
+                "Macvlan",
+                "\"Macvlan\" in network \"Macvlan\" must consist of lower case",
+            ),
+            ("ns/a@eth_1", "\"eth_1\" in network"),
+            ("a,,b", "item 1: network \"\" has an empty name"),
+            ("a,", "item 1: network \"\" has an empty name"),
+            ("ns/@net1", "has an empty name"),
+            ("-a", "must start and end"),
+        ];
+        for (v, want) in cases {
+            let msg = parse_multus_networks(v).unwrap_err().to_string();
+            assert!(msg.starts_with("k8s.v1.cni.cncf.io/networks: "), "{msg}");
+            assert!(msg.contains(want), "{v:?}: {msg}");
+        }
+    }
+
+    #[test]
+    fn json_form() {
+        let v = r#"[{"name":"macvlan","namespace":"kube-system","interface":"net2"},
+                    {"name":"sriov","ips":["10.0.0.5/24","fd00::5"],"mac":"02:00:5e:10:00:01",
+                     "default-route":["10.0.0.1"],"cni-args":{"k":"v"},"ipam-claim-reference":"c1"},
+                    {"Name":"Up_Per","interfaceRequest":"old0","infiniband-guid":"0000.5e00.5301.0203"}]"#;
+        let nets = parse_multus_networks(v).unwrap();
+        assert_eq!(nets.len(), 3);
+        assert_eq!(nets[0], sel(Some("kube-system"), "macvlan", Some("net2")));
+        assert_eq!(
+            nets[1].ips,
+            vec!["10.0.0.5/24".to_string(), "fd00::5".to_string()]
+        );
+        assert_eq!(nets[1].mac.as_deref(), Some("02:00:5e:10:00:01"));
+        assert_eq!(
+            nets[1].default_route,
+            vec!["10.0.0.1".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(nets[1].cni_args.as_ref().unwrap()["k"], "v");
+        assert_eq!(nets[1].ipam_claim_reference.as_deref(), Some("c1"));
+        // JSON names are not DNS-validated by Multus; deprecated interfaceRequest is honoured
+        assert_eq!(nets[2].name, "Up_Per");
+        assert_eq!(nets[2].interface.as_deref(), Some("old0"));
+        assert_eq!(multus_interface_names(&nets), vec!["net2", "net2", "old0"]);
+        assert_eq!(parse_multus_networks("[]").unwrap(), vec![]);
+        assert_eq!(
+            parse_multus_networks(r#" [ {"name":"a"} ] "#).unwrap(),
+            vec![sel(None, "a", None)]
+        );
+    }
+
+    #[test]
+    fn json_form_rejected() {
+        let cases = [
+            (r#"[{"name":"a"}"#, "invalid JSON"),
+            (
+                r#"{"name":"a"}"#,
+                "value must be a JSON array, found an object",
+            ),
+            (r#""a""#, "value must be a JSON array, found a string"),
+            (r#"[null]"#, "item 0 must be a JSON object, found null"),
+            (
+                r#"[{"name":"a"},{"namespace":"x"}]"#,
+                "item 1: name is missing",
+            ),
+            (
+                r#"[{"name":"a","mac":"02:00:5e:10:00"}]"#,
+                "item 0: mac \"02:00:5e:10:00\" is not a valid MAC address",
+            ),
+            (
+                r#"[{"name":"a","mac":"02:00-5e:10:00:01"}]"#,
+                "not a valid MAC",
+            ),
+            (
+                r#"[{"name":"a","infiniband-guid":"zz"}]"#,
+                "not a valid GUID",
+            ),
+            (
+                r#"[{"name":"a","ips":["10.0.0.300"]}]"#,
+                "ips: \"10.0.0.300\" is not an IP address or CIDR",
+            ),
+            (
+                r#"[{"name":"a","ips":["10.0.0.1/40"]}]"#,
+                "is not an IP address or CIDR",
+            ),
+            (
+                r#"[{"name":"a","default-route":["gw"]}]"#,
+                "default-route: \"gw\" is not an IP address",
+            ),
+            (
+                r#"[{"name":"a","cni-args":[1]}]"#,
+                "cni-args must be an object, found an array",
+            ),
+            (
+                r#"[{"name":7}]"#,
+                "item 0: name must be a string, found a number",
+            ),
+        ];
+        for (v, want) in cases {
+            let msg = parse_multus_networks(v).unwrap_err().to_string();
+            assert!(msg.starts_with("k8s.v1.cni.cncf.io/networks: "), "{msg}");
+            assert!(msg.contains(want), "{v}: {msg}");
+        }
+    }
+
+    #[test]
+    fn mac_formats() {
+        for ok in [
+            "00:00:5e:00:53:01",
+            "00-00-5E-00-53-01",
+            "02:00:5e:10:00:00:00:01",
+            "00:00:00:00:fe:80:00:00:00:00:00:00:02:00:5e:10:00:00:00:01",
+            "0000.5e00.5301",
+            "0200.5e10.0000.0001",
+        ] {
+            assert!(is_valid_mac(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "00:00:5e:00:53",
+            "00:00:5e:00:53:0g",
+            "00:00:5e:00:53:01:",
+            "0000.5e00.530",
+            "00005e005301",
+            "00:00:5e:00:53:01:02",
+        ] {
+            assert!(!is_valid_mac(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn default_network() {
+        let ok: [(&str, Option<&str>, &str); 6] = [
+            ("kube-system/macvlan", Some("kube-system"), "macvlan"),
+            ("macvlan", None, "macvlan"),
+            (" ns/x@eth0 ", Some("ns"), "x"),
+            (r#"[{"name":"m","namespace":"n"}]"#, Some("n"), "m"),
+            (r#"[{"name":"m"}]"#, None, "m"),
+            ("a-b", None, "a-b"),
+        ];
+        for (v, ns, name) in ok {
+            assert_eq!(
+                parse_default_network(v).unwrap(),
+                (ns.map(str::to_string), name.to_string()),
+                "{v}"
+            );
+        }
+        let bad = [
+            ("", "value is empty"),
+            ("a/b/c", "more than one '/'"),
+            ("a,b", "must consist of lower case"),
+            (
+                r#"[{"name":"a"},{"name":"b"}]"#,
+                "more than one default network is specified",
+            ),
+            ("[]", "no network is specified"),
+        ];
+        for (v, want) in bad {
+            let msg = parse_default_network(v).unwrap_err().to_string();
+            assert!(
+                msg.starts_with("v1.multus-cni.io/default-network: "),
+                "{msg}"
+            );
+            assert!(msg.contains(want), "{v}: {msg}");
+        }
+    }
+
+    #[test]
+    fn nad_resolution() {
+        let nets =
+            parse_multus_networks("kube-system/macvlan@net2, sriov, other/ipvlan@data").unwrap();
+        let r = |d: Option<&str>, c: Option<&str>, nic: &str| {
+            nad_for_nic(d, c, &nets, nic, "app-ns", "spider").unwrap()
+        };
+        // first NIC: default-network annotation, else cluster network; bare name -> agent namespace
+        assert_eq!(
+            r(Some("ns1/def"), Some("cluster"), "eth0"),
+            nad("ns1", "def")
+        );
+        assert_eq!(r(Some("def"), None, "eth0"), nad("spider", "def"));
+        assert_eq!(
+            r(None, Some("kube-system/cluster"), "eth0"),
+            nad("kube-system", "cluster")
+        );
+        assert_eq!(r(Some(""), Some("cluster"), "0"), nad("spider", "cluster"));
+        assert_eq!(r(None, None, "eth0"), None);
+        assert_eq!(r(None, Some("  "), "eth0"), None);
+        // other NICs: requested name, or positional netN; bare name -> pod namespace
+        assert_eq!(r(None, None, "net2"), nad("kube-system", "macvlan"));
+        assert_eq!(r(None, None, "net1"), None); // entry 0 asked for net2
+        assert_eq!(r(None, None, "1"), nad("kube-system", "macvlan")); // unnamed-mode index
+        assert_eq!(r(None, None, "2"), nad("app-ns", "sriov"));
+        assert_eq!(r(None, None, "data"), nad("other", "ipvlan"));
+        assert_eq!(r(None, None, "net3"), None);
+        assert_eq!(r(None, None, "net4"), None);
+        // the default network plays no role for other NICs
+        assert_eq!(r(Some("x/y"), None, "net2"), nad("kube-system", "macvlan"));
+        let positional = parse_multus_networks("a,b").unwrap();
+        assert_eq!(
+            nad_for_nic(None, None, &positional, "net2", "p", "s").unwrap(),
+            nad("p", "b")
+        );
+        // malformed default / cluster network names its source
+        let e = nad_for_nic(Some("a/b/c"), None, &nets, "eth0", "p", "s")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("v1.multus-cni.io/default-network: "), "{e}");
+        let e = nad_for_nic(None, Some("A"), &nets, "eth0", "p", "s")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("MULTUS_CLUSTER_NETWORK: "), "{e}");
+    }
+
+    #[test]
+    fn multus_name_matching() {
+        let n = NadRef {
+            namespace: "kube-system".into(),
+            name: "macvlan".into(),
+        };
+        assert_eq!(n.to_string(), "kube-system/macvlan");
+        assert!(n.matches_multus_name("kube-system/macvlan", "spider"));
+        assert!(n.matches_multus_name("macvlan", "kube-system"));
+        assert!(!n.matches_multus_name("macvlan", "spider"));
+        assert!(!n.matches_multus_name("other/macvlan", "kube-system"));
+        assert!(!n.matches_multus_name("kube-system/macvlan2", "kube-system"));
+    }
+}
