@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
-use crate::annotation::{self, AnnotationError};
+use crate::annotation::{self, AnnotationError, NadRef};
 use crate::ip::IpFamily;
 use crate::model::SpiderIPPool;
 use crate::pod::{NamespaceFacts, NodeFacts, PodFacts};
@@ -451,9 +451,10 @@ pub struct FilterContext<'a> {
 }
 
 impl FilterContext<'_> {
-    /// The `ns/name` of the NetworkAttachmentDefinition that made `nic`, when
-    /// it can be told from the pod's Multus annotations.
-    pub fn nad_of(&self, nic: &str) -> Option<String> {
+    /// The NetworkAttachmentDefinition that made `nic`, when the pod's Multus
+    /// annotations (or `MULTUS_CLUSTER_NETWORK` for the first NIC) tell it.
+    /// A malformed reference tells nothing.
+    pub fn nad_of(&self, nic: &str) -> Option<NadRef> {
         let networks = self
             .pod
             .annotation(annotation::ANNO_MULTUS_NETWORKS)
@@ -464,9 +465,11 @@ impl FilterContext<'_> {
             self.settings.multus_cluster_network.as_deref(),
             &networks,
             nic,
+            &self.pod.namespace,
             &self.settings.agent_namespace,
         )
-        .map(|(ns, name)| format!("{ns}/{name}"))
+        .ok()
+        .flatten()
     }
 }
 
@@ -522,17 +525,13 @@ pub fn rule_out(
     }
     if !spec.multus_name.is_empty() {
         let nad = ctx.nad_of(nic);
-        let allowed = nad.as_deref().is_some_and(|nad| {
-            spec.multus_name.iter().any(|m| {
-                if m.contains('/') {
-                    m == nad
-                } else {
-                    format!("{}/{m}", ctx.settings.agent_namespace) == nad
-                }
-            })
+        let allowed = nad.as_ref().is_some_and(|nad| {
+            spec.multus_name.iter().any(|m| nad.matches_multus_name(m, &ctx.settings.agent_namespace))
         });
         if !allowed {
-            return Some(RuledOutReason::MultusName(nad));
+            return Some(RuledOutReason::MultusName(
+                nad.map(|n| format!("{}/{}", n.namespace, n.name)),
+            ));
         }
     }
     None
