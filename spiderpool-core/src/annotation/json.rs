@@ -1,11 +1,16 @@
 //! Reading annotation JSON the way Go's `encoding/json` fills a struct.
 //!
-//! Go matches object keys to struct fields case-insensitively (an exact match
-//! wins), ignores unknown keys, and treats `null` as "leave the zero value".
-//! These helpers reproduce that on top of `serde_json::Value`, so that an
-//! annotation accepted by Spiderpool is accepted here too, while reporting
-//! precisely which item and field is wrong. `serde_json` bounds nesting depth,
-//! so no input can exhaust the stack.
+//! Go matches object keys to struct fields case-insensitively, ignores unknown
+//! keys, and treats `null` as "leave the zero value". These helpers reproduce
+//! that on top of `serde_json::Value`, so that an annotation accepted by
+//! Spiderpool is accepted here too, while reporting precisely which item and
+//! field is wrong. `serde_json` bounds nesting depth, so no input can exhaust
+//! the stack.
+//!
+//! Two deliberate differences: when several keys fold to the same field
+//! (`"ipv4"` and `"IPv4"`), the exact spelling is used (Go takes the last one);
+//! and a `null` inside a string list is an error (Go reads it as `""`, a pool
+//! name that can never exist).
 
 use serde_json::{Map, Value};
 

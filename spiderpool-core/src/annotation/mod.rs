@@ -19,14 +19,13 @@
 mod glob;
 mod json;
 mod multus;
+mod nad;
 mod pool;
 mod route;
 
 pub use glob::{GlobError, glob_match, is_glob};
-pub use multus::{
-    NadRef, NetworkSelection, multus_interface_names, nad_for_nic, parse_default_network,
-    parse_multus_networks,
-};
+pub use multus::{NetworkSelection, multus_interface_names, parse_multus_networks};
+pub use nad::{NadRef, nad_for_nic, parse_default_network};
 pub use pool::{
     PodIpPoolsItem, PoolNames, default_nic_name, ippools_item_for_nic, ippools_nic_names,
     nic_index_from_name, parse_namespace_default_pools, parse_pod_ippool, parse_pod_ippools,

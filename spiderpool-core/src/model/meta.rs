@@ -55,10 +55,7 @@ pub struct ObjectMeta {
 impl ObjectMeta {
     /// A metadata block with only a name.
     pub fn named(name: impl Into<String>) -> Self {
-        Self {
-            name: Some(name.into()),
-            ..Self::default()
-        }
+        Self { name: Some(name.into()), ..Self::default() }
     }
 
     /// The name, or `""` when unset.
