@@ -22,7 +22,14 @@ use spiderpool_core::selection::IpamSettings;
 use spiderpool_core::store::contract::pool;
 use spiderpool_core::store::{AllocationChange, MemoryStore, PoolStore};
 
-fn prefilled(name: &str, subnet: &str, range: &str, start: IpAddr, n: u128, stride: u128) -> Allocator<MemoryStore> {
+fn prefilled(
+    name: &str,
+    subnet: &str,
+    range: &str,
+    start: IpAddr,
+    n: u128,
+    stride: u128,
+) -> Allocator<MemoryStore> {
     let store = MemoryStore::new();
     store.put_pool(pool(name, subnet, &[range])).unwrap();
     let family = IpFamily::of(&start);
@@ -95,7 +102,14 @@ fn allocate_release(c: &mut Criterion) {
     g.sample_size(30);
     for &n in &[1_000u128, 100_000, 1_000_000] {
         for (layout, stride) in [("dense", 1u128), ("sparse", 2u128)] {
-            let v4 = prefilled("v4-slash8", "10.0.0.0/8", "10.0.0.1-10.255.255.254", "10.0.0.1".parse().unwrap(), n, stride);
+            let v4 = prefilled(
+                "v4-slash8",
+                "10.0.0.0/8",
+                "10.0.0.1-10.255.255.254",
+                "10.0.0.1".parse().unwrap(),
+                n,
+                stride,
+            );
             let mut i = 0u64;
             g.bench_with_input(BenchmarkId::new(format!("ipv4_slash8_{layout}"), n), &n, |b, _| {
                 b.iter(|| {
@@ -104,13 +118,24 @@ fn allocate_release(c: &mut Criterion) {
                 })
             });
             drop(v4);
-            let v6 = prefilled("v6-slash64", "fd00::/64", "fd00::1-fd00::ffff:ffff:ffff:fffe", "fd00::1".parse().unwrap(), n, stride);
-            g.bench_with_input(BenchmarkId::new(format!("ipv6_slash64_{layout}"), n), &n, |b, _| {
-                b.iter(|| {
-                    i += 1;
-                    cycle(&v6, "v6-slash64", i)
-                })
-            });
+            let v6 = prefilled(
+                "v6-slash64",
+                "fd00::/64",
+                "fd00::1-fd00::ffff:ffff:ffff:fffe",
+                "fd00::1".parse().unwrap(),
+                n,
+                stride,
+            );
+            g.bench_with_input(
+                BenchmarkId::new(format!("ipv6_slash64_{layout}"), n),
+                &n,
+                |b, _| {
+                    b.iter(|| {
+                        i += 1;
+                        cycle(&v6, "v6-slash64", i)
+                    })
+                },
+            );
         }
     }
     g.finish();
@@ -122,7 +147,14 @@ fn filling_slash16(c: &mut Criterion) {
     let total: u128 = 65_534;
     for pct in [0u128, 50, 90, 99] {
         let n = total * pct / 100;
-        let alloc = prefilled("v4-slash16", "10.7.0.0/16", "10.7.0.1-10.7.255.254", "10.7.0.1".parse().unwrap(), n, 1);
+        let alloc = prefilled(
+            "v4-slash16",
+            "10.7.0.0/16",
+            "10.7.0.1-10.7.255.254",
+            "10.7.0.1".parse().unwrap(),
+            n,
+            1,
+        );
         let mut i = 0u64;
         g.bench_with_input(BenchmarkId::new("percent_full", pct), &pct, |b, _| {
             b.iter(|| {

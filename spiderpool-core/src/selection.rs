@@ -172,9 +172,9 @@ impl fmt::Display for RuledOutReason {
             RuledOutReason::MultusName(Some(nad)) => {
                 write!(f, "NetworkAttachmentDefinition {nad} is not in spec.multusName")
             }
-            RuledOutReason::MultusName(None) => f.write_str(
-                "spec.multusName is set but the NIC has no NetworkAttachmentDefinition",
-            ),
+            RuledOutReason::MultusName(None) => {
+                f.write_str("spec.multusName is set but the NIC has no NetworkAttachmentDefinition")
+            }
             RuledOutReason::InvalidSelector(why) => write!(f, "invalid selector: {why}"),
         }
     }
@@ -400,7 +400,7 @@ fn expand(
                 nic: nic.to_string(),
                 family,
                 pool: n.clone(),
-                origin: origin,
+                origin,
             });
         }
     }
@@ -423,7 +423,7 @@ fn expand(
                         nic: nic.to_string(),
                         pattern: n.clone(),
                         reason: e.to_string(),
-                        origin: origin,
+                        origin,
                     }
                 })?;
                 if hit && !plain.contains(candidate) && seen.insert(candidate.to_string()) {
@@ -526,7 +526,9 @@ pub fn rule_out(
     if !spec.multus_name.is_empty() {
         let nad = ctx.nad_of(nic);
         let allowed = nad.as_ref().is_some_and(|nad| {
-            spec.multus_name.iter().any(|m| nad.matches_multus_name(m, &ctx.settings.agent_namespace))
+            spec.multus_name
+                .iter()
+                .any(|m| nad.matches_multus_name(m, &ctx.settings.agent_namespace))
         });
         if !allowed {
             return Some(RuledOutReason::MultusName(
@@ -580,7 +582,7 @@ pub fn candidates(
         });
     }
     // Stable: equal priorities keep the user's order.
-    kept.sort_by(|a, b| priority(b).cmp(&priority(a)));
+    kept.sort_by_key(|p| std::cmp::Reverse(priority(p)));
     Ok(kept)
 }
 

@@ -34,11 +34,7 @@ pub enum SelectorError {
 
 impl SelectorError {
     fn invalid(path: String, value: &str, reason: impl Into<String>) -> Self {
-        Self::Invalid {
-            path,
-            value: value.to_string(),
-            reason: reason.into(),
-        }
+        Self::Invalid { path, value: value.to_string(), reason: reason.into() }
     }
 }
 
@@ -59,8 +55,7 @@ fn is_qualified_name_part(s: &str) -> bool {
     };
     is_alnum(first)
         && is_alnum(last)
-        && s.chars()
-            .all(|c| is_alnum(c) || c == '-' || c == '_' || c == '.')
+        && s.chars().all(|c| is_alnum(c) || c == '-' || c == '_' || c == '.')
 }
 
 /// One DNS-1123 label: `[a-z0-9]([-a-z0-9]*[a-z0-9])?`.
@@ -75,18 +70,14 @@ fn is_dns1123_label_chars(s: &str) -> bool {
 /// `IsDNS1123Subdomain`: at most 253 characters, dot-separated DNS-1123 labels.
 pub(crate) fn validate_dns1123_subdomain(s: &str) -> Result<(), String> {
     if s.len() > MAX_SUBDOMAIN_LEN {
-        return Err(format!(
-            "must be no more than {MAX_SUBDOMAIN_LEN} characters"
-        ));
+        return Err(format!("must be no more than {MAX_SUBDOMAIN_LEN} characters"));
     }
     if s.split('.').all(is_dns1123_label_chars) {
         Ok(())
     } else {
-        Err(
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric \
+        Err("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric \
              characters, '-' or '.', and must start and end with an alphanumeric character"
-                .to_string(),
-        )
+            .to_string())
     }
 }
 
@@ -101,11 +92,9 @@ pub fn validate_label_key(key: &str) -> Result<(), String> {
         (Some(name), None, None) => (None, name),
         (Some(prefix), Some(name), None) => (Some(prefix), name),
         _ => {
-            return Err(
-                "a qualified name must consist of an optional DNS subdomain prefix \
+            return Err("a qualified name must consist of an optional DNS subdomain prefix \
                         and '/', followed by a name"
-                    .to_string(),
-            );
+                .to_string());
         }
     };
     if let Some(prefix) = prefix {
@@ -118,16 +107,12 @@ pub fn validate_label_key(key: &str) -> Result<(), String> {
         return Err("name part must be non-empty".to_string());
     }
     if name.len() > MAX_NAME_LEN {
-        return Err(format!(
-            "name part must be no more than {MAX_NAME_LEN} characters"
-        ));
+        return Err(format!("name part must be no more than {MAX_NAME_LEN} characters"));
     }
     if !is_qualified_name_part(name) {
-        return Err(
-            "name part must consist of alphanumeric characters, '-', '_' or '.', \
+        return Err("name part must consist of alphanumeric characters, '-', '_' or '.', \
                     and must start and end with an alphanumeric character"
-                .to_string(),
-        );
+            .to_string());
     }
     Ok(())
 }
@@ -141,11 +126,9 @@ pub fn validate_label_value(v: &str) -> Result<(), String> {
     if v.is_empty() || is_qualified_name_part(v) {
         Ok(())
     } else {
-        Err(
-            "a valid label must be an empty string or consist of alphanumeric characters, \
+        Err("a valid label must be an empty string or consist of alphanumeric characters, \
              '-', '_' or '.', and must start and end with an alphanumeric character"
-                .to_string(),
-        )
+            .to_string())
     }
 }
 
@@ -238,10 +221,7 @@ pub fn compile(sel: &LabelSelector, path: &str) -> Result<CompiledSelector, Sele
             return Err(SelectorError::invalid(
                 format!("{at}.values"),
                 &values.join(","),
-                format!(
-                    "may not be specified when `operator` is '{}'",
-                    expr.operator
-                ),
+                format!("may not be specified when `operator` is '{}'", expr.operator),
             ));
         }
         for (j, v) in values.iter().enumerate() {
@@ -283,10 +263,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     fn expr(key: &str, op: &str, values: &[&str]) -> LabelSelectorRequirement {
@@ -303,11 +280,7 @@ mod tests {
 
     fn sel(ml: &[(&str, &str)], exprs: Vec<LabelSelectorRequirement>) -> LabelSelector {
         LabelSelector {
-            match_labels: if ml.is_empty() {
-                None
-            } else {
-                Some(labels(ml))
-            },
+            match_labels: if ml.is_empty() { None } else { Some(labels(ml)) },
             match_expressions: if exprs.is_empty() { None } else { Some(exprs) },
         }
     }
@@ -388,17 +361,11 @@ mod tests {
             (
                 sel(
                     &[("app", "web")],
-                    vec![
-                        expr("tier", "In", &["front"]),
-                        expr("x", "DoesNotExist", &[]),
-                    ],
+                    vec![expr("tier", "In", &["front"]), expr("x", "DoesNotExist", &[])],
                 ),
                 true,
             ),
-            (
-                sel(&[("app", "web")], vec![expr("tier", "In", &["back"])]),
-                false,
-            ),
+            (sel(&[("app", "web")], vec![expr("tier", "In", &["back"])]), false),
         ];
         for (i, (s, want)) in cases.iter().enumerate() {
             assert_eq!(matches(s, &pod).unwrap(), *want, "case {i}: {s:?}");
@@ -416,10 +383,7 @@ mod tests {
                 "not a valid label selector operator",
             ),
             (
-                sel(
-                    &[],
-                    vec![expr("app", "Exists", &[]), expr("b", "Equals", &["x"])],
-                ),
+                sel(&[], vec![expr("app", "Exists", &[]), expr("b", "Equals", &["x"])]),
                 "spec.podAffinity.matchExpressions[1].operator",
                 "Equals",
                 "not a valid",
@@ -460,12 +424,7 @@ mod tests {
                 "-bad",
                 "valid label",
             ),
-            (
-                sel(&[("a/b/c", "x")], vec![]),
-                "spec.podAffinity.matchLabels",
-                "a/b/c",
-                "prefix",
-            ),
+            (sel(&[("a/b/c", "x")], vec![]), "spec.podAffinity.matchLabels", "a/b/c", "prefix"),
             (
                 sel(&[("app", "x y")], vec![]),
                 "spec.podAffinity.matchLabels[app]",
@@ -474,11 +433,8 @@ mod tests {
             ),
         ];
         for (s, want_path, want_value, want_reason) in cases {
-            let SelectorError::Invalid {
-                path,
-                value,
-                reason,
-            } = validate(&s, "spec.podAffinity").unwrap_err();
+            let SelectorError::Invalid { path, value, reason } =
+                validate(&s, "spec.podAffinity").unwrap_err();
             assert_eq!(path, want_path);
             assert_eq!(value, want_value);
             assert!(reason.contains(want_reason), "{reason}");
@@ -508,11 +464,7 @@ mod tests {
         }));
         assert!(!is_empty(&sel(&[("a", "b")], vec![])));
         assert!(!is_empty(&sel(&[], vec![expr("a", "Exists", &[])])));
-        assert!(
-            compile(&LabelSelector::default(), "p")
-                .unwrap()
-                .is_everything()
-        );
+        assert!(compile(&LabelSelector::default(), "p").unwrap().is_everything());
     }
 
     #[test]

@@ -44,7 +44,7 @@ fn setup() -> Allocator<MemoryStore> {
 }
 
 fn request(pod: usize, generation: u32, nic: usize) -> AllocateRequest {
-    let v6 = if pod % 2 == 0 { vec!["c".to_string()] } else { vec![] };
+    let v6 = if pod.is_multiple_of(2) { vec!["c".to_string()] } else { vec![] };
     AllocateRequest {
         pod: PodFacts {
             namespace: "ns".into(),
@@ -68,7 +68,8 @@ fn request(pod: usize, generation: u32, nic: usize) -> AllocateRequest {
 /// Checks every invariant against the store's view.
 fn check(a: &Allocator<MemoryStore>) -> Result<(), TestCaseError> {
     let store = a.store();
-    let reserved: BTreeSet<IpAddr> = ["10.1.0.3", "fd00::2"].iter().map(|s| s.parse().unwrap()).collect();
+    let reserved: BTreeSet<IpAddr> =
+        ["10.1.0.3", "fd00::2"].iter().map(|s| s.parse().unwrap()).collect();
     let mut from_endpoints: BTreeMap<String, BTreeMap<IpAddr, String>> = BTreeMap::new();
     let mut seen = BTreeSet::new();
     for ep in store.list_endpoints() {
@@ -88,7 +89,11 @@ fn check(a: &Allocator<MemoryStore>) -> Result<(), TestCaseError> {
         let p = store.get_pool(name).unwrap().value;
         let status = p.status.clone().unwrap();
         let records = parse_allocated_ips(status.allocated_ips.as_deref()).unwrap();
-        prop_assert_eq!(status.allocated_ip_count, Some(records.len() as i64), "count equals records");
+        prop_assert_eq!(
+            status.allocated_ip_count,
+            Some(records.len() as i64),
+            "count equals records"
+        );
         let subnet = parse_cidr(&p.spec.subnet).unwrap();
         let family = IpFamily::of(&subnet.addr());
         let ips = IpSet::parse_ranges(family, &p.spec.ips).unwrap();

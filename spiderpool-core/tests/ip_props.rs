@@ -34,22 +34,10 @@ impl Universe {
 
 fn universe() -> impl Strategy<Value = Universe> {
     prop_oneof![
-        Just(Universe {
-            family: IpFamily::V6,
-            base: 0
-        }),
-        Just(Universe {
-            family: IpFamily::V6,
-            base: u128::MAX - (UNIVERSE - 1)
-        }),
-        Just(Universe {
-            family: IpFamily::V4,
-            base: 0
-        }),
-        Just(Universe {
-            family: IpFamily::V4,
-            base: u128::from(u32::MAX) - (UNIVERSE - 1)
-        }),
+        Just(Universe { family: IpFamily::V6, base: 0 }),
+        Just(Universe { family: IpFamily::V6, base: u128::MAX - (UNIVERSE - 1) }),
+        Just(Universe { family: IpFamily::V4, base: 0 }),
+        Just(Universe { family: IpFamily::V4, base: u128::from(u32::MAX) - (UNIVERSE - 1) }),
     ]
 }
 
@@ -73,9 +61,7 @@ fn build(u: Universe, ranges: &[(u128, u128)]) -> (IpSet, BTreeSet<u128>) {
 }
 
 fn expand(set: &IpSet) -> BTreeSet<u128> {
-    set.ranges()
-        .flat_map(|r| r.start_u128()..=r.end_u128())
-        .collect()
+    set.ranges().flat_map(|r| r.start_u128()..=r.end_u128()).collect()
 }
 
 /// Sorted, disjoint, non-adjacent, within the family, and `len` /
@@ -93,12 +79,7 @@ fn assert_canonical(set: &IpSet) -> Result<(), TestCaseError> {
     for w in ranges.windows(2) {
         // next.start > prev.end + 1, written without overflow.
         prop_assert!(w[0].end_u128() < w[1].start_u128());
-        prop_assert!(
-            w[1].start_u128() - w[0].end_u128() >= 2,
-            "adjacent: {} {}",
-            w[0],
-            w[1]
-        );
+        prop_assert!(w[1].start_u128() - w[0].end_u128() >= 2, "adjacent: {} {}", w[0], w[1]);
     }
     prop_assert_eq!(set.len(), total);
     prop_assert_eq!(set.is_empty(), ranges.is_empty());

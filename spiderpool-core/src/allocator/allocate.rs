@@ -7,8 +7,8 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use super::{
-    AllocateError, AllocateRequest, AllocatedIp, Allocation, Allocator, Clock, PoolAttempt,
-    PodRoute,
+    AllocateError, AllocateRequest, AllocatedIp, Allocation, Allocator, Clock, PodRoute,
+    PoolAttempt,
 };
 use crate::annotation;
 use crate::ip::{IpFamily, IpSet, parse_cidr, parse_ip_of};
@@ -48,7 +48,11 @@ fn pool_info(state: &PoolState) -> Result<PoolInfo, String> {
         }
         _ => None,
     };
-    Ok(PoolInfo { prefix: net.prefix_len(), gateway, routes: spec.routes.clone().unwrap_or_default() })
+    Ok(PoolInfo {
+        prefix: net.prefix_len(),
+        gateway,
+        routes: spec.routes.clone().unwrap_or_default(),
+    })
 }
 
 /// A record committed during this ADD, for rollback.
@@ -107,9 +111,8 @@ where
         let pod = &req.pod;
         let mut endpoint = self.store.get_endpoint(&pod.namespace, &pod.name).await?;
         let pools = self.store.list_pools().await?;
-        let requests = || {
-            selection::requested_pools(pod, &req.namespace, &req.settings, &req.nic, &pools)
-        };
+        let requests =
+            || selection::requested_pools(pod, &req.namespace, &req.settings, &req.nic, &pools);
 
         if let Some(ep) = &endpoint {
             let ep_uid = endpoint_uid(&ep.value).to_string();
@@ -175,7 +178,8 @@ where
         let mut committed: Vec<Committed> = Vec::new();
         let mut details: Vec<IPAllocationDetail> = Vec::new();
         for request in &todo {
-            let mut detail = IPAllocationDetail { interface: request.nic.clone(), ..Default::default() };
+            let mut detail =
+                IPAllocationDetail { interface: request.nic.clone(), ..Default::default() };
             let mut gateway_seen = false;
             for family in selection::families(request, &req.settings) {
                 let outcome = match selection::candidates(request, family, &by_name, &ctx) {
@@ -184,8 +188,15 @@ where
                             IpFamily::V4 => &reserved_v4,
                             IpFamily::V6 => &reserved_v6,
                         };
-                        self.allocate_family(req, &request.nic, family, &cands, reserved, &mut committed)
-                            .await
+                        self.allocate_family(
+                            req,
+                            &request.nic,
+                            family,
+                            &cands,
+                            reserved,
+                            &mut committed,
+                        )
+                        .await
                     }
                     Err(e) => Err(e.into()),
                 };
@@ -271,8 +282,9 @@ where
                             uid: req.pod.uid.clone(),
                         });
                     }
-                    let address = IpNet::new(ip, info.prefix).map_err(|e| {
-                        AllocateError::Pod { pod: req.pod.namespaced_name(), message: e.to_string() }
+                    let address = IpNet::new(ip, info.prefix).map_err(|e| AllocateError::Pod {
+                        pod: req.pod.namespaced_name(),
+                        message: e.to_string(),
                     })?;
                     return Ok(Got { pool: name.to_string(), address, info });
                 }
@@ -339,12 +351,16 @@ where
                     ));
                 }
                 Pick::Held(ip, r) if r == record => return Ok(Ok((ip, info, false))),
-                Pick::Held(ip, _) => {
-                    (ip, AllocationChange { update: vec![(ip, record.clone())], ..Default::default() }, false)
-                }
-                Pick::Free(ip) => {
-                    (ip, AllocationChange { add: vec![(ip, record.clone())], ..Default::default() }, true)
-                }
+                Pick::Held(ip, _) => (
+                    ip,
+                    AllocationChange { update: vec![(ip, record.clone())], ..Default::default() },
+                    false,
+                ),
+                Pick::Free(ip) => (
+                    ip,
+                    AllocationChange { add: vec![(ip, record.clone())], ..Default::default() },
+                    true,
+                ),
             };
             match self.store.update_allocations(pool, version, &change).await {
                 Ok(_) => return Ok(Ok((ip, info, fresh))),
@@ -376,7 +392,9 @@ where
         let old_uid = endpoint_uid(&ep.value).to_string();
         let reserved = self.store.list_reserved_ips().await?;
         for detail in endpoint_details(&ep.value) {
-            for (addr, pool) in [(&detail.ipv4, &detail.ipv4_pool), (&detail.ipv6, &detail.ipv6_pool)] {
+            for (addr, pool) in
+                [(&detail.ipv4, &detail.ipv4_pool), (&detail.ipv6, &detail.ipv6_pool)]
+            {
                 let (Some(addr), Some(pool)) = (addr, pool) else { continue };
                 let Ok(net) = addr.parse::<IpNet>() else { return Ok(false) };
                 let ip = net.addr();
@@ -417,8 +435,15 @@ where
                 .store
                 .read_pool(pool, |state| match state.record(&ip) {
                     Some(r) if r == &record => Some(None),
-                    Some(r) if r.pod_uid == old_uid || r.pod_uid == record.pod_uid || r.pod == record.pod => {
-                        Some(Some(AllocationChange { update: vec![(ip, record.clone())], ..Default::default() }))
+                    Some(r)
+                        if r.pod_uid == old_uid
+                            || r.pod_uid == record.pod_uid
+                            || r.pod == record.pod =>
+                    {
+                        Some(Some(AllocationChange {
+                            update: vec![(ip, record.clone())],
+                            ..Default::default()
+                        }))
                     }
                     Some(_) => None,
                     None => {
@@ -427,7 +452,12 @@ where
                         let usable = state.ips.iter().any(|r| r.contains(&ip))
                             && !state.excluded.contains(&ip)
                             && !reserved.contains(&ip);
-                        usable.then(|| Some(AllocationChange { add: vec![(ip, record.clone())], ..Default::default() }))
+                        usable.then(|| {
+                            Some(AllocationChange {
+                                add: vec![(ip, record.clone())],
+                                ..Default::default()
+                            })
+                        })
                     }
                 })
                 .await?;
@@ -481,7 +511,11 @@ fn pools_changed(ep: &SpiderEndpoint, requests: &[NicRequest]) -> bool {
 fn new_endpoint(req: &AllocateRequest, details: Vec<IPAllocationDetail>) -> SpiderEndpoint {
     let pod = &req.pod;
     let status = WorkloadEndpointStatus {
-        current: PodIPAllocation { uid: pod.uid.clone(), node: req.node.name.clone(), ips: details },
+        current: PodIPAllocation {
+            uid: pod.uid.clone(),
+            node: req.node.name.clone(),
+            ips: details,
+        },
         owner_controller_type: pod.owner_kind().to_string(),
         owner_controller_name: pod.owner_name().to_string(),
     };
@@ -501,9 +535,10 @@ fn attach_custom_routes(
         .map_err(|e| AllocateError::Pod { pod: pod.namespaced_name(), message: e.to_string() })?;
     for route in routes {
         let holder = details.iter_mut().find(|d| {
-            [&d.ipv4, &d.ipv6].into_iter().flatten().any(|a| {
-                a.parse::<IpNet>().is_ok_and(|net| net.trunc().contains(&route.gw))
-            })
+            [&d.ipv4, &d.ipv6]
+                .into_iter()
+                .flatten()
+                .any(|a| a.parse::<IpNet>().is_ok_and(|net| net.trunc().contains(&route.gw)))
         });
         if let Some(d) = holder {
             d.routes.push(Route { dst: route.dst.to_string(), gw: route.gw.to_string() });
@@ -532,7 +567,9 @@ pub(super) fn allocation_from_endpoint(ep: &SpiderEndpoint) -> Result<Allocation
             let Some(addr) = addr else { continue };
             let address: IpNet = addr.parse().map_err(|_| bad("address", addr))?;
             let gateway = match gw.as_deref() {
-                Some(g) if !g.is_empty() => Some(parse_ip_of(g, family).map_err(|_| bad("gateway", g))?),
+                Some(g) if !g.is_empty() => {
+                    Some(parse_ip_of(g, family).map_err(|_| bad("gateway", g))?)
+                }
                 _ => None,
             };
             if let (Some(gw), false) = (gateway, clean) {

@@ -143,7 +143,10 @@ fn excluded_and_reserved_addresses_are_never_handed_out() {
     let err = block(a.allocate(&req("b", "ub", "net1", &["p"], &[]))).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, AllocateError::Exhausted { .. }), "{msg}");
-    assert!(msg.contains("no free IPv4 address for NIC net1") && msg.contains("p: no free address"), "{msg}");
+    assert!(
+        msg.contains("no free IPv4 address for NIC net1") && msg.contains("p: no free address"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -169,8 +172,14 @@ fn fallback_keeps_the_user_order_among_equal_priorities() {
     block(a.allocate(&req("x", "ux", "net1", &["a-full"], &[]))).unwrap();
     // Listed c before b: c wins, every time.
     for i in 0..5 {
-        let got = block(a.allocate(&req(&format!("p{i}"), &format!("u{i}"), "net1", &["a-full", "c", "b"], &[])))
-            .unwrap();
+        let got = block(a.allocate(&req(
+            &format!("p{i}"),
+            &format!("u{i}"),
+            "net1",
+            &["a-full", "c", "b"],
+            &[],
+        )))
+        .unwrap();
         assert_eq!(got.ips[0].pool, "c");
     }
 }
@@ -193,9 +202,10 @@ fn no_candidate_error_lists_every_pool_and_why() {
     elsewhere.spec.node_name = vec!["node9".into()];
     let v6 = pool("six", "fd00::/64", &["fd00::1"]);
     let a = store_with(vec![off, elsewhere, v6]);
-    let err = block(a.allocate(&req("x", "ux", "net1", &["off", "elsewhere", "six", "ghost"], &[])))
-        .unwrap_err()
-        .to_string();
+    let err =
+        block(a.allocate(&req("x", "ux", "net1", &["off", "elsewhere", "six", "ghost"], &[])))
+            .unwrap_err()
+            .to_string();
     for part in [
         "off: pool is disabled",
         "elsewhere: node node1 is not in spec.nodeName",
@@ -209,12 +219,14 @@ fn no_candidate_error_lists_every_pool_and_why() {
 #[test]
 fn clean_gateway_suppresses_the_default_route_only() {
     let mut p = quickstart_pool();
-    p.spec.routes = Some(vec![crate::model::Route { dst: "10.7.0.0/16".into(), gw: "10.6.0.254".into() }]);
+    p.spec.routes =
+        Some(vec![crate::model::Route { dst: "10.7.0.0/16".into(), gw: "10.6.0.254".into() }]);
     let a = store_with(vec![p]);
     let mut r = req("x", "ux", "net1", &["10-6-v4"], &[]);
     r.settings.clean_gateway = true;
     let got = block(a.allocate(&r)).unwrap();
-    let routes: Vec<String> = got.routes.iter().map(|r| format!("{} via {}", r.dst, r.gw)).collect();
+    let routes: Vec<String> =
+        got.routes.iter().map(|r| format!("{} via {}", r.dst, r.gw)).collect();
     assert_eq!(routes, ["10.7.0.0/16 via 10.6.0.254"]);
 }
 
@@ -252,7 +264,8 @@ fn annotation_routes_go_to_the_nic_whose_subnet_holds_the_gateway() {
     );
     r.pod.annotations.insert(
         "ipam.spidernet.io/routes".into(),
-        r#"[{"dst":"172.16.0.0/16","gw":"10.2.0.1"},{"dst":"172.17.0.0/16","gw":"192.168.9.9"}]"#.into(),
+        r#"[{"dst":"172.16.0.0/16","gw":"10.2.0.1"},{"dst":"172.17.0.0/16","gw":"192.168.9.9"}]"#
+            .into(),
     );
     let got = block(a.allocate(&r)).unwrap();
     let routes: Vec<String> =
@@ -273,7 +286,8 @@ fn a_stale_release_never_frees_an_address_reused_by_another_pod() {
     let out = block(a.release(&rel(&old))).unwrap();
     assert!(out.released.is_empty());
     let pool = a.store().get_pool("10-6-v4").unwrap().value;
-    let records = crate::model::parse_allocated_ips(pool.status.unwrap().allocated_ips.as_deref()).unwrap();
+    let records =
+        crate::model::parse_allocated_ips(pool.status.unwrap().allocated_ips.as_deref()).unwrap();
     assert_eq!(records["10.6.212.200"].pod_uid, "new-uid");
 }
 
@@ -335,7 +349,8 @@ fn statefulset_pods_keep_their_address_until_scale_down() {
     let second = block(a.allocate(&again)).unwrap();
     assert_eq!(second.ips[0].address.addr(), ip("10.6.212.201"));
     let pool = a.store().get_pool("10-6-v4").unwrap().value;
-    let records = crate::model::parse_allocated_ips(pool.status.unwrap().allocated_ips.as_deref()).unwrap();
+    let records =
+        crate::model::parse_allocated_ips(pool.status.unwrap().allocated_ips.as_deref()).unwrap();
     assert_eq!(records["10.6.212.201"].pod_uid, "u2");
     // Scaled down to 1: web-1 is no longer a member and its DEL frees the address.
     sts(&mut again, 1);
@@ -345,7 +360,8 @@ fn statefulset_pods_keep_their_address_until_scale_down() {
 
 #[test]
 fn statefulset_pod_moved_to_another_pool_gets_a_fresh_address() {
-    let a = store_with(vec![quickstart_pool(), pool("other", "10.9.0.0/16", &["10.9.0.1-10.9.0.9"])]);
+    let a =
+        store_with(vec![quickstart_pool(), pool("other", "10.9.0.0/16", &["10.9.0.1-10.9.0.9"])]);
     let mut r = req("web-0", "u1", "net1", &["10-6-v4"], &[]);
     sts(&mut r, 1);
     block(a.allocate(&r)).unwrap();
@@ -375,7 +391,11 @@ fn threads_racing_on_one_pool_never_share_an_address() {
             s
         },
         ThreadSleep,
-        RetryPolicy { max_attempts: 50, initial: std::time::Duration::from_micros(50), ..Default::default() },
+        RetryPolicy {
+            max_attempts: 50,
+            initial: std::time::Duration::from_micros(50),
+            ..Default::default()
+        },
     ));
     let handles: Vec<_> = (0..4)
         .map(|t| {
@@ -412,4 +432,26 @@ fn retry_waits_grow_and_stay_bounded() {
     let r = jitter_sample();
     assert!((0.0..1.0).contains(&r));
     let _unused: BTreeMap<(), ()> = BTreeMap::new();
+}
+
+#[test]
+fn first_free_moves_on_when_an_earlier_range_is_full() {
+    // Regression: an early `?` made a full first range end the search.
+    let p = pool("p", "10.6.0.0/16", &["10.6.0.1-10.6.0.2", "10.6.9.1-10.6.9.3"]);
+    let a = store_with(vec![p]);
+    let got: Vec<String> = (0..4)
+        .map(|i| {
+            let r = req(&format!("p{i}"), &format!("u{i}"), "net1", &["p"], &[]);
+            block(a.allocate(&r)).unwrap().ips[0].address.to_string()
+        })
+        .collect();
+    assert_eq!(got, ["10.6.0.1/16", "10.6.0.2/16", "10.6.9.1/16", "10.6.9.2/16"]);
+}
+
+#[test]
+fn spec_ips_order_is_followed_not_numeric_order() {
+    let p = pool("p", "10.6.0.0/16", &["10.6.5.1", "10.6.0.1"]);
+    let a = store_with(vec![p]);
+    let got = block(a.allocate(&req("x", "ux", "net1", &["p"], &[]))).unwrap();
+    assert_eq!(got.ips[0].address.to_string(), "10.6.5.1/16");
 }

@@ -41,10 +41,7 @@ enum Token {
     /// `?`: any character except `/`.
     Any,
     /// `[...]`: inclusive ranges; `negated` for `[^...]`. May match `/` (as in Go).
-    Class {
-        negated: bool,
-        ranges: Vec<(char, char)>,
-    },
+    Class { negated: bool, ranges: Vec<(char, char)> },
 }
 
 impl Token {
@@ -155,11 +152,7 @@ fn match_chunk(tokens: &[Token], s: &[char]) -> Option<usize> {
     if tokens.len() > s.len() {
         return None;
     }
-    tokens
-        .iter()
-        .zip(s)
-        .all(|(t, &c)| t.matches(c))
-        .then_some(tokens.len())
+    tokens.iter().zip(s).all(|(t, &c)| t.matches(c)).then_some(tokens.len())
 }
 
 /// Shell-glob match of `name` against `pattern`, exactly as Go's
@@ -186,12 +179,10 @@ pub fn glob_match(pattern: &str, name: &str) -> Result<bool, GlobError> {
             return Ok(false);
         }
         // the star absorbs rest[..=skip], never crossing a '/'
-        let found = (0..rest.len())
-            .take_while(|&skip| rest[skip] != '/')
-            .find_map(|skip| {
-                let n = match_chunk(&chunk.tokens, &rest[skip + 1..])?;
-                (!last || skip + 1 + n == rest.len()).then_some(skip + 1 + n)
-            });
+        let found = (0..rest.len()).take_while(|&skip| rest[skip] != '/').find_map(|skip| {
+            let n = match_chunk(&chunk.tokens, &rest[skip + 1..])?;
+            (!last || skip + 1 + n == rest.len()).then_some(skip + 1 + n)
+        });
         match found {
             Some(used) => pos += used,
             None => return Ok(false),
@@ -305,10 +296,7 @@ mod tests {
             let err = glob_match(p, n).unwrap_err();
             let GlobError::BadPattern { pattern, .. } = &err;
             assert_eq!(pattern, p);
-            assert!(
-                err.to_string().starts_with("syntax error in pattern"),
-                "{err}"
-            );
+            assert!(err.to_string().starts_with("syntax error in pattern"), "{err}");
         }
     }
 

@@ -39,11 +39,7 @@ pub(super) fn kind(v: &Value) -> &'static str {
 /// value counts as absent.
 pub(super) fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     obj.get(name)
-        .or_else(|| {
-            obj.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v)
-        })
+        .or_else(|| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v))
         .filter(|v| !v.is_null())
 }
 
@@ -56,16 +52,10 @@ pub(super) fn string_list(v: Option<&Value>, what: &str) -> Result<Vec<String>, 
             .enumerate()
             .map(|(i, item)| match item {
                 Value::String(s) => Ok(s.clone()),
-                other => Err(format!(
-                    "{what}[{i}] must be a string, found {}",
-                    kind(other)
-                )),
+                other => Err(format!("{what}[{i}] must be a string, found {}", kind(other))),
             })
             .collect(),
-        Some(other) => Err(format!(
-            "{what} must be an array of strings, found {}",
-            kind(other)
-        )),
+        Some(other) => Err(format!("{what} must be an array of strings, found {}", kind(other))),
     }
 }
 
@@ -108,9 +98,6 @@ pub(super) fn array<'a>(
 pub(super) fn object(item: &Value, i: usize) -> Result<&Map<String, Value>, String> {
     match item {
         Value::Object(o) => Ok(o),
-        other => Err(format!(
-            "item {i} must be a JSON object, found {}",
-            kind(other)
-        )),
+        other => Err(format!("item {i} must be a JSON object, found {}", kind(other))),
     }
 }

@@ -99,10 +99,7 @@ mod tests {
     fn error_display_is_key_then_reason() {
         let e =
             AnnotationError::invalid(ANNO_POD_IPPOOLS, "[]", "value requires at least one item");
-        assert_eq!(
-            e.to_string(),
-            "ipam.spidernet.io/ippools: value requires at least one item"
-        );
+        assert_eq!(e.to_string(), "ipam.spidernet.io/ippools: value requires at least one item");
     }
 
     proptest! {

@@ -92,14 +92,12 @@ fn is_valid_mac(s: &str) -> bool {
         if !(b.len() + 1).is_multiple_of(3) || !sizes.contains(&((b.len() + 1) / 3)) {
             return false;
         }
-        b.chunks(3)
-            .all(|g| g[..2].iter().all(hex) && (g.len() == 2 || g[2] == b[2]))
+        b.chunks(3).all(|g| g[..2].iter().all(hex) && (g.len() == 2 || g[2] == b[2]))
     } else if b[4] == b'.' {
         if !(b.len() + 1).is_multiple_of(5) || !sizes.contains(&(2 * (b.len() + 1) / 5)) {
             return false;
         }
-        b.chunks(5)
-            .all(|g| g[..4].iter().all(hex) && (g.len() == 4 || g[4] == b'.'))
+        b.chunks(5).all(|g| g[..4].iter().all(hex) && (g.len() == 4 || g[4] == b'.'))
     } else {
         false
     }
@@ -137,19 +135,13 @@ fn selection_from_json(o: &Map<String, Value>) -> Result<NetworkSelection, Strin
     }
     let default_route = json::string_list(json::field(o, "default-route"), "default-route")?
         .iter()
-        .map(|gw| {
-            gw.parse()
-                .map_err(|_| format!("default-route: {gw:?} is not an IP address"))
-        })
+        .map(|gw| gw.parse().map_err(|_| format!("default-route: {gw:?} is not an IP address")))
         .collect::<Result<Vec<IpAddr>, String>>()?;
     let cni_args = match json::field(o, "cni-args") {
         None => None,
         Some(Value::Object(m)) => Some(m.clone()),
         Some(other) => {
-            return Err(format!(
-                "cni-args must be an object, found {}",
-                json::kind(other)
-            ));
+            return Err(format!("cni-args must be an object, found {}", json::kind(other)));
         }
     };
     Ok(NetworkSelection {
@@ -184,12 +176,7 @@ pub(super) fn parse_networks_as(
             .map(|(i, item)| {
                 let (namespace, name, interface) =
                     parse_object_name(item.trim()).map_err(|e| err(format!("item {i}: {e}")))?;
-                Ok(NetworkSelection {
-                    name,
-                    namespace,
-                    interface,
-                    ..NetworkSelection::default()
-                })
+                Ok(NetworkSelection { name, namespace, interface, ..NetworkSelection::default() })
             })
             .collect();
     }
@@ -224,11 +211,7 @@ pub fn parse_multus_networks(value: &str) -> Result<Vec<NetworkSelection>, Annot
 pub fn multus_interface_names(nets: &[NetworkSelection]) -> Vec<String> {
     nets.iter()
         .enumerate()
-        .map(|(i, n)| {
-            n.interface
-                .clone()
-                .unwrap_or_else(|| format!("net{}", i + 1))
-        })
+        .map(|(i, n)| n.interface.clone().unwrap_or_else(|| format!("net{}", i + 1)))
         .collect()
 }
 
@@ -275,14 +258,8 @@ mod tests {
     fn comma_form_rejected() {
         let cases = [
             ("a/b/c", "item 0: network \"a/b/c\" has more than one '/'"),
-            (
-                "ok, x@y@z",
-                "item 1: network \"x@y@z\" has more than one '@'",
-            ),
-            (
-                "Macvlan",
-                "\"Macvlan\" in network \"Macvlan\" must consist of lower case",
-            ),
+            ("ok, x@y@z", "item 1: network \"x@y@z\" has more than one '@'"),
+            ("Macvlan", "\"Macvlan\" in network \"Macvlan\" must consist of lower case"),
             ("ns/a@eth_1", "\"eth_1\" in network"),
             ("a,,b", "item 1: network \"\" has an empty name"),
             ("a,", "item 1: network \"\" has an empty name"),
@@ -305,15 +282,9 @@ mod tests {
         let nets = parse_multus_networks(v).unwrap();
         assert_eq!(nets.len(), 3);
         assert_eq!(nets[0], sel(Some("kube-system"), "macvlan", Some("net2")));
-        assert_eq!(
-            nets[1].ips,
-            vec!["10.0.0.5/24".to_string(), "fd00::5".to_string()]
-        );
+        assert_eq!(nets[1].ips, vec!["10.0.0.5/24".to_string(), "fd00::5".to_string()]);
         assert_eq!(nets[1].mac.as_deref(), Some("02:00:5e:10:00:01"));
-        assert_eq!(
-            nets[1].default_route,
-            vec!["10.0.0.1".parse::<IpAddr>().unwrap()]
-        );
+        assert_eq!(nets[1].default_route, vec!["10.0.0.1".parse::<IpAddr>().unwrap()]);
         assert_eq!(nets[1].cni_args.as_ref().unwrap()["k"], "v");
         assert_eq!(nets[1].ipam_claim_reference.as_deref(), Some("c1"));
         // JSON names are not DNS-validated by Multus; deprecated interfaceRequest is honoured
@@ -331,48 +302,27 @@ mod tests {
     fn json_form_rejected() {
         let cases = [
             (r#"[{"name":"a"}"#, "invalid JSON"),
-            (
-                r#"{"name":"a"}"#,
-                "value must be a JSON array, found an object",
-            ),
+            (r#"{"name":"a"}"#, "value must be a JSON array, found an object"),
             (r#""a""#, "value must be a JSON array, found a string"),
             (r#"[null]"#, "item 0 must be a JSON object, found null"),
-            (
-                r#"[{"name":"a"},{"namespace":"x"}]"#,
-                "item 1: name is missing",
-            ),
+            (r#"[{"name":"a"},{"namespace":"x"}]"#, "item 1: name is missing"),
             (
                 r#"[{"name":"a","mac":"02:00:5e:10:00"}]"#,
                 "item 0: mac \"02:00:5e:10:00\" is not a valid MAC address",
             ),
-            (
-                r#"[{"name":"a","mac":"02:00-5e:10:00:01"}]"#,
-                "not a valid MAC",
-            ),
-            (
-                r#"[{"name":"a","infiniband-guid":"zz"}]"#,
-                "not a valid GUID",
-            ),
+            (r#"[{"name":"a","mac":"02:00-5e:10:00:01"}]"#, "not a valid MAC"),
+            (r#"[{"name":"a","infiniband-guid":"zz"}]"#, "not a valid GUID"),
             (
                 r#"[{"name":"a","ips":["10.0.0.300"]}]"#,
                 "ips: \"10.0.0.300\" is not an IP address or CIDR",
             ),
-            (
-                r#"[{"name":"a","ips":["10.0.0.1/40"]}]"#,
-                "is not an IP address or CIDR",
-            ),
+            (r#"[{"name":"a","ips":["10.0.0.1/40"]}]"#, "is not an IP address or CIDR"),
             (
                 r#"[{"name":"a","default-route":["gw"]}]"#,
                 "default-route: \"gw\" is not an IP address",
             ),
-            (
-                r#"[{"name":"a","cni-args":[1]}]"#,
-                "cni-args must be an object, found an array",
-            ),
-            (
-                r#"[{"name":7}]"#,
-                "item 0: name must be a string, found a number",
-            ),
+            (r#"[{"name":"a","cni-args":[1]}]"#, "cni-args must be an object, found an array"),
+            (r#"[{"name":7}]"#, "item 0: name must be a string, found a number"),
         ];
         for (v, want) in cases {
             let msg = parse_multus_networks(v).unwrap_err().to_string();

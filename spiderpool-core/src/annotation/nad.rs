@@ -50,9 +50,7 @@ fn parse_default_network_as(
         if nets.len() > 1 {
             return Err(err("more than one default network is specified".to_string()));
         }
-        let net = nets
-            .pop()
-            .ok_or_else(|| err("no network is specified".to_string()))?;
+        let net = nets.pop().ok_or_else(|| err("no network is specified".to_string()))?;
         return Ok((net.namespace, net.name));
     }
     let (ns, name, _interface) = parse_object_name(trimmed).map_err(err)?;
@@ -88,10 +86,8 @@ pub fn nad_for_nic(
 ) -> Result<Option<NadRef>, AnnotationError> {
     let present = |v: &&str| !v.trim().is_empty();
     if nic == "eth0" || nic == "0" {
-        let (key, value) = match (
-            default_network.filter(present),
-            cluster_network.filter(present),
-        ) {
+        let (key, value) = match (default_network.filter(present), cluster_network.filter(present))
+        {
             (Some(v), _) => (ANNO_MULTUS_DEFAULT_NETWORK, v),
             (None, Some(v)) => (MULTUS_CLUSTER_NETWORK, v),
             (None, None) => return Ok(None),
@@ -106,10 +102,7 @@ pub fn nad_for_nic(
         .enumerate()
         .find(|(i, (_, iface))| nic == iface || nic == (i + 1).to_string());
     Ok(found.map(|(_, (net, _))| NadRef {
-        namespace: net
-            .namespace
-            .clone()
-            .unwrap_or_else(|| pod_namespace.to_string()),
+        namespace: net.namespace.clone().unwrap_or_else(|| pod_namespace.to_string()),
         name: net.name.clone(),
     }))
 }
@@ -121,10 +114,7 @@ mod tests {
     use crate::annotation::parse_multus_networks;
 
     fn nad(ns: &str, name: &str) -> Option<NadRef> {
-        Some(NadRef {
-            namespace: ns.to_string(),
-            name: name.to_string(),
-        })
+        Some(NadRef { namespace: ns.to_string(), name: name.to_string() })
     }
 
     #[test]
@@ -148,18 +138,12 @@ mod tests {
             ("", "value is empty"),
             ("a/b/c", "more than one '/'"),
             ("a,b", "must consist of lower case"),
-            (
-                r#"[{"name":"a"},{"name":"b"}]"#,
-                "more than one default network is specified",
-            ),
+            (r#"[{"name":"a"},{"name":"b"}]"#, "more than one default network is specified"),
             ("[]", "no network is specified"),
         ];
         for (v, want) in bad {
             let msg = parse_default_network(v).unwrap_err().to_string();
-            assert!(
-                msg.starts_with("v1.multus-cni.io/default-network: "),
-                "{msg}"
-            );
+            assert!(msg.starts_with("v1.multus-cni.io/default-network: "), "{msg}");
             assert!(msg.contains(want), "{v}: {msg}");
         }
     }
@@ -172,15 +156,9 @@ mod tests {
             nad_for_nic(d, c, &nets, nic, "app-ns", "spider").unwrap()
         };
         // first NIC: default-network annotation, else cluster network; bare name -> agent namespace
-        assert_eq!(
-            r(Some("ns1/def"), Some("cluster"), "eth0"),
-            nad("ns1", "def")
-        );
+        assert_eq!(r(Some("ns1/def"), Some("cluster"), "eth0"), nad("ns1", "def"));
         assert_eq!(r(Some("def"), None, "eth0"), nad("spider", "def"));
-        assert_eq!(
-            r(None, Some("kube-system/cluster"), "eth0"),
-            nad("kube-system", "cluster")
-        );
+        assert_eq!(r(None, Some("kube-system/cluster"), "eth0"), nad("kube-system", "cluster"));
         assert_eq!(r(Some(""), Some("cluster"), "0"), nad("spider", "cluster"));
         assert_eq!(r(None, None, "eth0"), None);
         assert_eq!(r(None, Some("  "), "eth0"), None);
@@ -195,27 +173,17 @@ mod tests {
         // the default network plays no role for other NICs
         assert_eq!(r(Some("x/y"), None, "net2"), nad("kube-system", "macvlan"));
         let positional = parse_multus_networks("a,b").unwrap();
-        assert_eq!(
-            nad_for_nic(None, None, &positional, "net2", "p", "s").unwrap(),
-            nad("p", "b")
-        );
+        assert_eq!(nad_for_nic(None, None, &positional, "net2", "p", "s").unwrap(), nad("p", "b"));
         // malformed default / cluster network names its source
-        let e = nad_for_nic(Some("a/b/c"), None, &nets, "eth0", "p", "s")
-            .unwrap_err()
-            .to_string();
+        let e = nad_for_nic(Some("a/b/c"), None, &nets, "eth0", "p", "s").unwrap_err().to_string();
         assert!(e.starts_with("v1.multus-cni.io/default-network: "), "{e}");
-        let e = nad_for_nic(None, Some("A"), &nets, "eth0", "p", "s")
-            .unwrap_err()
-            .to_string();
+        let e = nad_for_nic(None, Some("A"), &nets, "eth0", "p", "s").unwrap_err().to_string();
         assert!(e.starts_with("MULTUS_CLUSTER_NETWORK: "), "{e}");
     }
 
     #[test]
     fn multus_name_matching() {
-        let n = NadRef {
-            namespace: "kube-system".into(),
-            name: "macvlan".into(),
-        };
+        let n = NadRef { namespace: "kube-system".into(), name: "macvlan".into() };
         assert_eq!(n.to_string(), "kube-system/macvlan");
         assert!(n.matches_multus_name("kube-system/macvlan", "spider"));
         assert!(n.matches_multus_name("macvlan", "kube-system"));

@@ -38,10 +38,7 @@ pub fn parse_pod_ippool(value: &str) -> Result<PoolNames, AnnotationError> {
             ipv4: json::string_list(json::field(&o, "ipv4"), "ipv4").map_err(err)?,
             ipv6: json::string_list(json::field(&o, "ipv6"), "ipv6").map_err(err)?,
         }),
-        other => Err(err(format!(
-            "value must be a JSON object, found {}",
-            json::kind(&other)
-        ))),
+        other => Err(err(format!("value must be a JSON object, found {}", json::kind(&other)))),
     }
 }
 
@@ -95,9 +92,7 @@ pub fn parse_pod_ippools(value: &str) -> Result<Vec<PodIpPoolsItem>, AnnotationE
             ));
         }
         if let Some(name) = &parsed.interface
-            && items
-                .iter()
-                .any(|prev| prev.interface.as_ref() == Some(name))
+            && items.iter().any(|prev| prev.interface.as_ref() == Some(name))
         {
             return Err(at(format!("interface {name:?} listed twice")));
         }
@@ -109,11 +104,7 @@ pub fn parse_pod_ippools(value: &str) -> Result<Vec<PodIpPoolsItem>, AnnotationE
 /// The conventional name of the pod's `index`-th NIC: `eth0` for 0, else `net{index}`
 /// (Multus names additional NICs `net1`, `net2`, … by position).
 pub fn default_nic_name(index: usize) -> String {
-    if index == 0 {
-        "eth0".to_string()
-    } else {
-        format!("net{index}")
-    }
+    if index == 0 { "eth0".to_string() } else { format!("net{index}") }
 }
 
 /// The position of a conventionally named NIC: `eth0` is 0, `net{N}` (N ≥ 1,
@@ -135,11 +126,7 @@ pub fn ippools_nic_names(items: &[PodIpPoolsItem]) -> Vec<String> {
     items
         .iter()
         .enumerate()
-        .map(|(i, item)| {
-            item.interface
-                .clone()
-                .unwrap_or_else(|| default_nic_name(i))
-        })
+        .map(|(i, item)| item.interface.clone().unwrap_or_else(|| default_nic_name(i)))
         .collect()
 }
 
@@ -227,14 +214,7 @@ mod tests {
         ];
         for (v, v4, v6) in cases {
             let got = parse_pod_ippool(v).unwrap();
-            assert_eq!(
-                got,
-                PoolNames {
-                    ipv4: names(v4),
-                    ipv6: names(v6)
-                },
-                "{v}"
-            );
+            assert_eq!(got, PoolNames { ipv4: names(v4), ipv6: names(v6) }, "{v}");
         }
         assert!(parse_pod_ippool("{}").unwrap().is_empty());
     }
@@ -247,18 +227,9 @@ mod tests {
             (r#"{"ipv4":["a"]} x"#, "invalid JSON"),
             (r#"["a"]"#, "value must be a JSON object, found an array"),
             (r#""a""#, "found a string"),
-            (
-                r#"{"ipv4":"a"}"#,
-                "ipv4 must be an array of strings, found a string",
-            ),
-            (
-                r#"{"ipv6":[1]}"#,
-                "ipv6[0] must be a string, found a number",
-            ),
-            (
-                r#"{"ipv4":["a",null]}"#,
-                "ipv4[1] must be a string, found null",
-            ),
+            (r#"{"ipv4":"a"}"#, "ipv4 must be an array of strings, found a string"),
+            (r#"{"ipv6":[1]}"#, "ipv6[0] must be a string, found a number"),
+            (r#"{"ipv4":["a",null]}"#, "ipv4[1] must be a string, found null"),
         ];
         for (v, want) in cases {
             let (key, msg) = reason(parse_pod_ippool(v).unwrap_err());
@@ -310,10 +281,7 @@ mod tests {
             ("{}", "value must be a JSON array, found an object"),
             ("[", "invalid JSON"),
             ("[1]", "item 0 must be a JSON object, found a number"),
-            (
-                r#"[{"interface":"eth0"},null]"#,
-                "item 1 must be a JSON object, found null",
-            ),
+            (r#"[{"interface":"eth0"},null]"#, "item 1 must be a JSON object, found null"),
             (
                 r#"[{"interface":"eth0"},{"interface":"net1"},{"interface":"net1"}]"#,
                 r#"item 2: interface "net1" listed twice"#,
@@ -330,10 +298,7 @@ mod tests {
                 r#"[{"ipv4":["a"]},{"interface":"net1"}]"#,
                 "item 1: interface must be set either on all items or on none",
             ),
-            (
-                r#"[{"interface":5}]"#,
-                "item 0: interface must be a string, found a number",
-            ),
+            (r#"[{"interface":5}]"#, "item 0: interface must be a string, found a number"),
             (
                 r#"[{"interface":"eth0","cleangateway":"yes"}]"#,
                 "item 0: cleangateway must be a boolean",
@@ -357,22 +322,11 @@ mod tests {
             r#"[{"interface":"net1","ipv4":["n1"]},{"interface":"eth0","ipv4":["e0"]}]"#,
         )
         .unwrap();
-        assert_eq!(
-            ippools_item_for_nic(&items, "eth0", None).unwrap().ipv4,
-            names(&["e0"])
-        );
+        assert_eq!(ippools_item_for_nic(&items, "eth0", None).unwrap().ipv4, names(&["e0"]));
         // the name wins over any position
-        assert_eq!(
-            ippools_item_for_nic(&items, "net1", Some(0)).unwrap().ipv4,
-            names(&["n1"])
-        );
-        let msg = ippools_item_for_nic(&items, "net2", Some(2))
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            msg,
-            r#"ipam.spidernet.io/ippools: interface "net2" must be specified"#
-        );
+        assert_eq!(ippools_item_for_nic(&items, "net1", Some(0)).unwrap().ipv4, names(&["n1"]));
+        let msg = ippools_item_for_nic(&items, "net2", Some(2)).unwrap_err().to_string();
+        assert_eq!(msg, r#"ipam.spidernet.io/ippools: interface "net2" must be specified"#);
     }
 
     #[test]
@@ -385,11 +339,7 @@ mod tests {
             ("eth1", None, Err("must be eth0 or netN")),
             ("net01", None, Err("must be eth0 or netN")),
             ("eth1", Some(1), Ok("p1")),
-            (
-                "whatever",
-                Some(5),
-                Err("interface number 5 but only 2 item(s)"),
-            ),
+            ("whatever", Some(5), Err("interface number 5 but only 2 item(s)")),
         ];
         for (nic, idx, want) in table {
             match (ippools_item_for_nic(&items, nic, idx), want) {
@@ -410,9 +360,7 @@ mod tests {
             assert_eq!(default_nic_name(i), name);
             assert_eq!(nic_index_from_name(name), Some(i));
         }
-        for name in [
-            "", "net", "net0", "net01", "eth1", "net-1", "netx", "net1a", "Net1",
-        ] {
+        for name in ["", "net", "net0", "net01", "eth1", "net-1", "netx", "net1a", "Net1"] {
             assert_eq!(nic_index_from_name(name), None, "{name}");
         }
         assert_eq!(nic_index_from_name("net99999999999999999999999"), None);
@@ -434,10 +382,7 @@ mod tests {
         }
         let bad = [
             ("pool1", "invalid JSON"),
-            (
-                r#"{"ipv4":["a"]}"#,
-                "value must be a JSON array of pool names, found an object",
-            ),
+            (r#"{"ipv4":["a"]}"#, "value must be a JSON array of pool names, found an object"),
             (r#""pool1""#, "found a string"),
             (r#"["a",2]"#, "value[1] must be a string, found a number"),
         ];
@@ -445,10 +390,7 @@ mod tests {
             let msg = parse_namespace_default_pools(ANNO_NS_DEFAULT_IPV6_IPPOOL, v)
                 .unwrap_err()
                 .to_string();
-            assert!(
-                msg.starts_with("ipam.spidernet.io/default-ipv6-ippool: "),
-                "{msg}"
-            );
+            assert!(msg.starts_with("ipam.spidernet.io/default-ipv6-ippool: "), "{msg}");
             assert!(msg.contains(want), "{v}: {msg}");
         }
     }

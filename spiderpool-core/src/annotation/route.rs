@@ -41,30 +41,20 @@ pub fn parse_routes(value: &str) -> Result<Vec<CustomRoute>, AnnotationError> {
             return Err(at("gw is missing".to_string()));
         }
         let dst: IpNet = if dst_s.contains('/') {
-            dst_s
-                .parse()
-                .map_err(|_| at(format!("dst {dst_s:?} is not a valid CIDR")))?
+            dst_s.parse().map_err(|_| at(format!("dst {dst_s:?} is not a valid CIDR")))?
         } else {
-            return Err(at(format!(
-                "dst {dst_s:?} is not a CIDR (expected address/prefix)"
-            )));
+            return Err(at(format!("dst {dst_s:?} is not a CIDR (expected address/prefix)")));
         };
-        let gw: IpAddr = gw_s
-            .parse()
-            .map_err(|_| at(format!("gw {gw_s:?} is not an IP address")))?;
+        let gw: IpAddr =
+            gw_s.parse().map_err(|_| at(format!("gw {gw_s:?} is not an IP address")))?;
         let gw = match (dst, gw) {
             (IpNet::V4(_), IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(gw),
             _ => gw,
         };
         if dst.addr().is_ipv4() != gw.is_ipv4() {
-            return Err(at(format!(
-                "dst {dst_s:?} and gw {gw_s:?} are not of the same IP family"
-            )));
+            return Err(at(format!("dst {dst_s:?} and gw {gw_s:?} are not of the same IP family")));
         }
-        routes.push(CustomRoute {
-            dst: dst.trunc(),
-            gw,
-        });
+        routes.push(CustomRoute { dst: dst.trunc(), gw });
     }
     Ok(routes)
 }
@@ -79,24 +69,15 @@ pub fn validate_ifname(name: &str) -> Result<(), String> {
         return Err("an interface name must not be empty".to_string());
     }
     if name.len() > MAX_IFNAME_LEN {
-        return Err(format!(
-            "interface name {name:?} is longer than {MAX_IFNAME_LEN} bytes"
-        ));
+        return Err(format!("interface name {name:?} is longer than {MAX_IFNAME_LEN} bytes"));
     }
     if name == "." || name == ".." {
         return Err(format!("interface name {name:?} is not allowed"));
     }
     // C isspace(): space, \t, \n, \v, \f, \r
-    let bad = |c: char| {
-        matches!(
-            c,
-            '/' | ':' | '\0' | ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r'
-        )
-    };
+    let bad = |c: char| matches!(c, '/' | ':' | '\0' | ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r');
     if let Some(c) = name.chars().find(|&c| bad(c)) {
-        return Err(format!(
-            "interface name {name:?} contains the forbidden character {c:?}"
-        ));
+        return Err(format!("interface name {name:?} contains the forbidden character {c:?}"));
     }
     Ok(())
 }
@@ -118,10 +99,7 @@ mod tests {
     use super::*;
 
     fn route(dst: &str, gw: &str) -> CustomRoute {
-        CustomRoute {
-            dst: dst.parse().unwrap(),
-            gw: gw.parse().unwrap(),
-        }
+        CustomRoute { dst: dst.parse().unwrap(), gw: gw.parse().unwrap() }
     }
 
     #[test]
@@ -133,10 +111,7 @@ mod tests {
             ),
             (
                 r#"[{"dst":"fd00:1::/64","gw":"fd00::1"},{"dst":"0.0.0.0/0","gw":"10.1.1.1"}]"#,
-                vec![
-                    route("fd00:1::/64", "fd00::1"),
-                    route("0.0.0.0/0", "10.1.1.1"),
-                ],
+                vec![route("fd00:1::/64", "fd00::1"), route("0.0.0.0/0", "10.1.1.1")],
             ),
             // host bits are cleared, as the kernel route would be
             (
@@ -167,10 +142,7 @@ mod tests {
                 r#"{"dst":"10.0.0.0/16","gw":"10.0.0.1"}"#,
                 "value must be a JSON array, found an object",
             ),
-            (
-                r#"["10.0.0.0/16"]"#,
-                "item 0 must be a JSON object, found a string",
-            ),
+            (r#"["10.0.0.0/16"]"#, "item 0 must be a JSON object, found a string"),
             (r#"[{"gw":"10.0.0.1"}]"#, "item 0: dst is missing"),
             (r#"[{"dst":"10.0.0.0/8"}]"#, "item 0: gw is missing"),
             (
@@ -186,18 +158,9 @@ mod tests {
                 r#"[{"dst":"10.0.0.0/8","gw":"10.0.0.0/8"}]"#,
                 r#"gw "10.0.0.0/8" is not an IP address"#,
             ),
-            (
-                r#"[{"dst":"10.0.0.0/8","gw":"fd00::1"}]"#,
-                "not of the same IP family",
-            ),
-            (
-                r#"[{"dst":"fd00::/8","gw":"10.0.0.1"}]"#,
-                "not of the same IP family",
-            ),
-            (
-                r#"[{"dst":10,"gw":"10.0.0.1"}]"#,
-                "item 0: dst must be a string, found a number",
-            ),
+            (r#"[{"dst":"10.0.0.0/8","gw":"fd00::1"}]"#, "not of the same IP family"),
+            (r#"[{"dst":"fd00::/8","gw":"10.0.0.1"}]"#, "not of the same IP family"),
+            (r#"[{"dst":10,"gw":"10.0.0.1"}]"#, "item 0: dst must be a string, found a number"),
         ];
         for (v, want) in cases {
             let msg = parse_routes(v).unwrap_err().to_string();
@@ -223,10 +186,7 @@ mod tests {
         ];
         for (v, want) in bad {
             let msg = parse_default_route_nic(v).unwrap_err().to_string();
-            assert!(
-                msg.starts_with("ipam.spidernet.io/default-route-nic: "),
-                "{msg}"
-            );
+            assert!(msg.starts_with("ipam.spidernet.io/default-route-nic: "), "{msg}");
             assert!(msg.contains(want), "{v:?}: {msg}");
         }
         // the value is a bare name, not JSON: quotes are kept verbatim

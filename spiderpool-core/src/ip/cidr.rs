@@ -16,24 +16,18 @@ use super::{IpError, IpFamily, IpRange, ip_value_of, parse_ip};
 /// the prefix length reduced by 96 (`10.6.0.0/24`); such text needs a prefix
 /// length of at least 96.
 pub fn parse_cidr(s: &str) -> Result<IpNet, IpError> {
-    let invalid = |reason: String| IpError::InvalidCidr {
-        value: s.to_owned(),
-        reason,
-    };
+    let invalid = |reason: String| IpError::InvalidCidr { value: s.to_owned(), reason };
     let Some((addr_text, prefix_text)) = s.split_once('/') else {
         return Err(invalid("missing \"/<prefix length>\"".to_owned()));
     };
-    let addr: IpAddr = addr_text
-        .parse()
-        .map_err(|_| invalid(format!("invalid IP address {addr_text:?}")))?;
+    let addr: IpAddr =
+        addr_text.parse().map_err(|_| invalid(format!("invalid IP address {addr_text:?}")))?;
     if prefix_text.is_empty() || !prefix_text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(invalid(format!(
-            "prefix length {prefix_text:?} is not a decimal number"
-        )));
+        return Err(invalid(format!("prefix length {prefix_text:?} is not a decimal number")));
     }
-    let prefix = prefix_text.bytes().fold(0u32, |acc, d| {
-        acc.saturating_mul(10).saturating_add(u32::from(d - b'0'))
-    });
+    let prefix = prefix_text
+        .bytes()
+        .fold(0u32, |acc, d| acc.saturating_mul(10).saturating_add(u32::from(d - b'0')));
     let width = match addr {
         IpAddr::V4(_) => 32,
         IpAddr::V6(_) => 128,
@@ -70,10 +64,7 @@ pub fn parse_canonical_cidr(s: &str) -> Result<IpNet, IpError> {
     if expected == s {
         Ok(net)
     } else {
-        Err(IpError::NonCanonicalCidr {
-            value: s.to_owned(),
-            expected,
-        })
+        Err(IpError::NonCanonicalCidr { value: s.to_owned(), expected })
     }
 }
 
@@ -96,10 +87,7 @@ pub fn family_of_cidr(net: &IpNet) -> IpFamily {
 pub fn cidr_range(net: &IpNet) -> IpRange {
     let family = family_of_cidr(net);
     let (start, end) = match net {
-        IpNet::V4(n) => (
-            u128::from(u32::from(n.network())),
-            u128::from(u32::from(n.broadcast())),
-        ),
+        IpNet::V4(n) => (u128::from(u32::from(n.network())), u128::from(u32::from(n.broadcast()))),
         IpNet::V6(n) => (u128::from(n.network()), u128::from(n.broadcast())),
     };
     IpRange::from_parts(family, start, end)
@@ -122,12 +110,10 @@ pub fn normalize_ip_or_cidr(s: &str) -> Result<IpNet, IpError> {
     if s.contains('/') {
         return parse_cidr(s).map(|n| n.trunc());
     }
-    parse_ip(s)
-        .map(IpNet::from)
-        .map_err(|_| IpError::InvalidCidr {
-            value: s.to_owned(),
-            reason: "neither an IP address nor a CIDR".to_owned(),
-        })
+    parse_ip(s).map(IpNet::from).map_err(|_| IpError::InvalidCidr {
+        value: s.to_owned(),
+        reason: "neither an IP address nor a CIDR".to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -145,11 +131,7 @@ mod tests {
             ("10.0.0.0/024", "10.0.0.0", "10.0.0.0/24"),
             ("0.0.0.0/0", "0.0.0.0", "0.0.0.0/0"),
             ("1.2.3.4/0", "1.2.3.4", "0.0.0.0/0"),
-            (
-                "255.255.255.255/32",
-                "255.255.255.255",
-                "255.255.255.255/32",
-            ),
+            ("255.255.255.255/32", "255.255.255.255", "255.255.255.255/32"),
             ("fd00::/64", "fd00::", "fd00::/64"),
             ("FD00::1/64", "fd00::1", "fd00::/64"),
             ("::/0", "::", "::/0"),
@@ -175,31 +157,13 @@ mod tests {
             ("", "missing \"/<prefix length>\""),
             ("10.0.0.0", "missing \"/<prefix length>\""),
             ("10.0.0.0/", "prefix length \"\" is not a decimal number"),
-            (
-                "10.0.0.0/+8",
-                "prefix length \"+8\" is not a decimal number",
-            ),
-            (
-                "10.0.0.0/-1",
-                "prefix length \"-1\" is not a decimal number",
-            ),
-            (
-                "10.0.0.0/ 8",
-                "prefix length \" 8\" is not a decimal number",
-            ),
-            (
-                "10.0.0.0/8 ",
-                "prefix length \"8 \" is not a decimal number",
-            ),
-            (
-                "10.0.0.0/8/8",
-                "prefix length \"8/8\" is not a decimal number",
-            ),
+            ("10.0.0.0/+8", "prefix length \"+8\" is not a decimal number"),
+            ("10.0.0.0/-1", "prefix length \"-1\" is not a decimal number"),
+            ("10.0.0.0/ 8", "prefix length \" 8\" is not a decimal number"),
+            ("10.0.0.0/8 ", "prefix length \"8 \" is not a decimal number"),
+            ("10.0.0.0/8/8", "prefix length \"8/8\" is not a decimal number"),
             ("10.0.0.0/33", "prefix length 33 exceeds 32"),
-            (
-                "10.0.0.0/99999999999999999999",
-                "prefix length 99999999999999999999 exceeds 32",
-            ),
+            ("10.0.0.0/99999999999999999999", "prefix length 99999999999999999999 exceeds 32"),
             ("fd00::/129", "prefix length 129 exceeds 128"),
             ("010.0.0.0/8", "invalid IP address \"010.0.0.0\""),
             ("fe80::%eth0/64", "invalid IP address \"fe80::%eth0\""),
@@ -212,10 +176,7 @@ mod tests {
         for &(input, reason) in cases {
             assert_eq!(
                 parse_cidr(input),
-                Err(IpError::InvalidCidr {
-                    value: input.to_owned(),
-                    reason: reason.to_owned()
-                }),
+                Err(IpError::InvalidCidr { value: input.to_owned(), reason: reason.to_owned() }),
                 "{input:?}"
             );
         }
@@ -227,17 +188,8 @@ mod tests {
 
     #[test]
     fn canonical_cidr_required() {
-        for ok in [
-            "172.18.40.0/24",
-            "fd00::/64",
-            "0.0.0.0/0",
-            "::/0",
-            "10.0.0.1/32",
-        ] {
-            assert_eq!(
-                canonical_cidr_string(&parse_canonical_cidr(ok).unwrap()),
-                ok
-            );
+        for ok in ["172.18.40.0/24", "fd00::/64", "0.0.0.0/0", "::/0", "10.0.0.1/32"] {
+            assert_eq!(canonical_cidr_string(&parse_canonical_cidr(ok).unwrap()), ok);
         }
         let cases: &[(&str, &str)] = &[
             ("172.18.40.1/24", "172.18.40.0/24"),
@@ -259,15 +211,10 @@ mod tests {
             );
         }
         assert_eq!(
-            parse_canonical_cidr("172.18.40.1/24")
-                .unwrap_err()
-                .to_string(),
+            parse_canonical_cidr("172.18.40.1/24").unwrap_err().to_string(),
             "CIDR \"172.18.40.1/24\" is not canonical, expected \"172.18.40.0/24\""
         );
-        assert!(matches!(
-            parse_canonical_cidr("nope/24"),
-            Err(IpError::InvalidCidr { .. })
-        ));
+        assert!(matches!(parse_canonical_cidr("nope/24"), Err(IpError::InvalidCidr { .. })));
     }
 
     #[test]
@@ -309,10 +256,7 @@ mod tests {
         assert!(!cidr_contains(&all4, &ip("::1")));
         assert!(!cidr_contains(&v6, &ip("10.6.0.1")));
         assert!(cidr_contains(&v6, &ip("::ffff:10.6.0.1")));
-        assert!(cidr_contains(
-            &v6,
-            &ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
-        ));
+        assert!(cidr_contains(&v6, &ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")));
         assert_eq!(family_of_cidr(&v4), IpFamily::V4);
         assert_eq!(family_of_cidr(&v6), IpFamily::V6);
     }
@@ -339,9 +283,6 @@ mod tests {
                 reason: "neither an IP address nor a CIDR".into()
             })
         );
-        assert!(matches!(
-            normalize_ip_or_cidr("10.6.0.0/40"),
-            Err(IpError::InvalidCidr { .. })
-        ));
+        assert!(matches!(normalize_ip_or_cidr("10.6.0.0/40"), Err(IpError::InvalidCidr { .. })));
     }
 }

@@ -8,10 +8,8 @@ fn parse_items<S: AsRef<str>>(family: IpFamily, items: &[S]) -> Result<Vec<IpRan
         .iter()
         .enumerate()
         .map(|(index, item)| {
-            IpRange::parse_of(item.as_ref(), family).map_err(|e| IpError::RangeItem {
-                index,
-                source: Box::new(e),
-            })
+            IpRange::parse_of(item.as_ref(), family)
+                .map_err(|e| IpError::RangeItem { index, source: Box::new(e) })
         })
         .collect()
 }
@@ -63,9 +61,7 @@ pub fn ranges_overlap_each_other<S: AsRef<str>>(
     let Some(i) = involved.iter().position(|&b| b) else {
         return Ok(None);
     };
-    Ok(((i + 1)..n)
-        .find(|&j| ranges[i].overlaps(&ranges[j]))
-        .map(|j| (i, j)))
+    Ok(((i + 1)..n).find(|&j| ranges[i].overlaps(&ranges[j])).map(|j| (i, j)))
 }
 
 #[cfg(test)]
@@ -78,11 +74,7 @@ mod tests {
     fn merge_ranges_canonicalises() {
         let cases: &[(IpFamily, &[&str], &[&str])] = &[
             (IpFamily::V4, &[], &[]),
-            (
-                IpFamily::V4,
-                &["10.0.0.5", "10.0.0.1-10.0.0.4", "10.0.0.3"],
-                &["10.0.0.1-10.0.0.5"],
-            ),
+            (IpFamily::V4, &["10.0.0.5", "10.0.0.1-10.0.0.4", "10.0.0.3"], &["10.0.0.1-10.0.0.5"]),
             (
                 IpFamily::V4,
                 &["10.0.0.9", "10.0.0.1", "10.0.0.1", "10.0.0.7-10.0.0.8"],
@@ -140,10 +132,7 @@ mod tests {
         let err = merge_ranges(IpFamily::V6, &["fd00::1", "fd00::2", "10.0.0.1"]).unwrap_err();
         assert_eq!(err.to_string(), "item 2: \"10.0.0.1\" is not IPv6");
         let owned: Vec<String> = vec!["10.0.0.2".into(), "10.0.0.1".into()];
-        assert_eq!(
-            merge_ranges(IpFamily::V4, &owned).unwrap(),
-            ["10.0.0.1-10.0.0.2"]
-        );
+        assert_eq!(merge_ranges(IpFamily::V4, &owned).unwrap(), ["10.0.0.1-10.0.0.2"]);
     }
 
     type OverlapCase<'a> = (&'a [&'a str], Option<(usize, usize)>);
@@ -156,29 +145,15 @@ mod tests {
             (&["10.0.0.1-10.0.0.5", "10.0.0.6-10.0.0.9"], None),
             (&["10.0.0.1-10.0.0.5", "10.0.0.5-10.0.0.9"], Some((0, 1))),
             (&["10.0.0.1", "10.0.0.1"], Some((0, 1))),
-            (
-                &["10.0.0.50", "10.0.0.1-10.0.0.9", "10.0.0.20", "10.0.0.3"],
-                Some((1, 3)),
-            ),
+            (&["10.0.0.50", "10.0.0.1-10.0.0.9", "10.0.0.20", "10.0.0.3"], Some((1, 3))),
             // The smallest i wins even when a later pair sorts first.
             (
-                &[
-                    "10.0.0.100-10.0.0.200",
-                    "10.0.0.1-10.0.0.2",
-                    "10.0.0.2",
-                    "10.0.0.150",
-                ],
+                &["10.0.0.100-10.0.0.200", "10.0.0.1-10.0.0.2", "10.0.0.2", "10.0.0.150"],
                 Some((0, 3)),
             ),
             // A long range covering a later one that is not next in sort order.
-            (
-                &["10.0.0.30", "10.0.0.1-10.0.0.40", "10.0.0.2"],
-                Some((0, 1)),
-            ),
-            (
-                &["0.0.0.0-255.255.255.255", "255.255.255.255"],
-                Some((0, 1)),
-            ),
+            (&["10.0.0.30", "10.0.0.1-10.0.0.40", "10.0.0.2"], Some((0, 1))),
+            (&["0.0.0.0-255.255.255.255", "255.255.255.255"], Some((0, 1))),
         ];
         for &(items, expected) in cases {
             assert_eq!(

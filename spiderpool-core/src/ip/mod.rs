@@ -231,11 +231,7 @@ pub fn unmap_ipv4(ip: IpAddr) -> IpAddr {
 /// whitespace. IPv4-mapped IPv6 text (`::ffff:10.6.0.1`) yields the IPv4
 /// address.
 pub fn parse_ip(s: &str) -> Result<IpAddr, IpError> {
-    s.parse::<IpAddr>()
-        .map(unmap_ipv4)
-        .map_err(|_| IpError::InvalidIp {
-            value: s.to_owned(),
-        })
+    s.parse::<IpAddr>().map(unmap_ipv4).map_err(|_| IpError::InvalidIp { value: s.to_owned() })
 }
 
 /// [`parse_ip`], then requires the given family ([`IpError::FamilyMismatch`]
@@ -245,10 +241,7 @@ pub fn parse_ip_of(s: &str, family: IpFamily) -> Result<IpAddr, IpError> {
     if IpFamily::of(&ip) == family {
         Ok(ip)
     } else {
-        Err(IpError::FamilyMismatch {
-            value: s.to_owned(),
-            expected: family,
-        })
+        Err(IpError::FamilyMismatch { value: s.to_owned(), expected: family })
     }
 }
 
@@ -288,11 +281,7 @@ mod tests {
             ("10.6.212.200", IpFamily::V4, 0x0a06_d4c8),
             ("::", IpFamily::V6, 0),
             ("::1", IpFamily::V6, 1),
-            (
-                "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
-                IpFamily::V6,
-                u128::MAX,
-            ),
+            ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", IpFamily::V6, u128::MAX),
         ];
         for &(text, family, value) in cases {
             let ip = parse_ip(text).unwrap();
@@ -372,9 +361,7 @@ mod tests {
         ] {
             assert_eq!(
                 parse_ip(text),
-                Err(IpError::InvalidIp {
-                    value: text.to_owned()
-                }),
+                Err(IpError::InvalidIp { value: text.to_owned() }),
                 "{text:?}"
             );
         }
@@ -386,36 +373,19 @@ mod tests {
 
     #[test]
     fn parse_ip_of_checks_family() {
-        assert_eq!(
-            parse_ip_of("10.0.0.1", IpFamily::V4).unwrap().to_string(),
-            "10.0.0.1"
-        );
-        assert_eq!(
-            parse_ip_of("::ffff:10.0.0.1", IpFamily::V4)
-                .unwrap()
-                .to_string(),
-            "10.0.0.1"
-        );
+        assert_eq!(parse_ip_of("10.0.0.1", IpFamily::V4).unwrap().to_string(), "10.0.0.1");
+        assert_eq!(parse_ip_of("::ffff:10.0.0.1", IpFamily::V4).unwrap().to_string(), "10.0.0.1");
         let err = parse_ip_of("::ffff:10.0.0.1", IpFamily::V6).unwrap_err();
         assert_eq!(
             err,
-            IpError::FamilyMismatch {
-                value: "::ffff:10.0.0.1".into(),
-                expected: IpFamily::V6
-            }
+            IpError::FamilyMismatch { value: "::ffff:10.0.0.1".into(), expected: IpFamily::V6 }
         );
         assert_eq!(err.to_string(), "\"::ffff:10.0.0.1\" is not IPv6");
         assert!(matches!(
             parse_ip_of("fd00::1", IpFamily::V4),
-            Err(IpError::FamilyMismatch {
-                expected: IpFamily::V4,
-                ..
-            })
+            Err(IpError::FamilyMismatch { expected: IpFamily::V4, .. })
         ));
-        assert!(matches!(
-            parse_ip_of("nope", IpFamily::V4),
-            Err(IpError::InvalidIp { .. })
-        ));
+        assert!(matches!(parse_ip_of("nope", IpFamily::V4), Err(IpError::InvalidIp { .. })));
     }
 
     /// Reference RFC 5952 formatter, to check std's `Display` against.
@@ -438,18 +408,9 @@ mod tests {
                 i += 1;
             }
         }
-        let hex = |s: &[u16]| {
-            s.iter()
-                .map(|x| format!("{x:x}"))
-                .collect::<Vec<_>>()
-                .join(":")
-        };
+        let hex = |s: &[u16]| s.iter().map(|x| format!("{x:x}")).collect::<Vec<_>>().join(":");
         if best_len >= 2 {
-            format!(
-                "{}::{}",
-                hex(&g[..best_start]),
-                hex(&g[best_start + best_len..])
-            )
+            format!("{}::{}", hex(&g[..best_start]), hex(&g[best_start + best_len..]))
         } else {
             hex(&g)
         }

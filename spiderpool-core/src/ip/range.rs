@@ -37,10 +37,7 @@ impl IpRange {
     pub fn new(start: IpAddr, end: IpAddr) -> Result<IpRange, IpError> {
         let family = IpFamily::of(&start);
         if IpFamily::of(&end) != family {
-            return Err(IpError::FamilyMismatch {
-                value: end.to_string(),
-                expected: family,
-            });
+            return Err(IpError::FamilyMismatch { value: end.to_string(), expected: family });
         }
         if ip_to_u128(start) > ip_to_u128(end) {
             return Err(IpError::InvalidRange {
@@ -48,11 +45,7 @@ impl IpRange {
                 reason: format!("start {start} is after end {end}"),
             });
         }
-        Ok(IpRange::from_parts(
-            family,
-            ip_to_u128(start),
-            ip_to_u128(end),
-        ))
+        Ok(IpRange::from_parts(family, ip_to_u128(start), ip_to_u128(end)))
     }
 
     /// The range holding exactly `ip`.
@@ -86,10 +79,7 @@ impl IpRange {
     /// after end. Addresses follow [`parse_ip`] (so IPv4-mapped text such as
     /// `::ffff:10.0.0.1-::ffff:10.0.0.9` is an IPv4 range).
     pub fn parse(s: &str) -> Result<IpRange, IpError> {
-        let invalid = |reason: String| IpError::InvalidRange {
-            value: s.to_owned(),
-            reason,
-        };
+        let invalid = |reason: String| IpError::InvalidRange { value: s.to_owned(), reason };
         if s.is_empty() {
             return Err(invalid("empty".to_owned()));
         }
@@ -115,9 +105,7 @@ impl IpRange {
         let end = address(second, "end")?;
         let (sf, ef) = (IpFamily::of(&start), IpFamily::of(&end));
         if sf != ef {
-            return Err(invalid(format!(
-                "start {start} is {sf} but end {end} is {ef}"
-            )));
+            return Err(invalid(format!("start {start} is {sf} but end {end} is {ef}")));
         }
         if ip_to_u128(start) > ip_to_u128(end) {
             return Err(invalid(format!("start {start} is after end {end}")));
@@ -132,10 +120,7 @@ impl IpRange {
         if r.family == family {
             Ok(r)
         } else {
-            Err(IpError::FamilyMismatch {
-                value: s.to_owned(),
-                expected: family,
-            })
+            Err(IpError::FamilyMismatch { value: s.to_owned(), expected: family })
         }
     }
 
@@ -235,35 +220,15 @@ mod tests {
     fn parse_and_print_round_trip() {
         // (input, printed, family, len)
         let cases: &[(&str, &str, IpFamily, u128)] = &[
-            (
-                "10.6.212.200-10.6.212.240",
-                "10.6.212.200-10.6.212.240",
-                IpFamily::V4,
-                41,
-            ),
+            ("10.6.212.200-10.6.212.240", "10.6.212.200-10.6.212.240", IpFamily::V4, 41),
             ("10.6.212.200", "10.6.212.200", IpFamily::V4, 1),
             ("10.6.212.200-10.6.212.200", "10.6.212.200", IpFamily::V4, 1),
-            (
-                "0.0.0.0-255.255.255.255",
-                "0.0.0.0-255.255.255.255",
-                IpFamily::V4,
-                1 << 32,
-            ),
+            ("0.0.0.0-255.255.255.255", "0.0.0.0-255.255.255.255", IpFamily::V4, 1 << 32),
             ("0.0.0.0", "0.0.0.0", IpFamily::V4, 1),
             ("255.255.255.255", "255.255.255.255", IpFamily::V4, 1),
-            (
-                "255.255.255.254-255.255.255.255",
-                "255.255.255.254-255.255.255.255",
-                IpFamily::V4,
-                2,
-            ),
+            ("255.255.255.254-255.255.255.255", "255.255.255.254-255.255.255.255", IpFamily::V4, 2),
             ("fd00::1-fd00::ff", "fd00::1-fd00::ff", IpFamily::V6, 255),
-            (
-                "FD00:0:0::1-fd00::00FF",
-                "fd00::1-fd00::ff",
-                IpFamily::V6,
-                255,
-            ),
+            ("FD00:0:0::1-fd00::00FF", "fd00::1-fd00::ff", IpFamily::V6, 255),
             ("::", "::", IpFamily::V6, 1),
             ("::-::1", "::-::1", IpFamily::V6, 2),
             (
@@ -278,18 +243,8 @@ mod tests {
                 IpFamily::V6,
                 2,
             ),
-            (
-                "::ffff:10.0.0.1-::ffff:10.0.0.9",
-                "10.0.0.1-10.0.0.9",
-                IpFamily::V4,
-                9,
-            ),
-            (
-                "10.0.0.1-::ffff:10.0.0.9",
-                "10.0.0.1-10.0.0.9",
-                IpFamily::V4,
-                9,
-            ),
+            ("::ffff:10.0.0.1-::ffff:10.0.0.9", "10.0.0.1-10.0.0.9", IpFamily::V4, 9),
+            ("10.0.0.1-::ffff:10.0.0.9", "10.0.0.1-10.0.0.9", IpFamily::V4, 9),
             ("::ffff:10.0.0.1", "10.0.0.1", IpFamily::V4, 1),
         ];
         for &(input, printed, family, len) in cases {
@@ -317,14 +272,8 @@ mod tests {
             ("10.0.0.1-", "missing end address"),
             ("10.0.0.5-10.0.0.1", "start 10.0.0.5 is after end 10.0.0.1"),
             ("fd00::2-fd00::1", "start fd00::2 is after end fd00::1"),
-            (
-                "10.0.0.1-fd00::1",
-                "start 10.0.0.1 is IPv4 but end fd00::1 is IPv6",
-            ),
-            (
-                "fd00::1-10.0.0.1",
-                "start fd00::1 is IPv6 but end 10.0.0.1 is IPv4",
-            ),
+            ("10.0.0.1-fd00::1", "start 10.0.0.1 is IPv4 but end fd00::1 is IPv6"),
+            ("fd00::1-10.0.0.1", "start fd00::1 is IPv6 but end 10.0.0.1 is IPv4"),
             ("010.0.0.1-10.0.0.2", "invalid start address \"010.0.0.1\""),
             ("10.0.0.1-10.0.0.256", "invalid end address \"10.0.0.256\""),
             ("10.0.0.0/24", "not an IP address"),
@@ -334,10 +283,7 @@ mod tests {
         for &(input, reason) in cases {
             assert_eq!(
                 IpRange::parse(input),
-                Err(IpError::InvalidRange {
-                    value: input.to_owned(),
-                    reason: reason.to_owned()
-                }),
+                Err(IpError::InvalidRange { value: input.to_owned(), reason: reason.to_owned() }),
                 "{input:?}"
             );
         }
@@ -364,10 +310,7 @@ mod tests {
                 expected: IpFamily::V6
             })
         );
-        assert!(matches!(
-            IpRange::parse_of("x", IpFamily::V4),
-            Err(IpError::InvalidRange { .. })
-        ));
+        assert!(matches!(IpRange::parse_of("x", IpFamily::V4), Err(IpError::InvalidRange { .. })));
     }
 
     #[test]
@@ -378,10 +321,7 @@ mod tests {
         assert_eq!(r.end(), ip("10.0.0.3"));
         assert_eq!(
             IpRange::new(ip("10.0.0.1"), ip("::1")),
-            Err(IpError::FamilyMismatch {
-                value: "::1".into(),
-                expected: IpFamily::V4
-            })
+            Err(IpError::FamilyMismatch { value: "::1".into(), expected: IpFamily::V4 })
         );
         assert_eq!(
             IpRange::new(ip("10.0.0.3"), ip("10.0.0.1")),
@@ -395,9 +335,7 @@ mod tests {
         assert_eq!(s.len(), 1);
 
         assert_eq!(
-            IpRange::from_u128(IpFamily::V4, 0, u128::from(u32::MAX))
-                .unwrap()
-                .len(),
+            IpRange::from_u128(IpFamily::V4, 0, u128::from(u32::MAX)).unwrap().len(),
             1 << 32
         );
         assert!(matches!(
@@ -447,19 +385,13 @@ mod tests {
 
         let net = parse_cidr("10.0.0.0/24").unwrap();
         assert!(r.is_within(&net));
-        assert!(
-            IpRange::parse("10.0.0.0-10.0.0.255")
-                .unwrap()
-                .is_within(&net)
-        );
+        assert!(IpRange::parse("10.0.0.0-10.0.0.255").unwrap().is_within(&net));
         assert!(!IpRange::parse("10.0.0.0-10.0.1.0").unwrap().is_within(&net));
         assert!(!IpRange::parse("::1").unwrap().is_within(&net));
         let all6 = parse_cidr("::/0").unwrap();
         assert!(full_v6().is_within(&all6));
         assert!(
-            IpRange::parse("255.255.255.255")
-                .unwrap()
-                .is_within(&parse_cidr("0.0.0.0/0").unwrap())
+            IpRange::parse("255.255.255.255").unwrap().is_within(&parse_cidr("0.0.0.0/0").unwrap())
         );
     }
 
@@ -477,11 +409,7 @@ mod tests {
             serde_json::from_str(r#"["10.0.0.1","10.0.0.5-10.0.0.9"]"#).unwrap();
         assert_eq!(list[1].len(), 5);
         let err = serde_json::from_str::<IpRange>("\"10.0.0.9-10.0.0.1\"").unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("start 10.0.0.9 is after end 10.0.0.1"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("start 10.0.0.9 is after end 10.0.0.1"), "{err}");
         assert!(serde_json::from_str::<IpRange>("5").is_err());
         // Owned (escaped) strings deserialize too.
         let escaped: IpRange = serde_json::from_str("\"10.0.0.1\\u002d10.0.0.2\"").unwrap();

@@ -13,18 +13,10 @@ use super::{ModelError, ObjectMeta, Route, null_default, resource_kind, string_e
 #[serde(rename_all = "camelCase")]
 pub struct SpiderCoordinator {
     /// `apiVersion` (`spiderpool.spidernet.io/v2beta1`).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub api_version: String,
     /// `kind` (`SpiderCoordinator`).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub kind: String,
     /// Object metadata.
     #[serde(default, deserialize_with = "null_default")]
@@ -68,11 +60,7 @@ pub struct CoordinatorSpec {
     pub mode: Option<String>,
     /// How the overlay pod CIDR is found: `auto`, `cluster`, `calico`, `cilium` or
     /// `none` (required on a SpiderCoordinator); see [`PodCidrType`].
-    #[serde(
-        rename = "podCIDRType",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "podCIDRType", default, skip_serializing_if = "Option::is_none")]
     pub pod_cidr_type: Option<String>,
     /// Extra CIDRs the pod reaches through the host (e.g. `169.254.0.0/16` for
     /// node-local DNS).
@@ -80,38 +68,22 @@ pub struct CoordinatorSpec {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hijack_cidr: Vec<String>,
     /// Static routes installed in the pod for the current NIC.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub policy_routes: Vec<Route>,
     /// Fixed 2-byte MAC prefix for pod NICs, e.g. `0a:1b` (unicast).
-    #[serde(
-        rename = "podMACPrefix",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "podMACPrefix", default, skip_serializing_if = "Option::is_none")]
     pub pod_mac_prefix: Option<String>,
     /// Coordinate routes of multi-NIC pods (CRD default `true`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tune_pod_routes: Option<bool>,
     /// The NIC that keeps the pod's default route; empty keeps it where it is.
-    #[serde(
-        rename = "podDefaultRouteNIC",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "podDefaultRouteNIC", default, skip_serializing_if = "Option::is_none")]
     pub pod_default_route_nic: Option<String>,
     /// Host routing table for pod underlay IPs (CRD default 500).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_rule_table: Option<i64>,
     /// `rp_filter` inside the pod: 0, 1, 2, or negative to leave it (CRD default 0).
-    #[serde(
-        rename = "podRPFilter",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "podRPFilter", default, skip_serializing_if = "Option::is_none")]
     pub pod_rp_filter: Option<i64>,
     /// `txqueuelen` of the pod NIC; 0 leaves it (CRD default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,10 +109,7 @@ impl CoordinatorSpec {
 
     /// `mode` as a [`CoordinatorMode`]; `None` when absent.
     pub fn parsed_mode(&self) -> Result<Option<CoordinatorMode>, ModelError> {
-        self.mode
-            .as_deref()
-            .map(|s| CoordinatorMode::parse_field("mode", s))
-            .transpose()
+        self.mode.as_deref().map(|s| CoordinatorMode::parse_field("mode", s)).transpose()
     }
 
     /// `podCIDRType` as a [`PodCidrType`]; `None` when absent.
@@ -160,11 +129,7 @@ pub struct CoordinatorStatus {
     #[serde(default, deserialize_with = "null_default")]
     pub phase: String,
     /// Why the phase is `NotReady`.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub reason: String,
     /// Detected overlay pod CIDRs (always printed).
     #[serde(rename = "overlayPodCIDR", default, deserialize_with = "null_default")]
@@ -271,10 +236,7 @@ mod tests {
 
     #[test]
     fn mode_error_names_field_and_value() {
-        let spec = CoordinatorSpec {
-            mode: Some("fast".into()),
-            ..Default::default()
-        };
+        let spec = CoordinatorSpec { mode: Some("fast".into()), ..Default::default() };
         let err = spec.parsed_mode().unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -288,39 +250,20 @@ mod tests {
         for t in PodCidrType::ALL {
             assert_eq!(t.as_str().parse::<PodCidrType>().unwrap(), *t);
         }
-        let spec = CoordinatorSpec {
-            pod_cidr_type: Some("flannel".into()),
-            ..Default::default()
-        };
+        let spec = CoordinatorSpec { pod_cidr_type: Some("flannel".into()), ..Default::default() };
         let err = spec.parsed_pod_cidr_type().unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("podCIDRType: unknown value \"flannel\""),
-            "{err}"
-        );
-        let spec = CoordinatorSpec {
-            pod_cidr_type: Some("none".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            spec.parsed_pod_cidr_type().unwrap(),
-            Some(PodCidrType::None)
-        );
+        assert!(err.to_string().starts_with("podCIDRType: unknown value \"flannel\""), "{err}");
+        let spec = CoordinatorSpec { pod_cidr_type: Some("none".into()), ..Default::default() };
+        assert_eq!(spec.parsed_pod_cidr_type().unwrap(), Some(PodCidrType::None));
     }
 
     #[test]
     fn enums_serde_as_strings() {
-        assert_eq!(
-            serde_json::to_value(CoordinatorMode::Underlay).unwrap(),
-            json!("underlay")
-        );
+        assert_eq!(serde_json::to_value(CoordinatorMode::Underlay).unwrap(), json!("underlay"));
         let m: CoordinatorMode = serde_json::from_value(json!("disable")).unwrap();
         assert_eq!(m, CoordinatorMode::Disabled);
         let err = serde_json::from_value::<CoordinatorMode>(json!("x")).unwrap_err();
-        assert!(
-            err.to_string().contains("mode: unknown value \"x\""),
-            "{err}"
-        );
+        assert!(err.to_string().contains("mode: unknown value \"x\""), "{err}");
     }
 
     #[test]
@@ -342,15 +285,9 @@ mod tests {
         let spec: CoordinatorSpec = serde_json::from_value(v.clone()).unwrap();
         assert_eq!(spec.pod_default_route_nic.as_deref(), Some("net1"));
         assert_eq!(spec.veth_mtu, Some(1500));
-        assert_eq!(
-            spec.policy_routes,
-            vec![Route::new("10.9.0.0/16", "10.6.0.254")]
-        );
+        assert_eq!(spec.policy_routes, vec![Route::new("10.9.0.0/16", "10.6.0.254")]);
         assert_eq!(serde_json::to_value(&spec).unwrap(), v);
-        assert_eq!(
-            serde_json::to_value(CoordinatorSpec::default()).unwrap(),
-            json!({})
-        );
+        assert_eq!(serde_json::to_value(CoordinatorSpec::default()).unwrap(), json!({}));
     }
 
     #[test]
@@ -359,21 +296,12 @@ mod tests {
             "detectGateway": false, "detectIPConflict": true, "hostRPFilter": 0, "mode": "auto"
         }))
         .unwrap();
-        assert_eq!(
-            spec,
-            CoordinatorSpec {
-                mode: Some("auto".into()),
-                ..Default::default()
-            }
-        );
+        assert_eq!(spec, CoordinatorSpec { mode: Some("auto".into()), ..Default::default() });
     }
 
     #[test]
     fn status_shape() {
-        let status = CoordinatorStatus {
-            phase: "NotReady".into(),
-            ..Default::default()
-        };
+        let status = CoordinatorStatus { phase: "NotReady".into(), ..Default::default() };
         assert_eq!(
             serde_json::to_value(&status).unwrap(),
             json!({"phase": "NotReady", "overlayPodCIDR": [], "serviceCIDR": []})
@@ -386,15 +314,7 @@ mod tests {
         .unwrap();
         assert!(status.is_synced());
         assert!(status.overlay_pod_cidr.is_empty());
-        let bad = CoordinatorStatus {
-            phase: "Ready".into(),
-            ..Default::default()
-        };
-        assert!(
-            bad.parsed_phase()
-                .unwrap_err()
-                .to_string()
-                .starts_with("status.phase: ")
-        );
+        let bad = CoordinatorStatus { phase: "Ready".into(), ..Default::default() };
+        assert!(bad.parsed_phase().unwrap_err().to_string().starts_with("status.phase: "));
     }
 }

@@ -10,18 +10,10 @@ use super::{ObjectMeta, Route, SpiderResource, null_default};
 #[serde(rename_all = "camelCase")]
 pub struct SpiderEndpoint {
     /// `apiVersion` (`spiderpool.spidernet.io/v2beta1`).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub api_version: String,
     /// `kind` (`SpiderEndpoint`).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub kind: String,
     /// Object metadata: name and namespace are the pod's (or the VMI's).
     #[serde(default, deserialize_with = "null_default")]
@@ -142,11 +134,7 @@ pub struct IPAllocationDetail {
     pub clean_gateway: Option<bool>,
     /// Routes given to this interface (pool routes and the pod's `routes`
     /// annotation; not the default route).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<Route>,
     /// MAC address assigned by an IaaS provider, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -181,14 +169,8 @@ mod tests {
                 "ownerControllerName": ""
             })
         );
-        let detail = IPAllocationDetail {
-            interface: "net1".into(),
-            ..Default::default()
-        };
-        assert_eq!(
-            serde_json::to_value(detail).unwrap(),
-            json!({"interface": "net1"})
-        );
+        let detail = IPAllocationDetail { interface: "net1".into(), ..Default::default() };
+        assert_eq!(serde_json::to_value(detail).unwrap(), json!({"interface": "net1"}));
     }
 
     #[test]

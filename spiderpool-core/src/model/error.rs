@@ -83,12 +83,7 @@ impl ModelError {
         let full = e.to_string();
         let suffix = format!(" at line {} column {}", e.line(), e.column());
         let message = full.strip_suffix(&suffix).unwrap_or(&full).to_owned();
-        Self::InvalidJsonString {
-            field,
-            line: e.line(),
-            column: e.column(),
-            message,
-        }
+        Self::InvalidJsonString { field, line: e.line(), column: e.column(), message }
     }
 }
 

@@ -12,18 +12,10 @@ use super::{LabelSelector, ModelError, ObjectMeta, Route, null_default, resource
 #[serde(rename_all = "camelCase")]
 pub struct SpiderIPPool {
     /// `apiVersion` (`spiderpool.spidernet.io/v2beta1`).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub api_version: String,
     /// `kind` (`SpiderIPPool`).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub kind: String,
     /// Object metadata.
     #[serde(default, deserialize_with = "null_default")]
@@ -83,28 +75,16 @@ pub struct IPPoolSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace_affinity: Option<LabelSelector>,
     /// Explicit namespace list; when non-empty, `namespaceAffinity` is ignored.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub namespace_name: Vec<String>,
     /// Which nodes (by node labels) may use the pool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_affinity: Option<LabelSelector>,
     /// Explicit node list; when non-empty, `nodeAffinity` is ignored.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub node_name: Vec<String>,
     /// Allowed Multus NADs as `ns/name` (bare `name`: Spiderpool's namespace).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub multus_name: Vec<String>,
     /// Cluster default pool (CRD default `false`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,25 +113,13 @@ pub struct IPPoolStatus {
     /// The allocations as a JSON *string* holding a map
     /// `IP -> {"pod":"ns/name","podUid":"uid"}`; absent when nothing is allocated.
     /// Decode with [`parse_allocated_ips`] / [`IPPoolStatus::allocations`].
-    #[serde(
-        rename = "allocatedIPs",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "allocatedIPs", default, skip_serializing_if = "Option::is_none")]
     pub allocated_ips: Option<String>,
     /// Number of usable IPs, `|ips - excludeIPs|`.
-    #[serde(
-        rename = "totalIPCount",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "totalIPCount", default, skip_serializing_if = "Option::is_none")]
     pub total_ip_count: Option<i64>,
     /// Number of allocated IPs.
-    #[serde(
-        rename = "allocatedIPCount",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "allocatedIPCount", default, skip_serializing_if = "Option::is_none")]
     pub allocated_ip_count: Option<i64>,
 }
 
@@ -183,11 +151,7 @@ pub struct PoolIpAllocation {
     #[serde(rename = "podUid", default, deserialize_with = "null_default")]
     pub pod_uid: String,
     /// The CNI container ID of the attachment (our extension).
-    #[serde(
-        rename = "containerID",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "containerID", default, skip_serializing_if = "Option::is_none")]
     pub container_id: Option<String>,
     /// The pod interface the IP is on, e.g. `net1` (our extension; older Spiderpool
     /// versions wrote it too).
@@ -201,11 +165,7 @@ pub struct PoolIpAllocation {
 impl PoolIpAllocation {
     /// An entry with only Spiderpool's two fields.
     pub fn new(pod: impl Into<String>, pod_uid: impl Into<String>) -> Self {
-        Self {
-            pod: pod.into(),
-            pod_uid: pod_uid.into(),
-            ..Self::default()
-        }
+        Self { pod: pod.into(), pod_uid: pod_uid.into(), ..Self::default() }
     }
 }
 
@@ -287,11 +247,7 @@ mod tests {
         let spec = IPPoolSpec::default();
         assert!(!spec.is_default());
         assert!(!spec.is_disabled());
-        let spec = IPPoolSpec {
-            default: Some(true),
-            disable: Some(true),
-            ..spec
-        };
+        let spec = IPPoolSpec { default: Some(true), disable: Some(true), ..spec };
         assert!(spec.is_default());
         assert!(spec.is_disabled());
     }
@@ -304,10 +260,7 @@ mod tests {
             (Some("  "), 0),
             (Some("null"), 0),
             (Some("{}"), 0),
-            (
-                Some(r#"{"10.6.212.201":{"pod":"default/nginx-1","podUid":"u1"}}"#),
-                1,
-            ),
+            (Some(r#"{"10.6.212.201":{"pod":"default/nginx-1","podUid":"u1"}}"#), 1),
             (
                 Some(
                     r#"{"10.6.212.201":{"pod":"default/a","podUid":"u1","interface":"net1"},
@@ -324,39 +277,19 @@ mod tests {
 
     #[test]
     fn allocated_ips_errors_name_field() {
-        for bad in [
-            "{",
-            "[]",
-            r#"{"10.0.0.1":"default/a"}"#,
-            r#"{"10.0.0.1":{"pod":5}}"#,
-        ] {
+        for bad in ["{", "[]", r#"{"10.0.0.1":"default/a"}"#, r#"{"10.0.0.1":{"pod":5}}"#] {
             let err = parse_allocated_ips(Some(bad)).unwrap_err();
             let text = err.to_string();
-            assert!(
-                text.starts_with("status.allocatedIPs: invalid JSON at line "),
-                "{text}"
-            );
-            assert!(matches!(
-                err,
-                ModelError::InvalidJsonString {
-                    field: ALLOCATED_IPS,
-                    ..
-                }
-            ));
+            assert!(text.starts_with("status.allocatedIPs: invalid JSON at line "), "{text}");
+            assert!(matches!(err, ModelError::InvalidJsonString { field: ALLOCATED_IPS, .. }));
         }
     }
 
     #[test]
     fn render_matches_go_output() {
         let mut m = PoolIpAllocations::new();
-        m.insert(
-            "10.6.212.202".into(),
-            PoolIpAllocation::new("default/b", "u2"),
-        );
-        m.insert(
-            "10.6.212.201".into(),
-            PoolIpAllocation::new("default/a", "u1"),
-        );
+        m.insert("10.6.212.202".into(), PoolIpAllocation::new("default/b", "u2"));
+        m.insert("10.6.212.201".into(), PoolIpAllocation::new("default/a", "u1"));
         assert_eq!(
             render_allocated_ips(&m).unwrap(),
             r#"{"10.6.212.201":{"pod":"default/a","podUid":"u1"},"10.6.212.202":{"pod":"default/b","podUid":"u2"}}"#
@@ -385,15 +318,13 @@ mod tests {
             proptest::option::of("(eth|net)[0-9]"),
             proptest::option::of("[a-z0-9\"\\\\ ]{0,10}"),
         )
-            .prop_map(
-                |(pod, pod_uid, container_id, interface, node)| PoolIpAllocation {
-                    pod,
-                    pod_uid,
-                    container_id,
-                    interface,
-                    node,
-                },
-            )
+            .prop_map(|(pod, pod_uid, container_id, interface, node)| PoolIpAllocation {
+                pod,
+                pod_uid,
+                container_id,
+                interface,
+                node,
+            })
     }
 
     proptest! {

@@ -99,10 +99,7 @@ pub struct Route {
 impl Route {
     /// A route to `dst` via `gw`.
     pub fn new(dst: impl Into<String>, gw: impl Into<String>) -> Self {
-        Self {
-            dst: dst.into(),
-            gw: gw.into(),
-        }
+        Self { dst: dst.into(), gw: gw.into() }
     }
 }
 

@@ -10,18 +10,10 @@ use super::{CoordinatorSpec, ModelError, ObjectMeta, null_default, resource_kind
 #[serde(rename_all = "camelCase")]
 pub struct SpiderMultusConfig {
     /// `apiVersion` (`spiderpool.spidernet.io/v2beta1`).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub api_version: String,
     /// `kind` (`SpiderMultusConfig`).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub kind: String,
     /// Object metadata; its annotations are copied onto the generated NAD.
     #[serde(default, deserialize_with = "null_default")]
@@ -90,22 +82,14 @@ pub struct MultusCNIConfigSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_coordinator: Option<bool>,
     /// Leave the `ipam` block out of the main plugin (CRD default `false`).
-    #[serde(
-        rename = "disableIPAM",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "disableIPAM", default, skip_serializing_if = "Option::is_none")]
     pub disable_ipam: Option<bool>,
     /// Coordinator settings overriding the SpiderCoordinator for this network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coordinator: Option<CoordinatorSpec>,
     /// Extra CNI plugin objects (each a JSON string) added to the chain. Always
     /// printed (no omitempty in Go).
-    #[serde(
-        rename = "chainCNIJsonData",
-        default,
-        deserialize_with = "null_default"
-    )]
+    #[serde(rename = "chainCNIJsonData", default, deserialize_with = "null_default")]
     pub chain_cni_json_data: Vec<String>,
     /// The raw CNI JSON used verbatim for `cniType: custom`.
     #[serde(rename = "customCNI", default, skip_serializing_if = "Option::is_none")]
@@ -321,11 +305,7 @@ impl SpiderIBSriovCniConfig {
 #[serde(rename_all = "camelCase")]
 pub struct SpiderIpoibCniConfig {
     /// The host IPoIB interface (required by admission; omitted when empty).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub master: String,
     /// Default pools.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -343,11 +323,7 @@ pub struct SpiderOvsCniConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vlan: Option<i32>,
     /// VLAN ids and ranges a trunk port accepts.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub trunk: Vec<Trunk>,
     /// PCI address of a VF (OVS hardware offload); always printed.
     #[serde(rename = "deviceID", default, deserialize_with = "null_default")]
@@ -395,18 +371,10 @@ pub struct SpiderpoolPools {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_master_subnet: Option<bool>,
     /// Default IPv4 pools (globs allowed).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub ipv4: Vec<String>,
     /// Default IPv6 pools (globs allowed).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub ipv6: Vec<String>,
 }
 
@@ -438,8 +406,7 @@ mod tests {
         for bad in ["ibsriov", "Macvlan", "calico", ""] {
             let err = bad.parse::<CniType>().unwrap_err();
             assert!(
-                err.to_string()
-                    .starts_with(&format!("spec.cniType: unknown value {bad:?}")),
+                err.to_string().starts_with(&format!("spec.cniType: unknown value {bad:?}")),
                 "{err}"
             );
         }
@@ -456,10 +423,7 @@ mod tests {
 
     #[test]
     fn ippools_follow_cni_type() {
-        let pools = SpiderpoolPools {
-            ipv4: vec!["v4".into()],
-            ..Default::default()
-        };
+        let pools = SpiderpoolPools { ipv4: vec!["v4".into()], ..Default::default() };
         let spec = MultusCNIConfigSpec {
             cni_type: Some("sriov".into()),
             macvlan: Some(SpiderMacvlanCniConfig {
@@ -477,37 +441,15 @@ mod tests {
 
     #[test]
     fn vlan_mode_and_link_state_defaults() {
-        assert_eq!(
-            SpiderVlanCniConfig::default().parsed_vlan_mode().unwrap(),
-            VlanMode::Manual
-        );
-        let v = SpiderVlanCniConfig {
-            vlan_mode: Some("auto".into()),
-            ..Default::default()
-        };
+        assert_eq!(SpiderVlanCniConfig::default().parsed_vlan_mode().unwrap(), VlanMode::Manual);
+        let v = SpiderVlanCniConfig { vlan_mode: Some("auto".into()), ..Default::default() };
         assert_eq!(v.parsed_vlan_mode().unwrap(), VlanMode::Auto);
-        let v = SpiderVlanCniConfig {
-            vlan_mode: Some("dynamic".into()),
-            ..Default::default()
-        };
-        assert!(
-            v.parsed_vlan_mode()
-                .unwrap_err()
-                .to_string()
-                .starts_with("spec.vlan.vlanMode:")
-        );
+        let v = SpiderVlanCniConfig { vlan_mode: Some("dynamic".into()), ..Default::default() };
+        assert!(v.parsed_vlan_mode().unwrap_err().to_string().starts_with("spec.vlan.vlanMode:"));
         let ib = SpiderIBSriovCniConfig::default();
         assert_eq!(ib.parsed_link_state().unwrap(), LinkState::Enable);
-        let ib = SpiderIBSriovCniConfig {
-            link_state: Some("up".into()),
-            ..Default::default()
-        };
-        assert!(
-            ib.parsed_link_state()
-                .unwrap_err()
-                .to_string()
-                .contains("\"up\"")
-        );
+        let ib = SpiderIBSriovCniConfig { link_state: Some("up".into()), ..Default::default() };
+        assert!(ib.parsed_link_state().unwrap_err().to_string().contains("\"up\""));
     }
 
     #[test]
@@ -545,29 +487,13 @@ mod tests {
         });
         let spec: MultusCNIConfigSpec = serde_json::from_value(v.clone()).unwrap();
         let ovs = spec.ovs.as_ref().unwrap();
-        assert_eq!(
-            ovs.trunk[0],
-            Trunk {
-                min_id: Some(10),
-                max_id: Some(20),
-                id: None
-            }
-        );
+        assert_eq!(ovs.trunk[0], Trunk { min_id: Some(10), max_id: Some(20), id: None });
         assert_eq!(ovs.device_id, "0000:81:00.2");
         assert_eq!(
-            spec.sriov
-                .as_ref()
-                .unwrap()
-                .ippools
-                .as_ref()
-                .unwrap()
-                .match_master_subnet,
+            spec.sriov.as_ref().unwrap().ippools.as_ref().unwrap().match_master_subnet,
             Some(true)
         );
-        assert_eq!(
-            spec.macvlan.as_ref().unwrap().bond.as_ref().unwrap().mode,
-            1
-        );
+        assert_eq!(spec.macvlan.as_ref().unwrap().bond.as_ref().unwrap().mode, 1);
         assert_eq!(serde_json::to_value(&spec).unwrap(), v);
     }
 
@@ -589,10 +515,7 @@ mod tests {
             serde_json::to_value(BondConfig::default()).unwrap(),
             json!({"name": "", "mode": 0})
         );
-        assert_eq!(
-            serde_json::to_value(SpiderIpoibCniConfig::default()).unwrap(),
-            json!({})
-        );
+        assert_eq!(serde_json::to_value(SpiderIpoibCniConfig::default()).unwrap(), json!({}));
     }
 
     #[test]

@@ -10,18 +10,10 @@ use super::{ObjectMeta, null_default, resource_kind};
 #[serde(rename_all = "camelCase")]
 pub struct SpiderReservedIP {
     /// `apiVersion` (`spiderpool.spidernet.io/v2beta1`).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub api_version: String,
     /// `kind` (`SpiderReservedIP`).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub kind: String,
     /// Object metadata.
     #[serde(default, deserialize_with = "null_default")]

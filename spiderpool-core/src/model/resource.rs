@@ -73,16 +73,12 @@ impl Resource {
         let obj = match &v {
             Value::Object(obj) => obj,
             other => {
-                return Err(ModelError::NotAnObject {
-                    found: json_type(other),
-                });
+                return Err(ModelError::NotAnObject { found: json_type(other) });
             }
         };
         let kind = string_field(obj, "kind")?;
         if !KINDS.contains(&kind) {
-            return Err(ModelError::UnknownKind {
-                kind: kind.to_owned(),
-            });
+            return Err(ModelError::UnknownKind { kind: kind.to_owned() });
         }
         let api_version = string_field(obj, "apiVersion")?;
         if api_version != API_VERSION {
@@ -106,10 +102,9 @@ impl Resource {
                     |v| locate_section::<SubnetStatus>(v, "status"),
                 ],
             )?),
-            SpiderReservedIP::KIND => Resource::ReservedIP(decode(
-                v,
-                &[|v| locate_section::<ReservedIPSpec>(v, "spec")],
-            )?),
+            SpiderReservedIP::KIND => {
+                Resource::ReservedIP(decode(v, &[|v| locate_section::<ReservedIPSpec>(v, "spec")])?)
+            }
             SpiderEndpoint::KIND => Resource::Endpoint(decode(
                 v,
                 &[|v| locate_section::<WorkloadEndpointStatus>(v, "status")],
@@ -248,9 +243,7 @@ fn string_field<'a>(
     obj: &'a Map<String, Value>,
     field: &'static str,
 ) -> Result<&'a str, ModelError> {
-    obj.get(field)
-        .and_then(Value::as_str)
-        .ok_or(ModelError::MissingField { field })
+    obj.get(field).and_then(Value::as_str).ok_or(ModelError::MissingField { field })
 }
 
 /// Finds the path and message of a decoding failure inside one section.
@@ -273,12 +266,7 @@ fn decode<T: SpiderResource>(v: Value, locators: &[Locator]) -> Result<T, ModelE
     let (path, message) = locate_section::<ObjectMeta>(&v, "metadata")
         .or_else(|| locators.iter().find_map(|locate| locate(&v)))
         .unwrap_or_else(|| (String::new(), err.to_string()));
-    Err(ModelError::InvalidResource {
-        kind: T::KIND,
-        name,
-        path,
-        message,
-    })
+    Err(ModelError::InvalidResource { kind: T::KIND, name, path, message })
 }
 
 /// If `v[section]` does not decode as `X`, the narrowest path and the message.
@@ -331,26 +319,14 @@ mod tests {
     #[test]
     fn dispatch_errors() {
         let cases: Vec<(Value, &str)> = vec![
-            (
-                json!([1]),
-                "resource: expected a JSON object, found an array",
-            ),
-            (
-                json!({"apiVersion": API_VERSION}),
-                "resource: field \"kind\" is missing",
-            ),
+            (json!([1]), "resource: expected a JSON object, found an array"),
+            (json!({"apiVersion": API_VERSION}), "resource: field \"kind\" is missing"),
             (
                 json!({"apiVersion": API_VERSION, "kind": 5}),
                 "resource: field \"kind\" is missing or not a string",
             ),
-            (
-                json!({"kind": "SpiderIPPool"}),
-                "resource: field \"apiVersion\" is missing",
-            ),
-            (
-                json!({"apiVersion": API_VERSION, "kind": "Pod"}),
-                "resource: unknown kind \"Pod\"",
-            ),
+            (json!({"kind": "SpiderIPPool"}), "resource: field \"apiVersion\" is missing"),
+            (json!({"apiVersion": API_VERSION, "kind": "Pod"}), "resource: unknown kind \"Pod\""),
             (
                 json!({"apiVersion": "spiderpool.spidernet.io/v1", "kind": "SpiderIPPool"}),
                 "SpiderIPPool: apiVersion \"spiderpool.spidernet.io/v1\" is not",
@@ -399,9 +375,7 @@ mod tests {
         for (v, path, fragment) in cases {
             let err = Resource::from_value(v).unwrap_err();
             match &err {
-                ModelError::InvalidResource {
-                    path: p, message, ..
-                } => {
+                ModelError::InvalidResource { path: p, message, .. } => {
                     assert_eq!(p, path, "{err}");
                     assert!(message.contains(fragment), "{err}");
                 }
@@ -414,10 +388,7 @@ mod tests {
     fn serde_round_trip_through_resource() {
         let pool = SpiderIPPool::new(
             "p",
-            IPPoolSpec {
-                subnet: "10.0.0.0/8".into(),
-                ..Default::default()
-            },
+            IPPoolSpec { subnet: "10.0.0.0/8".into(), ..Default::default() },
         );
         let text = serde_json::to_string(&Resource::from(pool.clone())).unwrap();
         let back: Resource = serde_json::from_str(&text).unwrap();

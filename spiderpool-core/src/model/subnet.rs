@@ -12,18 +12,10 @@ use super::{ModelError, ObjectMeta, Route, null_default, resource_kind};
 #[serde(rename_all = "camelCase")]
 pub struct SpiderSubnet {
     /// `apiVersion` (`spiderpool.spidernet.io/v2beta1`).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub api_version: String,
     /// `kind` (`SpiderSubnet`).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub kind: String,
     /// Object metadata.
     #[serde(default, deserialize_with = "null_default")]
@@ -72,11 +64,7 @@ pub struct SubnetSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vlan: Option<i64>,
     /// Routes inherited by pools whose `routes` is absent.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<Route>,
 }
 
@@ -87,25 +75,13 @@ pub struct SubnetStatus {
     /// The pools that took IPs from this subnet, as a JSON *string* holding a map
     /// `poolName -> {"ips":[ranges],"application":"..."}`. Decode with
     /// [`parse_controlled_ip_pools`] / [`SubnetStatus::controlled_pools`].
-    #[serde(
-        rename = "controlledIPPools",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "controlledIPPools", default, skip_serializing_if = "Option::is_none")]
     pub controlled_ip_pools: Option<String>,
     /// Number of usable IPs, `|ips - excludeIPs|`.
-    #[serde(
-        rename = "totalIPCount",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "totalIPCount", default, skip_serializing_if = "Option::is_none")]
     pub total_ip_count: Option<i64>,
     /// Number of IPs handed to pools.
-    #[serde(
-        rename = "allocatedIPCount",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "allocatedIPCount", default, skip_serializing_if = "Option::is_none")]
     pub allocated_ip_count: Option<i64>,
 }
 
@@ -217,17 +193,11 @@ mod tests {
         );
         assert_eq!(m["manual"].application, None);
         assert_eq!(render_controlled_ip_pools(&m).unwrap(), text);
-        assert_eq!(
-            render_controlled_ip_pools(&PoolIpPreAllocations::new()),
-            None
-        );
+        assert_eq!(render_controlled_ip_pools(&PoolIpPreAllocations::new()), None);
         // `ips` has no omitempty in Go: an empty list is still printed.
         let mut one = PoolIpPreAllocations::new();
         one.insert("p".into(), PoolIpPreAllocation::default());
-        assert_eq!(
-            render_controlled_ip_pools(&one).unwrap(),
-            r#"{"p":{"ips":[]}}"#
-        );
+        assert_eq!(render_controlled_ip_pools(&one).unwrap(), r#"{"p":{"ips":[]}}"#);
     }
 
     #[test]
@@ -235,8 +205,7 @@ mod tests {
         for bad in ["{", r#"{"p":{"ips":"10.0.0.1"}}"#, "7"] {
             let err = parse_controlled_ip_pools(Some(bad)).unwrap_err();
             assert!(
-                err.to_string()
-                    .starts_with("status.controlledIPPools: invalid JSON at line "),
+                err.to_string().starts_with("status.controlledIPPools: invalid JSON at line "),
                 "{err}"
             );
         }
@@ -251,10 +220,7 @@ mod tests {
         let mut m = PoolIpPreAllocations::new();
         m.insert(
             "p1".into(),
-            PoolIpPreAllocation {
-                ips: vec!["10.0.0.1".into()],
-                application: None,
-            },
+            PoolIpPreAllocation { ips: vec!["10.0.0.1".into()], application: None },
         );
         status.set_controlled_pools(&m);
         assert_eq!(status.controlled_pools().unwrap(), m);

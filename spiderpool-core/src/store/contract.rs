@@ -38,7 +38,10 @@ pub fn pool(name: &str, subnet: &str, ips: &[&str]) -> SpiderIPPool {
 pub fn reserved(name: &str, ips: &[&str]) -> SpiderReservedIP {
     SpiderReservedIP {
         metadata: ObjectMeta::named(name),
-        spec: ReservedIPSpec { ips: ips.iter().map(|s| s.to_string()).collect(), ..Default::default() },
+        spec: ReservedIPSpec {
+            ips: ips.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        },
         ..SpiderReservedIP::default()
     }
 }
@@ -86,7 +89,10 @@ pub async fn run<F: StoreFactory>(factory: &F) {
 
 async fn lists_seeded_pools_with_counts<F: StoreFactory>(f: &F) {
     let s = f.create(
-        vec![pool("a", "10.6.0.0/16", &["10.6.0.1-10.6.0.10"]), pool("b", "fd00::/64", &["fd00::1-fd00::4"])],
+        vec![
+            pool("a", "10.6.0.0/16", &["10.6.0.1-10.6.0.10"]),
+            pool("b", "fd00::/64", &["fd00::1-fd00::4"]),
+        ],
         vec![],
     );
     let mut names: Vec<String> = PoolStore::list_pools(&s)
@@ -108,13 +114,17 @@ async fn lists_seeded_pools_with_counts<F: StoreFactory>(f: &F) {
 
 async fn reads_missing_pool_as_none<F: StoreFactory>(f: &F) {
     let s = f.create(vec![], vec![]);
-    assert!(s.read_pool("nope", |_| ()).await.expect("read_pool").is_none(), "missing pool reads as None");
+    assert!(
+        s.read_pool("nope", |_| ()).await.expect("read_pool").is_none(),
+        "missing pool reads as None"
+    );
 }
 
 async fn applies_changes_and_bumps_the_version<F: StoreFactory>(f: &F) {
     let s = f.create(vec![pool("a", "10.6.0.0/16", &["10.6.0.1-10.6.0.10"])], vec![]);
     let v0 = s.read_pool("a", |_| ()).await.expect("read").expect("exists").version;
-    let change = AllocationChange { add: vec![(ip("10.6.0.1"), record("u1"))], ..Default::default() };
+    let change =
+        AllocationChange { add: vec![(ip("10.6.0.1"), record("u1"))], ..Default::default() };
     let v1 = s.update_allocations("a", v0, &change).await.expect("CAS write at the read version");
     assert_ne!(v0, v1, "a write changes the version");
     let seen = s
@@ -132,15 +142,20 @@ async fn applies_changes_and_bumps_the_version<F: StoreFactory>(f: &F) {
 async fn rejects_stale_versions<F: StoreFactory>(f: &F) {
     let s = f.create(vec![pool("a", "10.6.0.0/16", &["10.6.0.1-10.6.0.10"])], vec![]);
     let v0 = s.read_pool("a", |_| ()).await.expect("read").expect("exists").version;
-    let first = AllocationChange { add: vec![(ip("10.6.0.1"), record("u1"))], ..Default::default() };
-    let second = AllocationChange { add: vec![(ip("10.6.0.2"), record("u2"))], ..Default::default() };
+    let first =
+        AllocationChange { add: vec![(ip("10.6.0.1"), record("u1"))], ..Default::default() };
+    let second =
+        AllocationChange { add: vec![(ip("10.6.0.2"), record("u2"))], ..Default::default() };
     s.update_allocations("a", v0, &first).await.expect("first writer wins");
     let err = s.update_allocations("a", v0, &second).await.expect_err("second writer is stale");
     assert!(err.is_conflict(), "a stale version is a typed Conflict, got {err:?}");
     let n = s.read_pool("a", |st| st.allocated_count()).await.expect("read").expect("exists").value;
     assert_eq!(n, 1, "a rejected write changes nothing");
     let gone = s.update_allocations("missing", v0, &first).await.expect_err("no such pool");
-    assert!(matches!(gone, StoreError::Conflict { actual: None, .. } | StoreError::NotFound { .. }));
+    assert!(matches!(
+        gone,
+        StoreError::Conflict { actual: None, .. } | StoreError::NotFound { .. }
+    ));
 }
 
 async fn rejects_double_allocation_without_applying<F: StoreFactory>(f: &F) {
@@ -167,10 +182,12 @@ async fn release_requires_the_holding_uid<F: StoreFactory>(f: &F) {
     let v0 = s.read_pool("a", |_| ()).await.expect("read").expect("exists").version;
     let add = AllocationChange { add: vec![(ip("10.6.0.1"), record("u1"))], ..Default::default() };
     let v1 = s.update_allocations("a", v0, &add).await.expect("write");
-    let wrong = AllocationChange { remove: vec![(ip("10.6.0.1"), "u2".into())], ..Default::default() };
+    let wrong =
+        AllocationChange { remove: vec![(ip("10.6.0.1"), "u2".into())], ..Default::default() };
     let err = s.update_allocations("a", v1, &wrong).await.expect_err("u2 does not hold it");
     assert!(matches!(err, StoreError::Invalid { .. }), "release by another UID is Invalid");
-    let right = AllocationChange { remove: vec![(ip("10.6.0.1"), "u1".into())], ..Default::default() };
+    let right =
+        AllocationChange { remove: vec![(ip("10.6.0.1"), "u1".into())], ..Default::default() };
     s.update_allocations("a", v1, &right).await.expect("the holder releases");
     let n = s.read_pool("a", |st| st.allocated_count()).await.expect("read").expect("exists").value;
     assert_eq!(n, 0);
@@ -184,7 +201,9 @@ async fn loads_allocated_ips_from_status<F: StoreFactory>(f: &F) {
     });
     let s = f.create(vec![p], vec![]);
     let got = s
-        .read_pool("a", |st| (st.record(&ip("10.6.0.5")).map(|r| r.pod_uid.clone()), st.used().len()))
+        .read_pool("a", |st| {
+            (st.record(&ip("10.6.0.5")).map(|r| r.pod_uid.clone()), st.used().len())
+        })
         .await
         .expect("read")
         .expect("exists")

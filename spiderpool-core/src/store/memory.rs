@@ -50,18 +50,18 @@ impl MemoryStore {
     /// `status.allocatedIPs` those records are taken; otherwise the records of a
     /// pool of the same name are kept.
     pub fn put_pool(&self, pool: SpiderIPPool) -> Result<Version, PoolStateError> {
-        let carries_records =
-            pool.status.as_ref().is_some_and(|s| s.allocated_ips.is_some());
+        let carries_records = pool.status.as_ref().is_some_and(|s| s.allocated_ips.is_some());
         let name = pool.metadata.name_str().to_string();
         let mut state = PoolState::from_pool(pool)?;
         let mut inner = self.lock();
-        if !carries_records && let Some((_, old)) = inner.pools.get(&name) {
-            if old.family == state.family {
-                state.records = old.records.clone();
-                state.used = old.used.clone();
-                state.by_uid = old.by_uid.clone();
-                state.refresh_counts();
-            }
+        if !carries_records
+            && let Some((_, old)) = inner.pools.get(&name)
+            && old.family == state.family
+        {
+            state.records = old.records.clone();
+            state.used = old.used.clone();
+            state.by_uid = old.by_uid.clone();
+            state.refresh_counts();
         }
         let v = inner.bump();
         inner.pools.insert(name, (v, state));
@@ -167,7 +167,10 @@ impl EndpointStore for MemoryStore {
         let key = endpoint_key(endpoint);
         let mut inner = self.lock();
         if inner.endpoints.contains_key(&key) {
-            return Err(StoreError::AlreadyExists { kind: ENDPOINT, name: format!("{}/{}", key.0, key.1) });
+            return Err(StoreError::AlreadyExists {
+                kind: ENDPOINT,
+                name: format!("{}/{}", key.0, key.1),
+            });
         }
         let v = inner.bump();
         inner.endpoints.insert(key, Versioned { version: v, value: endpoint.clone() });

@@ -135,8 +135,9 @@ impl PoolState {
         let excluded = IpSet::parse_ranges(family, &pool.spec.exclude_ips).map_err(|source| {
             PoolStateError::Spec { pool: name.clone(), field: "spec.excludeIPs".into(), source }
         })?;
-        let allocated = parse_allocated_ips(pool.status.as_ref().and_then(|s| s.allocated_ips.as_deref()))
-            .map_err(|source| PoolStateError::Status { pool: name.clone(), source })?;
+        let allocated =
+            parse_allocated_ips(pool.status.as_ref().and_then(|s| s.allocated_ips.as_deref()))
+                .map_err(|source| PoolStateError::Status { pool: name.clone(), source })?;
         let mut records = BTreeMap::new();
         let mut used = IpSet::new(family);
         let mut by_uid: HashMap<String, Vec<u128>> = HashMap::new();
@@ -239,10 +240,11 @@ impl PoolState {
         for r in &self.ips {
             let mut from = r.start_u128();
             let end = r.end_u128();
-            loop {
-                let a = self.used.first_free_in_u128(from, end)?;
-                let b = self.excluded.first_free_in_u128(a, end)?;
-                let c = blocked.first_free_in_u128(b, end)?;
+            // Each step jumps over a whole interval of one of the sets; a range
+            // with nothing free hands over to the next range.
+            while let Some(a) = self.used.first_free_in_u128(from, end) {
+                let Some(b) = self.excluded.first_free_in_u128(a, end) else { break };
+                let Some(c) = blocked.first_free_in_u128(b, end) else { break };
                 if c == a {
                     return Some(u128_to_ip(self.family, c));
                 }
@@ -387,7 +389,8 @@ impl AllocationChange {
 /// Pools and reserved addresses, as the allocator needs them.
 pub trait PoolStore: Send + Sync {
     /// Every pool, without allocation records (counts are in `status`).
-    fn list_pools(&self) -> impl Future<Output = Result<Vec<Arc<SpiderIPPool>>, StoreError>> + Send;
+    fn list_pools(&self)
+    -> impl Future<Output = Result<Vec<Arc<SpiderIPPool>>, StoreError>> + Send;
 
     /// Reads one pool at a consistent version and runs `f` on it. `Ok(None)` when
     /// the pool does not exist.

@@ -11,11 +11,7 @@ impl IpSet {
     /// Builds a set from sorted, disjoint, non-adjacent intervals.
     fn from_sorted(family: crate::ip::IpFamily, intervals: Vec<(u128, u128)>) -> IpSet {
         let spans = intervals.iter().map(|(s, e)| e - s).sum();
-        IpSet {
-            family,
-            map: intervals.into_iter().collect::<BTreeMap<_, _>>(),
-            spans,
-        }
+        IpSet { family, map: intervals.into_iter().collect::<BTreeMap<_, _>>(), spans }
     }
 
     /// Addresses in either set. A set of the other family contributes
@@ -24,11 +20,8 @@ impl IpSet {
         if other.family != self.family {
             return self.clone();
         }
-        let (big, small) = if self.map.len() >= other.map.len() {
-            (self, other)
-        } else {
-            (other, self)
-        };
+        let (big, small) =
+            if self.map.len() >= other.map.len() { (self, other) } else { (other, self) };
         let mut out = big.clone();
         for (&s, &e) in &small.map {
             out.insert_range_u128(s, e);
@@ -100,10 +93,7 @@ impl IpSet {
             return true;
         }
         other.family == self.family
-            && self
-                .map
-                .iter()
-                .all(|(&s, &e)| other.containing(s).is_some_and(|(_, oe)| oe >= e))
+            && self.map.iter().all(|(&s, &e)| other.containing(s).is_some_and(|(_, oe)| oe >= e))
     }
 
     /// Whether the sets share an address (never across families).
@@ -112,11 +102,8 @@ impl IpSet {
         if other.family != self.family {
             return false;
         }
-        let (big, small) = if self.map.len() >= other.map.len() {
-            (self, other)
-        } else {
-            (other, self)
-        };
+        let (big, small) =
+            if self.map.len() >= other.map.len() { (self, other) } else { (other, self) };
         small.map.iter().any(|(&s, &e)| big.overlaps_u128(s, e))
     }
 

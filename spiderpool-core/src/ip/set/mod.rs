@@ -37,11 +37,7 @@ pub struct IpSet {
 impl IpSet {
     /// The empty set of a family.
     pub fn new(family: IpFamily) -> IpSet {
-        IpSet {
-            family,
-            map: BTreeMap::new(),
-            spans: 0,
-        }
+        IpSet { family, map: BTreeMap::new(), spans: 0 }
     }
 
     /// The family of the set.
@@ -75,10 +71,8 @@ impl IpSet {
     pub fn parse_ranges<S: AsRef<str>>(family: IpFamily, items: &[S]) -> Result<IpSet, IpError> {
         let mut set = IpSet::new(family);
         for (index, item) in items.iter().enumerate() {
-            let r = IpRange::parse_of(item.as_ref(), family).map_err(|e| IpError::RangeItem {
-                index,
-                source: Box::new(e),
-            })?;
+            let r = IpRange::parse_of(item.as_ref(), family)
+                .map_err(|e| IpError::RangeItem { index, source: Box::new(e) })?;
             set.insert_range_u128(r.start_u128(), r.end_u128());
         }
         Ok(set)
@@ -108,21 +102,14 @@ impl IpSet {
 
     /// The interval containing `v`, if any.
     pub(super) fn containing(&self, v: u128) -> Option<(u128, u128)> {
-        self.map
-            .range(..=v)
-            .next_back()
-            .filter(|(_, e)| **e >= v)
-            .map(|(s, e)| (*s, *e))
+        self.map.range(..=v).next_back().filter(|(_, e)| **e >= v).map(|(s, e)| (*s, *e))
     }
 
     fn range_of_family(&self, r: &IpRange) -> Result<(u128, u128), IpError> {
         if r.family() == self.family {
             Ok((r.start_u128(), r.end_u128()))
         } else {
-            Err(IpError::FamilyMismatch {
-                value: r.to_string(),
-                expected: self.family,
-            })
+            Err(IpError::FamilyMismatch { value: r.to_string(), expected: self.family })
         }
     }
 
@@ -247,9 +234,7 @@ impl IpSet {
     /// family).
     pub fn contains_range(&self, r: &IpRange) -> bool {
         r.family() == self.family
-            && self
-                .containing(r.start_u128())
-                .is_some_and(|(_, e)| e >= r.end_u128())
+            && self.containing(r.start_u128()).is_some_and(|(_, e)| e >= r.end_u128())
     }
 
     /// Whether some address of `r` is in the set (`false` for the other
@@ -259,10 +244,7 @@ impl IpSet {
     }
 
     pub(super) fn overlaps_u128(&self, a: u128, b: u128) -> bool {
-        self.map
-            .range(..=b)
-            .next_back()
-            .is_some_and(|(_, e)| *e >= a)
+        self.map.range(..=b).next_back().is_some_and(|(_, e)| *e >= a)
     }
 
     // ---- size and iteration ----
@@ -286,17 +268,13 @@ impl IpSet {
     /// The intervals, in ascending order, disjoint and non-adjacent.
     pub fn ranges(&self) -> impl DoubleEndedIterator<Item = IpRange> + '_ {
         let family = self.family;
-        self.map
-            .iter()
-            .map(move |(&s, &e)| IpRange::from_parts(family, s, e))
+        self.map.iter().map(move |(&s, &e)| IpRange::from_parts(family, s, e))
     }
 
     /// Every address in ascending order, lazily (never materialised).
     pub fn iter(&self) -> impl Iterator<Item = IpAddr> + '_ {
         let family = self.family;
-        self.map
-            .iter()
-            .flat_map(move |(&s, &e)| (s..=e).map(move |v| u128_to_ip(family, v)))
+        self.map.iter().flat_map(move |(&s, &e)| (s..=e).map(move |v| u128_to_ip(family, v)))
     }
 
     /// The canonical range strings of the set: sorted, merged, one per
@@ -312,10 +290,7 @@ impl IpSet {
 
     /// The largest address.
     pub fn last(&self) -> Option<IpAddr> {
-        self.map
-            .values()
-            .next_back()
-            .map(|&v| u128_to_ip(self.family, v))
+        self.map.values().next_back().map(|&v| u128_to_ip(self.family, v))
     }
 
     /// The smallest address of `r` that is *not* in the set, in `O(log n)`
@@ -326,8 +301,7 @@ impl IpSet {
         if r.family() != self.family {
             return None;
         }
-        self.first_free_in_u128(r.start_u128(), r.end_u128())
-            .map(|v| u128_to_ip(self.family, v))
+        self.first_free_in_u128(r.start_u128(), r.end_u128()).map(|v| u128_to_ip(self.family, v))
     }
 
     /// [`IpSet::first_free_in`] over values `a..=b`.

@@ -36,19 +36,15 @@ fn adjacency_coalesces() {
     assert!(!s.insert(ip("10.0.0.2")), "already present");
     assert_eq!(s.len(), 3);
 
-    s.insert_range(&IpRange::parse("10.0.0.4-10.0.0.9").unwrap())
-        .unwrap();
+    s.insert_range(&IpRange::parse("10.0.0.4-10.0.0.9").unwrap()).unwrap();
     assert_eq!(s.to_strings(), ["10.0.0.1-10.0.0.9"]);
-    s.insert_range(&IpRange::parse("10.0.0.11-10.0.0.12").unwrap())
-        .unwrap();
+    s.insert_range(&IpRange::parse("10.0.0.11-10.0.0.12").unwrap()).unwrap();
     assert_eq!(s.to_strings(), ["10.0.0.1-10.0.0.9", "10.0.0.11-10.0.0.12"]);
-    s.insert_range(&IpRange::parse("10.0.0.10").unwrap())
-        .unwrap();
+    s.insert_range(&IpRange::parse("10.0.0.10").unwrap()).unwrap();
     assert_eq!(s.to_strings(), ["10.0.0.1-10.0.0.12"]);
     // A range spanning several intervals swallows them all.
     let mut t = set4(&["10.0.0.1", "10.0.0.3", "10.0.0.5", "10.0.0.9"]);
-    t.insert_range(&IpRange::parse("10.0.0.2-10.0.0.8").unwrap())
-        .unwrap();
+    t.insert_range(&IpRange::parse("10.0.0.2-10.0.0.8").unwrap()).unwrap();
     assert_eq!(t.to_strings(), ["10.0.0.1-10.0.0.9"]);
     assert_eq!(t.len(), 9);
 }
@@ -63,11 +59,9 @@ fn remove_splits() {
     assert!(s.remove(ip("10.0.0.9")));
     assert_eq!(s.to_strings(), ["10.0.0.2-10.0.0.4", "10.0.0.6-10.0.0.8"]);
     assert_eq!(s.len(), 6);
-    s.remove_range(&IpRange::parse("10.0.0.3-10.0.0.7").unwrap())
-        .unwrap();
+    s.remove_range(&IpRange::parse("10.0.0.3-10.0.0.7").unwrap()).unwrap();
     assert_eq!(s.to_strings(), ["10.0.0.2", "10.0.0.8"]);
-    s.remove_range(&IpRange::parse("0.0.0.0-255.255.255.255").unwrap())
-        .unwrap();
+    s.remove_range(&IpRange::parse("0.0.0.0-255.255.255.255").unwrap()).unwrap();
     assert!(s.is_empty());
     assert_eq!(s.len(), 0);
     assert_eq!(s, IpSet::new(IpFamily::V4), "empty sets are equal");
@@ -78,10 +72,7 @@ fn edges_of_the_ipv4_space() {
     let all = set4(&["0.0.0.0-255.255.255.255"]);
     assert_eq!(all.len(), 1 << 32);
     assert_eq!(all, IpSet::from_cidr(&parse_cidr("0.0.0.0/0").unwrap()));
-    assert_eq!(
-        all.first_free_in(&IpRange::parse("255.255.255.255").unwrap()),
-        None
-    );
+    assert_eq!(all.first_free_in(&IpRange::parse("255.255.255.255").unwrap()), None);
     assert_eq!(all.nth((1 << 32) - 1), Some(ip("255.255.255.255")));
     assert_eq!(all.nth(1 << 32), None);
     assert_eq!(all.last(), Some(ip("255.255.255.255")));
@@ -90,16 +81,10 @@ fn edges_of_the_ipv4_space() {
     assert!(s.insert(ip("255.255.255.255")));
     assert!(s.insert(ip("0.0.0.0")));
     assert!(s.insert(ip("255.255.255.254")));
-    assert_eq!(
-        s.to_strings(),
-        ["0.0.0.0", "255.255.255.254-255.255.255.255"]
-    );
+    assert_eq!(s.to_strings(), ["0.0.0.0", "255.255.255.254-255.255.255.255"]);
     assert!(!s.insert_u128(MAX4 + 1), "beyond IPv4");
     assert!(!s.insert(ip("::1")), "other family");
-    assert!(
-        s.contains(&ip("::ffff:255.255.255.255")),
-        "mapped counts as IPv4"
-    );
+    assert!(s.contains(&ip("::ffff:255.255.255.255")), "mapped counts as IPv4");
     let top = IpRange::parse("255.255.255.250-255.255.255.255").unwrap();
     assert_eq!(s.first_free_in(&top), Some(ip("255.255.255.250")));
     let very_top = IpRange::parse("255.255.255.254-255.255.255.255").unwrap();
@@ -116,25 +101,16 @@ fn edges_of_the_ipv6_space() {
     let full = IpSet::from_cidr(&parse_cidr("::/0").unwrap());
     assert_eq!(full.len(), MAX6, "2^128 saturates at u128::MAX");
     assert_eq!(full.interval_count(), 1);
-    assert_eq!(
-        full.to_strings(),
-        ["::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"]
-    );
+    assert_eq!(full.to_strings(), ["::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"]);
     let whole = IpRange::from_u128(IpFamily::V6, 0, MAX6).unwrap();
     assert_eq!(full.first_free_in(&whole), None);
-    assert_eq!(
-        full.nth(MAX6),
-        Some(ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"))
-    );
+    assert_eq!(full.nth(MAX6), Some(ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")));
 
     // Removing one address leaves exactly u128::MAX addresses: no saturation.
     let mut s = full.clone();
     assert!(s.remove_u128(MAX6));
     assert_eq!(s.len(), MAX6);
-    assert_eq!(
-        s.first_free_in(&whole),
-        Some(u128_to_ip(IpFamily::V6, MAX6))
-    );
+    assert_eq!(s.first_free_in(&whole), Some(u128_to_ip(IpFamily::V6, MAX6)));
     assert!(s.remove_u128(0));
     assert_eq!(s.len(), MAX6 - 1);
     assert_eq!(s.first_free_in(&whole), Some(ip("::")));
@@ -150,11 +126,9 @@ fn edges_of_the_ipv6_space() {
     assert_eq!(intervals(&t), [(MAX6 - 1, MAX6)]);
     assert_eq!(t.first_free_in_u128(MAX6 - 1, MAX6), None);
     assert_eq!(t.first_free_in_u128(MAX6 - 5, MAX6), Some(MAX6 - 5));
-    t.insert_range(&IpRange::from_u128(IpFamily::V6, 0, MAX6).unwrap())
-        .unwrap();
+    t.insert_range(&IpRange::from_u128(IpFamily::V6, 0, MAX6).unwrap()).unwrap();
     assert_eq!(t, full);
-    t.remove_range(&IpRange::from_u128(IpFamily::V6, 1, MAX6 - 1).unwrap())
-        .unwrap();
+    t.remove_range(&IpRange::from_u128(IpFamily::V6, 1, MAX6 - 1).unwrap()).unwrap();
     assert_eq!(intervals(&t), [(0, 0), (MAX6, MAX6)]);
     assert_eq!(t.len(), 2);
     assert_eq!(
@@ -183,10 +157,7 @@ fn first_not_in_leapfrogs() {
     assert_eq!(pool.first_not_in(&used), Some(ip("10.0.1.5")));
     let all_used = set4(&["10.0.0.0-10.0.2.0"]);
     assert_eq!(pool.first_not_in(&all_used), None);
-    assert_eq!(
-        pool.first_not_in(&IpSet::new(IpFamily::V4)),
-        Some(ip("10.0.0.1"))
-    );
+    assert_eq!(pool.first_not_in(&IpSet::new(IpFamily::V4)), Some(ip("10.0.0.1")));
     assert_eq!(pool.first_not_in(&set6(&["::1"])), Some(ip("10.0.0.1")));
     assert_eq!(IpSet::new(IpFamily::V4).first_not_in(&used), None);
     // At the very top of the space.
@@ -195,10 +166,7 @@ fn first_not_in_leapfrogs() {
     let mut used = top.clone();
     assert_eq!(top.first_not_in(&used), None);
     used.remove_u128(MAX6);
-    assert_eq!(
-        top.first_not_in(&used),
-        Some(u128_to_ip(IpFamily::V6, MAX6))
-    );
+    assert_eq!(top.first_not_in(&used), Some(u128_to_ip(IpFamily::V6, MAX6)));
 }
 
 #[test]
@@ -229,10 +197,7 @@ fn constructors_and_family_errors() {
     assert_eq!(IpSet::from_range(r4).len(), 4);
     assert_eq!(
         IpSet::from_ranges(IpFamily::V4, [r4, r6]),
-        Err(IpError::FamilyMismatch {
-            value: "fd00::1".into(),
-            expected: IpFamily::V4
-        })
+        Err(IpError::FamilyMismatch { value: "fd00::1".into(), expected: IpFamily::V4 })
     );
     let s = IpSet::from_ranges(IpFamily::V4, [r4, IpRange::parse("10.0.0.5").unwrap()]).unwrap();
     assert_eq!(s.to_strings(), ["10.0.0.1-10.0.0.5"]);
@@ -281,15 +246,9 @@ fn algebra_examples() {
     let a = set4(&["10.0.0.1-10.0.0.10", "10.0.0.20-10.0.0.30"]);
     let b = set4(&["10.0.0.5-10.0.0.25"]);
     assert_eq!(a.union(&b).to_strings(), ["10.0.0.1-10.0.0.30"]);
-    assert_eq!(
-        a.difference(&b).to_strings(),
-        ["10.0.0.1-10.0.0.4", "10.0.0.26-10.0.0.30"]
-    );
+    assert_eq!(a.difference(&b).to_strings(), ["10.0.0.1-10.0.0.4", "10.0.0.26-10.0.0.30"]);
     assert_eq!(b.difference(&a).to_strings(), ["10.0.0.11-10.0.0.19"]);
-    assert_eq!(
-        a.intersection(&b).to_strings(),
-        ["10.0.0.5-10.0.0.10", "10.0.0.20-10.0.0.25"]
-    );
+    assert_eq!(a.intersection(&b).to_strings(), ["10.0.0.5-10.0.0.10", "10.0.0.20-10.0.0.25"]);
     assert!(!a.is_subset(&b));
     assert!(a.intersection(&b).is_subset(&a));
     assert!(a.overlaps(&b));
@@ -336,13 +295,9 @@ fn v6_slash_64_with_many_scattered_inserts() {
     assert_eq!(used.interval_count() as u128, n);
     assert!(used.is_subset(&pool));
     assert_eq!(pool.difference(&used).len(), (1u128 << 64) - n);
-    assert_eq!(
-        pool.first_not_in(&used),
-        Some(u128_to_ip(IpFamily::V6, base))
-    );
+    assert_eq!(pool.first_not_in(&used), Some(u128_to_ip(IpFamily::V6, base)));
     // Fill the start so the first free address moves past them.
-    used.insert_range(&IpRange::from_u128(IpFamily::V6, base, base + 1000).unwrap())
-        .unwrap();
+    used.insert_range(&IpRange::from_u128(IpFamily::V6, base, base + 1000).unwrap()).unwrap();
     let free = pool.first_not_in(&used).unwrap();
     assert!(!used.contains(&free));
     assert!(pool.contains(&free));
