@@ -64,7 +64,7 @@ pub use multus::{
     VlanMode,
 };
 pub use reservedip::{ReservedIPSpec, SpiderReservedIP};
-pub use resource::{Resource, SpiderResource};
+pub use resource::{KINDS, Resource, SpiderResource};
 pub use subnet::{
     PoolIpPreAllocation, PoolIpPreAllocations, SpiderSubnet, SubnetSpec, SubnetStatus,
     parse_controlled_ip_pools, render_controlled_ip_pools,

@@ -384,6 +384,53 @@ mod tests {
         }
     }
 
+    fn json_leaf() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "\\PC{0,8}".prop_map(Value::from),
+        ]
+        .prop_recursive(2, 8, 3, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::from),
+                proptest::collection::btree_map("[a-z]{1,4}", inner, 0..3)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Any value put into any spec field either decodes or is reported at a
+        /// `spec.<field>` path naming that field.
+        #[test]
+        fn bad_spec_values_are_located(
+            kind_index in 0usize..6,
+            field in proptest::sample::select(vec![
+                "ipVersion", "subnet", "ips", "routes", "podAffinity", "default",
+                "cniType", "macvlan", "coordinator", "chainCNIJsonData",
+                "mode", "hijackCIDR", "policyRoutes", "vethMTU", "unknownField",
+            ]),
+            value in json_leaf(),
+        ) {
+            let kind = KINDS[kind_index];
+            let mut v = json!({"apiVersion": API_VERSION, "kind": kind, "metadata": {"name": "n"}});
+            let section = if kind == SpiderEndpoint::KIND { "status" } else { "spec" };
+            v[section] = json!({ field: value });
+            match Resource::from_value(v) {
+                Ok(r) => proptest::prop_assert_eq!(r.kind(), kind),
+                Err(ModelError::InvalidResource { path, kind: k, name, .. }) => {
+                    proptest::prop_assert_eq!(k, kind);
+                    proptest::prop_assert_eq!(name, "n");
+                    proptest::prop_assert_eq!(path, format!("{section}.{field}"));
+                }
+                Err(other) => proptest::prop_assert!(false, "unexpected error {}", other),
+            }
+        }
+    }
+
     #[test]
     fn serde_round_trip_through_resource() {
         let pool = SpiderIPPool::new(
