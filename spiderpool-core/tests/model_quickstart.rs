@@ -117,20 +117,11 @@ fn quickstart_multus_config_loads() {
 #[test]
 fn quickstart_coordinator_loads() {
     let scc: SpiderCoordinator = serde_saphyr::from_str(COORDINATOR_DEFAULT).unwrap();
-    assert_eq!(
-        scc.metadata.name.as_deref(),
-        Some(SpiderCoordinator::DEFAULT_NAME)
-    );
-    assert_eq!(
-        scc.metadata.finalizers,
-        Some(vec!["spiderpool.spidernet.io".to_owned()])
-    );
+    assert_eq!(scc.metadata.name.as_deref(), Some(SpiderCoordinator::DEFAULT_NAME));
+    assert_eq!(scc.metadata.finalizers, Some(vec!["spiderpool.spidernet.io".to_owned()]));
     let spec = &scc.spec;
     assert_eq!(spec.parsed_mode().unwrap(), Some(CoordinatorMode::Auto));
-    assert_eq!(
-        spec.parsed_pod_cidr_type().unwrap(),
-        Some(PodCidrType::Calico)
-    );
+    assert_eq!(spec.parsed_pod_cidr_type().unwrap(), Some(PodCidrType::Calico));
     assert_eq!(spec.hijack_cidr, vec!["169.254.0.0/16".to_owned()]);
     assert_eq!(spec.host_rule_table, Some(500));
     assert_eq!(spec.pod_default_route_nic.as_deref(), Some(""));
@@ -174,10 +165,7 @@ fn legacy_multus_config_from_quickstart_nad_annotation_loads() {
     let smc: SpiderMultusConfig = serde_json::from_str(legacy).unwrap();
     assert_eq!(smc.metadata.namespace.as_deref(), Some("default"));
     let coordinator = smc.spec.coordinator.as_ref().unwrap();
-    assert_eq!(
-        coordinator.parsed_pod_cidr_type().unwrap(),
-        Some(PodCidrType::Cluster)
-    );
+    assert_eq!(coordinator.parsed_pod_cidr_type().unwrap(), Some(PodCidrType::Cluster));
     assert_eq!(coordinator.mode, None);
     assert_eq!(smc.spec.macvlan.as_ref().unwrap().ippools, None);
 }
@@ -245,36 +233,22 @@ fn ippool_round_trip_with_status() {
     let second = &allocations["10.6.212.202"];
     assert_eq!(second.interface.as_deref(), Some("net1"));
     assert_eq!(second.node.as_deref(), Some("worker01"));
-    assert_eq!(
-        render_allocated_ips(&allocations).as_deref(),
-        status.allocated_ips.as_deref()
-    );
+    assert_eq!(render_allocated_ips(&allocations).as_deref(), status.allocated_ips.as_deref());
 
     // Writing allocations through the helper keeps count and string consistent.
     let mut updated = status.clone();
     let mut more = allocations.clone();
-    more.insert(
-        "10.6.212.203".into(),
-        PoolIpAllocation::new("kube-system/x", "uid-3"),
-    );
+    more.insert("10.6.212.203".into(), PoolIpAllocation::new("kube-system/x", "uid-3"));
     updated.set_allocations(&more);
     assert_eq!(updated.allocated_ip_count, Some(3));
-    assert_eq!(
-        parse_allocated_ips(updated.allocated_ips.as_deref()).unwrap(),
-        more
-    );
+    assert_eq!(parse_allocated_ips(updated.allocated_ips.as_deref()).unwrap(), more);
 }
 
 #[test]
 fn ippool_omitempty() {
     // Empty optional fields are not printed; `subnet` (no omitempty) is.
-    let pool = SpiderIPPool::new(
-        "p",
-        IPPoolSpec {
-            subnet: "10.0.0.0/24".into(),
-            ..Default::default()
-        },
-    );
+    let pool =
+        SpiderIPPool::new("p", IPPoolSpec { subnet: "10.0.0.0/24".into(), ..Default::default() });
     assert_eq!(
         serde_json::to_value(&pool).unwrap(),
         json!({
@@ -288,10 +262,7 @@ fn ippool_omitempty() {
     // `allocatedIPs: ""` or `"{}"`.
     let mut status = IPPoolStatus::default();
     status.set_allocations(&PoolIpAllocations::new());
-    assert_eq!(
-        serde_json::to_value(&status).unwrap(),
-        json!({"allocatedIPCount": 0})
-    );
+    assert_eq!(serde_json::to_value(&status).unwrap(), json!({"allocatedIPCount": 0}));
 }
 
 #[test]
@@ -315,15 +286,9 @@ fn subnet_round_trip() {
         }
     });
     let subnet: SpiderSubnet = assert_round_trip(&v);
-    let pools = parse_controlled_ip_pools(
-        subnet
-            .status
-            .as_ref()
-            .unwrap()
-            .controlled_ip_pools
-            .as_deref(),
-    )
-    .unwrap();
+    let pools =
+        parse_controlled_ip_pools(subnet.status.as_ref().unwrap().controlled_ip_pools.as_deref())
+            .unwrap();
     assert_eq!(pools["manual-pool"].ips, vec!["172.22.40.100".to_owned()]);
     assert_eq!(
         pools["auto4-nginx-eth0-a1b2c"].application.as_deref(),
@@ -387,10 +352,7 @@ fn endpoint_round_trip_and_shape() {
     assert_eq!(current.node, "worker01");
     assert_eq!(current.ips.len(), 2);
     assert_eq!(current.ips[0].interface, "net1");
-    assert_eq!(
-        current.ips[0].routes,
-        vec![Route::new("10.7.0.0/16", "10.6.0.254")]
-    );
+    assert_eq!(current.ips[0].routes, vec![Route::new("10.7.0.0/16", "10.6.0.254")]);
     assert_eq!(current.ips[1].mac.as_deref(), Some("02:00:0a:08:00:05"));
     assert_eq!(current.ips[1].clean_gateway, None);
     assert_eq!(se.status.owner_controller_type, "Deployment");
@@ -445,10 +407,7 @@ fn multus_config_round_trip_sriov_with_coordinator() {
     assert_eq!(smc.spec.parsed_cni_type().unwrap(), CniType::Sriov);
     let coordinator = smc.spec.coordinator.as_ref().unwrap();
     assert_eq!(coordinator.pod_rp_filter, Some(-1));
-    assert_eq!(
-        coordinator.parsed_mode().unwrap(),
-        Some(CoordinatorMode::Underlay)
-    );
+    assert_eq!(coordinator.parsed_mode().unwrap(), Some(CoordinatorMode::Underlay));
     assert_eq!(smc.spec.ippools().unwrap().ipv4, vec!["gpu-*".to_owned()]);
 }
 
@@ -477,10 +436,7 @@ fn coordinator_round_trip_not_ready() {
     });
     let scc: SpiderCoordinator = assert_round_trip(&v);
     // We accept the plugin's spelling `disable` as well as the CRD's `disabled`.
-    assert_eq!(
-        scc.spec.parsed_mode().unwrap(),
-        Some(CoordinatorMode::Disabled)
-    );
+    assert_eq!(scc.spec.parsed_mode().unwrap(), Some(CoordinatorMode::Disabled));
     assert!(!scc.status.as_ref().unwrap().is_synced());
 }
 

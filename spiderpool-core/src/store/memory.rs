@@ -220,3 +220,59 @@ impl EndpointStore for MemoryStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::store::contract::{self, StoreFactory};
+
+    struct Memory;
+
+    impl StoreFactory for Memory {
+        type Store = MemoryStore;
+        fn create(&self, pools: Vec<SpiderIPPool>, reserved: Vec<SpiderReservedIP>) -> MemoryStore {
+            let s = MemoryStore::new();
+            for p in pools {
+                s.put_pool(p).unwrap();
+            }
+            for r in reserved {
+                s.put_reserved_ip(r);
+            }
+            s
+        }
+    }
+
+    #[test]
+    fn memory_store_keeps_the_store_contract() {
+        pollster::block_on(contract::run(&Memory));
+    }
+
+    #[test]
+    fn put_pool_keeps_records_across_spec_updates() {
+        let s =
+            Memory.create(vec![contract::pool("a", "10.6.0.0/16", &["10.6.0.1-10.6.0.9"])], vec![]);
+        let v = pollster::block_on(s.read_pool("a", |_| ())).unwrap().unwrap().version;
+        let record = crate::model::PoolIpAllocation::new("ns/p", "u");
+        let change = AllocationChange {
+            add: vec![("10.6.0.1".parse().unwrap(), record)],
+            ..Default::default()
+        };
+        pollster::block_on(s.update_allocations("a", v, &change)).unwrap();
+        let mut updated = contract::pool("a", "10.6.0.0/16", &["10.6.0.1-10.6.0.20"]);
+        updated.spec.gateway = Some("10.6.0.254".into());
+        s.put_pool(updated).unwrap();
+        let status = s.get_pool("a").unwrap().value.status.unwrap();
+        assert_eq!(status.allocated_ip_count, Some(1));
+        assert_eq!(status.total_ip_count, Some(20));
+        assert!(status.allocated_ips.unwrap().contains("10.6.0.1"));
+    }
+
+    #[test]
+    fn put_pool_rejects_a_pool_that_does_not_parse() {
+        let s = MemoryStore::new();
+        let err =
+            s.put_pool(contract::pool("bad", "10.6.0.0/16", &["10.6.0.9-10.6.0.1"])).unwrap_err();
+        assert!(err.to_string().contains("spec.ips[0]"), "{err}");
+    }
+}
