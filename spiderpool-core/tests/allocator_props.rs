@@ -66,7 +66,9 @@ fn request(pod: usize, generation: u32, nic: usize) -> AllocateRequest {
 }
 
 /// Checks every invariant against the store's view.
-fn check(a: &Allocator<MemoryStore>) -> Result<(), TestCaseError> {
+fn check<C: spiderpool_core::allocator::Clock>(
+    a: &Allocator<MemoryStore, C>,
+) -> Result<(), TestCaseError> {
     let store = a.store();
     let reserved: BTreeSet<IpAddr> =
         ["10.1.0.3", "fd00::2"].iter().map(|s| s.parse().unwrap()).collect();
@@ -182,5 +184,78 @@ proptest! {
             }
         }
         check(&a)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// Several threads run random ADD/DEL sequences for their own pods against
+    /// the same pools at once; afterwards every invariant holds.
+    #[test]
+    fn threads_racing_on_one_store_keep_every_invariant(
+        per_thread in proptest::collection::vec(proptest::collection::vec(op(), 20..80), 2..5)
+    ) {
+        use std::sync::Arc;
+        use std::time::Duration;
+        use spiderpool_core::allocator::{RetryPolicy, ThreadSleep};
+
+        let base = setup();
+        let store = Arc::new(Allocator::with_clock(
+            MemoryStore::new(),
+            ThreadSleep,
+            RetryPolicy { max_attempts: 200, initial: Duration::from_micros(20), max_wait: Duration::from_millis(2), ..Default::default() },
+        ));
+        // Same pools as `setup`.
+        for name in ["a", "b", "c"] {
+            store.store().put_pool(base.store().get_pool(name).unwrap().value).unwrap();
+        }
+        store.store().put_reserved_ip(reserved("r", &["10.1.0.3", "fd00::2"]));
+        let start = Arc::new(std::sync::Barrier::new(per_thread.len()));
+        let handles: Vec<_> = per_thread
+            .into_iter()
+            .enumerate()
+            .map(|(t, ops)| {
+                let a = Arc::clone(&store);
+                let start = Arc::clone(&start);
+                std::thread::spawn(move || -> Result<(), String> {
+                    let mut generation = [0u32; 8];
+                    start.wait();
+                    for op in ops {
+                        // Each thread has its own pods: names and UIDs carry
+                        // the thread number.
+                        match op {
+                            Op::Add { pod, nic } => {
+                                let mut r = request(pod, generation[pod], nic);
+                                r.pod.name = format!("t{t}-{}", r.pod.name);
+                                r.pod.uid = format!("t{t}-{}", r.pod.uid);
+                                match pollster::block_on(a.allocate(&r)) {
+                                    Ok(_) | Err(AllocateError::Exhausted { .. }) => {}
+                                    Err(e) => return Err(e.to_string()),
+                                }
+                            }
+                            Op::Del { pod } => {
+                                let r = request(pod, generation[pod], 0);
+                                let rel = ReleaseRequest {
+                                    namespace: r.pod.namespace.clone(),
+                                    name: format!("t{t}-{}", r.pod.name),
+                                    uid: Some(format!("t{t}-{}", r.pod.uid)),
+                                    container_id: Some(r.container_id.clone()),
+                                    owner: None,
+                                };
+                                pollster::block_on(a.release(&rel)).map_err(|e| e.to_string())?;
+                            }
+                            Op::Recreate { pod } => generation[pod] += 1,
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            let outcome = h.join().unwrap();
+            prop_assert!(outcome.is_ok(), "thread failed: {outcome:?}");
+        }
+        check(&store)?;
     }
 }

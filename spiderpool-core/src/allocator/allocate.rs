@@ -95,7 +95,11 @@ where
         let attempts = self.attempts();
         for attempt in 0..attempts {
             match self.try_allocate(req).await {
-                Err(AllocateError::Store(e)) if e.is_conflict() => {
+                // Another ADD of the same pod wrote the endpoint first: start over
+                // from what it wrote.
+                Err(AllocateError::Store(e))
+                    if e.is_conflict() || matches!(e, StoreError::AlreadyExists { .. }) =>
+                {
                     self.backoff(attempt).await;
                 }
                 other => return other,
