@@ -26,6 +26,7 @@ fn pools(n: usize) -> Vec<Arc<SpiderIPPool>> {
                 &format!("10.{}.{}.0/24", i / 256, i % 256),
                 &[&format!("10.{}.{}.1-10.{}.{}.254", i / 256, i % 256, i / 256, i % 256)],
             );
+            p.spec.ip_version = Some(4);
             let labels = |k: &str, v: &str| LabelSelector {
                 match_labels: Some(BTreeMap::from([(k.to_string(), v.to_string())])),
                 ..Default::default()
