@@ -455,3 +455,14 @@ fn spec_ips_order_is_followed_not_numeric_order() {
     let got = block(a.allocate(&req("x", "ux", "net1", &["p"], &[]))).unwrap();
     assert_eq!(got.ips[0].address.to_string(), "10.6.5.1/16");
 }
+
+#[test]
+fn a_pool_holds_more_than_go_spiderpools_5000_cap() {
+    let a = store_with(vec![pool("big", "10.0.0.0/16", &["10.0.0.1-10.0.255.254"])]);
+    for i in 0..5100 {
+        let r = req(&format!("p{i}"), &format!("u{i}"), "net1", &["big"], &[]);
+        block(a.allocate(&r)).unwrap();
+    }
+    let status = a.store().get_pool("big").unwrap().value.status.unwrap();
+    assert_eq!(status.allocated_ip_count, Some(5100));
+}
