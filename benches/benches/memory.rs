@@ -89,7 +89,7 @@ fn main() {
                 .output()
                 .unwrap();
             let growth: u128 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0);
-            let per = if n == 0 { 0 } else { growth * 1024 / n };
+            let per = (growth * 1024).checked_div(n).unwrap_or(0);
             println!("{label:<10} {n:>10} {growth:>15} {per:>13}");
         }
     }

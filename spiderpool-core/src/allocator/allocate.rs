@@ -8,7 +8,7 @@ use ipnet::IpNet;
 
 use super::{
     AllocateError, AllocateRequest, AllocatedIp, Allocation, Allocator, Clock, PodRoute,
-    PoolAttempt,
+    PoolAttempt, Step,
 };
 use crate::annotation;
 use crate::ip::{IpFamily, IpSet, parse_cidr, parse_ip_of};
@@ -20,16 +20,6 @@ use crate::selection::{self, FilterContext, NicRequest};
 use crate::store::{
     AllocationChange, EndpointStore, PoolState, PoolStore, StoreError, Versioned, reserved_set,
 };
-
-/// What a read of one pool decided.
-enum Pick {
-    /// The pod already holds this address in the pool.
-    Held(IpAddr, PoolIpAllocation),
-    /// The first free address.
-    Free(IpAddr),
-    /// Nothing free.
-    Full,
-}
 
 /// What a pool gives the pod besides the address.
 #[derive(Clone)]
@@ -320,60 +310,41 @@ where
             interface: Some(nic.to_string()),
             node: Some(req.node.name.clone()).filter(|n| !n.is_empty()),
         };
-        let attempts = self.attempts();
-        for attempt in 0..attempts {
-            let read = self
-                .store
-                .read_pool(pool, |state| {
-                    let info = pool_info(state)?;
-                    let held = state
-                        .records_of_uid(&req.pod.uid)
-                        .find(|(_, r)| r.interface.as_deref().is_none_or(|i| i == nic))
-                        .map(|(ip, r)| (ip, r.clone()));
-                    let pick = match held {
-                        Some((ip, r)) => Pick::Held(ip, r),
-                        None => match state.first_free(reserved) {
-                            Some(ip) => Pick::Free(ip),
-                            None => Pick::Full,
-                        },
-                    };
-                    Ok::<_, String>((pick, info))
-                })
-                .await?;
-            let Some(Versioned { version, value }) = read else {
-                return Ok(Err("no such SpiderIPPool (deleted meanwhile)".to_string()));
-            };
-            let (pick, info) = match value {
-                Ok(v) => v,
-                Err(reason) => return Ok(Err(reason)),
-            };
-            let (ip, change, fresh) = match pick {
-                Pick::Full => {
-                    return Ok(Err(
-                        "no free address (every address is allocated, excluded or reserved)"
-                            .to_string(),
-                    ));
+        let outcome = self
+            .update_pool(pool, |state| {
+                let info = match pool_info(state) {
+                    Ok(info) => info,
+                    Err(reason) => return Step::Done(Err(reason)),
+                };
+                let held = state
+                    .records_of_uid(&req.pod.uid)
+                    .find(|(_, r)| r.interface.as_deref().is_none_or(|i| i == nic));
+                let one = |ip| vec![(ip, record.clone())];
+                match held {
+                    Some((ip, r)) if *r == record => Step::Done(Ok((ip, info, false))),
+                    Some((ip, _)) => Step::Write(
+                        AllocationChange { update: one(ip), ..Default::default() },
+                        Ok((ip, info, false)),
+                    ),
+                    None => match state.first_free(reserved) {
+                        Some(ip) => Step::Write(
+                            AllocationChange { add: one(ip), ..Default::default() },
+                            Ok((ip, info, true)),
+                        ),
+                        None => Step::Done(Err(
+                            "no free address (every address is allocated, excluded or reserved)"
+                                .to_string(),
+                        )),
+                    },
                 }
-                Pick::Held(ip, r) if r == record => return Ok(Ok((ip, info, false))),
-                Pick::Held(ip, _) => (
-                    ip,
-                    AllocationChange { update: vec![(ip, record.clone())], ..Default::default() },
-                    false,
-                ),
-                Pick::Free(ip) => (
-                    ip,
-                    AllocationChange { add: vec![(ip, record.clone())], ..Default::default() },
-                    true,
-                ),
-            };
-            match self.store.update_allocations(pool, version, &change).await {
-                Ok(_) => return Ok(Ok((ip, info, fresh))),
-                Err(e) if e.is_conflict() => self.backoff(attempt).await,
-                Err(StoreError::Invalid { message, .. }) => return Ok(Err(message)),
-                Err(e) => return Err(e.into()),
-            }
+            })
+            .await;
+        match outcome {
+            Ok(Some(result)) => Ok(result),
+            Ok(None) => Ok(Err("no such SpiderIPPool (deleted meanwhile)".to_string())),
+            Err(AllocateError::Store(StoreError::Invalid { message, .. })) => Ok(Err(message)),
+            Err(e) => Err(e),
         }
-        Err(AllocateError::RetriesExhausted { what: format!("SpiderIPPool {pool}"), attempts })
     }
 
     /// Gives back the records added by a failed ADD. Best effort: whatever it
@@ -433,52 +404,39 @@ where
         record: PoolIpAllocation,
         reserved: &IpSet,
     ) -> Result<bool, AllocateError> {
-        let attempts = self.attempts();
-        for attempt in 0..attempts {
-            let read = self
-                .store
-                .read_pool(pool, |state| match state.record(&ip) {
-                    Some(r) if r == &record => Some(None),
+        let outcome = self
+            .update_pool(pool, |state| {
+                let one = || vec![(ip, record.clone())];
+                match state.record(&ip) {
+                    Some(r) if *r == record => Step::Done(true),
                     Some(r)
                         if r.pod_uid == old_uid
                             || r.pod_uid == record.pod_uid
                             || r.pod == record.pod =>
                     {
-                        Some(Some(AllocationChange {
-                            update: vec![(ip, record.clone())],
-                            ..Default::default()
-                        }))
+                        Step::Write(AllocationChange { update: one(), ..Default::default() }, true)
                     }
-                    Some(_) => None,
+                    Some(_) => Step::Done(false),
                     None => {
                         // Released meanwhile (for example by GC): take it back if
                         // it is still usable.
                         let usable = state.ips.iter().any(|r| r.contains(&ip))
                             && !state.excluded.contains(&ip)
                             && !reserved.contains(&ip);
-                        usable.then(|| {
-                            Some(AllocationChange {
-                                add: vec![(ip, record.clone())],
-                                ..Default::default()
-                            })
-                        })
+                        if usable {
+                            Step::Write(AllocationChange { add: one(), ..Default::default() }, true)
+                        } else {
+                            Step::Done(false)
+                        }
                     }
-                })
-                .await?;
-            let Some(Versioned { version, value }) = read else { return Ok(false) };
-            let change = match value {
-                None => return Ok(false),
-                Some(None) => return Ok(true),
-                Some(Some(change)) => change,
-            };
-            match self.store.update_allocations(pool, version, &change).await {
-                Ok(_) => return Ok(true),
-                Err(e) if e.is_conflict() => self.backoff(attempt).await,
-                Err(StoreError::Invalid { .. }) => return Ok(false),
-                Err(e) => return Err(e.into()),
-            }
+                }
+            })
+            .await;
+        match outcome {
+            Ok(taken) => Ok(taken.unwrap_or(false)),
+            Err(AllocateError::Store(StoreError::Invalid { .. })) => Ok(false),
+            Err(e) => Err(e),
         }
-        Err(AllocateError::RetriesExhausted { what: format!("SpiderIPPool {pool}"), attempts })
     }
 }
 

@@ -23,7 +23,9 @@ use ipnet::IpNet;
 use crate::ip::IpFamily;
 use crate::pod::{NamespaceFacts, NodeFacts, PodFacts};
 use crate::selection::{IpamSettings, SelectionError};
-use crate::store::{EndpointStore, PoolStateError, PoolStore, StoreError};
+use crate::store::{
+    AllocationChange, EndpointStore, PoolState, PoolStateError, PoolStore, StoreError, Versioned,
+};
 
 mod allocate;
 mod release;
@@ -278,6 +280,41 @@ where
     fn attempts(&self) -> u32 {
         self.retry.max_attempts.max(1)
     }
+
+    /// The one compare-and-swap loop on a pool: read it, let `decide` look at
+    /// it, write the change it asks for against the version read, and start
+    /// over on a conflict (with backoff, bounded). `Ok(None)`: no such pool.
+    async fn update_pool<T: Send>(
+        &self,
+        pool: &str,
+        decide: impl Fn(&PoolState) -> Step<T> + Sync,
+    ) -> Result<Option<T>, AllocateError> {
+        let attempts = self.attempts();
+        for attempt in 0..attempts {
+            let Some(Versioned { version, value }) = self.store.read_pool(pool, &decide).await?
+            else {
+                return Ok(None);
+            };
+            let (change, out) = match value {
+                Step::Done(out) => return Ok(Some(out)),
+                Step::Write(change, out) => (change, out),
+            };
+            match self.store.update_allocations(pool, version, &change).await {
+                Ok(_) => return Ok(Some(out)),
+                Err(e) if e.is_conflict() => self.backoff(attempt).await,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AllocateError::RetriesExhausted { what: format!("SpiderIPPool {pool}"), attempts })
+    }
+}
+
+/// What one read of a pool decided in [`Allocator::update_pool`].
+enum Step<T> {
+    /// Nothing to write; the answer is `T`.
+    Done(T),
+    /// Write this change; on success the answer is `T`.
+    Write(AllocationChange, T),
 }
 
 impl fmt::Display for PoolAttempt {

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::allocate::{endpoint_details, endpoint_uid};
-use super::{AllocateError, Allocator, Clock};
+use super::{AllocateError, Allocator, Clock, Step};
 use crate::model::SpiderEndpoint;
 use crate::pod::{OwnerFacts, statefulset_keeps_addresses};
 use crate::store::{AllocationChange, EndpointStore, PoolStore, StoreError, Versioned};
@@ -177,36 +177,25 @@ where
         uid: &str,
         container: Option<&str>,
     ) -> Result<Removed, AllocateError> {
-        let attempts = self.attempts();
-        for attempt in 0..attempts {
-            let read = self
-                .store
-                .read_pool(pool, |state| match state.record(&ip) {
-                    Some(r) if r.pod_uid != uid => Removed::NotHeld,
-                    Some(r) => match (container, r.container_id.as_deref()) {
-                        (Some(want), Some(have)) if !want.is_empty() && want != have => {
-                            Removed::OtherContainer
-                        }
-                        _ => Removed::Freed,
-                    },
-                    None => Removed::NotHeld,
-                })
-                .await?;
-            let Some(Versioned { version, value }) = read else {
-                return Ok(Removed::NotHeld);
-            };
-            if value != Removed::Freed {
-                return Ok(value);
-            }
-            let change =
-                AllocationChange { remove: vec![(ip, uid.to_string())], ..Default::default() };
-            match self.store.update_allocations(pool, version, &change).await {
-                Ok(_) => return Ok(Removed::Freed),
-                Err(e) if e.is_conflict() => self.backoff(attempt).await,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AllocateError::RetriesExhausted { what: format!("SpiderIPPool {pool}"), attempts })
+        let removed = self
+            .update_pool(pool, |state| match state.record(&ip) {
+                Some(r) if r.pod_uid != uid => Step::Done(Removed::NotHeld),
+                Some(r) => match (container, r.container_id.as_deref()) {
+                    (Some(want), Some(have)) if !want.is_empty() && want != have => {
+                        Step::Done(Removed::OtherContainer)
+                    }
+                    _ => Step::Write(
+                        AllocationChange {
+                            remove: vec![(ip, uid.to_string())],
+                            ..Default::default()
+                        },
+                        Removed::Freed,
+                    ),
+                },
+                None => Step::Done(Removed::NotHeld),
+            })
+            .await?;
+        Ok(removed.unwrap_or(Removed::NotHeld))
     }
 }
 
