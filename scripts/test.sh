@@ -35,8 +35,7 @@ step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
-cargo test --workspace --locked 2>&1 | tee target/test-output.log
-# cargo test exits non-zero on failure (pipefail carries it).
+cargo test --workspace --locked
 
 step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked >/dev/null
