@@ -7,7 +7,7 @@
 # Builds all targets once (release, with debug assertions and overflow checks),
 # then runs each with a writable corpus fuzz/corpus/<target> and the read-only
 # seeds fuzz/seeds/<target>. Output of each run goes to
-# fuzz/artifacts/<target>/smoke.log; crashing inputs land in fuzz/artifacts/<target>/.
+# fuzz/artifacts/smoke-<target>.log; crashing inputs land in fuzz/artifacts/<target>/.
 # Prints one summary line per target; exits non-zero (after printing the log
 # tail) if any target crashes, times out, runs out of memory or fails to run.
 set -euo pipefail
@@ -43,7 +43,8 @@ failed=()
 for t in "${targets[@]}"; do
   corpus="fuzz/corpus/$t"
   artifacts="fuzz/artifacts/$t"
-  log="$artifacts/smoke.log"
+  # Not inside $artifacts: cargo fuzz reports the newest file there as the crash.
+  log="fuzz/artifacts/smoke-$t.log"
   mkdir -p "$corpus" "$artifacts"
   seeds=()
   [ -d "fuzz/seeds/$t" ] && seeds=("fuzz/seeds/$t")
@@ -65,8 +66,10 @@ for t in "${targets[@]}"; do
   else
     printf 'fuzz-smoke: %-12s FAILED  exit %s after %s execs; log %s\n' \
       "$t" "$status" "${execs:-?}" "$log"
-    echo "---- last 40 lines of $log ----"
-    tail -n 40 "$log"
+    echo "---- $log: the failure ----"
+    grep -m 1 -B 2 -A 12 -E "panicked at|ERROR: libFuzzer|==[0-9]+== ERROR" "$log" || true
+    echo "---- $log: last 30 lines ----"
+    tail -n 30 "$log"
     echo "----"
     failed+=("$t")
   fi
