@@ -17,11 +17,13 @@
 //! and storage are injected through traits ([`store::PoolStore`],
 //! [`store::EndpointStore`], [`allocator::Clock`]).
 
+pub mod admission;
 pub mod allocator;
 pub mod annotation;
 pub mod error;
 pub mod ip;
 pub mod model;
+pub mod multus;
 pub mod pod;
 pub mod selection;
 pub mod selector;
