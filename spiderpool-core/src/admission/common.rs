@@ -175,6 +175,38 @@ pub fn validate_subnet(family: IpFamily, subnet: &str) -> Result<IpNet, FieldErr
     parse_canonical_cidr(subnet).map_err(|e| FieldError::invalid(PATH, subnet, e.to_string()))
 }
 
+/// [`validate_ip_version`] then [`validate_subnet`]: the family and network,
+/// or `None` with the errors pushed. When `ipVersion` is unset because
+/// `subnet` is not a CIDR (mutation could not infer it), the subnet's own
+/// error is reported too, so the user sees the cause and not only Go's
+/// "'spec.subnet' may be invalid".
+pub fn validate_family_and_subnet(
+    ip_version: Option<i64>,
+    subnet: &str,
+    settings: &ClusterSettings,
+    errs: &mut Vec<FieldError>,
+) -> Option<(IpFamily, IpNet)> {
+    match validate_ip_version(ip_version, settings) {
+        Ok(family) => match validate_subnet(family, subnet) {
+            Ok(net) => Some((family, net)),
+            Err(e) => {
+                errs.push(e);
+                None
+            }
+        },
+        Err(e) => {
+            errs.push(e);
+            if ip_version.is_none()
+                && parse_cidr(subnet).is_err()
+                && let Err(e) = validate_subnet(IpFamily::V4, subnet)
+            {
+                errs.push(e);
+            }
+            None
+        }
+    }
+}
+
 /// True when two networks share an address.
 pub fn cidrs_overlap(a: &IpNet, b: &IpNet) -> bool {
     family_of_cidr(a) == family_of_cidr(b) && cidr_range(a).overlaps(&cidr_range(b))

@@ -167,6 +167,14 @@ fn rule_ip_version_set_valid_and_enabled() {
                 Want::Invalid(&[("spec.ipVersion", T::Invalid)]),
             ),
             (
+                "unset, subnet not a CIDR",
+                with(pool("10.6.0.0/16", &[]), |p| {
+                    p.spec.ip_version = None;
+                    p.spec.subnet = "10.6.0.0".into();
+                }),
+                Want::Invalid(&[("spec.ipVersion", T::Invalid), ("spec.subnet", T::Invalid)]),
+            ),
+            (
                 "5",
                 with(pool("10.6.0.0/16", &[]), |p| p.spec.ip_version = Some(5)),
                 Want::Invalid(&[("spec.ipVersion", T::NotSupported)]),

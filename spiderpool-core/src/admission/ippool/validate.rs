@@ -5,9 +5,9 @@ use ipnet::IpNet;
 use super::{KIND, controller_subnet_name};
 use crate::admission::common::{
     AUTO_POOL_POD_AFFINITY_KEYS, LABEL_OWNER_APPLICATION_NAME, MAX_LISTED_IPS_IN_USE, bad_request,
-    cidrs_overlap, go_list, has_finalizer, stored_network, stored_total, validate_gateway,
-    validate_immutable, validate_ip_version, validate_ranges_disjoint, validate_ranges_in_subnet,
-    validate_routes, validate_selector, validate_subnet,
+    cidrs_overlap, go_list, has_finalizer, stored_network, stored_total,
+    validate_family_and_subnet, validate_gateway, validate_immutable, validate_ranges_disjoint,
+    validate_ranges_in_subnet, validate_routes, validate_selector,
 };
 use crate::admission::{Context, FieldError, Operation, Rejection};
 use crate::ip::{IpFamily, IpSet, parse_ip};
@@ -132,13 +132,10 @@ fn check_spec(
     errs: &mut Vec<FieldError>,
 ) {
     check_affinities(pool, errs);
-    let family = match validate_ip_version(pool.spec.ip_version, ctx.settings) {
-        Ok(f) => f,
-        Err(e) => return errs.push(e),
-    };
-    let net = match validate_subnet(family, &pool.spec.subnet) {
-        Ok(n) => n,
-        Err(e) => return errs.push(e),
+    let Some((family, net)) =
+        validate_family_and_subnet(pool.spec.ip_version, &pool.spec.subnet, ctx.settings, errs)
+    else {
+        return;
     };
     if old.is_none() {
         check_subnet_overlap(pool, family, &net, ctx, errs);

@@ -21,8 +21,8 @@ mod tests;
 use super::common::{
     LABEL_SUBNET_CIDR, bad_request, cidr_label_value, cidrs_overlap, ensure_finalizer, go_list,
     has_finalizer, infer_ip_version, merge_in_place, set_label, stored_network, stored_total,
-    validate_gateway, validate_immutable, validate_ip_version, validate_ranges_in_subnet,
-    validate_routes, validate_subnet,
+    validate_family_and_subnet, validate_gateway, validate_immutable, validate_ranges_in_subnet,
+    validate_routes,
 };
 use super::{Context, FieldError, Operation, Rejection};
 use crate::ip::{IpFamily, family_of_cidr, parse_cidr};
@@ -177,13 +177,10 @@ fn check_spec(
     ctx: &Context<'_>,
     errs: &mut Vec<FieldError>,
 ) {
-    let family = match validate_ip_version(subnet.spec.ip_version, ctx.settings) {
-        Ok(f) => f,
-        Err(e) => return errs.push(e),
-    };
-    let net = match validate_subnet(family, &subnet.spec.subnet) {
-        Ok(n) => n,
-        Err(e) => return errs.push(e),
+    let Some((family, net)) =
+        validate_family_and_subnet(subnet.spec.ip_version, &subnet.spec.subnet, ctx.settings, errs)
+    else {
+        return;
     };
     let spec = &subnet.spec;
     let ips = validate_ranges_in_subnet("spec.ips", &spec.ips, family, &net, errs);
