@@ -6,7 +6,9 @@
 //!    random ranges inside it, optional gateway outside the usable IPs,
 //!    optional route) passes validation;
 //! 3. merged ranges are canonical (sorted, disjoint, non-adjacent) and cover
-//!    exactly the input set.
+//!    exactly the input set;
+//! 4. messy objects never make mutate or validate panic, whatever the
+//!    operation and settings.
 #![allow(clippy::unwrap_used)]
 
 use proptest::prelude::*;
@@ -292,5 +294,41 @@ proptest! {
         ippool::mutate(&mut pool, Operation::Create, &Context { settings: &s, existing: &existing })
             .unwrap();
         prop_assert_eq!(pool.spec.ips, merged);
+    }
+
+    #[test]
+    fn messy_objects_never_panic(
+        a in messy_pool(),
+        b in messy_pool(),
+        flags in any::<[bool; 4]>(),
+        op in prop_oneof![Just(Operation::Create), Just(Operation::Update), Just(Operation::Delete)],
+    ) {
+        let settings = ClusterSettings {
+            enable_ipv4: flags[0],
+            enable_ipv6: flags[1],
+            enable_spider_subnet: flags[2],
+            enable_delete_webhook: flags[3],
+        };
+        let to_subnet = |p: &SpiderIPPool| SpiderSubnet::new(p.metadata.name_str(), SubnetSpec {
+            ip_version: p.spec.ip_version,
+            subnet: p.spec.subnet.clone(),
+            ips: p.spec.ips.clone(),
+            exclude_ips: p.spec.exclude_ips.clone(),
+            gateway: p.spec.gateway.clone(),
+            ..SubnetSpec::default()
+        });
+        let existing = Existing {
+            ippools: vec![a.clone(), b.clone()],
+            subnets: vec![to_subnet(&a), to_subnet(&b)],
+            ..Existing::default()
+        };
+        let ctx = Context { settings: &settings, existing: &existing };
+        let mut new = a.clone();
+        let _ = ippool::mutate(&mut new, op, &ctx);
+        let _ = ippool::validate(op, Some(&new), Some(&b), &ctx);
+        let _ = ippool::validate(op, None, Some(&b), &ctx);
+        let mut s = to_subnet(&a);
+        let _ = subnet::mutate(&mut s, op, &ctx);
+        let _ = subnet::validate(op, Some(&s), Some(&to_subnet(&b)), &ctx);
     }
 }
