@@ -47,7 +47,7 @@ fn cr_name_cannot_change_after_creation() {
         Some(n) => annotated(json!({"multus.spidernet.io/cr-name": n}), macvlan()),
         None => smc(macvlan()),
     };
-    let cases: &[(&str, Option<&str>, Option<&str>, &[(&str, T)])] = &[
+    let cases: &[(&str, Option<&str>, Option<&str>, Want)] = &[
         ("unchanged", Some("a"), Some("a"), &[]),
         ("never set", None, None, &[]),
         ("changed", Some("a"), Some("b"), &[(CR, T::Invalid)]),
@@ -149,7 +149,7 @@ fn nad_of_another_smc_is_refused() {
     let plain = smc(macvlan());
     let custom_name = annotated(json!({"multus.spidernet.io/cr-name": "shared"}), macvlan());
     let smc_owner = |name, uid| Some(("SpiderMultusConfig", name, uid));
-    let cases: &[(&str, &SpiderMultusConfig, Vec<NetworkAttachmentDefinition>, &[(&str, T)])] = &[
+    let cases: &[(&str, &SpiderMultusConfig, Vec<NetworkAttachmentDefinition>, Want)] = &[
         ("no NAD", &plain, vec![], &[]),
         ("unowned NAD is taken over", &plain, vec![nad("net", "default", None)], &[]),
         (
@@ -208,7 +208,7 @@ fn two_smcs_cannot_render_one_nad() {
         o
     };
     let me = smc(macvlan());
-    let cases: &[(&str, Vec<SpiderMultusConfig>, &[(&str, T)])] = &[
+    let cases: &[(&str, Vec<SpiderMultusConfig>, Want)] = &[
         ("other renders net", vec![other], &[("metadata.name", T::Invalid)]),
         ("other namespace", vec![other_ns], &[]),
         ("itself (update)", vec![me.clone()], &[]),

@@ -52,6 +52,9 @@ fn validate_with(
     validate(op, Some(new), old, &ctx)
 }
 
+/// The expected causes of a case: (path, type), in order; empty = accepted.
+type Want = &'static [(&'static str, FieldErrorType)];
+
 /// Asserts the outcome: accepted when `want` is empty, else rejected as
 /// `Invalid` with exactly these (path, type) causes, in order.
 fn expect(case: &str, got: Result<(), Rejection>, want: &[(&str, FieldErrorType)]) {
@@ -71,7 +74,7 @@ fn expect(case: &str, got: Result<(), Rejection>, want: &[(&str, FieldErrorType)
 }
 
 /// Runs a table of CREATE cases against an empty cluster.
-fn table(cases: &[(&str, SpiderMultusConfig, &[(&str, FieldErrorType)])]) {
+fn table(cases: &[(&str, SpiderMultusConfig, Want)]) {
     for (case, obj, want) in cases {
         expect(case, validate_with(Operation::Create, obj, None, &Existing::default()), want);
     }
