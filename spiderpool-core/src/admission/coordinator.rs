@@ -101,16 +101,10 @@ pub fn validate_coordinator_spec(
             field("podCIDRType"),
             supported_message(PodCidrType::WIRE_VALUES),
         )),
-        None => {}
-        Some(t) => {
-            if t.parse::<PodCidrType>().is_err() {
-                errs.push(FieldError::not_supported(
-                    field("podCIDRType"),
-                    t,
-                    PodCidrType::WIRE_VALUES,
-                ));
-            }
+        Some(t) if t.parse::<PodCidrType>().is_err() => {
+            errs.push(FieldError::not_supported(field("podCIDRType"), t, PodCidrType::WIRE_VALUES));
         }
+        _ => {}
     }
 
     for (i, cidr) in spec.hijack_cidr.iter().enumerate() {
