@@ -24,6 +24,7 @@ use crate::model::{
 };
 use crate::multus::NetworkAttachmentDefinition;
 
+pub mod common;
 pub mod coordinator;
 pub mod ippool;
 pub mod multusconfig;

@@ -10,7 +10,8 @@
 //! million allocations does not re-parse a million records, and a write sends only
 //! the records that change ([`AllocationChange`]).
 //!
-//! [`contract`] holds the test suite every store implementation runs.
+//! `store::contract` (feature `testing`) holds the test suite every store
+//! implementation runs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
