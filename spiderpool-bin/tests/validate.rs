@@ -1,6 +1,6 @@
-//! `spiderpoolctl validate`, run as a binary. Tests marked `#[ignore]` need
-//! the SpiderIPPool admission of another branch (`admission::ippool`); run them
-//! after merging with `cargo test -p spiderpool-bin -- --ignored`.
+//! `spiderpoolctl validate`, run as a binary. Most tests rely on the
+//! SpiderReservedIP and SpiderCoordinator rules; the `pool` ones on the
+//! SpiderIPPool rules (`admission::ippool`).
 
 #![allow(clippy::unwrap_used)]
 
@@ -345,7 +345,6 @@ fn existing_files_may_hold_nads() {
 }
 
 #[test]
-#[ignore = "needs admission::ippool (branch wt-adm-pool); run after merging with --ignored"]
 fn update_of_a_pool_subnet_is_rejected() {
     let run = ctl(
         &[
@@ -371,7 +370,6 @@ fn update_of_a_pool_subnet_is_rejected() {
 }
 
 #[test]
-#[ignore = "needs admission::ippool (branch wt-adm-pool); run after merging with --ignored"]
 fn delete_of_a_pool_in_use_is_forbidden_with_the_webhook() {
     let run = ctl(
         &[
@@ -395,7 +393,6 @@ fn delete_of_a_pool_in_use_is_forbidden_with_the_webhook() {
 }
 
 #[test]
-#[ignore = "needs admission::ippool (branch wt-adm-pool); run after merging with --ignored"]
 fn pools_in_one_file_see_each_other() {
     // The second pool overlaps the first one's IPs in the same subnet.
     let two = format!(
