@@ -1,23 +1,320 @@
-//! SpiderCoordinator admission (reference §2.6). (In progress.)
+//! SpiderCoordinator admission (reference §2.6).
+//!
+//! The rules for a [`CoordinatorSpec`] are public ([`validate_coordinator_spec`],
+//! [`default_coordinator_spec`]) because the same spec is the `coordinator`
+//! block of a SpiderMultusConfig, validated there with `podCIDRType` optional.
+//!
+//! Where we deliberately do better than Go's `ValidateCoordinatorSpec`:
+//!
+//! - every field error is reported, not only the first;
+//! - `hijackCIDR` errors name `spec.hijackCIDR[i]` (Go names the field's old
+//!   name, `spec.extraCIDR[i]`);
+//! - a missing `podCIDRType` / `podRPFilter` is a `Required` error (Go reports
+//!   `Unsupported value: ""`);
+//! - `policyRoutes` are checked (`dst` an IP or CIDR, `gw` an IP of the same
+//!   family); Go only checks them in the plugin, at pod creation;
+//! - `vethLinkAddress` must be an IPv4 link-local address (169.254.0.0/16), as
+//!   the CRD documentation says; Go only checks that it parses;
+//! - `vethMTU` must lie in 68..=65535, `txQueueLen` in 0..=4294967295 and
+//!   `hostRuleTable` in 1..=4294967295 but not 253, 254 or 255 (the kernel's
+//!   `default`, `main` and `local` tables): values outside these ranges are
+//!   rejected by the kernel when the pod is set up, or would overwrite the
+//!   node's own routing tables; Go accepts them and fails later;
+//! - `podDefaultRouteNIC`, when set, must be a valid interface name.
 
-use super::{Context, Operation, Rejection};
-use crate::model::SpiderCoordinator;
+use std::net::IpAddr;
 
-/// Defaulting.
-pub fn mutate(
-    _obj: &mut SpiderCoordinator,
-    _op: Operation,
-    _ctx: &Context<'_>,
-) -> Result<(), Rejection> {
+use super::{Context, FieldError, Operation, Rejection};
+use crate::ip::{self, IpFamily, canonical_cidr_string};
+use crate::model::{CoordinatorMode, CoordinatorSpec, FINALIZER, PodCidrType, SpiderCoordinator};
+
+/// Default of `mode`.
+pub const DEFAULT_MODE: &str = "auto";
+/// Smallest `vethMTU` the kernel accepts for a veth (`ETH_MIN_MTU`).
+pub const MIN_VETH_MTU: i64 = 68;
+/// Largest `vethMTU` the kernel accepts for a veth (`ETH_MAX_MTU`).
+pub const MAX_VETH_MTU: i64 = 65535;
+/// Routing tables `hostRuleTable` may not name: `default` (253), `main` (254)
+/// and `local` (255).
+pub const RESERVED_ROUTE_TABLES: [i64; 3] = [253, 254, 255];
+/// `podRPFilter` values other than "negative" (leave it).
+pub const POD_RP_FILTER_VALUES: [&str; 3] = ["0", "1", "2"];
+
+/// The SpiderCoordinator defaults, applied to fields that are absent: `mode`
+/// `auto`, `tunePodRoutes` true, `hostRuleTable` 500, `podRPFilter` 0,
+/// `txQueueLen` 0, `vethMTU` 1500, and `""` for `podDefaultRouteNIC`,
+/// `podMACPrefix` and `vethLinkAddress` (as Spiderpool stores them). Then
+/// [`normalize_coordinator_spec`]. `podCIDRType` has no default. Idempotent.
+pub fn default_coordinator_spec(spec: &mut CoordinatorSpec) {
+    spec.mode.get_or_insert_with(|| DEFAULT_MODE.to_owned());
+    spec.tune_pod_routes.get_or_insert(true);
+    spec.host_rule_table.get_or_insert(CoordinatorSpec::DEFAULT_HOST_RULE_TABLE);
+    spec.pod_rp_filter.get_or_insert(CoordinatorSpec::DEFAULT_POD_RP_FILTER);
+    spec.tx_queue_len.get_or_insert(CoordinatorSpec::DEFAULT_TX_QUEUE_LEN);
+    spec.veth_mtu.get_or_insert(CoordinatorSpec::DEFAULT_VETH_MTU);
+    spec.pod_default_route_nic.get_or_insert_with(String::new);
+    spec.pod_mac_prefix.get_or_insert_with(String::new);
+    spec.veth_link_address.get_or_insert_with(String::new);
+    normalize_coordinator_spec(spec);
+}
+
+/// Rewrites every parseable `hijackCIDR` entry and `policyRoutes[].dst` as a
+/// canonical CIDR: a bare IP becomes `/32` or `/128`, host bits are cleared,
+/// IPv6 is printed in RFC 5952 form. Entries that do not parse are left as
+/// they are, for validation to report. Idempotent.
+///
+/// Go normalises only bare IPs of `hijackCIDR`; clearing host bits too means
+/// the stored value is the route the plugin really installs.
+pub fn normalize_coordinator_spec(spec: &mut CoordinatorSpec) {
+    for cidr in &mut spec.hijack_cidr {
+        if let Ok(net) = ip::normalize_ip_or_cidr(cidr) {
+            *cidr = canonical_cidr_string(&net);
+        }
+    }
+    for route in &mut spec.policy_routes {
+        if let Ok(net) = ip::normalize_ip_or_cidr(&route.dst) {
+            route.dst = canonical_cidr_string(&net);
+        }
+    }
+}
+
+/// Every field error of a coordinator spec. `path` is where the spec lives
+/// (`spec` for a SpiderCoordinator, `spec.coordinator` in a
+/// SpiderMultusConfig); `require_pod_cidr_type` makes `podCIDRType` and
+/// `podRPFilter` required (true for a SpiderCoordinator, as in Go).
+pub fn validate_coordinator_spec(
+    spec: &CoordinatorSpec,
+    path: &str,
+    require_pod_cidr_type: bool,
+) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let field = |name: &str| format!("{path}.{name}");
+
+    if let Some(mode) = &spec.mode
+        && mode.parse::<CoordinatorMode>().is_err()
+    {
+        errs.push(FieldError::not_supported(field("mode"), mode, CoordinatorMode::WIRE_VALUES));
+    }
+
+    match &spec.pod_cidr_type {
+        None if require_pod_cidr_type => errs.push(FieldError::required(
+            field("podCIDRType"),
+            supported_message(PodCidrType::WIRE_VALUES),
+        )),
+        Some(t) if t.parse::<PodCidrType>().is_err() => {
+            errs.push(FieldError::not_supported(field("podCIDRType"), t, PodCidrType::WIRE_VALUES));
+        }
+        _ => {}
+    }
+
+    for (i, cidr) in spec.hijack_cidr.iter().enumerate() {
+        if let Err(e) = ip::normalize_ip_or_cidr(cidr) {
+            errs.push(FieldError::invalid(format!("{path}.hijackCIDR[{i}]"), cidr, e.to_string()));
+        }
+    }
+
+    for (i, route) in spec.policy_routes.iter().enumerate() {
+        errs.extend(validate_policy_route(&format!("{path}.policyRoutes[{i}]"), route));
+    }
+
+    if let Some(prefix) = spec.pod_mac_prefix.as_deref()
+        && !prefix.is_empty()
+        && let Err(message) = check_mac_prefix(prefix)
+    {
+        errs.push(FieldError::invalid(field("podMACPrefix"), prefix, message));
+    }
+
+    if let Some(nic) = spec.pod_default_route_nic.as_deref()
+        && !nic.is_empty()
+        && let Err(message) = check_interface_name(nic)
+    {
+        errs.push(FieldError::invalid(field("podDefaultRouteNIC"), nic, message));
+    }
+
+    if let Some(table) = spec.host_rule_table {
+        if table <= 0 || table > i64::from(u32::MAX) {
+            errs.push(FieldError::invalid(
+                field("hostRuleTable"),
+                table,
+                "must be between 1 and 4294967295",
+            ));
+        } else if RESERVED_ROUTE_TABLES.contains(&table) {
+            errs.push(FieldError::invalid(
+                field("hostRuleTable"),
+                table,
+                "must not be one of the kernel's tables 253 (default), 254 (main) or 255 (local)",
+            ));
+        }
+    }
+
+    match spec.pod_rp_filter {
+        None if require_pod_cidr_type => errs.push(FieldError::required(
+            field("podRPFilter"),
+            "supported values: \"0\", \"1\", \"2\", or negative to leave it",
+        )),
+        Some(f) if f > 2 => {
+            errs.push(FieldError::not_supported(field("podRPFilter"), f, &POD_RP_FILTER_VALUES));
+        }
+        _ => {}
+    }
+
+    if let Some(len) = spec.tx_queue_len {
+        if len < 0 {
+            errs.push(FieldError::invalid(field("txQueueLen"), len, "must not be negative"));
+        } else if len > i64::from(u32::MAX) {
+            errs.push(FieldError::invalid(field("txQueueLen"), len, "must be at most 4294967295"));
+        }
+    }
+
+    if let Some(addr) = spec.veth_link_address.as_deref()
+        && !addr.is_empty()
+        && let Err(message) = check_veth_link_address(addr)
+    {
+        errs.push(FieldError::invalid(field("vethLinkAddress"), addr, message));
+    }
+
+    if let Some(mtu) = spec.veth_mtu {
+        if mtu <= 0 {
+            errs.push(FieldError::invalid(field("vethMTU"), mtu, "must be greater than 0"));
+        } else if !(MIN_VETH_MTU..=MAX_VETH_MTU).contains(&mtu) {
+            errs.push(FieldError::invalid(
+                field("vethMTU"),
+                mtu,
+                format!("must be between {MIN_VETH_MTU} and {MAX_VETH_MTU}"),
+            ));
+        }
+    }
+
+    errs
+}
+
+fn supported_message(values: &[&str]) -> String {
+    let list = values.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
+    format!("supported values: {list}")
+}
+
+/// One `policyRoutes` item: `dst` an IP or CIDR, `gw` an IP, same family.
+fn validate_policy_route(path: &str, route: &crate::model::Route) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let dst = if route.dst.is_empty() {
+        errs.push(FieldError::required(format!("{path}.dst"), "an IP or CIDR"));
+        None
+    } else {
+        match ip::normalize_ip_or_cidr(&route.dst) {
+            Ok(net) => Some(net),
+            Err(e) => {
+                errs.push(FieldError::invalid(format!("{path}.dst"), &route.dst, e.to_string()));
+                None
+            }
+        }
+    };
+    let gw = if route.gw.is_empty() {
+        errs.push(FieldError::required(format!("{path}.gw"), "an IP address"));
+        None
+    } else {
+        match ip::parse_ip(&route.gw) {
+            Ok(gw) => Some(gw),
+            Err(e) => {
+                errs.push(FieldError::invalid(format!("{path}.gw"), &route.gw, e.to_string()));
+                None
+            }
+        }
+    };
+    if let (Some(dst), Some(gw)) = (dst, gw) {
+        let dst_family = ip::family_of_cidr(&dst);
+        let gw_family = IpFamily::of(&gw);
+        if dst_family != gw_family {
+            errs.push(FieldError::invalid(
+                format!("{path}.gw"),
+                &route.gw,
+                format!("is {gw_family} but dst {} is {dst_family}", route.dst),
+            ));
+        }
+    }
+    errs
+}
+
+/// `hh:hh` with hex digits, and the first byte unicast (lowest bit 0).
+fn check_mac_prefix(prefix: &str) -> Result<(), String> {
+    let invalid = || "not a valid MAC prefix: expected two hex bytes like \"0a:1b\"".to_owned();
+    let (first, second) = prefix.split_once(':').ok_or_else(invalid)?;
+    let byte = |s: &str| {
+        (s.len() == 2 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| u8::from_str_radix(s, 16).ok())
+            .flatten()
+    };
+    let first = byte(first).ok_or_else(invalid)?;
+    byte(second).ok_or_else(invalid)?;
+    if first & 1 != 0 {
+        return Err("not a unicast MAC: the lowest bit of the first byte must be 0".to_owned());
+    }
     Ok(())
 }
 
-/// Validation for CREATE, UPDATE and DELETE.
+/// Linux's `dev_valid_name`: 1 to 15 bytes, not `.` or `..`, no `/`, `:` or
+/// whitespace.
+pub fn check_interface_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    if name.len() > 15 {
+        return Err("must be at most 15 bytes long".to_owned());
+    }
+    if name == "." || name == ".." {
+        return Err("must not be \".\" or \"..\"".to_owned());
+    }
+    if name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
+        return Err("must not contain '/', ':' or whitespace".to_owned());
+    }
+    Ok(())
+}
+
+/// An IPv4 link-local address (169.254.0.0/16).
+fn check_veth_link_address(addr: &str) -> Result<(), String> {
+    match ip::parse_ip(addr) {
+        Err(_) => Err("not a valid IP address".to_owned()),
+        Ok(IpAddr::V4(v4)) if v4.is_link_local() => Ok(()),
+        Ok(_) => Err("must be an IPv4 link-local address (169.254.0.0/16)".to_owned()),
+    }
+}
+
+/// Defaulting (CREATE and UPDATE): [`default_coordinator_spec`] and the
+/// finalizer. A terminating object and DELETE are left alone. `podCIDRType` is
+/// not defaulted; validation reports it missing. Never fails.
+pub fn mutate(
+    obj: &mut SpiderCoordinator,
+    op: Operation,
+    _ctx: &Context<'_>,
+) -> Result<(), Rejection> {
+    if op == Operation::Delete || obj.metadata.is_terminating() {
+        return Ok(());
+    }
+    default_coordinator_spec(&mut obj.spec);
+    let finalizers = obj.metadata.finalizers.get_or_insert_with(Vec::new);
+    if !finalizers.iter().any(|f| f == FINALIZER) {
+        finalizers.push(FINALIZER.to_owned());
+    }
+    Ok(())
+}
+
+/// Validation: CREATE and UPDATE check the new spec with
+/// [`validate_coordinator_spec`] (`podCIDRType` required); DELETE is always
+/// allowed, as in Go.
 pub fn validate(
-    _op: Operation,
-    _new: Option<&SpiderCoordinator>,
+    op: Operation,
+    new: Option<&SpiderCoordinator>,
     _old: Option<&SpiderCoordinator>,
     _ctx: &Context<'_>,
 ) -> Result<(), Rejection> {
-    Ok(())
+    let (Operation::Create | Operation::Update, Some(new)) = (op, new) else {
+        return Ok(());
+    };
+    Rejection::check(
+        SpiderCoordinator::KIND,
+        new.metadata.name_str(),
+        validate_coordinator_spec(&new.spec, "spec", true),
+    )
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,14 @@
+//! The spiderpool-rs executables and the code behind them.
+//!
+//! Today this crate builds one binary, `spiderpoolctl`, whose commands live in
+//! the [`ctl`] library module so that they can be tested in-process and reused;
+//! `src/bin/spiderpoolctl.rs` is a thin `main`. Later issues add the other
+//! executables here (`spiderpool` IPAM plugin, `coordinator`, `spiderpool-agent`,
+//! `spiderpool-controller`).
+//!
+//! What it deliberately does not do: decide anything about Spiderpool resources.
+//! Admission (defaulting and validation) and SpiderMultusConfig rendering are
+//! pure functions of `spiderpool-core`; this crate reads files, calls them and
+//! prints the results.
+
+pub mod ctl;
