@@ -1,7 +1,4 @@
-//! `spiderpoolctl render-nad`, run as a binary. Tests marked `#[ignore]` need
-//! `spiderpool_core::multus::render` and the SpiderMultusConfig admission of
-//! another branch (`wt-smc`); run them after merging with
-//! `cargo test -p spiderpool-bin -- --ignored`.
+//! `spiderpoolctl render-nad`, run as a binary.
 
 #![allow(clippy::unwrap_used)]
 
@@ -43,7 +40,6 @@ fn check_quick_start_nad(nad: &Value) {
 }
 
 #[test]
-#[ignore = "needs spiderpool_core::multus::render (branch wt-smc); run after merging with --ignored"]
 fn quick_start_smc_renders_macvlan_then_coordinator() {
     let run = ctl(&["render-nad", "-f", "smc-macvlan-ens192.yaml"], None);
     assert_eq!(run.code, 0, "{run:?}");
@@ -62,7 +58,6 @@ fn quick_start_smc_renders_macvlan_then_coordinator() {
 }
 
 #[test]
-#[ignore = "needs SpiderMultusConfig admission (branch wt-smc); run after merging with --ignored"]
 fn invalid_smc_is_an_error_not_a_nad() {
     let run = ctl(&["render-nad", "-f", "smc-invalid.yaml"], None);
     assert_eq!(run.code, 1, "{run:?}");

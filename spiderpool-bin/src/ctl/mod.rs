@@ -18,7 +18,6 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub mod input;
 pub mod output;
 pub mod render_nad;
-mod render_shim;
 pub mod validate;
 
 /// Everything was accepted.

@@ -13,8 +13,8 @@ use spiderpool_core::model::{Resource, SpiderMultusConfig};
 
 use super::input::{self, Object};
 use super::output::{print_objects, write_rejection};
-use super::render_shim::render_pending_multus_merge as render;
 use super::{CtlError, EXIT_OK, EXIT_REJECTED, RenderNadArgs};
+use spiderpool_core::multus::render;
 
 /// Runs `render-nad`; see the module docs.
 pub fn run(

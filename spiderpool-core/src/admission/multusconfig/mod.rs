@@ -23,7 +23,7 @@ pub use mutate::{INJECT_ANNOTATIONS, default_smc, default_smc_coordinator};
 pub use spec::{MAX_BOND_MODE, MAX_IFNAME_LEN, MAX_VLAN_ID, check_ifname, section_key};
 
 use super::{Context, FieldError, Operation, Rejection, StatusReason};
-use crate::model::{CoordinatorSpec, SpiderMultusConfig};
+use crate::model::SpiderMultusConfig;
 
 const KIND: &str = SpiderMultusConfig::KIND;
 
@@ -90,16 +90,10 @@ pub fn field_errors(
     let cni_type = spec::check_spec(&smc.spec, &mut errs);
     meta::check_inject_annotations(smc, cni_type, &mut errs);
     if let Some(c) = &smc.spec.coordinator {
-        errs.extend(coordinator_spec_errors(c, "spec.coordinator"));
+        errs.extend(super::coordinator::validate_coordinator_spec(c, "spec.coordinator", false));
     }
     meta::check_nad_owner(smc, ctx, &mut errs);
     errs
-}
-
-/// Stand-in for `crate::admission::coordinator::validate_coordinator_spec(spec,
-/// path, false)`, which is written in parallel; switch this call once it lands.
-fn coordinator_spec_errors(_spec: &CoordinatorSpec, _path: &str) -> Vec<FieldError> {
-    Vec::new()
 }
 
 #[cfg(test)]
