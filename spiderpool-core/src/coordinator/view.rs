@@ -1,0 +1,216 @@
+//! What a network namespace holds, as the planner sees it: links, addresses,
+//! routes of every table and policy rules. `spiderpool-netlink` reads it from the
+//! kernel; `spiderpoolctl plan` reads it from a scenario file. Field names follow
+//! `ip -j` where one exists.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// The main routing table.
+pub const TABLE_MAIN: u32 = 254;
+/// The local routing table.
+pub const TABLE_LOCAL: u32 = 255;
+
+/// Interface flags the planner looks at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkFlags {
+    /// `IFF_UP`.
+    #[serde(default)]
+    pub up: bool,
+    /// `IFF_BROADCAST`.
+    #[serde(default)]
+    pub broadcast: bool,
+    /// `IFF_MULTICAST`.
+    #[serde(default)]
+    pub multicast: bool,
+    /// `IFF_LOOPBACK`.
+    #[serde(default)]
+    pub loopback: bool,
+}
+
+/// One link.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkView {
+    /// `ifindex`.
+    #[serde(default)]
+    pub index: u32,
+    /// `ifname`.
+    pub name: String,
+    /// Flags.
+    #[serde(default)]
+    pub flags: LinkFlags,
+    /// `address` (MAC), lower-case `aa:bb:cc:dd:ee:ff`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    /// `mtu`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    /// Link kind (`veth`, `macvlan`, `ipvlan`, ...), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// For a veth: the peer's ifindex in the other namespace (`link_index`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_index: Option<u32>,
+}
+
+impl LinkView {
+    /// UP, BROADCAST and MULTICAST: the links Spiderpool counts as pod NICs
+    /// (excludes `lo`, `tunl0`, ...).
+    pub fn counts_as_nic(&self) -> bool {
+        self.flags.up && self.flags.broadcast && self.flags.multicast && !self.flags.loopback
+    }
+}
+
+/// One address on a link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddrView {
+    /// Link name.
+    pub dev: String,
+    /// Address with prefix length (`local/prefixlen`).
+    pub address: IpNet,
+}
+
+/// Route scope.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// `RT_SCOPE_UNIVERSE`.
+    #[default]
+    Global,
+    /// `RT_SCOPE_LINK`.
+    Link,
+    /// `RT_SCOPE_HOST`.
+    Host,
+}
+
+/// One route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteView {
+    /// Table number (254 = main).
+    #[serde(default = "main_table")]
+    pub table: u32,
+    /// Destination; `0.0.0.0/0` or `::/0` for a default route.
+    pub dst: IpNet,
+    /// Next hop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<IpAddr>,
+    /// Output device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev: Option<String>,
+    /// Scope.
+    #[serde(default)]
+    pub scope: Scope,
+    /// Preferred source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefsrc: Option<IpAddr>,
+    /// Protocol (`kernel`, `boot`, `static`, ...), as text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// Next hops of a multipath route (`nexthops`): `(gateway, dev)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nexthops: Vec<NextHop>,
+}
+
+/// One next hop of a multipath route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextHop {
+    /// Next hop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<IpAddr>,
+    /// Output device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev: Option<String>,
+}
+
+fn main_table() -> u32 {
+    TABLE_MAIN
+}
+
+impl RouteView {
+    /// True for `0.0.0.0/0` and `::/0`.
+    pub fn is_default(&self) -> bool {
+        self.dst.prefix_len() == 0
+    }
+
+    /// True when the route (or one of its next hops) leaves through `dev`.
+    pub fn uses_dev(&self, dev: &str) -> bool {
+        self.dev.as_deref() == Some(dev)
+            || self.nexthops.iter().any(|n| n.dev.as_deref() == Some(dev))
+    }
+}
+
+/// One policy rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleView {
+    /// `priority`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u32>,
+    /// 4 or 6.
+    pub family: u8,
+    /// `from` selector (`None` = all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub src: Option<IpNet>,
+    /// `to` selector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dst: Option<IpNet>,
+    /// `fwmark`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fwmark: Option<u32>,
+    /// `fwmask`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fwmask: Option<u32>,
+    /// `table`.
+    pub table: u32,
+}
+
+/// Everything one namespace holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetnsView {
+    /// Links, in index order.
+    #[serde(default)]
+    pub links: Vec<LinkView>,
+    /// Addresses.
+    #[serde(default)]
+    pub addresses: Vec<AddrView>,
+    /// Routes of all tables.
+    #[serde(default)]
+    pub routes: Vec<RouteView>,
+    /// Policy rules.
+    #[serde(default)]
+    pub rules: Vec<RuleView>,
+}
+
+impl NetnsView {
+    /// A link by name.
+    pub fn link(&self, name: &str) -> Option<&LinkView> {
+        self.links.iter().find(|l| l.name == name)
+    }
+
+    /// The addresses of a link.
+    pub fn addresses_of<'a>(&'a self, dev: &'a str) -> impl Iterator<Item = &'a IpNet> + 'a {
+        self.addresses.iter().filter(move |a| a.dev == dev).map(|a| &a.address)
+    }
+}
+
+/// What the planner needs from the host namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostView {
+    /// The host addresses the plugin discovered for this pod (reference §5.3
+    /// step 2: the `src` of the host's route to each pod IP, then the addresses
+    /// of host interfaces other than container/overlay ones), de-duplicated.
+    #[serde(default)]
+    pub pod_host_ips: Vec<IpAddr>,
+    /// Host links the plan refers to (the overlay veth peer of `eth0`, the host
+    /// side of `veth0` when it exists), with their MACs.
+    #[serde(default)]
+    pub links: Vec<LinkView>,
+    /// Host policy rules (to avoid adding `from all lookup <hostRuleTable>` twice).
+    #[serde(default)]
+    pub rules: Vec<RuleView>,
+    /// Host routes in the host rule table (stale `/32` pod routes are replaced).
+    #[serde(default)]
+    pub routes: Vec<RouteView>,
+}
