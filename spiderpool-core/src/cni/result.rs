@@ -233,23 +233,21 @@ impl Result {
                 .as_deref()
                 .map(|g| parse_addr(&format!("{what}.ips[{n}].gateway"), g))
                 .transpose()?;
-            if version.has_ip_version_field() {
-                if let Some(tag) = ip.version.as_deref() {
-                    if tag != family_tag(&address) {
-                        return Err(CniError::decode(
-                            format!("{what}.ips[{n}].version"),
-                            format!("{tag:?} does not match address {address}"),
-                        ));
-                    }
-                }
+            if let Some(tag) = ip.version.as_deref().filter(|_| version.has_ip_version_field())
+                && tag != family_tag(&address)
+            {
+                return Err(CniError::decode(
+                    format!("{what}.ips[{n}].version"),
+                    format!("{tag:?} does not match address {address}"),
+                ));
             }
-            if let Some(idx) = ip.interface {
-                if idx >= interfaces.len() {
-                    return Err(CniError::decode(
-                        format!("{what}.ips[{n}].interface"),
-                        format!("index {idx} but only {} interfaces", interfaces.len()),
-                    ));
-                }
+            if let Some(idx) = ip.interface
+                && idx >= interfaces.len()
+            {
+                return Err(CniError::decode(
+                    format!("{what}.ips[{n}].interface"),
+                    format!("index {idx} but only {} interfaces", interfaces.len()),
+                ));
             }
             ips.push(IpConfig { address, gateway, interface: ip.interface });
         }

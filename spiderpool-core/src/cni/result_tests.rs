@@ -152,7 +152,8 @@ fn abbreviated_ipam_result_has_no_interfaces() {
     let j = a.to_json(Version::V1_0_0);
     assert!(j.get("interfaces").is_none());
     assert_eq!(j["ips"][0], json!({"address": "10.6.1.2/16", "gateway": "10.6.0.1"}));
-    assert_eq!(Result::from_json(&j, Version::V1_0_0, "ipam").unwrap(), a);
+    let j = a.to_json(Version::V1_1_0);
+    assert_eq!(Result::from_json(&j, Version::V1_1_0, "ipam").unwrap(), a);
 }
 
 #[test]
