@@ -11,4 +11,5 @@
 //! pure functions of `spiderpool-core`; this crate reads files, calls them and
 //! prints the results.
 
+pub mod cni;
 pub mod ctl;

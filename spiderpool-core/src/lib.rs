@@ -20,6 +20,7 @@
 pub mod admission;
 pub mod allocator;
 pub mod annotation;
+pub mod cni;
 pub mod coordinator;
 pub mod error;
 pub mod ip;

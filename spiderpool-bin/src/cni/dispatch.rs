@@ -1,0 +1,227 @@
+//! [`run`]: environment and stdin in, result or error JSON out, exit code back.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use spiderpool_core::cni::config::is_cni_identifier;
+use spiderpool_core::cni::{
+    CURRENT_VERSION, CniArgs, CniError, ErrorReply, NetConf, Version, VersionInfo,
+};
+
+use super::{CniRequest, Command, Plugin};
+
+/// `CNI_COMMAND`.
+const CNI_COMMAND: &str = "CNI_COMMAND";
+/// `CNI_CONTAINERID`.
+const CNI_CONTAINERID: &str = "CNI_CONTAINERID";
+/// `CNI_NETNS`.
+const CNI_NETNS: &str = "CNI_NETNS";
+/// `CNI_IFNAME`.
+const CNI_IFNAME: &str = "CNI_IFNAME";
+/// `CNI_PATH`.
+const CNI_PATH: &str = "CNI_PATH";
+
+/// Linux `IFNAMSIZ - 1`.
+const MAX_IFNAME_LEN: usize = 15;
+
+/// Runs one CNI command for `plugin` and returns the process exit code (0 on
+/// success, 1 after printing the error JSON).
+///
+/// `env` looks up a variable (an empty value counts as unset, as in libcni);
+/// stdin is read only for commands other than VERSION. Steps, each failing
+/// with the code in brackets:
+///
+/// 1. `CNI_COMMAND` set and known \[4\]; VERSION is answered here.
+/// 2. The variables the command needs are set \[4\]: `CNI_CONTAINERID` and
+///    `CNI_IFNAME` for ADD, DEL and CHECK; `CNI_NETNS` for ADD and CHECK.
+///    GC and STATUS need none.
+/// 3. stdin is read \[5\] and decoded \[6\]; `name` is valid \[7\].
+/// 4. `cniVersion` is one of the plugin's versions \[1\]; CHECK needs ≥ 0.4.0,
+///    GC and STATUS need ≥ 1.1.0 \[1\].
+/// 5. `CNI_CONTAINERID` and `CNI_IFNAME` are well formed, `CNI_ARGS` parses \[4\].
+/// 6. The plugin runs; ADD's result is printed in the config's version.
+pub fn run<P: Plugin>(
+    plugin: &P,
+    env: &impl Fn(&str) -> Option<String>,
+    stdin: impl Read,
+    mut stdout: impl Write,
+) -> i32 {
+    let mut reply_version = CURRENT_VERSION.to_string();
+    match dispatch(plugin, env, stdin, &mut reply_version) {
+        Ok(Some(json)) => match write_json(&mut stdout, &json) {
+            Ok(()) => 0,
+            Err(_) => 1,
+        },
+        Ok(None) => 0,
+        Err(err) => fail(&err, &reply_version, &mut stdout),
+    }
+}
+
+/// [`run`] with the process's environment, stdin and stdout. A plugin's
+/// `main` is `std::process::exit(run_process(&plugin))`. Variables that are
+/// not UTF-8 are passed on lossily (and then fail validation).
+pub fn run_process<P: Plugin>(plugin: &P) -> i32 {
+    let env = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
+    run(plugin, &env, std::io::stdin().lock(), std::io::stdout().lock())
+}
+
+/// THE error exit: prints the error JSON (code, msg, details from
+/// [`ErrorReply::from_error`]) and returns exit code 1.
+fn fail(err: &CniError, cni_version: &str, stdout: &mut impl Write) -> i32 {
+    let reply = ErrorReply::from_error(err, cni_version);
+    match serde_json::to_value(&reply) {
+        Ok(json) => {
+            // Nothing else can be reported if stdout itself is broken.
+            let _ = write_json(stdout, &json);
+        }
+        Err(_) => {
+            let _ =
+                writeln!(stdout, "{{\"code\":{},\"msg\":\"internal error\"}}", reply.code.as_u32());
+        }
+    }
+    1
+}
+
+fn write_json(out: &mut impl Write, json: &serde_json::Value) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, json)?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+fn get(env: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    env(name).filter(|v| !v.is_empty())
+}
+
+/// Everything but the error printing: `Ok(Some(json))` to print, `Ok(None)`
+/// for silent success. Sets `reply_version` once the config's version is known.
+fn dispatch<P: Plugin>(
+    plugin: &P,
+    env: &impl Fn(&str) -> Option<String>,
+    mut stdin: impl Read,
+    reply_version: &mut String,
+) -> Result<Option<serde_json::Value>, CniError> {
+    let Some(cmd_text) = get(env, CNI_COMMAND) else {
+        return Err(CniError::invalid_env(CNI_COMMAND, None, "required but not set"));
+    };
+    let Some(command) = Command::parse(&cmd_text) else {
+        return Err(CniError::invalid_env(
+            CNI_COMMAND,
+            Some(&cmd_text),
+            "unknown command (ADD, DEL, CHECK, GC, STATUS, VERSION)",
+        ));
+    };
+    if command == Command::Version {
+        let info = VersionInfo::new(plugin.supported_versions());
+        return serde_json::to_value(info)
+            .map(Some)
+            .map_err(|e| CniError::Io { what: "VERSION output".into(), reason: e.to_string() });
+    }
+
+    let container_id = get(env, CNI_CONTAINERID);
+    let netns = get(env, CNI_NETNS);
+    let ifname = get(env, CNI_IFNAME);
+    let mut missing = Vec::new();
+    if command.is_per_attachment() {
+        if container_id.is_none() {
+            missing.push(CNI_CONTAINERID);
+        }
+        if netns.is_none() && command != Command::Del {
+            missing.push(CNI_NETNS);
+        }
+        if ifname.is_none() {
+            missing.push(CNI_IFNAME);
+        }
+    }
+    if !missing.is_empty() {
+        return Err(CniError::invalid_env(
+            &missing.join(","),
+            None,
+            format!("required for {} but not set", command.as_str()),
+        ));
+    }
+
+    let mut raw_config = Vec::new();
+    stdin
+        .read_to_end(&mut raw_config)
+        .map_err(|e| CniError::Io { what: "stdin".into(), reason: e.to_string() })?;
+    let config = NetConf::from_slice(&raw_config)?;
+    let version = config.version(plugin.supported_versions())?;
+    *reply_version = version.to_string();
+    let min = match command {
+        Command::Check => Some(Version::V0_4_0),
+        Command::Gc | Command::Status => Some(Version::V1_1_0),
+        _ => None,
+    };
+    if let Some(min) = min.filter(|m| version < *m) {
+        return Err(CniError::IncompatibleVersion {
+            field: "cniVersion".into(),
+            version: config.cni_version.clone(),
+            reason: format!("{} needs cniVersion {min} or later", command.as_str()),
+        });
+    }
+
+    let (container_id, netns, ifname) = if command.is_per_attachment() {
+        let id = container_id.unwrap_or_default();
+        validate_container_id(&id)?;
+        let name = ifname.unwrap_or_default();
+        validate_ifname(&name)?;
+        (id, netns, name)
+    } else {
+        (String::new(), None, String::new())
+    };
+    let args = CniArgs::parse(&get(env, spiderpool_core::cni::args::CNI_ARGS).unwrap_or_default())?;
+    let path = get(env, CNI_PATH)
+        .map(|p| p.split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect())
+        .unwrap_or_default();
+
+    let req = CniRequest {
+        command,
+        container_id,
+        netns,
+        ifname,
+        args,
+        path,
+        config,
+        raw_config,
+        version,
+    };
+    match command {
+        Command::Add => plugin.add(&req).map(|r| Some(r.to_json(version))),
+        Command::Del => plugin.del(&req).map(|()| None),
+        Command::Check => plugin.check(&req).map(|()| None),
+        Command::Gc => plugin.gc(&req).map(|()| None),
+        Command::Status => plugin.status(&req).map(|()| None),
+        Command::Version => Ok(None),
+    }
+}
+
+/// libcni's rule: `^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$`.
+fn validate_container_id(id: &str) -> Result<(), CniError> {
+    if is_cni_identifier(id) {
+        Ok(())
+    } else {
+        Err(CniError::invalid_env(
+            CNI_CONTAINERID,
+            Some(id),
+            "must start with a letter or digit and contain only letters, digits, '_', '.', '-'",
+        ))
+    }
+}
+
+/// libcni's rule: at most 15 bytes, not `.` or `..`, no `/`, `:` or whitespace.
+fn validate_ifname(name: &str) -> Result<(), CniError> {
+    let reason = if name.len() > MAX_IFNAME_LEN {
+        "longer than 15 characters"
+    } else if name == "." || name == ".." {
+        "must not be . or .."
+    } else if name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
+        "must not contain '/', ':' or whitespace"
+    } else {
+        return Ok(());
+    };
+    Err(CniError::invalid_env(CNI_IFNAME, Some(name), reason))
+}
+
+#[cfg(test)]
+#[path = "dispatch_tests.rs"]
+mod tests;
