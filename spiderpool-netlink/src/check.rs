@@ -110,7 +110,7 @@ pub fn observe(plan: &RoutePlan, pod: &Netns, host: &Netns) -> Result<Observed> 
     })
 }
 
-fn link_matches(st: &NsState, l: &LinkOp) -> Option<String> {
+fn link_matches(st: &NsState, l: &LinkOp, mac_changed_later: bool) -> Option<String> {
     let Some(have) = st.view.link(&l.ifname) else {
         return Some(format!("link {} not found", l.ifname));
     };
@@ -120,6 +120,7 @@ fn link_matches(st: &NsState, l: &LinkOp) -> Option<String> {
         return Some(format!("link {} mtu {:?}, want {mtu}", l.ifname, have.mtu));
     }
     if let Some(mac) = &l.address
+        && !mac_changed_later
         && have.mac.as_deref() != Some(mac.to_ascii_lowercase().as_str())
     {
         return Some(format!("link {} address {:?}, want {mac}", l.ifname, have.mac));
@@ -131,7 +132,7 @@ fn link_matches(st: &NsState, l: &LinkOp) -> Option<String> {
 }
 
 /// The problem with one operation, or `None` when its effect is present.
-fn problem(obs: &Observed, op: &Op) -> Option<String> {
+fn problem(obs: &Observed, op: &Op, later: &[Op]) -> Option<String> {
     let st = obs.side(op.side);
     let del = op.action == Action::Del;
     let present_or_absent = |present: bool, what: String| match (present, del) {
@@ -142,9 +143,21 @@ fn problem(obs: &Observed, op: &Op) -> Option<String> {
     match &op.item {
         Item::Link(l) => {
             if del {
-                return present_or_absent(st.view.link(&l.ifname).is_some(), format!("link {}", l.ifname));
+                return present_or_absent(
+                    st.view.link(&l.ifname).is_some(),
+                    format!("link {}", l.ifname),
+                );
             }
-            if let Some(p) = link_matches(st, l) {
+            // A later MAC change on the same link wins over the address set here.
+            let mac_changed_later = later.iter().any(|o| {
+                o.side == op.side
+                    && match &o.item {
+                        Item::Mac(m) => m.dev == l.ifname,
+                        Item::Link(x) => x.ifname == l.ifname && x.address.is_some(),
+                        _ => false,
+                    }
+            });
+            if let Some(p) = link_matches(st, l, mac_changed_later) {
                 return Some(p);
             }
             match &l.peer {
@@ -153,7 +166,9 @@ fn problem(obs: &Observed, op: &Op) -> Option<String> {
                     match other.view.link(peer) {
                         None => Some(format!("veth peer {peer} not found")),
                         Some(p) => match &l.peer_address {
-                            Some(mac) if p.mac.as_deref() != Some(mac.to_ascii_lowercase().as_str()) => {
+                            Some(mac)
+                                if p.mac.as_deref() != Some(mac.to_ascii_lowercase().as_str()) =>
+                            {
                                 Some(format!("veth peer {peer} address {:?}, want {mac}", p.mac))
                             }
                             _ => None,
@@ -197,7 +212,8 @@ fn problem(obs: &Observed, op: &Op) -> Option<String> {
                 x.dev == n.dev
                     && x.dst == n.dst
                     && (n.lladdr.is_none()
-                        || x.lladdr.as_deref() == n.lladdr.as_ref().map(|m| m.to_ascii_lowercase()).as_deref())
+                        || x.lladdr.as_deref()
+                            == n.lladdr.as_ref().map(|m| m.to_ascii_lowercase()).as_deref())
                     && (!n.permanent || x.permanent)
             }),
             format!("neigh {} lladdr {:?} dev {}", n.dst, n.lladdr, n.dev),
@@ -234,7 +250,7 @@ pub fn check(plan: &RoutePlan, observed: &Observed) -> Vec<Missing> {
         .iter()
         .enumerate()
         .filter_map(|(index, op)| {
-            problem(observed, op).map(|what| Missing {
+            problem(observed, op, &plan.ops[index + 1..]).map(|what| Missing {
                 index,
                 side: op.side,
                 action: action_name(op.action),

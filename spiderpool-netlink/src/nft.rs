@@ -111,7 +111,7 @@ impl Attrs {
         self.0.extend_from_slice(&(len as u16).to_ne_bytes());
         self.0.extend_from_slice(&ty.to_ne_bytes());
         self.0.extend_from_slice(data);
-        while self.0.len() % 4 != 0 {
+        while !self.0.len().is_multiple_of(4) {
             self.0.push(0);
         }
         self
@@ -313,8 +313,7 @@ fn split_messages(buf: &[u8]) -> Vec<(u16, u32, &[u8])> {
             break;
         }
         let ty = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
-        let seq =
-            u32::from_ne_bytes([buf[off + 8], buf[off + 9], buf[off + 10], buf[off + 11]]);
+        let seq = u32::from_ne_bytes([buf[off + 8], buf[off + 9], buf[off + 10], buf[off + 11]]);
         out.push((ty, seq, &buf[off + 16..off + len]));
         off += (len + 3) & !3;
     }
@@ -539,10 +538,7 @@ mod tests {
             .map(|(_, _, p)| parse_rule(p))
             .collect();
         assert_eq!(rules.len(), 3);
-        assert_eq!(
-            rules[0].exprs,
-            ["meta", "cmp", "ct", "bitwise", "cmp", "immediate", "meta"]
-        );
+        assert_eq!(rules[0].exprs, ["meta", "cmp", "ct", "bitwise", "cmp", "immediate", "meta"]);
         let state = MarkState { rules };
         assert!(state.has("veth0", 1));
         assert!(!state.has("veth1", 1));

@@ -216,13 +216,10 @@ async fn read_routes(
     } else {
         RouteMessageBuilder::<Ipv4Addr>::new().build()
     };
-    let msgs: Vec<RouteMessage> = h
-        .route()
-        .get(req)
-        .execute()
-        .try_collect()
-        .await
-        .map_err(|e| Error::netlink(if v6 { "dump IPv6 routes" } else { "dump IPv4 routes" }, e))?;
+    let msgs: Vec<RouteMessage> =
+        h.route().get(req).execute().try_collect().await.map_err(|e| {
+            Error::netlink(if v6 { "dump IPv6 routes" } else { "dump IPv4 routes" }, e)
+        })?;
     Ok(msgs
         .iter()
         .filter(|m| m.header.kind == RouteType::Unicast && route_table(m) != TABLE_LOCAL)

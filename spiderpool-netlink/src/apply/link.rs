@@ -12,7 +12,12 @@ use super::{Ctx, link_index, need_link};
 use crate::error::{Error, Result, errno};
 use crate::mac::parse_mac;
 
-pub(super) async fn apply_link(ctx: &mut Ctx, side: Side, action: Action, l: &LinkOp) -> Result<()> {
+pub(super) async fn apply_link(
+    ctx: &mut Ctx,
+    side: Side,
+    action: Action,
+    l: &LinkOp,
+) -> Result<()> {
     let h = ctx.side(side).handle.clone();
     match action {
         Action::Del => {
@@ -113,7 +118,11 @@ async fn set_link(h: &Handle, l: &LinkOp) -> Result<()> {
     if !any {
         return Ok(());
     }
-    h.link().set(b.build()).execute().await.map_err(|e| Error::netlink(format!("set link {}", l.ifname), e))
+    h.link()
+        .set(b.build())
+        .execute()
+        .await
+        .map_err(|e| Error::netlink(format!("set link {}", l.ifname), e))
 }
 
 /// Changes the MAC of `m.dev` and has the kernel announce it: with
