@@ -1,0 +1,121 @@
+//! Network namespaces: naming one, and running netlink work inside it on a
+//! dedicated OS thread.
+//!
+//! A netlink socket (and `/proc/sys/net`) belongs to the namespace of the thread
+//! that opened it. [`with_netns`] spawns a scoped thread, `setns`'s it into the
+//! namespace, builds a current-thread tokio runtime there and hands the closure
+//! an rtnetlink [`Handle`]. The thread never switches back: it just ends.
+
+use std::fmt;
+use std::fs::File;
+use std::future::Future;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+use nix::sched::{CloneFlags, setns};
+use rtnetlink::Handle;
+
+use crate::error::{Error, Result};
+
+/// A network namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Netns {
+    /// The namespace of the calling thread (the host side in production).
+    Current,
+    /// A namespace file: `CNI_NETNS`, `/var/run/netns/NAME`, `/proc/PID/ns/net`.
+    Path(PathBuf),
+}
+
+impl Netns {
+    /// A namespace by path.
+    pub fn path(path: impl Into<PathBuf>) -> Self {
+        Self::Path(path.into())
+    }
+
+    /// Opens the namespace file. `Current` is resolved on the calling thread,
+    /// so a worker thread spawned afterwards can return to it.
+    pub(crate) fn open(&self) -> Result<OwnedFd> {
+        let path = match self {
+            Self::Current => PathBuf::from("/proc/thread-self/ns/net"),
+            Self::Path(p) => p.clone(),
+        };
+        File::open(&path).map(OwnedFd::from).map_err(|source| Error::OpenNetns { path, source })
+    }
+}
+
+impl fmt::Display for Netns {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Current => f.write_str("current"),
+            Self::Path(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// An opened namespace: its file and its name for errors.
+#[derive(Debug)]
+pub(crate) struct NsFd {
+    pub(crate) fd: OwnedFd,
+    pub(crate) name: String,
+}
+
+impl NsFd {
+    pub(crate) fn open(ns: &Netns) -> Result<Self> {
+        Ok(Self { fd: ns.open()?, name: ns.to_string() })
+    }
+
+    /// Moves the calling thread into this namespace. Only call on a thread
+    /// this crate spawned.
+    pub(crate) fn enter(&self) -> Result<()> {
+        setns(&self.fd, CloneFlags::CLONE_NEWNET)
+            .map_err(|source| Error::EnterNetns { netns: self.name.clone(), source })
+    }
+}
+
+/// Runs `f` on a fresh OS thread (scoped, so `f` may borrow) with a
+/// current-thread tokio runtime, and waits for it.
+pub(crate) fn on_worker<T, F, Fut>(f: F) -> Result<T>
+where
+    T: Send,
+    F: FnOnce() -> Fut + Send,
+    Fut: Future<Output = Result<T>>,
+{
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+                .map_err(|source| Error::Worker { what: "tokio runtime", source })?;
+            rt.block_on(f())
+        })
+        .join()
+        .map_err(|_| Error::WorkerPanicked)?
+    })
+}
+
+/// Opens an rtnetlink connection in the calling thread's current namespace and
+/// drives it on the current runtime. Call inside [`on_worker`].
+pub(crate) fn connect() -> Result<Handle> {
+    let (conn, handle, _) = rtnetlink::new_connection()
+        .map_err(|source| Error::Worker { what: "netlink socket", source })?;
+    tokio::spawn(conn);
+    Ok(handle)
+}
+
+/// Runs `f` with an rtnetlink [`Handle`] whose socket lives in `ns`, on a
+/// dedicated thread that entered `ns` (a `current_thread` tokio runtime drives
+/// the socket). Blocks until `f` finishes; do not call it from inside an async
+/// task without `spawn_blocking`.
+pub fn with_netns<T, F, Fut>(ns: &Netns, f: F) -> Result<T>
+where
+    T: Send,
+    F: FnOnce(Handle) -> Fut + Send,
+    Fut: Future<Output = Result<T>>,
+{
+    let fd = NsFd::open(ns)?;
+    on_worker(|| async move {
+        fd.enter()?;
+        let handle = connect()?;
+        f(handle).await
+    })
+}
