@@ -11,5 +11,6 @@
 //! pure functions of `spiderpool-core`; this crate reads files, calls them and
 //! prints the results.
 
+pub mod agent_client;
 pub mod cni;
 pub mod ctl;

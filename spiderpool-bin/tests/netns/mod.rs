@@ -18,13 +18,21 @@ pub fn skip_reason() -> Option<String> {
         return Some("netns tests need root".into());
     }
     for tool in ["ip", "nft", "ping"] {
-        if Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().map(|o| !o.status.success()).unwrap_or(true) {
+        if Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .map(|o| !o.status.success())
+            .unwrap_or(true)
+        {
             return Some(format!("{tool} not installed (scripts/test.sh installs it)"));
         }
     }
     for plugin in ["ptp", "macvlan", "static"] {
         if !cni_bin_dir().join(plugin).exists() {
-            return Some(format!("CNI plugin {plugin} not in {} (apt install containernetworking-plugins)", cni_bin_dir().display()));
+            return Some(format!(
+                "CNI plugin {plugin} not in {} (apt install containernetworking-plugins)",
+                cni_bin_dir().display()
+            ));
         }
     }
     None
@@ -33,13 +41,19 @@ pub fn skip_reason() -> Option<String> {
 fn nix_is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }
 
 /// Where Debian's CNI plugins live.
 pub fn cni_bin_dir() -> PathBuf {
-    std::env::var_os("CNI_PLUGIN_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/lib/cni"))
+    std::env::var_os("CNI_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/lib/cni"))
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -53,7 +67,8 @@ pub fn unique_tag() -> String {
 
 /// Runs a command and panics with its output when it fails.
 pub fn run(args: &[&str]) -> Output {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    let out =
+        Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
     assert!(
         out.status.success(),
         "{args:?} failed: {}{}",
@@ -149,28 +164,41 @@ impl Drop for Netns {
     }
 }
 
+/// One CNI plugin invocation.
+pub struct CniCall<'a> {
+    /// The plugin binary.
+    pub plugin: &'a Path,
+    /// `CNI_COMMAND`.
+    pub command: &'a str,
+    /// `CNI_CONTAINERID`.
+    pub container_id: &'a str,
+    /// The pod namespace (`CNI_NETNS`), if any.
+    pub pod: Option<&'a Netns>,
+    /// `CNI_IFNAME`.
+    pub ifname: &'a str,
+    /// `CNI_ARGS`.
+    pub args: &'a str,
+}
+
 /// Runs one CNI plugin binary inside `host` (the node namespace) with the CNI
-/// environment for `pod`, feeding `config` on stdin.
+/// environment of `call`, feeding `config` on stdin. Returns success, the
+/// stdout JSON and the whole output for messages.
 pub fn cni(
     host: &Netns,
-    plugin: &Path,
-    command: &str,
-    container_id: &str,
-    pod: Option<&Netns>,
-    ifname: &str,
-    args: &str,
+    call: &CniCall<'_>,
     config: &serde_json::Value,
 ) -> (bool, serde_json::Value, String) {
+    let plugin = call.plugin;
     let mut child = Command::new("ip")
         .args(["netns", "exec", &host.name])
         .arg(plugin)
         .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("CNI_COMMAND", command)
-        .env("CNI_CONTAINERID", container_id)
-        .env("CNI_NETNS", pod.map(|p| p.path()).unwrap_or_default())
-        .env("CNI_IFNAME", ifname)
-        .env("CNI_ARGS", args)
+        .env("CNI_COMMAND", call.command)
+        .env("CNI_CONTAINERID", call.container_id)
+        .env("CNI_NETNS", call.pod.map(|p| p.path()).unwrap_or_default())
+        .env("CNI_IFNAME", call.ifname)
+        .env("CNI_ARGS", call.args)
         .env("CNI_PATH", cni_bin_dir())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -255,7 +283,10 @@ impl Lan {
             "nft",
             "add chain inet spoof podspoof { type filter hook forward priority 0 ; policy accept ; }",
         ]);
-        node.exec(&["nft", &format!("add rule inet spoof podspoof iifname \"veth*\" ip saddr != {POD_CIDR} drop")]);
+        node.exec(&[
+            "nft",
+            &format!("add rule inet spoof podspoof iifname \"veth*\" ip saddr != {POD_CIDR} drop"),
+        ]);
         Lan { tag, client, lan, node, node_nic: n }
     }
 
@@ -277,7 +308,16 @@ impl Lan {
             "ipam": {"type": "static", "addresses": [{"address": format!("{ip}/24"), "gateway": gw}],
                      "routes": [{"dst": "0.0.0.0/0"}]}
         });
-        let (ok, result, text) = cni(&self.node, &cni_bin_dir().join("ptp"), "ADD", container_id, Some(pod), "eth0", "", &conf);
+        let (ok, result, text) = cni(
+            &self.node,
+            &cni_bin_dir().join("ptp"),
+            "ADD",
+            container_id,
+            Some(pod),
+            "eth0",
+            "",
+            &conf,
+        );
         assert!(ok, "ptp ADD failed: {text}");
         result
     }
@@ -294,7 +334,16 @@ impl Lan {
         default_route: bool,
     ) -> serde_json::Value {
         let conf = self.macvlan_conf(ip, default_route);
-        let (ok, result, text) = cni(&self.node, &cni_bin_dir().join("macvlan"), "ADD", container_id, Some(pod), "net1", "", &conf);
+        let (ok, result, text) = cni(
+            &self.node,
+            &cni_bin_dir().join("macvlan"),
+            "ADD",
+            container_id,
+            Some(pod),
+            "net1",
+            "",
+            &conf,
+        );
         assert!(ok, "macvlan ADD failed: {text}");
         result
     }
