@@ -308,16 +308,16 @@ impl Lan {
             "ipam": {"type": "static", "addresses": [{"address": format!("{ip}/24"), "gateway": gw}],
                      "routes": [{"dst": "0.0.0.0/0"}]}
         });
-        let (ok, result, text) = cni(
-            &self.node,
-            &cni_bin_dir().join("ptp"),
-            "ADD",
+        let plugin = cni_bin_dir().join("ptp");
+        let call = CniCall {
+            plugin: &plugin,
+            command: "ADD",
             container_id,
-            Some(pod),
-            "eth0",
-            "",
-            &conf,
-        );
+            pod: Some(pod),
+            ifname: "eth0",
+            args: "",
+        };
+        let (ok, result, text) = cni(&self.node, &call, &conf);
         assert!(ok, "ptp ADD failed: {text}");
         result
     }
@@ -334,16 +334,16 @@ impl Lan {
         default_route: bool,
     ) -> serde_json::Value {
         let conf = self.macvlan_conf(ip, default_route);
-        let (ok, result, text) = cni(
-            &self.node,
-            &cni_bin_dir().join("macvlan"),
-            "ADD",
+        let plugin = cni_bin_dir().join("macvlan");
+        let call = CniCall {
+            plugin: &plugin,
+            command: "ADD",
             container_id,
-            Some(pod),
-            "net1",
-            "",
-            &conf,
-        );
+            pod: Some(pod),
+            ifname: "net1",
+            args: "",
+        };
+        let (ok, result, text) = cni(&self.node, &call, &conf);
         assert!(ok, "macvlan ADD failed: {text}");
         result
     }
