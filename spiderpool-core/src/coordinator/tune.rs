@@ -10,8 +10,8 @@ use super::add::{Builder, Families, nic_addresses};
 use super::config::EffectiveConfig;
 use super::error::PlanError;
 use super::mode::{Resolution, TABLE_REPLY};
-use super::plan::{Action, ResolvedMode, RouteOp, RuleOp, Side};
-use super::simulate::net_family;
+use super::plan::{Action, Item, Op, ResolvedMode, RouteOp, RuleOp, Side};
+use super::simulate::{is_present, net_family};
 use super::view::{NetnsView, RouteView, TABLE_MAIN};
 
 /// The first link, in link order, other than `lo` and `current`, that owns a
@@ -149,9 +149,16 @@ fn is_fe80_64(net: &IpNet) -> bool {
     }
 }
 
-fn apply_moves(b: &mut Builder, moves: Vec<Move>) {
+/// Copies (routes without gateway first, so a gateway's link route is in
+/// the table before the routes via it), skipping copies the table already
+/// holds; then each default route is deleted from `main`.
+fn apply_moves(b: &mut Builder, mut moves: Vec<Move>) {
+    moves.sort_by_key(|m| m.copy.gateway.is_some());
     for m in moves {
-        b.route(Side::Pod, Action::Add, m.copy);
+        let copy = Op { side: Side::Pod, action: Action::Add, item: Item::Route(m.copy) };
+        if is_present(&b.pod, &b.host, &copy) != Some(true) {
+            b.push(copy.side, copy.action, copy.item);
+        }
         if let Some(d) = m.delete {
             b.route(Side::Pod, Action::Del, RouteOp { table: TABLE_MAIN, ..d });
         }
