@@ -43,7 +43,16 @@ fn link(index: u32, name: &str) -> LinkView {
 }
 
 fn route(dst: IpNet, gw: Option<IpAddr>, dev: &str, scope: Scope) -> RouteView {
-    RouteView { table: 254, dst, gateway: gw, dev: Some(dev.to_owned()), scope, prefsrc: None, protocol: None, nexthops: vec![] }
+    RouteView {
+        table: 254,
+        dst,
+        gateway: gw,
+        dev: Some(dev.to_owned()),
+        scope,
+        prefsrc: None,
+        protocol: None,
+        nexthops: vec![],
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -60,7 +69,14 @@ struct Case {
     tx: u32,
 }
 
-const HIJACK: [&str; 6] = ["10.233.0.0/18", "10.233.64.0/18", "169.254.0.0/16", "fd00:10:233::/112", "fd00:10:244::/64", "192.0.2.0/24"];
+const HIJACK: [&str; 6] = [
+    "10.233.0.0/18",
+    "10.233.64.0/18",
+    "169.254.0.0/16",
+    "fd00:10:233::/112",
+    "fd00:10:244::/64",
+    "192.0.2.0/24",
+];
 
 fn case() -> impl Strategy<Value = Case> {
     (
@@ -74,18 +90,20 @@ fn case() -> impl Strategy<Value = Case> {
         any::<bool>(),
         prop::sample::select(vec![0u32, 1000]),
     )
-        .prop_map(|(overlay, fam, host_v4, host_v6, extra, hijack, default_nic, mac_prefix, tx)| Case {
-            overlay,
-            v4: fam != 1,
-            v6: fam != 0,
-            host_v4,
-            host_v6,
-            extra,
-            hijack,
-            default_nic,
-            mac_prefix,
-            tx,
-        })
+        .prop_map(
+            |(overlay, fam, host_v4, host_v6, extra, hijack, default_nic, mac_prefix, tx)| Case {
+                overlay,
+                v4: fam != 1,
+                v6: fam != 0,
+                host_v4,
+                host_v6,
+                extra,
+                hijack,
+                default_nic,
+                mac_prefix,
+                tx,
+            },
+        )
 }
 
 /// Adds NIC `name` (number `i`) with its addresses and connected routes.
@@ -93,31 +111,60 @@ fn add_nic(pod: &mut NetnsView, c: &Case, i: u8, name: &str, host_byte: u8, defa
     let index = pod.links.iter().map(|l| l.index).max().unwrap_or(0) + 1;
     pod.links.push(link(index, name));
     if c.v4 {
-        pod.addresses.push(AddrView { dev: name.into(), address: net(&format!("10.{i}.0.{host_byte}/24")) });
-        pod.routes.push(RouteView { protocol: Some("kernel".into()), prefsrc: Some(ip(&format!("10.{i}.0.{host_byte}"))), ..route(net(&format!("10.{i}.0.0/24")), None, name, Scope::Link) });
+        pod.addresses
+            .push(AddrView { dev: name.into(), address: net(&format!("10.{i}.0.{host_byte}/24")) });
+        pod.routes.push(RouteView {
+            protocol: Some("kernel".into()),
+            prefsrc: Some(ip(&format!("10.{i}.0.{host_byte}"))),
+            ..route(net(&format!("10.{i}.0.0/24")), None, name, Scope::Link)
+        });
         if default {
-            pod.routes.push(route(net("0.0.0.0/0"), Some(ip(&format!("10.{i}.0.1"))), name, Scope::Global));
+            pod.routes.push(route(
+                net("0.0.0.0/0"),
+                Some(ip(&format!("10.{i}.0.1"))),
+                name,
+                Scope::Global,
+            ));
         }
     }
     if c.v6 {
-        pod.addresses.push(AddrView { dev: name.into(), address: net(&format!("fd00:{i}::{host_byte:x}/64")) });
-        pod.addresses.push(AddrView { dev: name.into(), address: net(&format!("fe80::{i}:{host_byte:x}/64")) });
+        pod.addresses.push(AddrView {
+            dev: name.into(),
+            address: net(&format!("fd00:{i}::{host_byte:x}/64")),
+        });
+        pod.addresses.push(AddrView {
+            dev: name.into(),
+            address: net(&format!("fe80::{i}:{host_byte:x}/64")),
+        });
         pod.routes.push(route(net(&format!("fd00:{i}::/64")), None, name, Scope::Link));
         pod.routes.push(route(net("fe80::/64"), None, name, Scope::Link));
         if default {
-            pod.routes.push(route(net("::/0"), Some(ip(&format!("fd00:{i}::1"))), name, Scope::Global));
+            pod.routes.push(route(
+                net("::/0"),
+                Some(ip(&format!("fd00:{i}::1"))),
+                name,
+                Scope::Global,
+            ));
         }
     }
 }
 
 fn config(c: &Case, nic: u8) -> EffectiveConfig {
     let mut policy = Vec::new();
-    if c.extra.get(usize::from(nic.saturating_sub(1))).is_some_and(|e| e.1) && !(c.overlay && nic == 0) {
+    if c.extra.get(usize::from(nic.saturating_sub(1))).is_some_and(|e| e.1)
+        && !(c.overlay && nic == 0)
+    {
         if c.v4 {
-            policy.push(PolicyRoute { dst: net(&format!("172.16.{nic}.0/24")), gw: ip(&format!("10.{nic}.0.1")) });
+            policy.push(PolicyRoute {
+                dst: net(&format!("172.16.{nic}.0/24")),
+                gw: ip(&format!("10.{nic}.0.1")),
+            });
         }
         if c.v6 {
-            policy.push(PolicyRoute { dst: net(&format!("fd99:{nic}::/64")), gw: ip(&format!("fd00:{nic}::1")) });
+            policy.push(PolicyRoute {
+                dst: net(&format!("fd99:{nic}::/64")),
+                gw: ip(&format!("fd00:{nic}::1")),
+            });
         }
     }
     EffectiveConfig {
@@ -139,7 +186,12 @@ fn config(c: &Case, nic: u8) -> EffectiveConfig {
 /// with a link-scope gateway, peered with host `cali0`).
 fn start(c: &Case) -> (NetnsView, HostView) {
     let mut pod = NetnsView {
-        links: vec![LinkView { index: 1, name: "lo".into(), flags: LinkFlags { up: true, loopback: true, ..LinkFlags::default() }, ..LinkView::default() }],
+        links: vec![LinkView {
+            index: 1,
+            name: "lo".into(),
+            flags: LinkFlags { up: true, loopback: true, ..LinkFlags::default() },
+            ..LinkView::default()
+        }],
         ..NetnsView::default()
     };
     let mut host = HostView::default();
@@ -159,7 +211,12 @@ fn start(c: &Case) -> (NetnsView, HostView) {
         if c.v4 {
             pod.addresses.push(AddrView { dev: "eth0".into(), address: net("10.233.70.5/32") });
             pod.routes.push(route(net("169.254.1.1/32"), None, "eth0", Scope::Link));
-            pod.routes.push(route(net("0.0.0.0/0"), Some(ip("169.254.1.1")), "eth0", Scope::Global));
+            pod.routes.push(route(
+                net("0.0.0.0/0"),
+                Some(ip("169.254.1.1")),
+                "eth0",
+                Scope::Global,
+            ));
         }
         if c.v6 {
             pod.addresses.push(AddrView { dev: "eth0".into(), address: net("fd00:233::5/128") });
@@ -176,27 +233,62 @@ fn check_state(pod: &NetnsView, host: &HostView) -> Result<(), TestCaseError> {
         let Some(gw) = r.gateway else { continue };
         let dev = r.dev.as_deref().unwrap();
         let link_local = matches!(gw, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
-        let covered = pod.routes.iter().any(|c| c.gateway.is_none() && c.dev.as_deref() == Some(dev) && c.dst.contains(&gw) && c.dst.prefix_len() > 0);
+        let covered = pod.routes.iter().any(|c| {
+            c.gateway.is_none()
+                && c.dev.as_deref() == Some(dev)
+                && c.dst.contains(&gw)
+                && c.dst.prefix_len() > 0
+        });
         prop_assert!(link_local || covered, "gateway {} of {:?} not reachable on {}", gw, r, dev);
     }
     let empty = |rules: &[RuleView], routes: &[RouteView]| {
-        rules.iter().find(|rule| !(253..=255).contains(&rule.table) && !routes.iter().any(|r| r.table == rule.table && (if r.dst.addr().is_ipv4() { 4 } else { 6 }) == rule.family)).cloned()
+        rules
+            .iter()
+            .find(|rule| {
+                !(253..=255).contains(&rule.table)
+                    && !routes.iter().any(|r| {
+                        r.table == rule.table
+                            && (if r.dst.addr().is_ipv4() { 4 } else { 6 }) == rule.family
+                    })
+            })
+            .cloned()
     };
     prop_assert_eq!(empty(&pod.rules, &pod.routes), None, "pod rule to an empty table");
     prop_assert_eq!(empty(&host.rules, &host.routes), None, "host rule to an empty table");
     Ok(())
 }
 
-fn step(pod: &NetnsView, host: &HostView, cfg: EffectiveConfig, ifname: &str) -> Result<(NetnsView, HostView), TestCaseError> {
-    let input = PlanInput { config: cfg, container_id: "c0ffee00112233445566".into(), ifname: ifname.into(), pod: pod.clone(), host: host.clone() };
+fn step(
+    pod: &NetnsView,
+    host: &HostView,
+    cfg: EffectiveConfig,
+    ifname: &str,
+) -> Result<(NetnsView, HostView), TestCaseError> {
+    let input = PlanInput {
+        config: cfg,
+        container_id: "c0ffee00112233445566".into(),
+        ifname: ifname.into(),
+        pod: pod.clone(),
+        host: host.clone(),
+    };
     let plan = plan_add(&input).map_err(|e| TestCaseError::fail(format!("{ifname}: {e}")))?;
     prop_assert_eq!(&plan_add(&input).unwrap(), &plan, "not deterministic");
-    prop_assert!(plan.ops.iter().any(|o| matches!(o.item, spiderpool_core::coordinator::Item::Route(_))), "no routes planned");
+    prop_assert!(
+        plan.ops.iter().any(|o| matches!(o.item, spiderpool_core::coordinator::Item::Route(_))),
+        "no routes planned"
+    );
     let (p2, h2) = apply_to_view(pod, host, &plan);
     let again = PlanInput { pod: p2.clone(), host: h2.clone(), ..input };
-    let second = plan_add(&again).map_err(|e| TestCaseError::fail(format!("re-plan {ifname}: {e}")))?;
+    let second =
+        plan_add(&again).map_err(|e| TestCaseError::fail(format!("re-plan {ifname}: {e}")))?;
     for op in &second.ops {
-        prop_assert_ne!(is_present(&p2, &h2, op), Some(false), "re-plan of {} adds {:?}", ifname, op);
+        prop_assert_ne!(
+            is_present(&p2, &h2, op),
+            Some(false),
+            "re-plan of {} adds {:?}",
+            ifname,
+            op
+        );
     }
     prop_assert_eq!((second.mode, second.table), (plan.mode, plan.table));
     check_state(&p2, &h2)?;

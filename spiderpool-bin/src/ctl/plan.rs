@@ -15,7 +15,9 @@ use std::io::{Read, Write};
 
 use serde::Deserialize;
 use serde_json::Value;
-use spiderpool_core::coordinator::render::{plan_lines, route_lines, route_lines_of, rule_lines, table_name};
+use spiderpool_core::coordinator::render::{
+    plan_lines, route_lines, route_lines_of, rule_lines, table_name,
+};
 use spiderpool_core::coordinator::{
     ClusterCoordinatorConfig, CoordinatorNetConf, HostView, NetnsView, PlanInput, RoutePlan,
     apply_to_view, merge, plan_add, plan_del,
@@ -67,18 +69,27 @@ pub struct CniArgs {
 }
 
 /// Runs `spiderpoolctl plan`.
-pub fn run(args: &PlanArgs, stdin: &mut dyn Read, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<u8, CtlError> {
+pub fn run(
+    args: &PlanArgs,
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<u8, CtlError> {
     let name = source_name(&args.file);
     let text = read_source(&args.file, stdin)?;
     let docs = parse_documents(&name, &text)?;
     let [doc] = docs.as_slice() else {
-        return Err(CtlError::Usage(format!("{name}: expected one scenario, found {} documents", docs.len())));
+        return Err(CtlError::Usage(format!(
+            "{name}: expected one scenario, found {} documents",
+            docs.len()
+        )));
     };
-    let scenario: Scenario = serde_json::from_value(doc.value.clone()).map_err(|e| CtlError::Decode {
-        source_name: name.clone(),
-        location: doc.location,
-        message: format!("scenario: {e}"),
-    })?;
+    let scenario: Scenario =
+        serde_json::from_value(doc.value.clone()).map_err(|e| CtlError::Decode {
+            source_name: name.clone(),
+            location: doc.location,
+            message: format!("scenario: {e}"),
+        })?;
     let plan = match make_plan(&scenario, args.del) {
         Ok(p) => p,
         Err(message) => {
@@ -100,9 +111,11 @@ pub fn run(args: &PlanArgs, stdin: &mut dyn Read, stdout: &mut dyn Write, stderr
 
 /// The plan and the host rule table, or the error message.
 fn make_plan(s: &Scenario, del: bool) -> Result<(RoutePlan, u32), String> {
-    let netconf = CoordinatorNetConf::from_value(&s.netconf).map_err(|e| format!("netconf: {e}"))?;
+    let netconf =
+        CoordinatorNetConf::from_value(&s.netconf).map_err(|e| format!("netconf: {e}"))?;
     let annotation = s.cni.pod_annotations.get(DEFAULT_ROUTE_NIC_ANNOTATION).map(String::as_str);
-    let config = merge(&netconf, s.cluster_config.as_ref(), annotation).map_err(|e| e.to_string())?;
+    let config =
+        merge(&netconf, s.cluster_config.as_ref(), annotation).map_err(|e| e.to_string())?;
     let table = config.host_rule_table;
     let input = PlanInput {
         config,
@@ -136,13 +149,21 @@ fn result_text(pod: &NetnsView, host: &HostView, host_table: u32) -> String {
         }
         section(&mut out, &format!("pod: ip{flag} rule"), &rules);
         for t in tables {
-            section(&mut out, &format!("pod: ip{flag} route show table {}", table_name(t)), &route_lines(pod, t, family));
+            section(
+                &mut out,
+                &format!("pod: ip{flag} route show table {}", table_name(t)),
+                &route_lines(pod, t, family),
+            );
         }
         let host_rules = rule_lines(&host.rules, family);
         let host_routes = route_lines_of(&host.routes, host_table, family);
         if !host_rules.is_empty() || !host_routes.is_empty() {
             section(&mut out, &format!("host: ip{flag} rule"), &host_rules);
-            section(&mut out, &format!("host: ip{flag} route show table {host_table}"), &host_routes);
+            section(
+                &mut out,
+                &format!("host: ip{flag} route show table {host_table}"),
+                &host_routes,
+            );
         }
     }
     out

@@ -100,7 +100,12 @@ pub fn plan_add(input: &PlanInput) -> Result<RoutePlan, PlanError> {
     let cfg = &input.config;
     let ifname = input.ifname.as_str();
     let res = resolve(cfg, ifname, &input.pod)?;
-    let mut plan = RoutePlan { mode: res.mode, first_invoke: res.first_invoke, table: res.table, ops: Vec::new() };
+    let mut plan = RoutePlan {
+        mode: res.mode,
+        first_invoke: res.first_invoke,
+        table: res.table,
+        ops: Vec::new(),
+    };
     if res.mode == ResolvedMode::Disabled {
         return Ok(plan);
     }
@@ -116,7 +121,11 @@ pub fn plan_add(input: &PlanInput) -> Result<RoutePlan, PlanError> {
 
     // 1. The current NIC up.
     if input.pod.link(ifname).is_some_and(|l| !l.flags.up) {
-        b.push(Side::Pod, Action::Set, Item::Link(LinkOp { ifname: ifname.to_owned(), up: Some(true), ..LinkOp::default() }));
+        b.push(
+            Side::Pod,
+            Action::Set,
+            Item::Link(LinkOp { ifname: ifname.to_owned(), up: Some(true), ..LinkOp::default() }),
+        );
     }
 
     // 2. Host IPs of the run's families, de-duplicated.
@@ -134,31 +143,75 @@ pub fn plan_add(input: &PlanInput) -> Result<RoutePlan, PlanError> {
     if let Some(prefix) = cfg.pod_mac_prefix
         && let Some(first) = cur_addrs.first()
     {
-        b.push(Side::Pod, Action::Set, Item::Mac(MacOp {
-            dev: ifname.to_owned(),
-            address: prefixed_mac(prefix, first.addr()),
-            announce: cur_addrs.iter().map(IpNet::addr).collect(),
-        }));
+        b.push(
+            Side::Pod,
+            Action::Set,
+            Item::Mac(MacOp {
+                dev: ifname.to_owned(),
+                address: prefixed_mac(prefix, first.addr()),
+                announce: cur_addrs.iter().map(IpNet::addr).collect(),
+            }),
+        );
     }
     // 6. txqueuelen, inside the pod (DESIGN §5.4).
     if cfg.tx_queue_len > 0 {
-        b.push(Side::Pod, Action::Set, Item::Link(LinkOp { ifname: ifname.to_owned(), txqlen: Some(cfg.tx_queue_len), ..LinkOp::default() }));
+        b.push(
+            Side::Pod,
+            Action::Set,
+            Item::Link(LinkOp {
+                ifname: ifname.to_owned(),
+                txqlen: Some(cfg.tx_queue_len),
+                ..LinkOp::default()
+            }),
+        );
     }
     // 7. IPv6 on.
     if fam.v6 {
-        b.push(Side::Pod, Action::Set, Item::Sysctl(SysctlOp { key: "net.ipv6.conf.all.disable_ipv6".to_owned(), value: "0".to_owned() }));
+        b.push(
+            Side::Pod,
+            Action::Set,
+            Item::Sysctl(SysctlOp {
+                key: "net.ipv6.conf.all.disable_ipv6".to_owned(),
+                value: "0".to_owned(),
+            }),
+        );
     }
     // 8. rp_filter.
     if cfg.pod_rp_filter >= 0 {
-        b.push(Side::Pod, Action::Set, Item::Sysctl(SysctlOp { key: "net.ipv4.conf.all.rp_filter".to_owned(), value: cfg.pod_rp_filter.to_string() }));
+        b.push(
+            Side::Pod,
+            Action::Set,
+            Item::Sysctl(SysctlOp {
+                key: "net.ipv4.conf.all.rp_filter".to_owned(),
+                value: cfg.pod_rp_filter.to_string(),
+            }),
+        );
     }
     // 9. Permanent neighbours: pod IPs on the host; host IPs in the pod.
     for a in &cur_addrs {
-        b.push(Side::Host, Action::Add, Item::Neigh(NeighOp { dev: veth.host_name.clone(), dst: a.addr(), lladdr: Some(veth.pod_mac.clone()), permanent: true }));
+        b.push(
+            Side::Host,
+            Action::Add,
+            Item::Neigh(NeighOp {
+                dev: veth.host_name.clone(),
+                dst: a.addr(),
+                lladdr: Some(veth.pod_mac.clone()),
+                permanent: true,
+            }),
+        );
     }
     if res.first_invoke {
         for ip in &host_ips {
-            b.push(Side::Pod, Action::Add, Item::Neigh(NeighOp { dev: veth.pod_name.clone(), dst: *ip, lladdr: Some(veth.host_mac.clone()), permanent: true }));
+            b.push(
+                Side::Pod,
+                Action::Add,
+                Item::Neigh(NeighOp {
+                    dev: veth.pod_name.clone(),
+                    dst: *ip,
+                    lladdr: Some(veth.host_mac.clone()),
+                    permanent: true,
+                }),
+            );
         }
     }
     // 10. Source for host and hijack routes: first IPv4 of the first NIC.
@@ -175,16 +228,43 @@ pub fn plan_add(input: &PlanInput) -> Result<RoutePlan, PlanError> {
     }
     for ip in &host_ips {
         for table in &tables {
-            b.route(Side::Pod, Action::Add, RouteOp { table: *table, dst: host_net(*ip), gateway: None, dev: Some(veth.pod_name.clone()), scope: Scope::Link, prefsrc: src_for(ip) });
+            b.route(
+                Side::Pod,
+                Action::Add,
+                RouteOp {
+                    table: *table,
+                    dst: host_net(*ip),
+                    gateway: None,
+                    dev: Some(veth.pod_name.clone()),
+                    scope: Scope::Link,
+                    prefsrc: src_for(ip),
+                },
+            );
         }
     }
     let hrt = cfg.host_rule_table;
     for family in fam.list() {
         let present = input.host.rules.iter().any(|r| {
-            r.family == family && r.table == hrt && r.src.is_none() && r.dst.is_none() && r.fwmark.is_none()
+            r.family == family
+                && r.table == hrt
+                && r.src.is_none()
+                && r.dst.is_none()
+                && r.fwmark.is_none()
         });
         if !present {
-            b.rule(Side::Host, Action::Add, RuleOp { family, priority: Some(RULE_PRIORITY), src: None, dst: None, fwmark: None, fwmask: None, table: hrt });
+            b.rule(
+                Side::Host,
+                Action::Add,
+                RuleOp {
+                    family,
+                    priority: Some(RULE_PRIORITY),
+                    src: None,
+                    dst: None,
+                    fwmark: None,
+                    fwmask: None,
+                    table: hrt,
+                },
+            );
         }
     }
     for a in &cur_addrs {
@@ -198,9 +278,31 @@ pub fn plan_add(input: &PlanInput) -> Result<RoutePlan, PlanError> {
             .cloned()
             .collect();
         for r in stale {
-            b.route(Side::Host, Action::Del, RouteOp { table: hrt, dst, gateway: r.gateway, dev: r.dev, scope: r.scope, prefsrc: None });
+            b.route(
+                Side::Host,
+                Action::Del,
+                RouteOp {
+                    table: hrt,
+                    dst,
+                    gateway: r.gateway,
+                    dev: r.dev,
+                    scope: r.scope,
+                    prefsrc: None,
+                },
+            );
         }
-        b.route(Side::Host, Action::Add, RouteOp { table: hrt, dst, gateway: None, dev: Some(veth.host_name.clone()), scope: Scope::Link, prefsrc: None });
+        b.route(
+            Side::Host,
+            Action::Add,
+            RouteOp {
+                table: hrt,
+                dst,
+                gateway: None,
+                dev: Some(veth.host_name.clone()),
+                scope: Scope::Link,
+                prefsrc: None,
+            },
+        );
     }
 
     // 12. Hijack routes via the node.
@@ -208,16 +310,54 @@ pub fn plan_add(input: &PlanInput) -> Result<RoutePlan, PlanError> {
     for net in cfg.hijack_routes() {
         let family = net_family(&net);
         let Some(gw) = host_ips.iter().find(|ip| family_of(ip) == family) else { continue };
-        b.route(Side::Pod, Action::Add, RouteOp { table: hijack_table, dst: net, gateway: Some(*gw), dev: Some(veth.pod_name.clone()), scope: Scope::Global, prefsrc: src_for(gw) });
+        b.route(
+            Side::Pod,
+            Action::Add,
+            RouteOp {
+                table: hijack_table,
+                dst: net,
+                gateway: Some(*gw),
+                dev: Some(veth.pod_name.clone()),
+                scope: Scope::Global,
+                prefsrc: src_for(gw),
+            },
+        );
     }
 
     // 13. Underlay first invoke: replies to connections from veth0 leave by veth0.
     if res.mode == ResolvedMode::Underlay && res.first_invoke {
-        b.push(Side::Pod, Action::Add, Item::Mark(MarkOp { iif: POD_VETH.to_owned(), fwmark: REPLY_MARK }));
+        b.push(
+            Side::Pod,
+            Action::Add,
+            Item::Mark(MarkOp { iif: POD_VETH.to_owned(), fwmark: REPLY_MARK }),
+        );
         for family in fam.list() {
             let Some(gw) = host_ips.iter().find(|ip| family_of(ip) == family) else { continue };
-            b.rule(Side::Pod, Action::Add, RuleOp { family, priority: Some(RULE_PRIORITY), src: None, dst: None, fwmark: Some(REPLY_MARK), fwmask: None, table: TABLE_REPLY });
-            b.route(Side::Pod, Action::Add, RouteOp { table: TABLE_REPLY, dst: default_net(family), gateway: Some(*gw), dev: Some(POD_VETH.to_owned()), scope: Scope::Global, prefsrc: src_for(gw) });
+            b.rule(
+                Side::Pod,
+                Action::Add,
+                RuleOp {
+                    family,
+                    priority: Some(RULE_PRIORITY),
+                    src: None,
+                    dst: None,
+                    fwmark: Some(REPLY_MARK),
+                    fwmask: None,
+                    table: TABLE_REPLY,
+                },
+            );
+            b.route(
+                Side::Pod,
+                Action::Add,
+                RouteOp {
+                    table: TABLE_REPLY,
+                    dst: default_net(family),
+                    gateway: Some(*gw),
+                    dev: Some(POD_VETH.to_owned()),
+                    scope: Scope::Global,
+                    prefsrc: src_for(gw),
+                },
+            );
         }
     }
 
@@ -227,15 +367,31 @@ pub fn plan_add(input: &PlanInput) -> Result<RoutePlan, PlanError> {
     }
 
     // 15. Static policy routes.
-    let policy_table = if res.mode == ResolvedMode::Underlay && res.first_invoke { TABLE_MAIN } else { res.table };
+    let policy_table =
+        if res.mode == ResolvedMode::Underlay && res.first_invoke { TABLE_MAIN } else { res.table };
     for pr in &cfg.policy_routes {
         if !fam.has(net_family(&pr.dst)) {
             continue;
         }
         if !gateway_reachable(&b.pod, ifname, &pr.gw) {
-            return Err(PlanError::PolicyRouteGatewayUnreachable { dst: pr.dst, gw: pr.gw, dev: ifname.to_owned() });
+            return Err(PlanError::PolicyRouteGatewayUnreachable {
+                dst: pr.dst,
+                gw: pr.gw,
+                dev: ifname.to_owned(),
+            });
         }
-        b.route(Side::Pod, Action::Add, RouteOp { table: policy_table, dst: pr.dst, gateway: Some(pr.gw), dev: Some(ifname.to_owned()), scope: Scope::Global, prefsrc: None });
+        b.route(
+            Side::Pod,
+            Action::Add,
+            RouteOp {
+                table: policy_table,
+                dst: pr.dst,
+                gateway: Some(pr.gw),
+                dev: Some(ifname.to_owned()),
+                scope: Scope::Global,
+                prefsrc: None,
+            },
+        );
     }
 
     plan.ops = b.ops;
@@ -261,7 +417,11 @@ pub fn gateway_reachable(view: &NetnsView, dev: &str, gw: &IpAddr) -> bool {
         return true;
     }
     view.routes.iter().any(|r| {
-        r.gateway.is_none() && r.nexthops.is_empty() && r.dev.as_deref() == Some(dev) && r.dst.contains(gw) && !r.is_default()
+        r.gateway.is_none()
+            && r.nexthops.is_empty()
+            && r.dev.as_deref() == Some(dev)
+            && r.dst.contains(gw)
+            && !r.is_default()
     })
 }
 
@@ -273,7 +433,12 @@ struct Veth {
     host_mac: String,
 }
 
-fn setup_veth(b: &mut Builder, input: &PlanInput, res: &Resolution, fam: Families) -> Result<Veth, PlanError> {
+fn setup_veth(
+    b: &mut Builder,
+    input: &PlanInput,
+    res: &Resolution,
+    fam: Families,
+) -> Result<Veth, PlanError> {
     let cfg = &input.config;
     if res.mode == ResolvedMode::Underlay {
         if input.container_id.is_empty() {
@@ -283,39 +448,71 @@ fn setup_veth(b: &mut Builder, input: &PlanInput, res: &Resolution, fam: Familie
         if res.first_invoke {
             let pod_mac = veth_mac(&input.container_id, Side::Pod);
             let host_mac = veth_mac(&input.container_id, Side::Host);
-            b.push(Side::Pod, Action::Add, Item::Link(LinkOp {
-                ifname: POD_VETH.to_owned(),
-                kind: Some("veth".to_owned()),
-                peer: Some(host_name.clone()),
-                peer_address: Some(host_mac.clone()),
-                address: Some(pod_mac.clone()),
-                mtu: Some(cfg.veth_mtu),
-                txqlen: None,
-                up: Some(true),
-            }));
+            b.push(
+                Side::Pod,
+                Action::Add,
+                Item::Link(LinkOp {
+                    ifname: POD_VETH.to_owned(),
+                    kind: Some("veth".to_owned()),
+                    peer: Some(host_name.clone()),
+                    peer_address: Some(host_mac.clone()),
+                    address: Some(pod_mac.clone()),
+                    mtu: Some(cfg.veth_mtu),
+                    txqlen: None,
+                    up: Some(true),
+                }),
+            );
             if let Some(addr) = cfg.veth_link_address
                 && fam.v4
             {
-                b.push(Side::Pod, Action::Add, Item::Addr(AddrOp { dev: POD_VETH.to_owned(), local: host_net(addr) }));
+                b.push(
+                    Side::Pod,
+                    Action::Add,
+                    Item::Addr(AddrOp { dev: POD_VETH.to_owned(), local: host_net(addr) }),
+                );
             }
             // A veth0 that already exists keeps its MACs (re-planning).
             let pod_mac = b.pod.link(POD_VETH).and_then(|l| l.mac.clone()).unwrap_or(pod_mac);
-            let host_mac = b.host.links.iter().find(|l| l.name == host_name).and_then(|l| l.mac.clone()).unwrap_or(host_mac);
+            let host_mac = b
+                .host
+                .links
+                .iter()
+                .find(|l| l.name == host_name)
+                .and_then(|l| l.mac.clone())
+                .unwrap_or(host_mac);
             return Ok(Veth { pod_name: POD_VETH.to_owned(), pod_mac, host_name, host_mac });
         }
-        let pod_mac = b.pod.link(POD_VETH).and_then(|l| l.mac.clone()).ok_or_else(|| PlanError::NoMac { side: "pod", name: POD_VETH.to_owned() })?;
-        let host = b.host.links.iter().find(|l| l.name == host_name).ok_or_else(|| PlanError::HostVethNotFound { name: host_name.clone(), pod_side: POD_VETH.to_owned() })?;
-        let host_mac = host.mac.clone().ok_or_else(|| PlanError::NoMac { side: "host", name: host_name.clone() })?;
+        let pod_mac = b
+            .pod
+            .link(POD_VETH)
+            .and_then(|l| l.mac.clone())
+            .ok_or_else(|| PlanError::NoMac { side: "pod", name: POD_VETH.to_owned() })?;
+        let host = b.host.links.iter().find(|l| l.name == host_name).ok_or_else(|| {
+            PlanError::HostVethNotFound { name: host_name.clone(), pod_side: POD_VETH.to_owned() }
+        })?;
+        let host_mac = host
+            .mac
+            .clone()
+            .ok_or_else(|| PlanError::NoMac { side: "host", name: host_name.clone() })?;
         return Ok(Veth { pod_name: POD_VETH.to_owned(), pod_mac, host_name, host_mac });
     }
     let first = cfg.pod_default_cni_nic.clone();
-    let eth0 = b.pod.link(&first).ok_or_else(|| PlanError::FirstNicNotFound { ifname: input.ifname.clone(), first: first.clone() })?;
-    let pod_mac = eth0.mac.clone().ok_or_else(|| PlanError::NoMac { side: "pod", name: first.clone() })?;
+    let eth0 = b.pod.link(&first).ok_or_else(|| PlanError::FirstNicNotFound {
+        ifname: input.ifname.clone(),
+        first: first.clone(),
+    })?;
+    let pod_mac =
+        eth0.mac.clone().ok_or_else(|| PlanError::NoMac { side: "pod", name: first.clone() })?;
     let peer = eth0.peer_index.and_then(|i| b.host.links.iter().find(|l| l.index == i));
     let host = peer.ok_or_else(|| PlanError::HostVethNotFound {
-        name: eth0.peer_index.map_or_else(|| "unknown (no peer index)".to_owned(), |i| format!("ifindex {i}")),
+        name: eth0
+            .peer_index
+            .map_or_else(|| "unknown (no peer index)".to_owned(), |i| format!("ifindex {i}")),
         pod_side: first.clone(),
     })?;
-    let host_mac = host.mac.clone().ok_or_else(|| PlanError::NoMac { side: "host", name: host.name.clone() })?;
+    let host_mac = host
+        .mac
+        .clone()
+        .ok_or_else(|| PlanError::NoMac { side: "host", name: host.name.clone() })?;
     Ok(Veth { pod_name: first, pod_mac, host_name: host.name.clone(), host_mac })
 }

@@ -436,7 +436,8 @@ fn cluster_as_netconf(c: &ClusterCoordinatorConfig) -> Value {
 fn prefix_error(e: ConfigError, prefix: &str) -> ConfigError {
     match e {
         ConfigError::Invalid { key, value, reason } => {
-            let key = if key == "podDefaultRouteNic" { "podDefaultRouteNIC".to_owned() } else { key };
+            let key =
+                if key == "podDefaultRouteNic" { "podDefaultRouteNIC".to_owned() } else { key };
             ConfigError::Invalid { key: format!("{prefix}{key}"), value, reason }
         }
         other => other,
@@ -613,7 +614,9 @@ impl Reader<'_> {
         match self.int(key)? {
             None => Ok(None),
             Some(n @ 68..=65535) => Ok(u32::try_from(n).ok()),
-            Some(n) => Err(invalid(&self.key(key), &Value::from(n), "must be between 68 and 65535")),
+            Some(n) => {
+                Err(invalid(&self.key(key), &Value::from(n), "must be between 68 and 65535"))
+            }
         }
     }
 }

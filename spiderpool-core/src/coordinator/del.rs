@@ -16,14 +16,22 @@ pub fn plan_del(input: &PlanInput) -> RoutePlan {
     let cfg = &input.config;
     let host_name = host_veth_name(&input.container_id);
     let veth_exists = !input.container_id.is_empty()
-        && (input.host.links.iter().any(|l| l.name == host_name) || input.pod.link(POD_VETH).is_some());
+        && (input.host.links.iter().any(|l| l.name == host_name)
+            || input.pod.link(POD_VETH).is_some());
     let mode = match cfg.mode {
         ModeSetting::Disabled => {
-            return RoutePlan { mode: ResolvedMode::Disabled, first_invoke: false, table: 0, ops: Vec::new() };
+            return RoutePlan {
+                mode: ResolvedMode::Disabled,
+                first_invoke: false,
+                table: 0,
+                ops: Vec::new(),
+            };
         }
         ModeSetting::Underlay => ResolvedMode::Underlay,
         ModeSetting::Overlay => ResolvedMode::Overlay,
-        ModeSetting::Auto if veth_exists || input.ifname == cfg.pod_default_cni_nic => ResolvedMode::Underlay,
+        ModeSetting::Auto if veth_exists || input.ifname == cfg.pod_default_cni_nic => {
+            ResolvedMode::Underlay
+        }
         ModeSetting::Auto => ResolvedMode::Overlay,
     };
     let mut ops = Vec::new();

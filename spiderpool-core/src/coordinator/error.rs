@@ -41,7 +41,9 @@ pub enum PlanError {
         ifname: String,
     },
     /// Overlay mode although `veth0` exists (the first NIC ran in underlay mode).
-    #[error("mode overlay on {ifname:?}: veth0 exists, so the first interface runs in underlay mode")]
+    #[error(
+        "mode overlay on {ifname:?}: veth0 exists, so the first interface runs in underlay mode"
+    )]
     OverlayWithVeth0 {
         /// `CNI_IFNAME`.
         ifname: String,
@@ -77,7 +79,9 @@ pub enum PlanError {
         nic: String,
     },
     /// A policy route's gateway is not on a subnet of the current NIC.
-    #[error("policyRoutes: gateway {gw} of {dst} is not reachable on {dev:?} (no connected route covers it)")]
+    #[error(
+        "policyRoutes: gateway {gw} of {dst} is not reachable on {dev:?} (no connected route covers it)"
+    )]
     PolicyRouteGatewayUnreachable {
         /// Destination.
         dst: IpNet,

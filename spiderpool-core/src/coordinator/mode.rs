@@ -34,7 +34,11 @@ pub struct Resolution {
 ///   later NICs `#nics + 99`. NICs are the UP+BROADCAST+MULTICAST links; the
 ///   current NIC counts even when it is still down (the plan sets it up
 ///   first, as Spiderpool does before counting).
-pub fn resolve(config: &EffectiveConfig, ifname: &str, pod: &NetnsView) -> Result<Resolution, PlanError> {
+pub fn resolve(
+    config: &EffectiveConfig,
+    ifname: &str,
+    pod: &NetnsView,
+) -> Result<Resolution, PlanError> {
     let first = config.pod_default_cni_nic.as_str();
     let has_veth0 = pod.link(POD_VETH).is_some();
     let mode = match config.mode {
@@ -49,10 +53,9 @@ pub fn resolve(config: &EffectiveConfig, ifname: &str, pod: &NetnsView) -> Resul
     if pod.link(ifname).is_none() {
         return Err(PlanError::NicNotFound { ifname: ifname.to_owned() });
     }
-    let nics = u32::try_from(
-        pod.links.iter().filter(|l| l.counts_as_nic() || l.name == ifname).count(),
-    )
-    .unwrap_or(u32::MAX);
+    let nics =
+        u32::try_from(pod.links.iter().filter(|l| l.counts_as_nic() || l.name == ifname).count())
+            .unwrap_or(u32::MAX);
     match mode {
         ResolvedMode::Underlay => {
             let first_invoke = ifname == first;
@@ -62,8 +65,11 @@ pub fn resolve(config: &EffectiveConfig, ifname: &str, pod: &NetnsView) -> Resul
                     first: first.to_owned(),
                 });
             }
-            let table =
-                if first_invoke { TABLE_FIRST_NIC } else { nics.saturating_add(98).max(TABLE_FIRST_NIC) };
+            let table = if first_invoke {
+                TABLE_FIRST_NIC
+            } else {
+                nics.saturating_add(98).max(TABLE_FIRST_NIC)
+            };
             Ok(Resolution { mode, first_invoke, table })
         }
         ResolvedMode::Overlay => {

@@ -45,7 +45,14 @@ fn scope_text(scope: Scope) -> Option<&'static str> {
     }
 }
 
-fn route_body(dst: &IpNet, gw: Option<&IpAddr>, dev: Option<&str>, proto: Option<&str>, scope: Scope, src: Option<&IpAddr>) -> String {
+fn route_body(
+    dst: &IpNet,
+    gw: Option<&IpAddr>,
+    dev: Option<&str>,
+    proto: Option<&str>,
+    scope: Scope,
+    src: Option<&IpAddr>,
+) -> String {
     let mut s = dst_text(dst);
     if let Some(gw) = gw {
         s.push_str(&format!(" via {gw}"));
@@ -81,11 +88,19 @@ pub fn route_lines(view: &NetnsView, table: u32, family: u8) -> Vec<String> {
 
 /// [`route_lines`] over a plain route list (the host view's routes).
 pub fn route_lines_of(routes: &[RouteView], table: u32, family: u8) -> Vec<String> {
-    let mut rs: Vec<&RouteView> = routes.iter().filter(|r| r.table == table && net_family(&r.dst) == family).collect();
+    let mut rs: Vec<&RouteView> =
+        routes.iter().filter(|r| r.table == table && net_family(&r.dst) == family).collect();
     rs.sort_by_key(|r| sort_key(&r.dst));
     rs.iter()
         .map(|r| {
-            let mut line = route_body(&r.dst, r.gateway.as_ref(), r.dev.as_deref(), r.protocol.as_deref(), r.scope, r.prefsrc.as_ref());
+            let mut line = route_body(
+                &r.dst,
+                r.gateway.as_ref(),
+                r.dev.as_deref(),
+                r.protocol.as_deref(),
+                r.scope,
+                r.prefsrc.as_ref(),
+            );
             for n in &r.nexthops {
                 line.push_str(" nexthop");
                 if let Some(gw) = n.gateway {
@@ -100,8 +115,16 @@ pub fn route_lines_of(routes: &[RouteView], table: u32, family: u8) -> Vec<Strin
         .collect()
 }
 
-fn rule_body(src: Option<&IpNet>, dst: Option<&IpNet>, fwmark: Option<u32>, fwmask: Option<u32>, table: u32) -> String {
-    let host_or_cidr = |n: &IpNet| if n.prefix_len() == n.max_prefix_len() { n.addr().to_string() } else { n.to_string() };
+fn rule_body(
+    src: Option<&IpNet>,
+    dst: Option<&IpNet>,
+    fwmark: Option<u32>,
+    fwmask: Option<u32>,
+    table: u32,
+) -> String {
+    let host_or_cidr = |n: &IpNet| {
+        if n.prefix_len() == n.max_prefix_len() { n.addr().to_string() } else { n.to_string() }
+    };
     let mut s = format!("from {}", src.map_or_else(|| "all".to_owned(), host_or_cidr));
     if let Some(d) = dst {
         s.push_str(&format!(" to {}", host_or_cidr(d)));
@@ -121,7 +144,13 @@ pub fn rule_lines(rules: &[RuleView], family: u8) -> Vec<String> {
     let mut rs: Vec<&RuleView> = rules.iter().filter(|r| r.family == family).collect();
     rs.sort_by_key(|r| r.priority.unwrap_or(0));
     rs.iter()
-        .map(|r| format!("{}:\t{}", r.priority.unwrap_or(0), rule_body(r.src.as_ref(), r.dst.as_ref(), r.fwmark, r.fwmask, r.table)))
+        .map(|r| {
+            format!(
+                "{}:\t{}",
+                r.priority.unwrap_or(0),
+                rule_body(r.src.as_ref(), r.dst.as_ref(), r.fwmark, r.fwmask, r.table)
+            )
+        })
         .collect()
 }
 
@@ -134,7 +163,8 @@ fn verb(action: Action) -> &'static str {
 }
 
 fn route_cmd(r: &RouteOp) -> String {
-    let mut s = route_body(&r.dst, r.gateway.as_ref(), r.dev.as_deref(), None, r.scope, r.prefsrc.as_ref());
+    let mut s =
+        route_body(&r.dst, r.gateway.as_ref(), r.dev.as_deref(), None, r.scope, r.prefsrc.as_ref());
     if r.table != TABLE_MAIN {
         s.push_str(&format!(" table {}", table_name(r.table)));
     }
@@ -204,9 +234,15 @@ pub fn op_lines(op: &Op) -> Vec<String> {
             }
         },
         Item::Addr(x) => vec![format!("{ip} addr {a} {} dev {}", x.local, x.dev)],
-        Item::Route(r) => vec![format!("{ip}{} route {a} {}", v6(net_family(&r.dst)), route_cmd(r))],
+        Item::Route(r) => {
+            vec![format!("{ip}{} route {a} {}", v6(net_family(&r.dst)), route_cmd(r))]
+        }
         Item::Rule(r) => {
-            let mut s = format!("{ip}{} rule {a} {}", v6(r.family), rule_body(r.src.as_ref(), r.dst.as_ref(), r.fwmark, r.fwmask, r.table));
+            let mut s = format!(
+                "{ip}{} rule {a} {}",
+                v6(r.family),
+                rule_body(r.src.as_ref(), r.dst.as_ref(), r.fwmark, r.fwmask, r.table)
+            );
             if let Some(p) = r.priority {
                 s.push_str(&format!(" priority {p}"));
             }
@@ -255,7 +291,8 @@ pub fn plan_lines(plan: &RoutePlan) -> Vec<String> {
         super::plan::ResolvedMode::Overlay => "overlay",
         super::plan::ResolvedMode::Disabled => "disabled",
     };
-    let mut out = vec![format!("# mode {mode}, first invoke {}, table {}", plan.first_invoke, plan.table)];
+    let mut out =
+        vec![format!("# mode {mode}, first invoke {}, table {}", plan.first_invoke, plan.table)];
     out.extend(plan.ops.iter().flat_map(op_lines));
     out
 }

@@ -180,7 +180,9 @@ fn apply_link(pod: &mut NetnsView, host: &mut HostView, side: Side, action: Acti
             let Some(pos) = mine.iter().position(|x| x.name == l.ifname) else { return };
             let link = mine.remove(pos);
             let peer_name = if link.kind.as_deref() == Some("veth") {
-                link.peer_index.and_then(|i| other.iter().find(|x| x.index == i)).map(|p| p.name.clone())
+                link.peer_index
+                    .and_then(|i| other.iter().find(|x| x.index == i))
+                    .map(|p| p.name.clone())
             } else {
                 None
             };

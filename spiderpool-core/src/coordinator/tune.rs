@@ -22,7 +22,10 @@ pub(crate) fn default_route_nic(pod: &NetnsView, current: &str, fam: Families) -
         .filter(|l| l.name != "lo" && !l.flags.loopback && l.name != current)
         .find(|l| {
             pod.routes.iter().any(|r| {
-                r.table == TABLE_MAIN && r.is_default() && fam.has(net_family(&r.dst)) && r.uses_dev(&l.name)
+                r.table == TABLE_MAIN
+                    && r.is_default()
+                    && fam.has(net_family(&r.dst))
+                    && r.uses_dev(&l.name)
             })
         })
         .map(|l| l.name.clone())
@@ -75,7 +78,12 @@ fn overlay_reply_table(b: &mut Builder, eth0: &str, fam: Families) {
         .pod
         .routes
         .iter()
-        .filter(|r| r.table == TABLE_MAIN && r.is_default() && fam.has(net_family(&r.dst)) && r.uses_dev(eth0))
+        .filter(|r| {
+            r.table == TABLE_MAIN
+                && r.is_default()
+                && fam.has(net_family(&r.dst))
+                && r.uses_dev(eth0)
+        })
         .map(|r| copy_into(r, eth0, TABLE_REPLY))
         .collect();
     for ip in nic_addresses(&b.pod, eth0, Some(fam)) {
@@ -124,7 +132,14 @@ fn copy_into(r: &RouteView, dev: &str, table: u32) -> RouteOp {
     } else {
         r.nexthops.iter().find(|n| n.dev.as_deref() == Some(dev)).and_then(|n| n.gateway)
     };
-    RouteOp { table, dst: r.dst, gateway, dev: Some(dev.to_owned()), scope: r.scope, prefsrc: r.prefsrc }
+    RouteOp {
+        table,
+        dst: r.dst,
+        gateway,
+        dev: Some(dev.to_owned()),
+        scope: r.scope,
+        prefsrc: r.prefsrc,
+    }
 }
 
 /// Every `main` route of `dev` (except `fe80::/64`) is copied into `table`;
@@ -136,7 +151,11 @@ fn moved_routes(pod: &NetnsView, dev: &str, table: u32, fam: Families) -> Vec<Mo
         .filter(|r| !is_fe80_64(&r.dst))
         .map(|r| {
             let copy = copy_into(r, dev, table);
-            let delete = r.is_default().then(|| RouteOp { table: TABLE_MAIN, prefsrc: None, ..copy.clone() });
+            let delete = r.is_default().then(|| RouteOp {
+                table: TABLE_MAIN,
+                prefsrc: None,
+                ..copy.clone()
+            });
             Move { copy, delete }
         })
         .collect()

@@ -3,7 +3,9 @@
 use serde_json::json;
 
 use super::*;
-use crate::coordinator::config::{ClusterCoordinatorConfig, ConfigError, CoordinatorNetConf, MacPrefix, PolicyRouteWire, merge};
+use crate::coordinator::config::{
+    ClusterCoordinatorConfig, ConfigError, CoordinatorNetConf, MacPrefix, PolicyRouteWire, merge,
+};
 
 fn parse(v: serde_json::Value) -> Result<CoordinatorNetConf, ConfigError> {
     CoordinatorNetConf::from_value(&v)
@@ -37,7 +39,10 @@ fn every_key_parses() {
     assert_eq!(c.service_cidr, [net("10.96.0.0/12")], "host bits cleared");
     assert_eq!(c.hijack_cidr, [net("169.254.25.10/32")], "bare IP is a /32");
     assert_eq!(c.policy_routes, [policy("10.10.0.0/16", "172.100.0.1")]);
-    assert_eq!((c.host_rule_table, c.pod_rp_filter, c.tx_queue_len), (Some(600), Some(-1), Some(1000)));
+    assert_eq!(
+        (c.host_rule_table, c.pod_rp_filter, c.tx_queue_len),
+        (Some(600), Some(-1), Some(1000))
+    );
     assert_eq!((c.veth_link_address, c.veth_mtu), (Some(ip("169.254.100.1")), Some(1450)));
     assert_eq!(c.log_options.log_max_count, Some(2));
     assert_eq!(c.ignored_keys.len(), 5);
@@ -55,7 +60,11 @@ fn errors_name_the_key_and_value() {
         (json!({"podMACPrefix": "zz:1b"}), "podMACPrefix", "\"zz:1b\""),
         (json!({"hijackCIDR": ["10.0.0.0/8", "nope"]}), "hijackCIDR[1]", "\"nope\""),
         (json!({"serviceCIDR": "10.0.0.0/8"}), "serviceCIDR", "\"10.0.0.0/8\""),
-        (json!({"policyRoutes": [{"dst": "10.0.0.0/8", "gw": "fd00::1"}]}), "policyRoutes[0].gw", "\"fd00::1\""),
+        (
+            json!({"policyRoutes": [{"dst": "10.0.0.0/8", "gw": "fd00::1"}]}),
+            "policyRoutes[0].gw",
+            "\"fd00::1\"",
+        ),
         (json!({"policyRoutes": [{"dst": "10.0.0.0/8"}]}), "policyRoutes[0].gw", "null"),
         (json!({"podRPFilter": 3}), "podRPFilter", "3"),
         (json!({"hostRuleTable": 254}), "hostRuleTable", "254"),
@@ -86,11 +95,20 @@ fn merge_precedence_netconf_then_agent_then_defaults() {
     assert_eq!(m.mode, ModeSetting::Overlay);
     assert!(!m.tune_pod_routes);
     assert_eq!(m.pod_default_route_nic.as_deref(), Some("net2"));
-    assert_eq!((m.host_rule_table, m.pod_rp_filter, m.tx_queue_len, m.veth_mtu), (700, 2, 500, 9000));
-    assert_eq!(m.hijack_routes(), [net("10.233.64.0/18"), net("10.233.0.0/18"), net("169.254.0.0/16")]);
+    assert_eq!(
+        (m.host_rule_table, m.pod_rp_filter, m.tx_queue_len, m.veth_mtu),
+        (700, 2, 500, 9000)
+    );
+    assert_eq!(
+        m.hijack_routes(),
+        [net("10.233.64.0/18"), net("10.233.0.0/18"), net("169.254.0.0/16")]
+    );
     assert_eq!(m.policy_routes, [policy("10.9.0.0/16", "10.6.0.1")]);
     // Annotation beats the agent, netconf beats the annotation.
-    assert_eq!(merge(&empty, Some(&cluster), Some("net1")).unwrap().pod_default_route_nic.as_deref(), Some("net1"));
+    assert_eq!(
+        merge(&empty, Some(&cluster), Some("net1")).unwrap().pod_default_route_nic.as_deref(),
+        Some("net1")
+    );
     let nc = parse(json!({"podDefaultRouteNic": "net3", "mode": "underlay", "serviceCIDR": ["10.96.0.0/12"], "vethMTU": 1400, "tunePodRoutes": true})).unwrap();
     let m = merge(&nc, Some(&cluster), Some("net1")).unwrap();
     assert_eq!(m.pod_default_route_nic.as_deref(), Some("net3"));
@@ -100,20 +118,46 @@ fn merge_precedence_netconf_then_agent_then_defaults() {
     // No agent: the defaults.
     let d = merge(&empty, None, None).unwrap();
     assert_eq!(d, EffectiveConfig::default());
-    assert_eq!((d.mode, d.host_rule_table, d.veth_mtu, d.pod_default_cni_nic.as_str()), (ModeSetting::Auto, 500, 1500, "eth0"));
+    assert_eq!(
+        (d.mode, d.host_rule_table, d.veth_mtu, d.pod_default_cni_nic.as_str()),
+        (ModeSetting::Auto, 500, 1500, "eth0")
+    );
     assert!(d.tune_pod_routes);
     // Bad agent values name clusterConfig.<key>.
-    let bad = ClusterCoordinatorConfig { policy_routes: vec![PolicyRouteWire { dst: "x".into(), gw: "1.1.1.1".into() }], ..ClusterCoordinatorConfig::default() };
+    let bad = ClusterCoordinatorConfig {
+        policy_routes: vec![PolicyRouteWire { dst: "x".into(), gw: "1.1.1.1".into() }],
+        ..ClusterCoordinatorConfig::default()
+    };
     let e = merge(&empty, Some(&bad), None).unwrap_err();
-    assert!(e.to_string().starts_with("clusterConfig.policyRoutes[0].dst: invalid value \"x\""), "{e}");
-    let bad = ClusterCoordinatorConfig { pod_default_route_nic: "a b".into(), ..ClusterCoordinatorConfig::default() };
-    assert!(merge(&empty, Some(&bad), None).unwrap_err().to_string().starts_with("clusterConfig.podDefaultRouteNIC"));
+    assert!(
+        e.to_string().starts_with("clusterConfig.policyRoutes[0].dst: invalid value \"x\""),
+        "{e}"
+    );
+    let bad = ClusterCoordinatorConfig {
+        pod_default_route_nic: "a b".into(),
+        ..ClusterCoordinatorConfig::default()
+    };
+    assert!(
+        merge(&empty, Some(&bad), None)
+            .unwrap_err()
+            .to_string()
+            .starts_with("clusterConfig.podDefaultRouteNIC")
+    );
     assert!(merge(&empty, None, Some("x/y")).is_err());
 }
 
 #[test]
 fn cluster_config_json_names() {
-    let c = ClusterCoordinatorConfig { mode: "auto".into(), tune_pod_routes: Some(true), pod_default_route_nic: "net1".into(), veth_mtu: Some(1500), ..ClusterCoordinatorConfig::default() };
+    let c = ClusterCoordinatorConfig {
+        mode: "auto".into(),
+        tune_pod_routes: Some(true),
+        pod_default_route_nic: "net1".into(),
+        veth_mtu: Some(1500),
+        ..ClusterCoordinatorConfig::default()
+    };
     let v = serde_json::to_value(&c).unwrap();
-    assert_eq!(v, json!({"overlayPodCIDR": [], "serviceCIDR": [], "mode": "auto", "tunePodRoutes": true, "podDefaultRouteNIC": "net1", "vethMTU": 1500}));
+    assert_eq!(
+        v,
+        json!({"overlayPodCIDR": [], "serviceCIDR": [], "mode": "auto", "tunePodRoutes": true, "podDefaultRouteNIC": "net1", "vethMTU": 1500})
+    );
 }

@@ -87,7 +87,12 @@ pub(super) fn a(dev: &str, cidr: &str) -> AddrView {
     AddrView { dev: dev.to_owned(), address: cidr.parse().unwrap() }
 }
 
-pub(super) fn input(config: EffectiveConfig, ifname: &str, pod: NetnsView, host: HostView) -> PlanInput {
+pub(super) fn input(
+    config: EffectiveConfig,
+    ifname: &str,
+    pod: NetnsView,
+    host: HostView,
+) -> PlanInput {
     PlanInput { config, container_id: CID.to_owned(), ifname: ifname.to_owned(), pod, host }
 }
 
@@ -142,6 +147,14 @@ pub(super) fn host_rules(host: &HostView, family: u8) -> Vec<String> {
 pub(super) fn default_rules(family: u8) -> Vec<RuleView> {
     [(0, 255), (32766, 254), (32767, 253)]
         .into_iter()
-        .map(|(p, t)| RuleView { priority: Some(p), family, src: None, dst: None, fwmark: None, fwmask: None, table: t })
+        .map(|(p, t)| RuleView {
+            priority: Some(p),
+            family,
+            src: None,
+            dst: None,
+            fwmark: None,
+            fwmask: None,
+            table: t,
+        })
         .collect()
 }
