@@ -3,7 +3,8 @@
 //! - [`validate`]: run admission (defaulting and validation) over objects read
 //!   from files, offline, and print them as the API server would store them;
 //! - [`render_nad`]: print the NetworkAttachmentDefinition a
-//!   SpiderMultusConfig produces.
+//!   SpiderMultusConfig produces;
+//! - [`plan`]: print the coordinator's plan for a scenario file.
 //!
 //! Exit codes: [`EXIT_OK`] (0), [`EXIT_REJECTED`] (1: admission rejected an
 //! object, or a SpiderMultusConfig cannot be rendered) and [`EXIT_BAD_INPUT`]
@@ -17,6 +18,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub mod input;
 pub mod output;
+pub mod plan;
 pub mod render_nad;
 pub mod validate;
 
@@ -47,6 +49,35 @@ pub enum Command {
     /// Print the NetworkAttachmentDefinition each SpiderMultusConfig in a file
     /// produces (after its own defaulting and validation).
     RenderNad(RenderNadArgs),
+    /// Print the coordinator's route plan for a scenario file (offline, no
+    /// root): `ip` command lines or JSON.
+    Plan(PlanArgs),
+}
+
+/// Output format of `plan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// `ip` command lines (pod side as `ip -n pod ...`).
+    Ip,
+    /// `{mode, firstInvoke, table, ops}`.
+    Json,
+}
+
+/// Arguments of `spiderpoolctl plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Scenario file (YAML or JSON); `-` reads standard input.
+    #[arg(short = 'f', long = "filename", value_name = "SCENARIO")]
+    pub file: PathBuf,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = PlanFormat::Ip)]
+    pub output: PlanFormat,
+    /// Plan a CNI DEL instead of an ADD.
+    #[arg(long)]
+    pub del: bool,
+    /// Also print the pod's and host's rules and tables after the plan.
+    #[arg(long)]
+    pub result: bool,
 }
 
 /// Output format.
@@ -191,5 +222,6 @@ pub fn run(
     match &cli.command {
         Command::Validate(args) => validate::run(args, stdin, stdout, stderr),
         Command::RenderNad(args) => render_nad::run(args, stdin, stdout, stderr),
+        Command::Plan(args) => plan::run(args, stdin, stdout, stderr),
     }
 }

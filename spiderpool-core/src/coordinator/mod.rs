@@ -1,13 +1,45 @@
 //! Coordinator route planning: a pure function from what the pod and host
-//! network namespaces hold ([`view`]) and the coordinator configuration to an
-//! ordered list of operations ([`plan::RoutePlan`]) that `spiderpool-netlink`
-//! applies. No I/O happens here (DESIGN.md §7).
+//! network namespaces hold ([`view`]) and the coordinator configuration
+//! ([`config`]) to an ordered list of operations ([`plan::RoutePlan`]) that
+//! `spiderpool-netlink` applies.
+//!
+//! - [`config`]: parse and validate the netconf, the agent's cluster config,
+//!   and [`merge`] them (netconf > agent > defaults);
+//! - [`plan_add`] / [`plan_del`]: the ADD and DEL plans of Spiderpool's
+//!   `coordinator` (reference §5), including mode resolution, first-invoke
+//!   detection, policy-table numbering and route tuning;
+//! - [`apply_to_view`]: a pure simulator of the resulting kernel state, for
+//!   tests and for offline inspection (`spiderpoolctl plan`).
+//!
+//! What it does not do: any I/O (no netlink, sysctl, files; DESIGN.md §7),
+//! talking to the agent, or announcing addresses. Neighbour entries, sysctls
+//! and packet marks are planned but not simulated.
 
+mod add;
+pub mod config;
+mod del;
+pub mod error;
+pub mod mac;
+pub mod mode;
 pub mod plan;
+pub mod render;
+mod simulate;
+mod tune;
 pub mod view;
 
+#[cfg(test)]
+mod tests;
+
+pub use add::{PlanInput, REPLY_MARK, RULE_PRIORITY, gateway_reachable, plan_add};
+pub use config::{
+    ClusterCoordinatorConfig, ConfigError, CoordinatorNetConf, EffectiveConfig, LogOptions,
+    MacPrefix, ModeSetting, PolicyRoute, PolicyRouteWire, merge,
+};
+pub use del::plan_del;
+pub use error::PlanError;
 pub use plan::{Action, Item, Op, RoutePlan, Side};
 pub use plan::{AddrOp, LinkOp, MacOp, MarkOp, NeighOp, ResolvedMode, RouteOp, RuleOp, SysctlOp};
+pub use simulate::{apply_to_view, is_present};
 pub use view::{
     AddrView, HostView, LinkFlags, LinkView, NetnsView, NextHop, RouteView, RuleView, Scope,
 };

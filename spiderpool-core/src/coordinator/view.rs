@@ -201,7 +201,8 @@ pub struct HostView {
     /// The host addresses the plugin discovered for this pod (reference §5.3
     /// step 2: the `src` of the host's route to each pod IP, then the addresses
     /// of host interfaces other than container/overlay ones), de-duplicated.
-    #[serde(default)]
+    /// JSON name `podHostIPs` (`podHostIps` is accepted too).
+    #[serde(default, rename = "podHostIPs", alias = "podHostIps")]
     pub pod_host_ips: Vec<IpAddr>,
     /// Host links the plan refers to (the overlay veth peer of `eth0`, the host
     /// side of `veth0` when it exists), with their MACs.

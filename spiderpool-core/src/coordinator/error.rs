@@ -1,0 +1,96 @@
+//! Why a plan cannot be made.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+/// A planning failure; each variant names what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// The CNI `ifName` is not a link of the pod.
+    #[error("interface {ifname:?} does not exist in the pod")]
+    NicNotFound {
+        /// `CNI_IFNAME`.
+        ifname: String,
+    },
+    /// The current NIC has no address other than link-local ones, so the IP
+    /// family cannot be told.
+    #[error("interface {ifname:?} has no IPv4 or IPv6 address other than link-local ones")]
+    NoAddress {
+        /// `CNI_IFNAME`.
+        ifname: String,
+    },
+    /// Underlay mode on a NIC after the first, but the first NIC's coordinator
+    /// did not create `veth0`.
+    #[error(
+        "mode underlay on {ifname:?}: the pod has no veth0, so the coordinator did not run on the first interface {first:?}; enable it there"
+    )]
+    UnderlayWithoutVeth0 {
+        /// `CNI_IFNAME`.
+        ifname: String,
+        /// `podDefaultCniNic`.
+        first: String,
+    },
+    /// Overlay mode on the pod's first NIC.
+    #[error(
+        "mode overlay on {ifname:?}: it is the pod's first interface (podDefaultCniNic), which belongs to the overlay CNI"
+    )]
+    OverlayOnFirstNic {
+        /// `CNI_IFNAME`.
+        ifname: String,
+    },
+    /// Overlay mode although `veth0` exists (the first NIC ran in underlay mode).
+    #[error(
+        "mode overlay on {ifname:?}: veth0 exists, so the first interface runs in underlay mode"
+    )]
+    OverlayWithVeth0 {
+        /// `CNI_IFNAME`.
+        ifname: String,
+    },
+    /// Overlay mode but the first NIC is missing.
+    #[error("mode overlay on {ifname:?}: the first interface {first:?} does not exist in the pod")]
+    FirstNicNotFound {
+        /// `CNI_IFNAME`.
+        ifname: String,
+        /// `podDefaultCniNic`.
+        first: String,
+    },
+    /// A link the plan needs has no MAC in the view.
+    #[error("{side} link {name:?} has no MAC address in the view")]
+    NoMac {
+        /// `pod` or `host`.
+        side: &'static str,
+        /// The link.
+        name: String,
+    },
+    /// The host end of the pod's veth is not in the host view.
+    #[error("host veth {name:?} (peer of the pod's {pod_side:?}) is not in the host view")]
+    HostVethNotFound {
+        /// The host link's name, or `ifindex N`.
+        name: String,
+        /// `veth0` or `eth0`.
+        pod_side: String,
+    },
+    /// The configured default-route NIC is not in the pod.
+    #[error("podDefaultRouteNic: {nic:?} does not exist in the pod")]
+    DefaultRouteNicNotFound {
+        /// The configured NIC.
+        nic: String,
+    },
+    /// A policy route's gateway is not on a subnet of the current NIC.
+    #[error(
+        "policyRoutes: gateway {gw} of {dst} is not reachable on {dev:?} (no connected route covers it)"
+    )]
+    PolicyRouteGatewayUnreachable {
+        /// Destination.
+        dst: IpNet,
+        /// Gateway.
+        gw: IpAddr,
+        /// The current NIC.
+        dev: String,
+    },
+    /// The container ID is empty.
+    #[error("containerID must not be empty")]
+    EmptyContainerId,
+}
