@@ -13,4 +13,5 @@
 
 pub mod agent_client;
 pub mod cni;
+pub mod coordinator;
 pub mod ctl;

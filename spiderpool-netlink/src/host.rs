@@ -80,6 +80,12 @@ fn route_view_ip(a: &netlink_packet_route::route::RouteAddress) -> Option<IpAddr
 /// for each pod IP first, then the addresses of every host interface not
 /// excluded by [`is_excluded_host_link`], skipping link-local, multicast and
 /// unspecified addresses; de-duplicated, first occurrence kept.
+///
+/// A route `src` that sits on an excluded interface (`lo`, `kube-ipvs0`,
+/// `veth*`, ...) is skipped too: once the coordinator has routed a pod through
+/// its own host veth (table 500, no source), the kernel picks an arbitrary
+/// address — often a service IP on `lo` or `kube-ipvs0` — and a CHECK right
+/// after an ADD would otherwise plan through another host IP than the ADD.
 pub async fn discover_pod_host_ips_with(h: &Handle, pod_ips: &[IpAddr]) -> Result<Vec<IpAddr>> {
     let mut out: Vec<IpAddr> = Vec::new();
     let push = |ip: IpAddr, out: &mut Vec<IpAddr>| {
@@ -87,12 +93,17 @@ pub async fn discover_pod_host_ips_with(h: &Handle, pod_ips: &[IpAddr]) -> Resul
             out.push(ip);
         }
     };
+    let view = read_view_with(h).await?;
+    let on_excluded_link = |ip: &IpAddr| {
+        view.addresses.iter().any(|a| a.address.addr() == *ip && is_excluded_host_link(&a.dev))
+    };
     for ip in pod_ips {
-        if let Some(src) = route_get_src(h, *ip).await? {
+        if let Some(src) = route_get_src(h, *ip).await?
+            && !on_excluded_link(&src)
+        {
             push(src, &mut out);
         }
     }
-    let view = read_view_with(h).await?;
     for a in &view.addresses {
         if !is_excluded_host_link(&a.dev) {
             push(a.address.addr(), &mut out);

@@ -569,7 +569,13 @@ fn host_ips_come_from_route_src_then_non_container_links() {
         &[ip("172.30.0.5"), ip("192.0.2.77")],
     )
     .unwrap();
-    // route src first; veth* addresses otherwise excluded; 127.0.0.1 (lo) excluded;
-    // the unroutable pod IP is skipped.
-    assert_eq!(ips, vec![ip("172.30.0.1"), ip("10.6.0.10")]);
+    // route src first — unless it sits on an excluded link (here vethabc), as
+    // happens once the coordinator routes a pod through its own host veth;
+    // 127.0.0.1 (lo) excluded; the unroutable pod IP is skipped.
+    assert_eq!(ips, vec![ip("10.6.0.10")]);
+    host.ip(&["addr", "add", "10.6.0.11/16", "dev", "ens9"]);
+    host.ip(&["route", "add", "10.6.9.9/32", "dev", "ens9", "src", "10.6.0.11"]);
+    let ips =
+        spiderpool_netlink::host::discover_pod_host_ips(&host.netns(), &[ip("10.6.9.9")]).unwrap();
+    assert_eq!(ips, vec![ip("10.6.0.11"), ip("10.6.0.10")], "a usable route src comes first");
 }

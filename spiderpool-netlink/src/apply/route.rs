@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use futures::TryStreamExt;
 use netlink_packet_route::address::AddressAttribute;
 use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourState};
-use netlink_packet_route::route::RouteScope;
+use netlink_packet_route::route::{RouteProtocol, RouteScope};
 use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use rtnetlink::{Handle, IpVersion, RouteMessageBuilder};
 use spiderpool_core::coordinator::{Action, AddrOp, NeighOp, RouteOp, RuleOp, RuleView, Scope};
@@ -110,8 +110,10 @@ pub(super) async fn apply_route(h: &Handle, action: Action, r: &RouteOp) -> Resu
                     None => return Ok(()),
                 }
             }
-            // Like `ip route del`: any scope matches.
-            b = b.scope(RouteScope::NoWhere);
+            // Like `ip route del`: any scope and any protocol match (a route
+            // added by another plugin is `proto boot`, ours `proto static`;
+            // the kernel matches a non-zero protocol on delete).
+            b = b.scope(RouteScope::NoWhere).protocol(RouteProtocol::Unspec);
             match h.route().del(b.build()).execute().await {
                 Ok(()) => Ok(()),
                 Err(e) if matches!(errno(&e), Some(ESRCH) | Some(ENOENT)) => Ok(()),

@@ -1,0 +1,310 @@
+//! The `coordinator` CNI plugin: plans with `spiderpool_core::coordinator`,
+//! applies with `spiderpool-netlink`, and passes `prevResult` through.
+//!
+//! - ADD: parse the netconf, ask the agent for the cluster config when its
+//!   socket exists (and fail when the agent refuses, e.g. the SpiderCoordinator
+//!   is not `Synced`), read the pod and host namespaces, plan, apply, print
+//!   `prevResult`.
+//! - DEL: never fails because the agent is unreachable or not `Synced`
+//!   (DESIGN.md §5.5), and succeeds when the namespace or links are gone.
+//! - CHECK: plans again on the current state and reports every operation whose
+//!   effect is missing (rules, routes, links, neighbours, sysctls, marks).
+//! - GC: the coordinator keeps no state of its own beyond links that die with
+//!   their namespace or are removed by DEL, so GC has nothing to release.
+//! - STATUS: ready whenever the plugin can run; the agent is optional.
+//!
+//! Logs go to `logOptions.logFile` (default `/var/log/spidernet/coordinator.log`),
+//! never to stdout.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use spiderpool_core::cni::{self, CniError};
+use spiderpool_core::coordinator::{
+    ClusterCoordinatorConfig, CoordinatorNetConf, EffectiveConfig, ModeSetting, NetnsView,
+    PlanInput, RoutePlan, Side, merge, plan_add, plan_del,
+};
+use spiderpool_netlink::Netns;
+
+use crate::agent_client::{self, AgentError};
+use crate::cni::{CniRequest, Plugin};
+
+mod log;
+
+pub use log::Log;
+
+/// Plugin-specific error codes (CNI codes 100+).
+pub mod codes {
+    /// The agent refused or failed to give the cluster config.
+    pub const AGENT: u32 = 100;
+    /// Planning failed (mode sanity checks, missing NIC, ...).
+    pub const PLAN: u32 = 101;
+    /// Applying the plan failed.
+    pub const APPLY: u32 = 102;
+    /// CHECK found missing rules, routes or links.
+    pub const CHECK: u32 = 103;
+}
+
+/// The coordinator plugin.
+#[derive(Debug, Clone)]
+pub struct Coordinator {
+    /// The agent socket (`/var/run/spidernet/spiderpool.sock`).
+    pub agent_socket: PathBuf,
+    /// How long to wait for the agent.
+    pub agent_timeout: Duration,
+}
+
+impl Default for Coordinator {
+    fn default() -> Self {
+        Self {
+            agent_socket: PathBuf::from(agent_client::DEFAULT_SOCKET),
+            agent_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+fn plugin_error(code: u32, msg: impl Into<String>) -> CniError {
+    CniError::Plugin { code, msg: msg.into(), details: String::new() }
+}
+
+fn config_error(e: impl std::fmt::Display) -> CniError {
+    CniError::InvalidConfig {
+        field: "coordinator netconf".into(),
+        value: String::new(),
+        reason: e.to_string(),
+    }
+}
+
+/// The non-link-local addresses of every pod link except `lo`.
+fn pod_ips(view: &NetnsView) -> Vec<IpAddr> {
+    view.addresses
+        .iter()
+        .filter(|a| a.dev != "lo")
+        .map(|a| a.address.addr())
+        .filter(|ip| match ip {
+            IpAddr::V4(v4) => !v4.is_link_local() && !v4.is_loopback(),
+            IpAddr::V6(v6) => !v6.is_unicast_link_local() && !v6.is_loopback(),
+        })
+        .collect()
+}
+
+impl Coordinator {
+    /// Asks the agent for the cluster config. `Ok(None)` without an agent.
+    fn cluster_config(
+        &self,
+        req: &CniRequest,
+    ) -> Result<Option<ClusterCoordinatorConfig>, AgentError> {
+        let body = serde_json::json!({
+            "podName": req.args.pod_name.clone().unwrap_or_default(),
+            "podNamespace": req.args.pod_namespace.clone().unwrap_or_default(),
+        });
+        let Some(answer) = agent_client::request_json(
+            &self.agent_socket,
+            "GET",
+            "/v1/coordinator/config",
+            &body,
+            self.agent_timeout,
+        )?
+        else {
+            return Ok(None);
+        };
+        serde_json::from_value(answer).map(Some).map_err(|e| AgentError::Decode {
+            path: "/v1/coordinator/config".into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Netconf + agent config, merged. For DEL the agent is optional.
+    fn effective(
+        &self,
+        req: &CniRequest,
+        netconf: &CoordinatorNetConf,
+        log: &Log,
+        strict: bool,
+    ) -> Result<EffectiveConfig, CniError> {
+        let cluster = match self.cluster_config(req) {
+            Ok(c) => c,
+            Err(e) if strict => {
+                return Err(plugin_error(
+                    codes::AGENT,
+                    format!("coordinator config from the agent: {e}"),
+                ));
+            }
+            Err(e) => {
+                log.line(&format!("agent config unavailable, using the netconf alone: {e}"));
+                None
+            }
+        };
+        merge(netconf, cluster.as_ref(), None).map_err(config_error)
+    }
+
+    fn pod_ns(req: &CniRequest) -> Result<Netns, CniError> {
+        match req.netns.as_deref() {
+            Some(p) if !p.is_empty() => Ok(Netns::path(p)),
+            _ => Err(CniError::InvalidEnvironment {
+                var: "CNI_NETNS".into(),
+                value: None,
+                reason: "required".into(),
+            }),
+        }
+    }
+
+    fn plan_input(
+        &self,
+        req: &CniRequest,
+        config: EffectiveConfig,
+        pod: &Netns,
+    ) -> Result<PlanInput, CniError> {
+        let io = |what: &str, e: spiderpool_netlink::Error| CniError::Io {
+            what: what.into(),
+            reason: e.to_string(),
+        };
+        let pod_view = spiderpool_netlink::read_view(pod).map_err(|e| io("pod netns", e))?;
+        let ips = pod_ips(&pod_view);
+        let host =
+            spiderpool_netlink::host::read_host_view(&Netns::Current, &ips, config.host_rule_table)
+                .map_err(|e| io("host netns", e))?;
+        Ok(PlanInput {
+            config,
+            container_id: req.container_id.clone(),
+            ifname: req.ifname.clone(),
+            pod: pod_view,
+            host,
+        })
+    }
+
+    fn plan(&self, req: &CniRequest, log: &Log) -> Result<(Option<RoutePlan>, Netns), CniError> {
+        let netconf = CoordinatorNetConf::from_slice(&req.raw_config).map_err(config_error)?;
+        let config = self.effective(req, &netconf, log, true)?;
+        let pod = Self::pod_ns(req)?;
+        if config.mode == ModeSetting::Disabled {
+            return Ok((None, pod));
+        }
+        let input = self.plan_input(req, config, &pod)?;
+        let plan = plan_add(&input).map_err(|e| plugin_error(codes::PLAN, e.to_string()))?;
+        Ok((Some(plan), pod))
+    }
+}
+
+impl Plugin for Coordinator {
+    fn add(&self, req: &CniRequest) -> Result<cni::Result, CniError> {
+        let log = Log::for_request(req);
+        let prev = req.prev_result()?.ok_or_else(|| CniError::InvalidConfig {
+            field: "prevResult".into(),
+            value: "null".into(),
+            reason: "coordinator must run as a chained plugin after the main CNI".into(),
+        })?;
+        let (plan, pod) = self.plan(req, &log)?;
+        if let Some(plan) = plan {
+            log.line(&format!(
+                "ADD {} {}: mode {:?}, first invoke {}, table {}, {} ops",
+                req.container_id,
+                req.ifname,
+                plan.mode,
+                plan.first_invoke,
+                plan.table,
+                plan.ops.len()
+            ));
+            for line in spiderpool_core::coordinator::render::plan_lines(&plan) {
+                log.line(&format!("  {line}"));
+            }
+            spiderpool_netlink::apply(&plan, &pod, &Netns::Current).map_err(|e| {
+                log.line(&format!("ADD failed: {e}"));
+                plugin_error(codes::APPLY, e.to_string())
+            })?;
+        } else {
+            log.line(&format!("ADD {} {}: mode disabled", req.container_id, req.ifname));
+        }
+        Ok(prev)
+    }
+
+    fn del(&self, req: &CniRequest) -> Result<(), CniError> {
+        let log = Log::for_request(req);
+        let netconf = match CoordinatorNetConf::from_slice(&req.raw_config) {
+            Ok(n) => n,
+            Err(e) => {
+                log.line(&format!("DEL with an invalid netconf ({e}): cleaning up with defaults"));
+                CoordinatorNetConf::default()
+            }
+        };
+        let config = self.effective(req, &netconf, &log, false)?;
+        if config.mode == ModeSetting::Disabled {
+            return Ok(());
+        }
+        let netns_alive =
+            req.netns.as_deref().is_some_and(|p| !p.is_empty() && Path::new(p).exists());
+        let pod = if netns_alive { req.netns.as_deref().map(Netns::path) } else { None };
+        let pod_view = match &pod {
+            Some(ns) => spiderpool_netlink::read_view(ns).unwrap_or_else(|e| {
+                log.line(&format!("DEL: pod netns unreadable ({e}): host side only"));
+                NetnsView::default()
+            }),
+            None => NetnsView::default(),
+        };
+        let ips = pod_ips(&pod_view);
+        let host =
+            spiderpool_netlink::host::read_host_view(&Netns::Current, &ips, config.host_rule_table)
+                .map_err(|e| CniError::Io { what: "host netns".into(), reason: e.to_string() })?;
+        let input = PlanInput {
+            config,
+            container_id: req.container_id.clone(),
+            ifname: req.ifname.clone(),
+            pod: pod_view,
+            host,
+        };
+        let mut plan = plan_del(&input);
+        let pod = match pod {
+            Some(ns) => ns,
+            None => {
+                // The pod side is gone with its namespace; never run pod-side
+                // operations in the host namespace.
+                plan.ops.retain(|op| op.side == Side::Host);
+                Netns::Current
+            }
+        };
+        log.line(&format!("DEL {} {}: {} ops", req.container_id, req.ifname, plan.ops.len()));
+        spiderpool_netlink::apply(&plan, &pod, &Netns::Current).map_err(|e| {
+            log.line(&format!("DEL failed: {e}"));
+            plugin_error(codes::APPLY, e.to_string())
+        })
+    }
+
+    fn check(&self, req: &CniRequest) -> Result<(), CniError> {
+        let log = Log::for_request(req);
+        if req.prev_result()?.is_none() {
+            return Err(CniError::InvalidConfig {
+                field: "prevResult".into(),
+                value: "null".into(),
+                reason: "CHECK needs the result of the ADD".into(),
+            });
+        }
+        let (plan, pod) = self.plan(req, &log)?;
+        let Some(plan) = plan else { return Ok(()) };
+        let observed = spiderpool_netlink::observe(&plan, &pod, &Netns::Current).map_err(|e| {
+            CniError::Io { what: "reading the namespaces".into(), reason: e.to_string() }
+        })?;
+        let missing = spiderpool_netlink::check(&plan, &observed);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = missing
+            .iter()
+            .map(|m| format!("{:?} {} {}: {}", m.side, m.action, m.kind, m.what))
+            .collect();
+        log.line(&format!("CHECK failed: {}", list.join("; ")));
+        Err(CniError::Plugin {
+            code: codes::CHECK,
+            msg: format!("{} coordinator operation(s) missing", missing.len()),
+            details: list.join("; "),
+        })
+    }
+
+    fn gc(&self, _req: &CniRequest) -> Result<(), CniError> {
+        Ok(())
+    }
+
+    fn status(&self, _req: &CniRequest) -> Result<(), CniError> {
+        Ok(())
+    }
+}
