@@ -11,12 +11,12 @@ use std::collections::BTreeMap;
 
 use ipnet::IpNet;
 
-use super::{ClusterSettings, FieldError, Rejection, StatusReason};
+use super::{ClusterSettings, FieldError, Operation, Rejection, StatusReason};
 use crate::ip::{
     IpFamily, IpRange, IpSet, canonical_cidr_string, cidr_range, family_of_cidr,
     parse_canonical_cidr, parse_cidr, parse_ip_of,
 };
-use crate::model::{FINALIZER, LabelSelector, ObjectMeta, Route};
+use crate::model::{FINALIZER, LabelSelector, ObjectMeta, Route, SpiderResource};
 use crate::selector;
 
 /// Label on every IPPool: its subnet with `.`, `:` and `/` replaced by `-`.
@@ -130,6 +130,30 @@ pub fn bad_request(kind: &str, name: &str, message: impl Into<String>) -> Reject
         name: name.to_owned(),
         message: message.into(),
         causes: Vec::new(),
+    }
+}
+
+/// Routes a validation to the CREATE, UPDATE or DELETE check, refusing with
+/// `BadRequest` when the objects the operation needs are missing (CREATE needs
+/// `new`; UPDATE needs `new` and `old`; DELETE takes `old`, else `new`).
+pub fn by_operation<T: SpiderResource>(
+    op: Operation,
+    new: Option<&T>,
+    old: Option<&T>,
+    create: impl FnOnce(&T) -> Result<(), Rejection>,
+    update: impl FnOnce(&T, &T) -> Result<(), Rejection>,
+    delete: impl FnOnce(&T) -> Result<(), Rejection>,
+) -> Result<(), Rejection> {
+    let kind = T::KIND;
+    let name = new.or(old).map(|o| o.metadata().name_str()).unwrap_or_default();
+    match (op, new, old) {
+        (Operation::Create, Some(obj), _) => create(obj),
+        (Operation::Update, Some(new), Some(old)) => update(new, old),
+        (Operation::Delete, _, Some(obj)) | (Operation::Delete, Some(obj), None) => delete(obj),
+        (Operation::Update, Some(_), None) => {
+            Err(bad_request(kind, name, "UPDATE needs the stored (old) object"))
+        }
+        _ => Err(bad_request(kind, name, format!("{op} needs the new object"))),
     }
 }
 

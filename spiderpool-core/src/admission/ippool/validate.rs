@@ -4,7 +4,7 @@ use ipnet::IpNet;
 
 use super::{KIND, controller_subnet_name};
 use crate::admission::common::{
-    AUTO_POOL_POD_AFFINITY_KEYS, LABEL_OWNER_APPLICATION_NAME, MAX_LISTED_IPS_IN_USE, bad_request,
+    AUTO_POOL_POD_AFFINITY_KEYS, LABEL_OWNER_APPLICATION_NAME, MAX_LISTED_IPS_IN_USE, by_operation,
     cidrs_overlap, go_list, has_finalizer, stored_network, stored_total,
     validate_family_and_subnet, validate_gateway, validate_immutable, validate_ranges_disjoint,
     validate_ranges_in_subnet, validate_routes, validate_selector,
@@ -60,18 +60,14 @@ pub fn validate(
     old: Option<&SpiderIPPool>,
     ctx: &Context<'_>,
 ) -> Result<(), Rejection> {
-    let name = new.or(old).map(|p| p.metadata.name_str()).unwrap_or_default();
-    match (op, new, old) {
-        (Operation::Create, Some(pool), _) => validate_create(pool, ctx),
-        (Operation::Update, Some(new), Some(old)) => validate_update(new, old, ctx),
-        (Operation::Delete, _, Some(pool)) | (Operation::Delete, Some(pool), None) => {
-            validate_delete(pool, ctx)
-        }
-        (Operation::Update, Some(_), None) => {
-            Err(bad_request(KIND, name, "UPDATE needs the stored (old) object"))
-        }
-        _ => Err(bad_request(KIND, name, format!("{op} needs the new object"))),
-    }
+    by_operation(
+        op,
+        new,
+        old,
+        |o| validate_create(o, ctx),
+        |n, o| validate_update(n, o, ctx),
+        |o| validate_delete(o, ctx),
+    )
 }
 
 fn validate_create(pool: &SpiderIPPool, ctx: &Context<'_>) -> Result<(), Rejection> {

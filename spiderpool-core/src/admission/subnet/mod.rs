@@ -19,7 +19,7 @@
 mod tests;
 
 use super::common::{
-    LABEL_SUBNET_CIDR, bad_request, cidr_label_value, cidrs_overlap, ensure_finalizer, go_list,
+    LABEL_SUBNET_CIDR, by_operation, cidr_label_value, cidrs_overlap, ensure_finalizer, go_list,
     has_finalizer, infer_ip_version, merge_in_place, set_label, stored_network, stored_total,
     validate_family_and_subnet, validate_gateway, validate_immutable, validate_ranges_in_subnet,
     validate_routes,
@@ -103,18 +103,14 @@ pub fn validate(
     old: Option<&SpiderSubnet>,
     ctx: &Context<'_>,
 ) -> Result<(), Rejection> {
-    let name = new.or(old).map(|s| s.metadata.name_str()).unwrap_or_default();
-    match (op, new, old) {
-        (Operation::Create, Some(subnet), _) => validate_create(subnet, ctx),
-        (Operation::Update, Some(new), Some(old)) => validate_update(new, old, ctx),
-        (Operation::Delete, _, Some(subnet)) | (Operation::Delete, Some(subnet), None) => {
-            validate_delete(subnet, ctx)
-        }
-        (Operation::Update, Some(_), None) => {
-            Err(bad_request(KIND, name, "UPDATE needs the stored (old) object"))
-        }
-        _ => Err(bad_request(KIND, name, format!("{op} needs the new object"))),
-    }
+    by_operation(
+        op,
+        new,
+        old,
+        |o| validate_create(o, ctx),
+        |n, o| validate_update(n, o, ctx),
+        |o| validate_delete(o, ctx),
+    )
 }
 
 fn validate_create(subnet: &SpiderSubnet, ctx: &Context<'_>) -> Result<(), Rejection> {
