@@ -138,8 +138,9 @@ fn lines_starting<'t>(text: &'t str, prefix: &str) -> Vec<&'t str> {
     text.lines().filter(|l| l.starts_with(prefix)).collect()
 }
 
-/// A dual-stack overlay pod (ptp `eth0` + macvlan `net1`, net1 with default
-/// routes of both families) with nothing else run on it.
+/// A dual-stack overlay pod with ptp's `eth0` (v4 + v6, default routes of
+/// both families through the host-side veth); `net1` comes from
+/// [`add_dual_net1`].
 fn dual_stack_overlay_pod(lan: &Lan, n: u32) -> Pod<'_> {
     let pod = Pod::new(lan, n);
     lan.add_ptp_eth0_with(
@@ -150,6 +151,9 @@ fn dual_stack_overlay_pod(lan: &Lan, n: u32) -> Pod<'_> {
     pod
 }
 
+/// macvlan `net1` with static v4 + v6; with `default_route` each family also
+/// gets a default route through the LAN router (as Spiderpool's IPAM returns
+/// for a pool with a gateway). Returns the macvlan result (the prevResult).
 fn add_dual_net1(lan: &Lan, pod: &Pod<'_>, default_route: bool) -> Value {
     let conf = lan.macvlan_conf_with(
         &[(&format!("{NET1_4}/16"), LAN_GW), (&format!("{NET1_6}/64"), LAN_GW6)],
@@ -437,4 +441,90 @@ fn dual_stack_underlay_pod_reaches_the_node_over_both_families() {
     assert!(ok, "CHECK after ADD: {text}\n{}", pod.state());
     let (ok, _, text) = pod.coordinator("DEL", "eth0", &conf);
     assert!(ok, "DEL: {text}");
+}
+
+/// `podDefaultRouteNic: net1` with IPv6: main's multipath v6 default (one
+/// nexthop per NIC) loses its `eth0` nexthop and keeps `net1`'s, and `eth0`'s
+/// default moves into table 101 for traffic from `eth0`'s address.
+#[test]
+fn dual_stack_default_route_nic_net1_moves_the_v6_default() {
+    need_netns!();
+    let lan = Lan::new();
+    lan.add_ipv6();
+    let pod = dual_stack_overlay_pod(&lan, 5);
+    let prev = add_dual_net1(&lan, &pod, true);
+    let conf = pod.netconf_with("overlay", json!({"podDefaultRouteNic": "net1"}), &prev);
+    let (ok, _, text) = pod.coordinator("ADD", "net1", &conf);
+    assert!(ok, "coordinator ADD failed: {text}\n{}", pod.state());
+
+    let main6 = pod.table6("main");
+    let defaults = lines_starting(&main6, "default");
+    assert_eq!(defaults.len(), 1, "{}", pod.state());
+    assert!(
+        defaults[0].starts_with(&format!("default via {LAN_GW6} dev net1 ")),
+        "main's v6 default is net1's alone:\n{}",
+        pod.state()
+    );
+    assert!(!main6.contains("nexthop"), "no multipath left:\n{main6}");
+    assert!(pod.rules6().contains(&format!("from {POD6} lookup 101")), "{}", pod.state());
+    let t101 = pod.table6("101");
+    assert!(t101.contains(&format!("default via {POD_GW6} dev eth0")), "{}", pod.state());
+    // Cluster routes stay on eth0 in main (first invoke).
+    assert!(main6.contains(&format!("{SERVICE_CIDR6} via {NODE_IP6} dev eth0")), "{main6}");
+
+    let before = lan.spoof6_drops();
+    assert!(lan.client.ping_soon(NET1_6), "client reaches net1 (main v6 default via net1)");
+    assert!(pod.ns.ping_soon(SERVICE_IP6), "v6 service traffic still leaves by eth0");
+    assert!(pod.ns.ping_soon(NODE_IP6), "pod reaches the node's v6 address through eth0");
+    assert_eq!(lan.spoof6_drops(), before, "nothing left eth0 with a foreign source");
+    let (ok, _, text) = pod.coordinator("CHECK", "net1", &conf);
+    assert!(ok, "CHECK after ADD: {text}\n{}", pod.state());
+}
+
+/// A second extra NIC (`net2`) in a dual-stack overlay pod gets table 102
+/// (eth0, net1, net2 ⇒ 3 + 99) for both families, and the client reaches both
+/// underlay NICs over IPv6 with each reply leaving by its own NIC.
+#[test]
+fn dual_stack_second_extra_nic_gets_table_102() {
+    need_netns!();
+    let lan = Lan::new();
+    lan.add_ipv6();
+    let pod = dual_stack_overlay_pod(&lan, 6);
+    let prev1 = add_dual_net1(&lan, &pod, true);
+    let (ok, _, text) = pod.coordinator("ADD", "net1", &pod.netconf("overlay", &prev1));
+    assert!(ok, "coordinator ADD net1 failed: {text}\n{}", pod.state());
+
+    let (net2_4, net2_6) = ("10.6.212.210", "fd00:6::d2");
+    let conf2 = lan.macvlan_conf_with(
+        &[(&format!("{net2_4}/16"), LAN_GW), (&format!("{net2_6}/64"), LAN_GW6)],
+        true,
+    );
+    let prev2 = lan.cni_add(&pod.ns, &pod.cid, "macvlan", "net2", &conf2);
+    assert!(pod.ns.wait_ipv6_settled(), "pod IPv6 addresses stay tentative");
+    let conf = pod.netconf("overlay", &prev2);
+    let (ok, _, text) = pod.coordinator("ADD", "net2", &conf);
+    assert!(ok, "coordinator ADD net2 failed: {text}\n{}", pod.state());
+
+    let rules6 = pod.rules6();
+    assert!(rules6.contains(&format!("from {NET1_6} lookup 101")), "{}", pod.state());
+    assert!(rules6.contains(&format!("from {net2_6} lookup 102")), "{}", pod.state());
+    assert!(pod.ns.show(&["rule"]).contains(&format!("from {net2_4} lookup 102")));
+    let t102 = pod.table6("102");
+    assert!(t102.contains(&format!("default via {LAN_GW6} dev net2")), "{}", pod.state());
+    // Not the first invoke: host and hijack routes of the NIC go to its table.
+    assert!(t102.contains(&format!("{SERVICE_CIDR6} via {NODE_IP6} dev eth0")), "{t102}");
+    let main6 = pod.table6("main");
+    let defaults = lines_starting(&main6, "default");
+    assert!(
+        defaults.len() == 1 && defaults[0].contains("dev eth0") && !main6.contains("nexthop"),
+        "main's v6 default is eth0's alone:\n{main6}"
+    );
+
+    let before = lan.spoof6_drops();
+    assert!(lan.client.ping_soon(NET1_6), "client reaches net1 over v6\n{}", pod.state());
+    assert!(lan.client.ping_soon(net2_6), "client reaches net2 over v6\n{}", pod.state());
+    assert!(lan.client.ping_soon(net2_4), "client reaches net2 over v4");
+    assert_eq!(lan.spoof6_drops(), before, "no v6 reply left by eth0");
+    let (ok, _, text) = pod.coordinator("CHECK", "net2", &conf);
+    assert!(ok, "CHECK net2 after ADD: {text}\n{}", pod.state());
 }
