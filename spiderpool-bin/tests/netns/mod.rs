@@ -363,3 +363,222 @@ impl Lan {
         })
     }
 }
+
+// ---------------------------------------------------------------------------
+// IPv6 and dual stack (used by `coordinator_dualstack_netns.rs`). Everything
+// below only adds to the IPv4 network above; nothing above changes.
+// ---------------------------------------------------------------------------
+
+/// Node address on the underlay, IPv6 (beside [`NODE_IP`]).
+pub const NODE_IP6: &str = "fd00:6::100";
+/// Underlay gateway on the router, IPv6.
+pub const LAN_GW6: &str = "fd00:6::1";
+/// Client behind the router, IPv6.
+pub const CLIENT_IP6: &str = "fd00:7::2";
+/// The router's address on the client subnet, IPv6.
+pub const CLIENT_GW6: &str = "fd00:7::1";
+/// IPv6 service address the node answers on (on its `lo`).
+pub const SERVICE_IP6: &str = "fd00:233::10";
+/// IPv6 service CIDR.
+pub const SERVICE_CIDR6: &str = "fd00:233::/112";
+/// IPv6 overlay pod CIDR (ptp `eth0` addresses are `fd00:244:N::x/64`).
+pub const POD_CIDR6: &str = "fd00:244::/48";
+/// The comment on the node's IPv6 anti-spoofing rule, to find its counter.
+pub const SPOOF6_COMMENT: &str = "spoof6";
+/// How long the IPv6 helpers wait for addresses, neighbours and answers.
+pub const V6_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Polls `f` every 50 ms until it holds or `limit` (capped at 3 s) has passed;
+/// returns whether it held. Never sleeps unbounded.
+pub fn poll_until(limit: std::time::Duration, mut f: impl FnMut() -> bool) -> bool {
+    let limit = limit.min(std::time::Duration::from_secs(3));
+    let start = std::time::Instant::now();
+    loop {
+        if f() {
+            return true;
+        }
+        if start.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+impl Netns {
+    /// Turns IPv6 duplicate address detection off in this namespace: for
+    /// links created from now on (`all` and `default`) and for every link
+    /// that already exists (the kernel runs DAD unless both `all` and the
+    /// link's own `accept_dad` are below 1). Call it before addresses are
+    /// added, or they sit `tentative` (unusable) for a second or more.
+    pub fn disable_dad(&self) {
+        self.sysctl("net.ipv6.conf.all.accept_dad", "0");
+        self.sysctl("net.ipv6.conf.default.accept_dad", "0");
+        self.exec(&[
+            "sh",
+            "-c",
+            "for f in /proc/sys/net/ipv6/conf/*/accept_dad; do echo 0 > \"$f\"; done",
+        ]);
+    }
+
+    /// Waits (bounded, see [`poll_until`]) until no IPv6 address in this
+    /// namespace is `tentative`; returns whether that happened in time.
+    pub fn wait_ipv6_settled(&self) -> bool {
+        poll_until(V6_WAIT, || !self.show(&["-6", "addr"]).contains("tentative"))
+    }
+
+    /// Pings `dst` once a few times until answered or [`V6_WAIT`] has passed
+    /// (covers neighbour discovery on fresh links). Only for reachability
+    /// that must hold; negative checks use [`Netns::ping`].
+    pub fn ping_soon(&self, dst: &str) -> bool {
+        poll_until(V6_WAIT, || self.ping(dst))
+    }
+
+    /// Like [`Netns::ping_soon`] with a source address.
+    pub fn ping_from_soon(&self, src: &str, dst: &str) -> bool {
+        poll_until(V6_WAIT, || self.ping_from(src, dst))
+    }
+
+    /// A pod-like namespace for IPv6 tests: `sp-<role>-<tag>` with `lo` up
+    /// and DAD off before any CNI plugin gives it links.
+    pub fn new_v6(role: &str, tag: &str) -> Netns {
+        let ns = Netns::new(role, tag);
+        ns.disable_dad();
+        ns
+    }
+}
+
+impl Lan {
+    /// Adds IPv6 to the network built by [`Lan::new`], giving a dual-stack
+    /// LAN: client `fd00:7::2/64` behind the router (`fd00:7::1`,
+    /// `fd00:6::1`), node `fd00:6::100/64` with default route via the router
+    /// and service address `fd00:233::10` on `lo`. DAD is turned off in the
+    /// three namespaces first, forwarding on in the router and node, and the
+    /// node's anti-spoofing gets an IPv6 twin: forwarded packets from pod
+    /// veths whose source is outside [`POD_CIDR6`] are dropped and counted
+    /// (see [`Lan::spoof6_drops`]).
+    pub fn add_ipv6(&self) {
+        let tag = &self.tag;
+        for ns in [&self.client, &self.lan, &self.node] {
+            ns.disable_dad();
+        }
+        let (c, cl) = (format!("c{tag}"), format!("cl{tag}"));
+        let nl = format!("el{tag}");
+        self.client.ip(&["-6", "addr", "add", &format!("{CLIENT_IP6}/64"), "dev", &c]);
+        self.client.ip(&["-6", "route", "add", "default", "via", CLIENT_GW6]);
+        self.lan.ip(&["-6", "addr", "add", &format!("{CLIENT_GW6}/64"), "dev", &cl]);
+        self.lan.ip(&["-6", "addr", "add", &format!("{LAN_GW6}/64"), "dev", &nl]);
+        self.node.ip(&["-6", "addr", "add", &format!("{NODE_IP6}/64"), "dev", &self.node_nic]);
+        self.node.ip(&["-6", "route", "add", "default", "via", LAN_GW6]);
+        self.node.ip(&["-6", "addr", "add", &format!("{SERVICE_IP6}/128"), "dev", "lo"]);
+        self.lan.sysctl("net.ipv6.conf.all.forwarding", "1");
+        self.node.sysctl("net.ipv6.conf.all.forwarding", "1");
+        self.node.exec(&[
+            "nft",
+            &format!(
+                "add rule inet spoof podspoof iifname \"veth*\" ip6 saddr != {POD_CIDR6} counter drop comment \"{SPOOF6_COMMENT}\""
+            ),
+        ]);
+        for ns in [&self.client, &self.lan, &self.node] {
+            assert!(ns.wait_ipv6_settled(), "{}: IPv6 addresses still tentative", ns.name);
+        }
+    }
+
+    /// Packets the node's IPv6 anti-spoofing rule has dropped so far (0 when
+    /// [`Lan::add_ipv6`] was not called).
+    pub fn spoof6_drops(&self) -> u64 {
+        let out = self.node.exec(&["nft", "list", "chain", "inet", "spoof", "podspoof"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find(|l| l.contains(SPOOF6_COMMENT))
+            .and_then(|l| {
+                let mut words = l.split_whitespace();
+                words.find(|w| *w == "packets")?;
+                words.next()?.parse().ok()
+            })
+            .unwrap_or(0)
+    }
+
+    /// A pod namespace on this node with DAD off (see [`Netns::new_v6`]).
+    pub fn pod_v6(&self, n: u32) -> Netns {
+        Netns::new_v6(&format!("pod{n}"), &self.tag)
+    }
+
+    /// `eth0` from Debian's ptp plugin with any mix of addresses: each
+    /// `(address/prefix, gateway)` pair becomes a static IPAM address, with a
+    /// default route of its family through that gateway (ptp puts the
+    /// gateway on the host-side veth as a /32 or /128).
+    pub fn add_ptp_eth0_with(
+        &self,
+        pod: &Netns,
+        container_id: &str,
+        addrs: &[(&str, &str)],
+    ) -> serde_json::Value {
+        let (addresses, routes) = static_ipam(addrs, true);
+        let conf = serde_json::json!({
+            "cniVersion": "1.0.0", "name": "overlay", "type": "ptp", "ipMasq": false, "mtu": 1500,
+            "ipam": {"type": "static", "addresses": addresses, "routes": routes}
+        });
+        self.cni_add(pod, container_id, "ptp", "eth0", &conf)
+    }
+
+    /// The macvlan netconf on the node's underlay NIC for any mix of
+    /// `(address/prefix, gateway)` pairs; with `default_route` each family
+    /// also gets a default route through its gateway.
+    pub fn macvlan_conf_with(
+        &self,
+        addrs: &[(&str, &str)],
+        default_route: bool,
+    ) -> serde_json::Value {
+        let (addresses, routes) = static_ipam(addrs, default_route);
+        serde_json::json!({
+            "cniVersion": "1.0.0", "name": "macvlan-underlay", "type": "macvlan",
+            "master": self.node_nic, "mode": "bridge",
+            "ipam": {"type": "static", "addresses": addresses, "routes": routes}
+        })
+    }
+
+    /// Runs `plugin` ADD for `ifname` in `pod` with `conf`, panicking with
+    /// the plugin's output on failure; returns its result.
+    pub fn cni_add(
+        &self,
+        pod: &Netns,
+        container_id: &str,
+        plugin: &str,
+        ifname: &str,
+        conf: &serde_json::Value,
+    ) -> serde_json::Value {
+        let plugin_path = cni_bin_dir().join(plugin);
+        let call = CniCall {
+            plugin: &plugin_path,
+            command: "ADD",
+            container_id,
+            pod: Some(pod),
+            ifname,
+            args: "",
+        };
+        let (ok, result, text) = cni(&self.node, &call, conf);
+        assert!(ok, "{plugin} ADD for {ifname} failed: {text}");
+        result
+    }
+}
+
+/// Static IPAM `addresses` and `routes` for `(address/prefix, gateway)` pairs.
+fn static_ipam(
+    addrs: &[(&str, &str)],
+    default_route: bool,
+) -> (serde_json::Value, serde_json::Value) {
+    let addresses: Vec<serde_json::Value> =
+        addrs.iter().map(|(a, gw)| serde_json::json!({"address": a, "gateway": gw})).collect();
+    let routes: Vec<serde_json::Value> = if default_route {
+        addrs
+            .iter()
+            .map(|(_, gw)| {
+                let dst = if gw.contains(':') { "::/0" } else { "0.0.0.0/0" };
+                serde_json::json!({"dst": dst, "gw": gw})
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    (serde_json::Value::from(addresses), serde_json::Value::from(routes))
+}
