@@ -32,7 +32,7 @@ use crate::cni::{CniRequest, Plugin};
 
 mod log;
 
-pub use log::Log;
+pub use log::{DEFAULT_LOG_FILE, Log};
 
 /// Plugin-specific error codes (CNI codes 100+).
 pub mod codes {
