@@ -238,3 +238,65 @@ async fn endpoints_are_compare_and_swap<F: StoreFactory>(f: &F) {
     s.delete_endpoint("ns", "p", v2).await.expect("delete at the current version");
     assert!(s.get_endpoint("ns", "p").await.expect("get").is_none(), "deleted");
 }
+
+/// The administrative half of the contract, for stores that implement
+/// [`super::AdminStore`] (every store the agent can run on).
+pub async fn run_admin<F>(factory: &F)
+where
+    F: StoreFactory,
+    F::Store: super::AdminStore,
+{
+    use super::{AdminStore, ObjectKey};
+
+    let s = factory.create(vec![], vec![]);
+    // Pools applied through the admin API are allocatable and keep their records.
+    s.apply_pool(pool("a", "10.6.0.0/16", &["10.6.0.1-10.6.0.10"])).await.expect("apply pool");
+    let v = s.read_pool("a", |_| ()).await.expect("read").expect("applied pool exists").version;
+    let add = AllocationChange { add: vec![(ip("10.6.0.1"), record("u1"))], ..Default::default() };
+    s.update_allocations("a", v, &add).await.expect("allocate");
+    s.apply_pool(pool("a", "10.6.0.0/16", &["10.6.0.1-10.6.0.20"])).await.expect("re-apply");
+    let got = AdminStore::get_pool(&s, "a").await.expect("get").expect("exists").value;
+    let status = got.status.unwrap_or_default();
+    assert_eq!(status.allocated_ip_count, Some(1), "re-applying a pool keeps its records");
+    assert_eq!(status.total_ip_count, Some(20), "re-applying a pool takes the new spec");
+    assert!(status.allocated_ips.unwrap_or_default().contains("10.6.0.1"), "allocatedIPs rendered");
+    let bad = s.apply_pool(pool("b", "10.6.0.0/16", &["10.6.0.9-10.6.0.1"])).await;
+    assert!(bad.is_err(), "a pool whose ranges do not parse is refused");
+    assert!(AdminStore::delete_pool(&s, "a").await.expect("delete"), "delete reports existence");
+    assert!(!AdminStore::delete_pool(&s, "a").await.expect("delete again"));
+    assert!(s.read_pool("a", |_| ()).await.expect("read").is_none(), "deleted pool is gone");
+
+    // Reserved IPs.
+    s.apply_reserved_ip(reserved("r", &["10.6.0.5"])).await.expect("apply reserved");
+    assert_eq!(s.list_reserved_ips().await.expect("list").len(), 1);
+    assert!(s.delete_reserved_ip("r").await.expect("delete reserved"));
+    assert!(s.list_reserved_ips().await.expect("list").is_empty());
+
+    // Other objects.
+    let pod = ObjectKey::new("Pod", "default", "nginx-1");
+    let node = ObjectKey::new("Node", "", "node1");
+    assert!(s.get_object(&pod).await.expect("get").is_none());
+    let v1 = s
+        .put_object(&pod, serde_json::json!({"metadata": {"name": "nginx-1"}}))
+        .await
+        .expect("put");
+    let v2 = s
+        .put_object(&pod, serde_json::json!({"metadata": {"name": "nginx-1", "uid": "u"}}))
+        .await
+        .expect("put again");
+    assert_ne!(v1, v2, "a write changes the version");
+    s.put_object(&node, serde_json::json!({"metadata": {"name": "node1"}}))
+        .await
+        .expect("put node");
+    let got = s.get_object(&pod).await.expect("get").expect("exists");
+    assert_eq!(got.value["metadata"]["uid"], "u", "the last write wins");
+    assert_eq!(got.version, v2);
+    let pods = s.list_objects("Pod").await.expect("list");
+    assert_eq!(pods.len(), 1, "list is per kind");
+    assert_eq!(pods[0].0, pod);
+    assert!(s.delete_object(&pod).await.expect("delete"));
+    assert!(!s.delete_object(&pod).await.expect("delete again"));
+    assert!(s.get_object(&pod).await.expect("get").is_none());
+    assert_eq!(s.list_objects("Node").await.expect("list").len(), 1);
+    assert!(AdminStore::list_endpoints(&s).await.expect("list endpoints").is_empty());
+}

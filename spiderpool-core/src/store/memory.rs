@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
-    AllocationChange, EndpointStore, PoolState, PoolStateError, PoolStore, StoreError, Version,
-    Versioned,
+    AdminError, AdminStore, AllocationChange, EndpointStore, ObjectKey, PoolState, PoolStateError,
+    PoolStore, StoreError, Version, Versioned,
 };
 use crate::model::{SpiderEndpoint, SpiderIPPool, SpiderReservedIP};
 
@@ -22,6 +22,7 @@ struct Inner {
     pools: BTreeMap<String, (Version, PoolState)>,
     reserved: BTreeMap<String, Arc<SpiderReservedIP>>,
     endpoints: BTreeMap<(String, String), Versioned<SpiderEndpoint>>,
+    objects: BTreeMap<ObjectKey, Versioned<serde_json::Value>>,
 }
 
 impl Inner {
@@ -103,6 +104,73 @@ fn endpoint_key(ep: &SpiderEndpoint) -> (String, String) {
         ep.metadata.namespace.clone().unwrap_or_default(),
         ep.metadata.name.clone().unwrap_or_default(),
     )
+}
+
+impl AdminStore for MemoryStore {
+    async fn apply_pool(&self, pool: SpiderIPPool) -> Result<Version, AdminError> {
+        Ok(self.put_pool(pool)?)
+    }
+
+    async fn get_pool(&self, name: &str) -> Result<Option<Versioned<SpiderIPPool>>, StoreError> {
+        Ok(MemoryStore::get_pool(self, name))
+    }
+
+    async fn delete_pool(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(MemoryStore::delete_pool(self, name))
+    }
+
+    async fn apply_reserved_ip(&self, reserved: SpiderReservedIP) -> Result<Version, StoreError> {
+        self.put_reserved_ip(reserved);
+        Ok(self.lock().next_version)
+    }
+
+    async fn delete_reserved_ip(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(MemoryStore::delete_reserved_ip(self, name))
+    }
+
+    async fn list_endpoints(&self) -> Result<Vec<Versioned<SpiderEndpoint>>, StoreError> {
+        Ok(MemoryStore::list_endpoints(self))
+    }
+
+    async fn put_object(
+        &self,
+        key: &ObjectKey,
+        value: serde_json::Value,
+    ) -> Result<Version, StoreError> {
+        let mut inner = self.lock();
+        let v = inner.bump();
+        inner.objects.insert(key.clone(), Versioned { version: v, value });
+        Ok(v)
+    }
+
+    async fn get_object(
+        &self,
+        key: &ObjectKey,
+    ) -> Result<Option<Versioned<serde_json::Value>>, StoreError> {
+        Ok(self.lock().objects.get(key).cloned())
+    }
+
+    async fn list_objects(
+        &self,
+        kind: &str,
+    ) -> Result<Vec<(ObjectKey, Versioned<serde_json::Value>)>, StoreError> {
+        Ok(self
+            .lock()
+            .objects
+            .iter()
+            .filter(|(k, _)| k.kind == kind)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    async fn delete_object(&self, key: &ObjectKey) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let existed = inner.objects.remove(key).is_some();
+        if existed {
+            inner.bump();
+        }
+        Ok(existed)
+    }
 }
 
 impl PoolStore for MemoryStore {
@@ -246,6 +314,7 @@ mod tests {
     #[test]
     fn memory_store_keeps_the_store_contract() {
         pollster::block_on(contract::run(&Memory));
+        pollster::block_on(contract::run_admin(&Memory));
     }
 
     #[test]

@@ -24,10 +24,12 @@ use crate::model::{
     SpiderReservedIP, parse_allocated_ips, render_allocated_ips,
 };
 
+mod admin;
 #[cfg(any(test, feature = "testing"))]
 pub mod contract;
 mod memory;
 
+pub use admin::{AdminError, AdminStore, ObjectKey};
 pub use memory::MemoryStore;
 
 /// Version of a stored object; compare-and-swap writes name the version they read.
