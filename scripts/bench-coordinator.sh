@@ -21,9 +21,14 @@
 # The coordinator runs in overlay mode without an agent socket (netconf only):
 # the agent round trip is not part of the figure.
 #
-# Usage (as root):  scripts/bench-coordinator.sh [--runs N] [--warmup N] [--no-build]
-# Output: a table of medians and the ratios (our median / sbr median); hyperfine's
-# JSON exports land in a temporary directory that is printed (and kept).
+# Usage (as root):
+#   scripts/bench-coordinator.sh [--runs N] [--warmup N] [--rounds R] [--no-build]
+#                                [--coordinator PATH  (a prebuilt binary; no build)]
+# Defaults: 3 rounds of 30 runs (+3 warm-up) for each plugin and command; the
+# rounds alternate the plugins so drifting background load hits both alike.
+# Output: a table of medians over all runs and the ratios (our median / sbr
+# median); hyperfine's JSON exports land in a temporary directory that is
+# printed (and kept).
 #
 # Everything happens in namespaces this script creates (names carry $$); an EXIT
 # trap deletes all of them. The root namespace's routes and rules are never
@@ -158,15 +163,19 @@ __reset)
 esac
 
 # --- main
+SPB_COORD=
 RUNS=30
 WARMUP=3
+ROUNDS=3
 BUILD=1
 while [[ $# -gt 0 ]]; do
     case $1 in
     --runs) RUNS=$2; shift 2 ;;
     --warmup) WARMUP=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    -h | --help) sed -n '2,31p' "$0"; exit 0 ;;
+    --coordinator) SPB_COORD=$2; BUILD=0; shift 2 ;;
+    -h | --help) sed -n '2,36p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
     esac
 done
@@ -189,7 +198,7 @@ if [[ $BUILD == 1 ]]; then
         die "cargo build failed"
 fi
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-SPB_COORD="$TARGET/release/coordinator"
+: "${SPB_COORD:=$TARGET/release/coordinator}"
 [[ -x $SPB_COORD ]] || die "$SPB_COORD missing (build it or drop --no-build)"
 
 SPB_WORK=$(mktemp -d /tmp/bench-coordinator.XXXXXX)
@@ -249,40 +258,49 @@ done
 reset_pod
 
 SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
-declare -A MEDIAN MEAN STDDEV MINT MAXT
-for command in ADD DEL; do
-    for plugin in coordinator sbr; do
-        json="$SPB_WORK/$plugin-$command.json"
-        cmd="CNI_COMMAND=$command CNI_CONTAINERID=$SPB_CID CNI_NETNS=/var/run/netns/$SPB_POD"
-        cmd+=" CNI_IFNAME=net1 CNI_ARGS='$SPB_CNI_ARGS' CNI_PATH=$CNI_DIR"
-        cmd+=" $(plugin_path "$plugin") < $SPB_WORK/$plugin.json > /dev/null"
-        echo "== $plugin $command" >&2
-        nsenter --net="/var/run/netns/$SPB_NODE" hyperfine --style basic \
-            --warmup "$WARMUP" --runs "$RUNS" \
-            --prepare "$SELF __prepare $plugin $command" \
-            --cleanup "$SELF __reset" \
-            --command-name "$plugin $command" \
-            --export-json "$json" \
-            "$cmd" >&2
-        key="$plugin-$command"
-        MEDIAN[$key]=$(jq '.results[0].median * 1000' "$json")
-        MEAN[$key]=$(jq '.results[0].mean * 1000' "$json")
-        STDDEV[$key]=$(jq '.results[0].stddev * 1000' "$json")
-        MINT[$key]=$(jq '.results[0].min * 1000' "$json")
-        MAXT[$key]=$(jq '.results[0].max * 1000' "$json")
+# Rounds alternate the four benchmarks, so a change in the machine's background
+# load hits every plugin alike; the figures pool the runs of all rounds.
+for round in $(seq 1 "$ROUNDS"); do
+    for command in ADD DEL; do
+        for plugin in coordinator sbr; do
+            json="$SPB_WORK/$plugin-$command-round$round.json"
+            cmd="CNI_COMMAND=$command CNI_CONTAINERID=$SPB_CID CNI_NETNS=/var/run/netns/$SPB_POD"
+            cmd+=" CNI_IFNAME=net1 CNI_ARGS='$SPB_CNI_ARGS' CNI_PATH=$CNI_DIR"
+            cmd+=" $(plugin_path "$plugin") < $SPB_WORK/$plugin.json > /dev/null"
+            echo "== round $round: $plugin $command" >&2
+            nsenter --net="/var/run/netns/$SPB_NODE" hyperfine --style basic \
+                --warmup "$WARMUP" --runs "$RUNS" \
+                --prepare "$SELF __prepare $plugin $command" \
+                --cleanup "$SELF __reset" \
+                --command-name "$plugin $command" \
+                --export-json "$json" \
+                "$cmd" >&2
+        done
     done
 done
 
+# stats KEY -> "median mean stddev min max" in ms over every round's runs.
+stats() {
+    jq -rs '[.[].results[0].times[]] | sort | map(. * 1000) as $t | ($t | length) as $n
+        | ($t | add / $n) as $mean
+        | [ (if $n % 2 == 1 then $t[($n - 1) / 2] else ($t[$n / 2 - 1] + $t[$n / 2]) / 2 end),
+            $mean, ((($t | map((. - $mean) * (. - $mean)) | add) / $n) | sqrt),
+            $t[0], $t[-1] ] | @tsv' "$SPB_WORK/$1"-round*.json
+}
+
 echo
-echo "runs: $RUNS (+ $WARMUP warm-up), times in ms, hyperfine JSON in $SPB_WORK"
+echo "rounds: $ROUNDS x $RUNS runs (+ $WARMUP warm-up) per plugin and command; times in ms;"
+echo "hyperfine JSON in $SPB_WORK"
 echo
 echo "| command | plugin | median | mean ± σ | min | max |"
 echo "|---|---|---|---|---|---|"
+declare -A MEDIAN
 for command in ADD DEL; do
     for plugin in coordinator sbr; do
-        key="$plugin-$command"
-        printf '| %s | %s | %.2f | %.2f ± %.2f | %.2f | %.2f |\n' "$command" "$plugin" \
-            "${MEDIAN[$key]}" "${MEAN[$key]}" "${STDDEV[$key]}" "${MINT[$key]}" "${MAXT[$key]}"
+        read -r med mean sd min max < <(stats "$plugin-$command")
+        MEDIAN[$plugin-$command]=$med
+        printf '| %s | %s | %.2f | %.2f ± %.2f | %.2f | %.2f |\n' \
+            "$command" "$plugin" "$med" "$mean" "$sd" "$min" "$max"
     done
 done
 echo
