@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use futures::TryStreamExt;
 use netlink_packet_route::route::RouteAttribute;
 use rtnetlink::{Handle, RouteMessageBuilder};
-use spiderpool_core::coordinator::HostView;
+use spiderpool_core::coordinator::{HostView, NetnsView};
 
 use crate::error::{Error, Result, errno};
 use crate::netns::{Netns, with_netns};
@@ -87,13 +87,19 @@ fn route_view_ip(a: &netlink_packet_route::route::RouteAddress) -> Option<IpAddr
 /// address — often a service IP on `lo` or `kube-ipvs0` — and a CHECK right
 /// after an ADD would otherwise plan through another host IP than the ADD.
 pub async fn discover_pod_host_ips_with(h: &Handle, pod_ips: &[IpAddr]) -> Result<Vec<IpAddr>> {
+    let view = read_view_with(h).await?;
+    pod_host_ips_in(h, &view, pod_ips).await
+}
+
+/// [`discover_pod_host_ips_with`] over a view of the host namespace already
+/// read through `h` (so a caller that needs the view too reads it once).
+async fn pod_host_ips_in(h: &Handle, view: &NetnsView, pod_ips: &[IpAddr]) -> Result<Vec<IpAddr>> {
     let mut out: Vec<IpAddr> = Vec::new();
     let push = |ip: IpAddr, out: &mut Vec<IpAddr>| {
         if !skipped_ip(&ip) && !out.contains(&ip) {
             out.push(ip);
         }
     };
-    let view = read_view_with(h).await?;
     let on_excluded_link = |ip: &IpAddr| {
         view.addresses.iter().any(|a| a.address.addr() == *ip && is_excluded_host_link(&a.dev))
     };
@@ -120,15 +126,24 @@ pub fn discover_pod_host_ips(host: &Netns, pod_ips: &[IpAddr]) -> Result<Vec<IpA
 /// The host view for the planner: the pod host IPs, all host links, all host
 /// rules, and the routes of `host_rule_table`.
 pub fn read_host_view(host: &Netns, pod_ips: &[IpAddr], host_rule_table: u32) -> Result<HostView> {
-    with_netns(host, |h| async move {
-        let pod_host_ips = discover_pod_host_ips_with(&h, pod_ips).await?;
-        let view = read_view_with(&h).await?;
-        Ok(HostView {
-            pod_host_ips,
-            links: view.links,
-            rules: view.rules,
-            routes: view.routes.into_iter().filter(|r| r.table == host_rule_table).collect(),
-        })
+    with_netns(host, |h| async move { read_host_view_with(&h, pod_ips, host_rule_table).await })
+}
+
+/// [`read_host_view`] through an open handle in the host namespace. The host's
+/// links, addresses, routes and rules are dumped once and serve both the pod
+/// host IP discovery and the view.
+pub async fn read_host_view_with(
+    h: &Handle,
+    pod_ips: &[IpAddr],
+    host_rule_table: u32,
+) -> Result<HostView> {
+    let view = read_view_with(h).await?;
+    let pod_host_ips = pod_host_ips_in(h, &view, pod_ips).await?;
+    Ok(HostView {
+        pod_host_ips,
+        links: view.links,
+        rules: view.rules,
+        routes: view.routes.into_iter().filter(|r| r.table == host_rule_table).collect(),
     })
 }
 

@@ -13,6 +13,8 @@
 //!   sysctls through `/proc/sys` inside the namespace, MAC changes announced by
 //!   the kernel, nftables packet marks over `NETLINK_NETFILTER`). Re-applying a
 //!   plan is not an error; deleting what is already gone is not an error.
+//! - [`with_session`] does the reads and the apply of one CNI command on a
+//!   single dedicated thread (one thread start instead of three).
 //! - [`observe`] + [`check`] list the operations of a plan whose effect is not
 //!   present (CNI CHECK).
 //!
@@ -27,6 +29,7 @@ mod mac;
 mod netns;
 pub mod nft;
 mod read;
+mod session;
 mod sysctl;
 
 pub use apply::apply;
@@ -35,4 +38,5 @@ pub use error::{Error, Result};
 pub use mac::{format_mac, parse_mac};
 pub use netns::{Netns, with_netns};
 pub use read::{read_neighbours, read_view, read_view_with};
+pub use session::{Session, with_session};
 pub use sysctl::{read_sysctl, sysctl_path};

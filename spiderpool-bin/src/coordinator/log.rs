@@ -45,12 +45,56 @@ impl Log {
 
     /// Appends one line (Unix time, pod, message).
     pub fn line(&self, msg: &str) {
-        if let Some(mut f) = self.file.as_ref() {
-            let t = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0);
-            let _ = writeln!(f, "{t:.3} coordinator {} {msg}", self.prefix);
+        self.lines([msg]);
+    }
+
+    /// Appends several lines, each with the time and pod, in one `write`: the
+    /// file is opened with `O_APPEND`, so lines of plugins running at the same
+    /// time never interleave within a line, and a plan costs one system call
+    /// instead of one per formatted piece.
+    pub fn lines<S: AsRef<str>>(&self, msgs: impl IntoIterator<Item = S>) {
+        let Some(mut f) = self.file.as_ref() else { return };
+        let t =
+            SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let mut text = String::new();
+        for msg in msgs {
+            text.push_str(&format!("{t:.3} coordinator {} {}\n", self.prefix, msg.as_ref()));
         }
+        let _ = f.write_all(text.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_appended_each_with_time_and_pod() {
+        let path = std::env::temp_dir().join(format!("sp-log-test-{}.log", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let open = || OpenOptions::new().create(true).append(true).open(&path).ok();
+        let log = Log { file: open(), prefix: "default/pod-a".into() };
+        log.line("first");
+        log.lines(["ADD x net1: 2 ops", "  ip rule add from 10.6.0.5 lookup 101"]);
+        // A second handle appends after the first, never over it.
+        Log { file: open(), prefix: "default/pod-b".into() }.line("other pod");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        let tails: Vec<&str> =
+            lines.iter().map(|l| l.split_once(' ').map(|(_, rest)| rest).unwrap_or("")).collect();
+        assert_eq!(
+            tails,
+            [
+                "coordinator default/pod-a first",
+                "coordinator default/pod-a ADD x net1: 2 ops",
+                "coordinator default/pod-a   ip rule add from 10.6.0.5 lookup 101",
+                "coordinator default/pod-b other pod",
+            ]
+        );
+        assert!(
+            lines.iter().all(|l| l.split(' ').next().is_some_and(|t| t.parse::<f64>().is_ok()))
+        );
     }
 }

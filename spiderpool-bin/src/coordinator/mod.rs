@@ -25,7 +25,7 @@ use spiderpool_core::coordinator::{
     ClusterCoordinatorConfig, CoordinatorNetConf, EffectiveConfig, ModeSetting, NetnsView,
     PlanInput, RoutePlan, Side, merge, plan_add, plan_del,
 };
-use spiderpool_netlink::Netns;
+use spiderpool_netlink::{Netns, Session};
 
 use crate::agent_client::{self, AgentError};
 use crate::cni::{CniRequest, Plugin};
@@ -87,6 +87,88 @@ fn pod_ips(view: &NetnsView) -> Vec<IpAddr> {
             IpAddr::V6(v6) => !v6.is_unicast_link_local() && !v6.is_loopback(),
         })
         .collect()
+}
+
+fn io_error(what: &str, e: spiderpool_netlink::Error) -> CniError {
+    CniError::Io { what: what.into(), reason: e.to_string() }
+}
+
+/// ADD inside a [`Session`]: read the pod and host views, plan, log, apply.
+async fn add_in_session(
+    s: &mut Session,
+    req: &CniRequest,
+    config: EffectiveConfig,
+    log: &Log,
+) -> Result<(), CniError> {
+    let pod_view = s.pod_view().await.map_err(|e| io_error("pod netns", e))?;
+    let ips = pod_ips(&pod_view);
+    let host =
+        s.host_view(&ips, config.host_rule_table).await.map_err(|e| io_error("host netns", e))?;
+    let input = PlanInput {
+        config,
+        container_id: req.container_id.clone(),
+        ifname: req.ifname.clone(),
+        pod: pod_view,
+        host,
+    };
+    let plan = plan_add(&input).map_err(|e| plugin_error(codes::PLAN, e.to_string()))?;
+    let mut lines = vec![format!(
+        "ADD {} {}: mode {:?}, first invoke {}, table {}, {} ops",
+        req.container_id,
+        req.ifname,
+        plan.mode,
+        plan.first_invoke,
+        plan.table,
+        plan.ops.len()
+    )];
+    lines.extend(
+        spiderpool_core::coordinator::render::plan_lines(&plan)
+            .into_iter()
+            .map(|l| format!("  {l}")),
+    );
+    log.lines(&lines);
+    s.apply(&plan).await.map_err(|e| {
+        log.line(&format!("ADD failed: {e}"));
+        plugin_error(codes::APPLY, e.to_string())
+    })
+}
+
+/// DEL inside a [`Session`]. Without `pod_alive` the session's pod side is the
+/// host namespace and only host-side operations run.
+async fn del_in_session(
+    s: &mut Session,
+    req: &CniRequest,
+    config: EffectiveConfig,
+    pod_alive: bool,
+    log: &Log,
+) -> Result<(), CniError> {
+    let pod_view = if pod_alive {
+        s.pod_view().await.unwrap_or_else(|e| {
+            log.line(&format!("DEL: pod netns unreadable ({e}): host side only"));
+            NetnsView::default()
+        })
+    } else {
+        NetnsView::default()
+    };
+    let ips = pod_ips(&pod_view);
+    let host =
+        s.host_view(&ips, config.host_rule_table).await.map_err(|e| io_error("host netns", e))?;
+    let input = PlanInput {
+        config,
+        container_id: req.container_id.clone(),
+        ifname: req.ifname.clone(),
+        pod: pod_view,
+        host,
+    };
+    let mut plan = plan_del(&input);
+    if !pod_alive {
+        plan.ops.retain(|op| op.side == Side::Host);
+    }
+    log.line(&format!("DEL {} {}: {} ops", req.container_id, req.ifname, plan.ops.len()));
+    s.apply(&plan).await.map_err(|e| {
+        log.line(&format!("DEL failed: {e}"));
+        plugin_error(codes::APPLY, e.to_string())
+    })
 }
 
 impl Coordinator {
@@ -195,27 +277,20 @@ impl Plugin for Coordinator {
             value: "null".into(),
             reason: "coordinator must run as a chained plugin after the main CNI".into(),
         })?;
-        let (plan, pod) = self.plan(req, &log)?;
-        if let Some(plan) = plan {
-            log.line(&format!(
-                "ADD {} {}: mode {:?}, first invoke {}, table {}, {} ops",
-                req.container_id,
-                req.ifname,
-                plan.mode,
-                plan.first_invoke,
-                plan.table,
-                plan.ops.len()
-            ));
-            for line in spiderpool_core::coordinator::render::plan_lines(&plan) {
-                log.line(&format!("  {line}"));
-            }
-            spiderpool_netlink::apply(&plan, &pod, &Netns::Current).map_err(|e| {
-                log.line(&format!("ADD failed: {e}"));
-                plugin_error(codes::APPLY, e.to_string())
-            })?;
-        } else {
+        let netconf = CoordinatorNetConf::from_slice(&req.raw_config).map_err(config_error)?;
+        let config = self.effective(req, &netconf, &log, true)?;
+        let pod = Self::pod_ns(req)?;
+        if config.mode == ModeSetting::Disabled {
             log.line(&format!("ADD {} {}: mode disabled", req.container_id, req.ifname));
+            return Ok(prev);
         }
+        // One dedicated thread reads both namespaces, and the plan is applied
+        // through the same sockets (one thread start instead of three).
+        let log_ref = &log;
+        spiderpool_netlink::with_session(&pod, &Netns::Current, |mut s| async move {
+            Ok(add_in_session(&mut s, req, config, log_ref).await)
+        })
+        .map_err(|e| io_error("pod netns", e))??;
         Ok(prev)
     }
 
@@ -234,40 +309,27 @@ impl Plugin for Coordinator {
         }
         let netns_alive =
             req.netns.as_deref().is_some_and(|p| !p.is_empty() && Path::new(p).exists());
-        let pod = if netns_alive { req.netns.as_deref().map(Netns::path) } else { None };
-        let pod_view = match &pod {
-            Some(ns) => spiderpool_netlink::read_view(ns).unwrap_or_else(|e| {
-                log.line(&format!("DEL: pod netns unreadable ({e}): host side only"));
-                NetnsView::default()
-            }),
-            None => NetnsView::default(),
-        };
-        let ips = pod_ips(&pod_view);
-        let host =
-            spiderpool_netlink::host::read_host_view(&Netns::Current, &ips, config.host_rule_table)
-                .map_err(|e| CniError::Io { what: "host netns".into(), reason: e.to_string() })?;
-        let input = PlanInput {
-            config,
-            container_id: req.container_id.clone(),
-            ifname: req.ifname.clone(),
-            pod: pod_view,
-            host,
-        };
-        let mut plan = plan_del(&input);
-        let pod = match pod {
-            Some(ns) => ns,
-            None => {
-                // The pod side is gone with its namespace; never run pod-side
-                // operations in the host namespace.
-                plan.ops.retain(|op| op.side == Side::Host);
-                Netns::Current
+        if netns_alive && let Some(path) = req.netns.as_deref() {
+            let log_ref = &log;
+            let cfg = config.clone();
+            match spiderpool_netlink::with_session(
+                &Netns::path(path),
+                &Netns::Current,
+                |mut s| async move { Ok(del_in_session(&mut s, req, cfg, true, log_ref).await) },
+            ) {
+                Ok(outcome) => return outcome,
+                // The namespace went away (or cannot be entered) between the
+                // check and the open: clean up the host side only.
+                Err(e) => log.line(&format!("DEL: pod netns unusable ({e}): host side only")),
             }
-        };
-        log.line(&format!("DEL {} {}: {} ops", req.container_id, req.ifname, plan.ops.len()));
-        spiderpool_netlink::apply(&plan, &pod, &Netns::Current).map_err(|e| {
-            log.line(&format!("DEL failed: {e}"));
-            plugin_error(codes::APPLY, e.to_string())
+        }
+        // The pod side is gone with its namespace; never run pod-side
+        // operations in the host namespace.
+        let log_ref = &log;
+        spiderpool_netlink::with_session(&Netns::Current, &Netns::Current, |mut s| async move {
+            Ok(del_in_session(&mut s, req, config, false, log_ref).await)
         })
+        .map_err(|e| io_error("host netns", e))?
     }
 
     fn check(&self, req: &CniRequest) -> Result<(), CniError> {

@@ -79,18 +79,21 @@ where
 /// error. The first failure stops and is returned as [`Error::Op`] naming the
 /// operation's index, side, action and kind.
 pub fn apply(plan: &RoutePlan, pod: &Netns, host: &Netns) -> Result<()> {
-    with_ctx(pod, host, |mut ctx| async move {
-        for (index, op) in plan.ops.iter().enumerate() {
-            apply_op(&mut ctx, op).await.map_err(|e| Error::Op {
-                index,
-                side: op.side,
-                action: action_name(op.action),
-                kind: kind_name(&op.item),
-                source: Box::new(e),
-            })?;
-        }
-        Ok(())
-    })
+    with_ctx(pod, host, |mut ctx| async move { apply_with(&mut ctx, plan).await })
+}
+
+/// [`apply`] on an already open context (see [`crate::Session`]).
+pub(crate) async fn apply_with(ctx: &mut Ctx, plan: &RoutePlan) -> Result<()> {
+    for (index, op) in plan.ops.iter().enumerate() {
+        apply_op(ctx, op).await.map_err(|e| Error::Op {
+            index,
+            side: op.side,
+            action: action_name(op.action),
+            kind: kind_name(&op.item),
+            source: Box::new(e),
+        })?;
+    }
+    Ok(())
 }
 
 pub(crate) fn action_name(a: Action) -> &'static str {
