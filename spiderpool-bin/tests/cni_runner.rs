@@ -17,7 +17,6 @@ use netns::*;
 use serde_json::{Value, json};
 
 const CTL: &str = env!("CARGO_BIN_EXE_spiderpoolctl");
-#[allow(dead_code)]
 const COORDINATOR: &str = env!("CARGO_BIN_EXE_coordinator");
 
 fn fixture(name: &str) -> PathBuf {
@@ -377,4 +376,195 @@ fn nad_and_single_configs_and_bad_input() {
     let out = output(Command::new(CTL).args(["cni", "add", "--conf"]).arg(&single));
     assert_eq!(out.code, 2, "{}", out.text());
     assert!(out.stderr.contains("--container-id is required"), "{}", out.text());
+}
+
+// ---------------------------------------------------------------------------
+// Real plugins in namespaces (root)
+// ---------------------------------------------------------------------------
+
+macro_rules! need_netns {
+    () => {
+        if let Some(why) = skip_reason() {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+}
+
+/// Runs `spiderpoolctl cni` inside the node namespace, as a runtime on the
+/// node would, with our binaries' directory first in the CNI path.
+struct Runner<'a> {
+    lan: &'a Lan,
+    dir: Dir,
+}
+
+impl<'a> Runner<'a> {
+    fn new(lan: &'a Lan) -> Runner<'a> {
+        Runner { lan, dir: Dir::new("netns") }
+    }
+
+    fn conf(&self, name: &str, conf: &Value) -> PathBuf {
+        self.dir.write(name, &conf.to_string())
+    }
+
+    fn run(&self, op: &str, conf: &Path, pod: &Netns, cid: &str, ifname: &str) -> Out {
+        let ours = Path::new(COORDINATOR).parent().unwrap();
+        let cni_path = format!("{}:{}", ours.display(), cni_bin_dir().display());
+        let args = format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=pod-{cid}");
+        output(
+            Command::new("ip")
+                .args(["netns", "exec", &self.lan.node.name, CTL, "cni", op, "--conf"])
+                .arg(conf)
+                .args(["--netns", &pod.path(), "--ifname", ifname, "--container-id", cid])
+                .args(["--args", &args, "--cni-path", &cni_path, "--cache-dir"])
+                .arg(self.dir.path("cache")),
+        )
+    }
+
+    fn ptp_eth0(&self, pod: &Netns, cid: &str, ip: &str, gw: &str) -> PathBuf {
+        let conf = self.conf(
+            "overlay.conflist",
+            &json!({"cniVersion": "1.0.0", "name": "overlay", "plugins": [{
+                "type": "ptp", "ipMasq": false, "mtu": 1500,
+                "ipam": {"type": "static", "addresses": [{"address": format!("{ip}/24"), "gateway": gw}],
+                         "routes": [{"dst": "0.0.0.0/0"}]}}]}),
+        );
+        let out = self.run("add", &conf, pod, cid, "eth0");
+        assert_eq!(out.code, 0, "ptp ADD: {}", out.text());
+        conf
+    }
+}
+
+fn links(ns: &Netns) -> String {
+    ns.show(&["-br", "link"])
+}
+
+#[test]
+fn ptp_conflist_on_eth0_add_check_del_twice() {
+    need_netns!();
+    let lan = Lan::new();
+    let pod = lan.pod(1);
+    let cid = format!("{:0>12}1", lan.tag);
+    let runner = Runner::new(&lan);
+    let conf = runner.ptp_eth0(&pod, &cid, "10.244.1.5", "10.244.1.1");
+    let addrs = pod.show(&["-4", "-br", "addr", "show", "eth0"]);
+    assert!(addrs.contains("10.244.1.5/24"), "{addrs}");
+    assert!(pod.ping(NODE_IP), "pod reaches the node over ptp eth0");
+    let out = runner.run("check", &conf, &pod, &cid, "eth0");
+    assert_eq!(out.code, 0, "CHECK: {}", out.text());
+    let out = runner.run("del", &conf, &pod, &cid, "eth0");
+    assert_eq!(out.code, 0, "DEL: {}", out.text());
+    assert!(!links(&pod).contains("eth0"), "DEL removes eth0: {}", links(&pod));
+    let out = runner.run("del", &conf, &pod, &cid, "eth0");
+    assert_eq!(out.code, 0, "second DEL: {}", out.text());
+}
+
+#[test]
+fn macvlan_and_coordinator_conflist_on_net1() {
+    need_netns!();
+    let lan = Lan::new();
+    let pod = lan.pod(2);
+    let cid = format!("{:0>12}2", lan.tag);
+    let runner = Runner::new(&lan);
+    runner.ptp_eth0(&pod, &cid, "10.244.2.5", "10.244.2.1");
+    let log = runner.dir.path("coordinator.log");
+    let mut macvlan = lan.macvlan_conf("10.6.212.200", true);
+    macvlan.as_object_mut().unwrap().retain(|k, _| k != "cniVersion" && k != "name");
+    let conf = runner.conf(
+        "macvlan-underlay.conflist",
+        &json!({"cniVersion": "1.0.0", "name": "macvlan-underlay", "plugins": [macvlan, {
+            "type": "coordinator", "mode": "overlay", "serviceCIDR": [SERVICE_CIDR],
+            "overlayPodCIDR": [POD_CIDR], "hijackCIDR": [],
+            "logOptions": {"logFile": log.display().to_string()}}]}),
+    );
+    let out = runner.run("add", &conf, &pod, &cid, "net1");
+    assert_eq!(out.code, 0, "ADD: {}\nlog: {}", out.text(), runner.dir.read("coordinator.log"));
+    let result = out.json();
+    assert_eq!(result["cniVersion"], "1.0.0");
+    assert_eq!(result["ips"][0]["address"], "10.6.212.200/16", "{result}");
+    let rules = pod.show(&["rule"]);
+    assert!(rules.contains("from 10.6.212.200 lookup 101"), "coordinator's rule: {rules}");
+    let host_500 = lan.node.show(&["route", "show", "table", "500"]);
+    assert!(host_500.contains("10.6.212.200 dev veth"), "host route to net1: {host_500}");
+    assert!(
+        lan.client.ping("10.6.212.200"),
+        "client reaches net1 and the reply returns through net1:\n{rules}\n{}",
+        pod.show(&["route", "show", "table", "all"])
+    );
+    let out = runner.run("check", &conf, &pod, &cid, "net1");
+    assert_eq!(out.code, 0, "CHECK: {}", out.text());
+
+    let out = runner.run("del", &conf, &pod, &cid, "net1");
+    assert_eq!(out.code, 0, "DEL: {}", out.text());
+    assert!(!links(&pod).contains("net1"), "DEL removes net1: {}", links(&pod));
+    // Reverse order: the coordinator's DEL (host-side cleanup; the pod's
+    // rules go with its namespace) ran while net1 still existed.
+    let log = runner.dir.read("coordinator.log");
+    assert!(log.contains(&format!("DEL {cid} net1")), "coordinator DEL ran: {log}");
+    assert!(links(&pod).contains("eth0"), "the other network's eth0 stays");
+    let out = runner.run("del", &conf, &pod, &cid, "net1");
+    assert_eq!(out.code, 0, "second DEL: {}", out.text());
+    // DEL of the overlay network takes eth0's host veth, and with it the
+    // node's route to the underlay address.
+    let out = runner.run("del", &runner.dir.path("overlay.conflist"), &pod, &cid, "eth0");
+    assert_eq!(out.code, 0, "overlay DEL: {}", out.text());
+    let host_500 = lan.node.show(&["route", "show", "table", "500"]);
+    assert!(!host_500.contains("10.6.212.200"), "{host_500}");
+    assert!(!links(&pod).contains("eth0"), "{}", links(&pod));
+}
+
+#[test]
+fn conflist_0_3_1_through_macvlan_and_static() {
+    need_netns!();
+    let lan = Lan::new();
+    let pod = lan.pod(3);
+    let cid = format!("{:0>12}3", lan.tag);
+    let runner = Runner::new(&lan);
+    let mut macvlan = lan.macvlan_conf("10.6.212.203", true);
+    macvlan.as_object_mut().unwrap().retain(|k, _| k != "cniVersion" && k != "name");
+    let conf = runner.conf(
+        "old.conflist",
+        &json!({"cniVersion": "0.3.1", "name": "macvlan-old", "plugins": [macvlan]}),
+    );
+    let out = runner.run("add", &conf, &pod, &cid, "net1");
+    assert_eq!(out.code, 0, "ADD: {}", out.text());
+    let result = out.json();
+    assert_eq!(result["cniVersion"], "0.3.1");
+    assert_eq!(result["ips"][0]["version"], "4", "0.3.x results carry ips[].version: {result}");
+    assert!(lan.client.ping("10.6.212.203"), "client reaches net1");
+    let out = runner.run("check", &conf, &pod, &cid, "net1");
+    assert_eq!(out.code, 1, "CHECK is refused before 0.4.0: {}", out.text());
+    assert!(out.stderr.contains("0.3.1 does not support CHECK"), "{}", out.text());
+    let out = runner.run("del", &conf, &pod, &cid, "net1");
+    assert_eq!(out.code, 0, "DEL: {}", out.text());
+    assert!(!links(&pod).contains("net1"), "{}", links(&pod));
+    let out = runner.run("del", &conf, &pod, &cid, "net1");
+    assert_eq!(out.code, 0, "second DEL: {}", out.text());
+}
+
+#[test]
+fn a_real_plugin_error_is_reported_with_its_code() {
+    need_netns!();
+    let lan = Lan::new();
+    let pod = lan.pod(4);
+    let cid = format!("{:0>12}4", lan.tag);
+    let runner = Runner::new(&lan);
+    let conf = runner.conf(
+        "bad.conflist",
+        &json!({"cniVersion": "1.0.0", "name": "bad", "plugins": [{
+            "type": "macvlan", "master": "nosuchnic0", "mode": "bridge",
+            "ipam": {"type": "static", "addresses": [{"address": "10.6.212.204/16"}]}}]}),
+    );
+    let out = runner.run("add", &conf, &pod, &cid, "net1");
+    assert_eq!(out.code, 1, "{}", out.text());
+    let code = out.json()["code"].as_u64().expect("the plugin's error JSON has a code");
+    assert!(
+        out.stderr
+            .contains(&format!("plugin \"macvlan\" (plugins[0]) ADD failed with code {code}")),
+        "{}",
+        out.text()
+    );
+    let msg = out.json()["msg"].as_str().unwrap_or_default().to_owned();
+    assert!(!msg.is_empty() && out.stderr.contains(&msg), "the plugin's message: {}", out.text());
+    assert!(!runner.dir.path(&format!("cache/results/bad-{cid}-net1")).exists(), "nothing cached");
 }

@@ -366,7 +366,11 @@ pub fn run(
         }
         Err(e) => {
             if let Some(reply) = e.reply() {
-                let text = serde_json::to_string(reply).map_err(CtlError::output)?;
+                let mut reply = reply.clone();
+                if reply.cni_version.is_empty() {
+                    reply.cni_version = network.version.to_string();
+                }
+                let text = serde_json::to_string(&reply).map_err(CtlError::output)?;
                 writeln!(stdout, "{text}").map_err(CtlError::output)?;
             }
             writeln!(
