@@ -327,6 +327,10 @@ fn versions_check_before_0_4_gc_and_status_need_1_1() {
     }
 }
 
+fn single_text() -> String {
+    json!({"cniVersion": "0.4.0", "name": "one", "type": "fakea", "k": "v"}).to_string()
+}
+
 #[test]
 fn nad_and_single_configs_and_bad_input() {
     let fake = Fake::new();
@@ -338,10 +342,7 @@ fn nad_and_single_configs_and_bad_input() {
     assert_eq!(fake.stdin("fakeb", "ADD")["mode"], "auto");
     assert!(fake.dir.path("cache/results/fake-net-cid1-net1").exists());
 
-    let single = fake.dir.write(
-        "single.conf",
-        &json!({"cniVersion": "0.4.0", "name": "one", "type": "fakea", "k": "v"}).to_string(),
-    );
+    let single = fake.dir.write("single.conf", &single_text());
     let out = fake.run("add", &single, "cid1", "eth0");
     assert_eq!(out.code, 0, "{}", out.text());
     assert_eq!(out.json()["cniVersion"], "0.4.0");
@@ -349,6 +350,26 @@ fn nad_and_single_configs_and_bad_input() {
         fake.stdin("fakea", "ADD"),
         json!({"cniVersion": "0.4.0", "name": "one", "type": "fakea", "k": "v"})
     );
+
+    // `--conf -` reads standard input (here a NAD in JSON).
+    let nad = json!({"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+        "metadata": {"name": "n"}, "spec": {"config": single_text()}});
+    let mut child = Command::new(CTL)
+        .args(["cni", "add", "--conf", "-", "--netns", "/x", "--ifname", "eth1"])
+        .args(["--container-id", "cid9", "--cni-path"])
+        .arg(fake.dir.path("bin"))
+        .arg("--cache-dir")
+        .arg(fake.dir.path("cache"))
+        .env("FAKE_DIR", &fake.dir.0)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(nad.to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(fake.dir.path("cache/results/one-cid9-eth1").exists());
 
     let cases: [(PathBuf, &str, &str, &str); 6] = [
         (fixture("nad-no-config.yaml"), "cid1", "eth0", "spec.config: missing"),

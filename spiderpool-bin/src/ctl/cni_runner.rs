@@ -240,6 +240,9 @@ impl Network {
                     )));
                 }
             }
+        } else if text.trim_start().starts_with('{') {
+            // A JSON file: pass its bytes on as written (key order included).
+            text.to_owned()
         } else {
             doc.to_string()
         };
