@@ -121,10 +121,16 @@ impl Fake {
     }
 
     fn run(&self, op: &str, conf: &Path, cid: &str, ifname: &str) -> Out {
+        self.run_with(op, conf, cid, ifname, &[])
+    }
+
+    fn run_with(&self, op: &str, conf: &Path, cid: &str, ifname: &str, more: &[&str]) -> Out {
         let bin = self.dir.path("bin");
         output(
             Command::new(CTL)
-                .args(["cni", op, "--conf"])
+                .args(["cni", op])
+                .args(more)
+                .arg("--conf")
                 .arg(conf)
                 .args(["--netns", "/var/run/netns/fake", "--ifname", ifname])
                 .args(["--container-id", cid, "--args", "K8S_POD_NAME=p;IgnoreUnknown=1"])
@@ -588,4 +594,29 @@ fn a_real_plugin_error_is_reported_with_its_code() {
     let msg = out.json()["msg"].as_str().unwrap_or_default().to_owned();
     assert!(!msg.is_empty() && out.stderr.contains(&msg), "the plugin's message: {}", out.text());
     assert!(!runner.dir.path(&format!("cache/results/bad-{cid}-net1")).exists(), "nothing cached");
+}
+
+#[test]
+fn capability_args_become_runtime_config_for_declared_capabilities() {
+    let fake = Fake::new();
+    fake.answer("fakea", "ADD", &result_a(), 0);
+    fake.answer("fakeb", "ADD", &result_b(), 0);
+    let conf = fake.dir.write(
+        "caps.conflist",
+        &json!({"cniVersion": "1.0.0", "name": "caps", "plugins": [
+            {"type": "fakea", "capabilities": {"mac": true, "ips": false}},
+            {"type": "fakeb", "runtimeConfig": {"kept": 1}}]})
+        .to_string(),
+    );
+    let caps = r#"{"mac": "0a:1b:2c:3d:4e:5f", "ips": ["10.1.0.9/24"], "other": 1}"#;
+    let out = fake.run_with("add", &conf, "cid1", "eth0", &["--capability-args", caps]);
+    assert_eq!(out.code, 0, "{}", out.text());
+    assert_eq!(fake.stdin("fakea", "ADD")["runtimeConfig"], json!({"mac": "0a:1b:2c:3d:4e:5f"}));
+    assert_eq!(fake.stdin("fakeb", "ADD")["runtimeConfig"], json!({"kept": 1}), "untouched");
+    let out = fake.run_with("del", &conf, "cid1", "eth0", &["--capability-args", caps]);
+    assert_eq!(out.code, 0, "{}", out.text());
+    assert_eq!(fake.stdin("fakea", "DEL")["runtimeConfig"], json!({"mac": "0a:1b:2c:3d:4e:5f"}));
+    let out = fake.run_with("add", &conf, "cid1", "eth0", &["--capability-args", "[1]"]);
+    assert_eq!(out.code, 2, "{}", out.text());
+    assert!(out.stderr.contains("--capability-args [1]: expected a JSON object"), "{}", out.text());
 }

@@ -106,6 +106,11 @@ pub struct CniRunArgs {
     /// Result cache directory.
     #[arg(long = "cache-dir", value_name = "DIR", default_value = DEFAULT_CACHE_DIR)]
     pub cache_dir: PathBuf,
+    /// Capability arguments as a JSON object (e.g. `{"mac":"0a:1b:..."}`):
+    /// each plugin declaring a capability in `capabilities` gets its value in
+    /// `runtimeConfig`.
+    #[arg(long = "capability-args", value_name = "JSON")]
+    pub capability_args: Option<String>,
 }
 
 /// A failure while running the chain (exit code [`EXIT_PLUGIN_FAILED`]).
@@ -327,7 +332,24 @@ pub fn runtime(args: &CniRunArgs) -> Result<Runtime, CtlError> {
     if cni_path.is_empty() {
         return Err(CtlError::Usage(format!("--cni-path {path_text:?}: no directory")));
     }
+    let capability_args = match &args.capability_args {
+        None => serde_json::Map::new(),
+        Some(text) => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(map)) => map,
+            Ok(other) => {
+                return Err(CtlError::Usage(format!(
+                    "--capability-args {other}: expected a JSON object"
+                )));
+            }
+            Err(e) => {
+                return Err(CtlError::Usage(format!(
+                    "--capability-args {text:?}: invalid JSON: {e}"
+                )));
+            }
+        },
+    };
     Ok(Runtime {
+        capability_args,
         container_id,
         netns,
         ifname,

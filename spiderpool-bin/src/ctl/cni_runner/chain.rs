@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use spiderpool_core::cni::{Attachment, Result as CniResult, Version};
 
 use super::cache::{self, CacheEntry};
@@ -27,6 +27,9 @@ pub struct Runtime {
     pub cni_path: Vec<PathBuf>,
     /// The result cache directory.
     pub cache_dir: PathBuf,
+    /// Capability arguments: given to each plugin that declares the
+    /// capability in its `capabilities`, as `runtimeConfig` (ADD, DEL, CHECK).
+    pub capability_args: Map<String, Value>,
 }
 
 /// What an operation did when it did not call every plugin.
@@ -71,7 +74,7 @@ fn call(
     network: &Network,
     index: usize,
     inv: &Invocation<'_>,
-    cni_path: &[PathBuf],
+    rt: &Runtime,
     prev: Option<&Value>,
     extra: Option<(&str, Value)>,
 ) -> Result<Value, ChainError> {
@@ -83,11 +86,30 @@ fn call(
             reason: "no such plugin index".into(),
         }
     })?;
-    if let (Some((key, value)), Some(obj)) = (extra, config.as_object_mut()) {
-        obj.insert(key.to_owned(), value);
+    if let Some(obj) = config.as_object_mut() {
+        if matches!(inv.command, "ADD" | "DEL" | "CHECK") {
+            let rc = runtime_config(obj, &rt.capability_args);
+            if !rc.is_empty() {
+                obj.insert("runtimeConfig".to_owned(), Value::Object(rc));
+            }
+        }
+        if let Some((key, value)) = extra {
+            obj.insert(key.to_owned(), value);
+        }
     }
-    let binary = exec::find_plugin(&plugin, cni_path)?;
-    exec::exec(&binary, &plugin, inv, cni_path, &config)
+    let binary = exec::find_plugin(&plugin, &rt.cni_path)?;
+    exec::exec(&binary, &plugin, inv, &rt.cni_path, &config)
+}
+
+/// libcni's `injectRuntimeConfig`: the capability arguments whose name the
+/// plugin declares `true` in `capabilities`.
+fn runtime_config(plugin: &Map<String, Value>, caps: &Map<String, Value>) -> Map<String, Value> {
+    let Some(Value::Object(declared)) = plugin.get("capabilities") else { return Map::new() };
+    declared
+        .iter()
+        .filter(|(_, on)| on.as_bool() == Some(true))
+        .filter_map(|(name, _)| caps.get(name).map(|v| (name.clone(), v.clone())))
+        .collect()
 }
 
 /// A result as the network's version: parsed with its own `cniVersion` (the
@@ -109,7 +131,7 @@ pub fn add(network: &Network, rt: &Runtime) -> Result<Value, ChainError> {
     let inv = rt.invocation("ADD");
     let mut prev: Option<Value> = None;
     for index in 0..network.list.plugins.len() {
-        let out = call(network, index, &inv, &rt.cni_path, prev.as_ref(), None)?;
+        let out = call(network, index, &inv, rt, prev.as_ref(), None)?;
         let plugin = plugin_ref(network, index);
         if out.is_null() {
             return Err(ChainError::PluginOutput {
@@ -164,7 +186,7 @@ pub fn del(network: &Network, rt: &Runtime) -> Result<Outcome, ChainError> {
     let inv = rt.invocation("DEL");
     let mut errors = Vec::new();
     for index in (0..network.list.plugins.len()).rev() {
-        if let Err(e) = call(network, index, &inv, &rt.cni_path, prev.as_ref(), None) {
+        if let Err(e) = call(network, index, &inv, rt, prev.as_ref(), None) {
             errors.push(e);
         }
     }
@@ -198,7 +220,7 @@ pub fn check(network: &Network, rt: &Runtime) -> Result<Outcome, ChainError> {
     })?;
     let inv = rt.invocation("CHECK");
     for index in 0..network.list.plugins.len() {
-        call(network, index, &inv, &rt.cni_path, Some(&prev), None)?;
+        call(network, index, &inv, rt, Some(&prev), None)?;
     }
     Ok(Outcome::Done(None))
 }
@@ -229,7 +251,7 @@ pub fn gc(network: &Network, rt: &Runtime) -> Result<(Outcome, Vec<Attachment>),
     let mut errors = Vec::new();
     for index in 0..network.list.plugins.len() {
         let extra = Some(("cni.dev/valid-attachments", valid_json.clone()));
-        if let Err(e) = call(network, index, &inv, &rt.cni_path, None, extra) {
+        if let Err(e) = call(network, index, &inv, rt, None, extra) {
             errors.push(e);
         }
     }
@@ -247,7 +269,7 @@ pub fn status(network: &Network, rt: &Runtime) -> Result<Outcome, ChainError> {
     }
     let inv = Invocation { command: "STATUS", ..Invocation::default() };
     for index in 0..network.list.plugins.len() {
-        call(network, index, &inv, &rt.cni_path, None, None)?;
+        call(network, index, &inv, rt, None, None)?;
     }
     Ok(Outcome::Done(None))
 }
