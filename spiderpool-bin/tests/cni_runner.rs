@@ -260,6 +260,19 @@ fn plugin_errors_name_the_plugin_and_the_code() {
     assert_eq!(out.code, 1, "{}", out.text());
     assert!(out.stderr.contains("exited with 1 without an error reply"), "{}", out.text());
 
+    // A plugin that hangs is killed after --timeout.
+    fake.dir.write("fakeb.ADD.sleep", "30");
+    let start = std::time::Instant::now();
+    let out = fake.run_with("add", &conf, "cid3", "eth0", &["--timeout", "0.5"]);
+    assert!(start.elapsed() < std::time::Duration::from_secs(10), "{:?}", start.elapsed());
+    assert_eq!(out.code, 1, "{}", out.text());
+    assert!(
+        out.stderr.contains("plugin \"fakeb\" (plugins[1]) ADD: killed after"),
+        "{}",
+        out.text()
+    );
+    std::fs::remove_file(fake.dir.path("fakeb.ADD.sleep")).unwrap();
+
     // A plugin that is not installed.
     let missing = fake.dir.write(
         "missing.conf",

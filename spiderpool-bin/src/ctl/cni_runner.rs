@@ -111,6 +111,10 @@ pub struct CniRunArgs {
     /// `runtimeConfig`.
     #[arg(long = "capability-args", value_name = "JSON")]
     pub capability_args: Option<String>,
+    /// Kill a plugin that runs longer than this many seconds and fail
+    /// (default: no limit).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
 }
 
 /// A failure while running the chain (exit code [`EXIT_PLUGIN_FAILED`]).
@@ -160,6 +164,16 @@ pub enum ChainError {
         command: String,
         /// What is wrong.
         reason: String,
+    },
+    /// The plugin ran longer than `--timeout` and was killed.
+    #[error("{plugin} {command}: killed after {limit:?} (--timeout)")]
+    Timeout {
+        /// The plugin.
+        plugin: PluginRef,
+        /// `CNI_COMMAND`.
+        command: String,
+        /// The limit.
+        limit: std::time::Duration,
     },
     /// The result cache cannot be read or written.
     #[error("result cache {}: {reason}", path.display())]
@@ -348,8 +362,21 @@ pub fn runtime(args: &CniRunArgs) -> Result<Runtime, CtlError> {
             }
         },
     };
+    let timeout = match args.timeout {
+        None => None,
+        Some(secs) => Some(
+            std::time::Duration::try_from_secs_f64(secs).ok().filter(|d| !d.is_zero()).ok_or_else(
+                || {
+                    CtlError::Usage(format!(
+                        "--timeout {secs}: must be a positive number of seconds"
+                    ))
+                },
+            )?,
+        ),
+    };
     Ok(Runtime {
         capability_args,
+        timeout,
         container_id,
         netns,
         ifname,

@@ -30,6 +30,8 @@ pub struct Runtime {
     /// Capability arguments: given to each plugin that declares the
     /// capability in its `capabilities`, as `runtimeConfig` (ADD, DEL, CHECK).
     pub capability_args: Map<String, Value>,
+    /// How long one plugin may run before it is killed (`None`: no limit).
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// What an operation did when it did not call every plugin.
@@ -98,7 +100,7 @@ fn call(
         }
     }
     let binary = exec::find_plugin(&plugin, &rt.cni_path)?;
-    exec::exec(&binary, &plugin, inv, &rt.cni_path, &config)
+    exec::exec(&binary, &plugin, inv, &rt.cni_path, &config, rt.timeout)
 }
 
 /// libcni's `injectRuntimeConfig`: the capability arguments whose name the

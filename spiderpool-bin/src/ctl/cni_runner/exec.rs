@@ -2,9 +2,10 @@
 //! `invoke` package does: the runtime's environment plus the `CNI_*`
 //! variables, the configuration on stdin, the result or error JSON on stdout.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use spiderpool_core::cni::ErrorReply;
@@ -65,7 +66,8 @@ pub fn join_path(cni_path: &[PathBuf]) -> String {
     cni_path.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":")
 }
 
-/// Runs `binary` with `inv` and `config` on stdin. Returns the parsed stdout
+/// Runs `binary` with `inv` and `config` on stdin, killing it after
+/// `timeout` ([`ChainError::Timeout`]). Returns the parsed stdout
 /// JSON on success (`Value::Null` for empty output); a non-zero exit is
 /// [`ChainError::PluginFailed`] carrying the plugin's error JSON (or one
 /// made from its stderr when it printed none).
@@ -75,6 +77,7 @@ pub fn exec(
     inv: &Invocation<'_>,
     cni_path: &[PathBuf],
     config: &Value,
+    timeout: Option<Duration>,
 ) -> Result<Value, ChainError> {
     let exec_err = |reason: String| ChainError::Exec {
         plugin: plugin.clone(),
@@ -108,16 +111,55 @@ pub fn exec(
         // its stdin cannot deadlock us.
         std::thread::spawn(move || stdin.write_all(&bytes))
     });
-    let out = child.wait_with_output().map_err(|e| exec_err(e.to_string()))?;
+    let read_all = |pipe: Option<Box<dyn Read + Send>>| {
+        pipe.map(|mut p| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = p.read_to_end(&mut buf);
+                buf
+            })
+        })
+    };
+    let out_reader = read_all(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let err_reader = read_all(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let exit = match timeout {
+        None => child.wait().map_err(|e| exec_err(e.to_string()))?,
+        Some(limit) => {
+            let start = Instant::now();
+            let mut pause = Duration::from_millis(1);
+            loop {
+                if let Some(status) = child.try_wait().map_err(|e| exec_err(e.to_string()))? {
+                    break status;
+                }
+                if start.elapsed() >= limit {
+                    // The readers are left behind: a grandchild may still hold
+                    // the pipes open.
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(ChainError::Timeout {
+                        plugin: plugin.clone(),
+                        command: inv.command.to_owned(),
+                        limit,
+                    });
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+        }
+    };
+    let joined = |r: Option<std::thread::JoinHandle<Vec<u8>>>| {
+        r.and_then(|h| h.join().ok()).unwrap_or_default()
+    };
+    let (out_bytes, err_bytes) = (joined(out_reader), joined(err_reader));
     if let Some(w) = writer {
         // A plugin may exit without reading stdin (broken pipe): not an error
         // in itself, its exit status says what happened.
         let _ = w.join();
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        let status = out.status.code().map_or_else(|| "a signal".into(), |c| c.to_string());
+    let stdout = String::from_utf8_lossy(&out_bytes);
+    let stderr = String::from_utf8_lossy(&err_bytes);
+    if !exit.success() {
+        let status = exit.code().map_or_else(|| "a signal".into(), |c| c.to_string());
         let reply = serde_json::from_str::<ErrorReply>(stdout.trim()).unwrap_or_else(|_| {
             ErrorReply {
                 cni_version: String::new(),
