@@ -5,6 +5,7 @@
 //! - [`render_nad`]: print the NetworkAttachmentDefinition a
 //!   SpiderMultusConfig produces;
 //! - [`plan`]: print the coordinator's plan for a scenario file.
+//! - [`cni_runner`]: run a CNI network configuration or list like a runtime.
 //!
 //! Exit codes: [`EXIT_OK`] (0), [`EXIT_REJECTED`] (1: admission rejected an
 //! object, or a SpiderMultusConfig cannot be rendered) and [`EXIT_BAD_INPUT`]
@@ -16,6 +17,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub mod cni_runner;
 pub mod input;
 pub mod output;
 pub mod plan;
@@ -52,6 +54,9 @@ pub enum Command {
     /// Print the coordinator's route plan for a scenario file (offline, no
     /// root): `ip` command lines or JSON.
     Plan(PlanArgs),
+    /// Run a CNI network configuration or list (or a NAD's spec.config) like a
+    /// container runtime: add, del, check, gc, status.
+    Cni(cni_runner::CniRunArgs),
 }
 
 /// Output format of `plan`.
@@ -223,5 +228,6 @@ pub fn run(
         Command::Validate(args) => validate::run(args, stdin, stdout, stderr),
         Command::RenderNad(args) => render_nad::run(args, stdin, stdout, stderr),
         Command::Plan(args) => plan::run(args, stdin, stdout, stderr),
+        Command::Cni(args) => cni_runner::run(args, stdin, stdout, stderr),
     }
 }
