@@ -1,6 +1,7 @@
-//! `spiderpoolctl`: check Spiderpool resources offline (`validate`) and print
-//! the NetworkAttachmentDefinition a SpiderMultusConfig produces (`render-nad`).
-//! See `docs/cli.md`.
+//! `spiderpoolctl`: check Spiderpool resources offline (`validate`), print the
+//! NetworkAttachmentDefinition a SpiderMultusConfig produces (`render-nad`),
+//! compute coordinator route plans offline (`plan`) and run CNI chains the way
+//! a container runtime does (`cni`). See `docs/cli.md`.
 
 use std::io::Write;
 use std::process::ExitCode;
