@@ -19,6 +19,7 @@ use spiderpool_bin::agent_client::request_json;
 use spiderpool_core::store::MemoryStore;
 
 struct Server {
+    agent: Arc<Agent<MemoryStore>>,
     dir: PathBuf,
     socket: PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -46,6 +47,8 @@ impl Server {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let sock = socket.clone();
+        let agent = Arc::new(Agent::new(MemoryStore::new(), config));
+        let served = agent.clone();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -55,8 +58,7 @@ impl Server {
             rt.block_on(async move {
                 let listener = bind_socket(&sock).unwrap();
                 ready_tx.send(()).unwrap();
-                let agent = Arc::new(Agent::new(MemoryStore::new(), config));
-                serve(listener, agent, Some(&sock), async move {
+                serve(listener, served, Some(&sock), async move {
                     let _ = rx.await;
                 })
                 .await
@@ -64,7 +66,7 @@ impl Server {
             });
         });
         ready_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-        Server { dir, socket, stop: Some(tx), thread: Some(thread) }
+        Server { agent, dir, socket, stop: Some(tx), thread: Some(thread) }
     }
 
     /// One request with raw bytes; the status and the body parsed as JSON
@@ -512,4 +514,69 @@ fn batch_release_frees_everything_and_guards_conflict_releases() {
     });
     let (s, e) = server.call("DELETE", "/v1/ipam/ips", &batch);
     assert_eq!(s, 521, "{e}");
+}
+
+#[test]
+fn metrics_count_allocations_releases_and_pool_usage() {
+    let server = Server::start();
+    server.apply(pool_10_6_v4());
+    for (pod, uid) in [("a", "ua"), ("b", "ub")] {
+        let (s, _) = server.call("POST", "/v1/ipam/ip", &add_args(pod, uid));
+        assert_eq!(s, 200);
+    }
+    let mut bad = add_args("c", "uc");
+    bad["defaultIPv4IPPool"] = json!(["nope"]);
+    let (s, _) = server.call("POST", "/v1/ipam/ip", &bad);
+    assert_eq!(s, 404);
+    let (s, _) = server.call("DELETE", "/v1/ipam/ip", &del_args("a", "ua"));
+    assert_eq!(s, 200);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let text = rt.block_on(server.agent.render_metrics()).unwrap();
+    for line in [
+        "spiderpool_ipam_allocation_counts_total 3",
+        "spiderpool_ipam_allocation_failure_counts_total 1",
+        "spiderpool_ipam_allocation_err_no_available_pool_counts_total 1",
+        "spiderpool_ipam_release_counts_total 1",
+        "spiderpool_ipam_release_failure_counts_total 0",
+        "spiderpool_total_ippool_counts 1",
+        "spiderpool_ippool_total_ip_counts{ippool=\"10-6-v4\"} 41",
+        "spiderpool_ippool_allocated_ip_counts{ippool=\"10-6-v4\"} 1",
+        "spiderpool_ippool_available_ip_counts{ippool=\"10-6-v4\"} 40",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+    }
+}
+
+#[test]
+fn concurrent_adds_on_one_pool_get_distinct_addresses() {
+    let server = Arc::new(Server::start());
+    server.apply(pool_10_6_v4());
+    let handles: Vec<_> = (0..41)
+        .map(|i| {
+            let server = server.clone();
+            std::thread::spawn(move || {
+                let (s, a) = server.call(
+                    "POST",
+                    "/v1/ipam/ip",
+                    &add_args(&format!("p{i}"), &format!("u{i}")),
+                );
+                assert_eq!(s, 200, "{a}");
+                a["ips"][0]["address"].as_str().unwrap().to_string()
+            })
+        })
+        .collect();
+    let mut got: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    got.sort();
+    got.dedup();
+    assert_eq!(got.len(), 41, "duplicates: {got:?}");
+    // The pool is now full: the next ADD fails naming it.
+    let (s, e) = server.call("POST", "/v1/ipam/ip", &add_args("late", "ulate"));
+    assert_eq!(s, 500);
+    assert!(text(&e).contains("10-6-v4"), "{e}");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let metrics = rt.block_on(server.agent.render_metrics()).unwrap();
+    assert!(
+        metrics.contains("spiderpool_ipam_allocation_err_ip_used_out_counts_total 1"),
+        "{metrics}"
+    );
 }

@@ -15,6 +15,7 @@ use spiderpool_core::selection::{RuledOutReason, SelectionError};
 use spiderpool_core::store::StoreError;
 
 use super::facts::gather_pod;
+use super::metered::as_release;
 use super::models::{
     ApiError, IpConfig, IpamAddArgs, IpamAddResponse, IpamBatchDelArgs, IpamDelArgs, Route,
     parse_body, require_non_empty,
@@ -132,7 +133,9 @@ pub(super) async fn add<S: AgentStore>(
         nic: args.if_name.clone(),
         settings,
     };
-    match agent.allocator().allocate(&req).await {
+    let result = agent.allocator().allocate(&req).await;
+    agent.metrics().allocation(started.elapsed(), result.as_ref().map(|_| ()));
+    match result {
         Ok(alloc) => {
             let answer = response(&alloc, agent.config());
             tracing::info!(
@@ -187,7 +190,10 @@ async fn release<S: AgentStore>(
         container_id: Some(container_id.to_string()).filter(|c| !c.is_empty()),
         owner: if keep_statefulset_members { ctx.pod.owner.clone() } else { None },
     };
-    match agent.allocator().release(&req).await {
+    let started = Instant::now();
+    let result = as_release(agent.allocator().release(&req)).await;
+    agent.metrics().release(started.elapsed(), result.as_ref().map(|_| ()));
+    match result {
         Ok(outcome) => {
             tracing::info!(
                 pod = %pod_ref,

@@ -31,9 +31,13 @@ pub mod admin;
 mod coordinator;
 mod facts;
 mod ipam;
+mod metered;
+pub mod metrics;
 pub mod models;
 
 pub use facts::gather_pod;
+pub use metered::Metered;
+use metrics::{Metrics, PoolCounts};
 
 /// Sleeps on tokio's timer between store-conflict retries.
 #[derive(Debug, Clone, Copy, Default)]
@@ -109,24 +113,55 @@ impl AgentConfig {
 /// The agent: configuration and the allocator over the store.
 #[derive(Debug)]
 pub struct Agent<S> {
-    allocator: Allocator<S, TokioClock>,
+    allocator: Allocator<Metered<S>, TokioClock>,
     config: AgentConfig,
+    metrics: Arc<Metrics>,
 }
 
 impl<S: AgentStore> Agent<S> {
     /// An agent over `store`.
     pub fn new(store: S, config: AgentConfig) -> Self {
-        Self { allocator: Allocator::with_clock(store, TokioClock, RetryPolicy::default()), config }
+        let metrics = Arc::new(Metrics::new());
+        let metered = Metered { inner: store, metrics: metrics.clone() };
+        Self {
+            allocator: Allocator::with_clock(metered, TokioClock, RetryPolicy::default()),
+            config,
+            metrics,
+        }
     }
 
     /// The store.
     pub fn store(&self) -> &S {
-        self.allocator.store()
+        &self.allocator.store().inner
     }
 
-    /// The allocator.
-    pub fn allocator(&self) -> &Allocator<S, TokioClock> {
+    /// The allocator (over the store wrapped for conflict counting).
+    pub fn allocator(&self) -> &Allocator<Metered<S>, TokioClock> {
         &self.allocator
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The metrics exposition, with the per-pool gauges refreshed from the
+    /// store.
+    pub async fn render_metrics(&self) -> Result<String, String> {
+        let pools = self.store().list_pools().await.map_err(|e| format!("store: {e}"))?;
+        let counts: Vec<PoolCounts> = pools
+            .iter()
+            .map(|p| {
+                let status = p.status.as_ref();
+                PoolCounts {
+                    name: p.metadata.name_str().to_string(),
+                    total: status.and_then(|s| s.total_ip_count).unwrap_or(0),
+                    allocated: status.and_then(|s| s.allocated_ip_count).unwrap_or(0),
+                }
+            })
+            .collect();
+        self.metrics.set_pools(&counts);
+        self.metrics.encode().map_err(|e| format!("encoding metrics: {e}"))
     }
 
     /// The configuration.
@@ -162,6 +197,26 @@ pub fn health_router<S: AgentStore>(agent: Arc<Agent<S>>) -> Router {
         .route("/v1/runtime/readiness", get(ipam::healthy::<S>))
         .route("/v1/runtime/liveness", get(ipam::healthy::<S>))
         .with_state(agent)
+}
+
+/// The router of the metrics port: the OpenMetrics text on every path.
+pub fn metrics_router<S: AgentStore>(agent: Arc<Agent<S>>) -> Router {
+    Router::new().fallback(serve_metrics::<S>).with_state(agent)
+}
+
+async fn serve_metrics<S: AgentStore>(
+    axum::extract::State(agent): axum::extract::State<Arc<Agent<S>>>,
+) -> axum::response::Response {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    match agent.render_metrics().await {
+        Ok(text) => (
+            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            text,
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+    }
 }
 
 /// Binds the agent's socket: creates the parent directory, replaces a stale

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
-use spiderpool_bin::agent::{Agent, AgentConfig, bind_socket, health_router, serve};
+use spiderpool_bin::agent::{
+    Agent, AgentConfig, bind_socket, health_router, metrics_router, serve,
+};
 use spiderpool_bin::agent_client::DEFAULT_SOCKET;
 use spiderpool_core::admission::ClusterSettings;
 use spiderpool_core::store::MemoryStore;
@@ -67,9 +69,13 @@ struct Args {
     /// Address the health port binds to.
     #[arg(long, env = "SPIDERPOOL_HEALTH_ADDRESS", default_value = "127.0.0.1")]
     health_address: std::net::IpAddr,
-    /// Prometheus metrics port (not built yet: the flag is refused when set).
+    /// Prometheus metrics port (OpenMetrics text on every path); unset: no
+    /// metrics server.
     #[arg(long, env = "SPIDERPOOL_METRIC_HTTP_PORT")]
     metrics_port: Option<u16>,
+    /// Address the metrics port binds to.
+    #[arg(long, env = "SPIDERPOOL_METRIC_HTTP_ADDRESS", default_value = "127.0.0.1")]
+    metrics_address: std::net::IpAddr,
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, env = "SPIDERPOOL_LOG_LEVEL", default_value = "info")]
     log_level: tracing::Level,
@@ -88,9 +94,6 @@ fn main() -> anyhow::Result<()> {
 async fn run(args: Args) -> anyhow::Result<()> {
     if args.node_name.is_empty() {
         bail!("--node-name (SPIDERPOOL_NODE_NAME): required, must not be empty");
-    }
-    if let Some(port) = args.metrics_port {
-        bail!("--metrics-port {port}: Prometheus metrics are not built yet in this version");
     }
     let store = match args.store {
         StoreKind::Memory => MemoryStore::new(),
@@ -146,6 +149,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
         None
     };
 
+    let metrics = if let Some(port) = args.metrics_port {
+        let addr = SocketAddr::new(args.metrics_address, port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("--metrics-port {port}: bind {addr}"))?;
+        let app = metrics_router(agent.clone());
+        let shutdown = stopped(stop_rx.clone());
+        tracing::info!(%addr, "metrics listening");
+        Some(tokio::spawn(async move {
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+        }))
+    } else {
+        None
+    };
+
     let listener = bind_socket(&args.socket).with_context(|| "--socket".to_string())?;
     tracing::info!(
         socket = %args.socket.display(),
@@ -156,8 +174,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     serve(listener, agent, Some(&args.socket), stopped(stop_rx))
         .await
         .context("serving the agent socket")?;
-    if let Some(h) = health {
-        h.await.context("health server task")?.context("health server")?;
+    for (what, task) in [("health", health), ("metrics", metrics)] {
+        if let Some(t) = task {
+            t.await
+                .with_context(|| format!("{what} server task"))?
+                .with_context(|| format!("{what} server"))?;
+        }
     }
     tracing::info!("stopped");
     Ok(())
