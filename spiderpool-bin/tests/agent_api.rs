@@ -580,3 +580,86 @@ fn concurrent_adds_on_one_pool_get_distinct_addresses() {
         "{metrics}"
     );
 }
+
+#[test]
+fn a_terminating_registered_pod_gets_no_address() {
+    let server = Server::start();
+    server.apply(pool_10_6_v4());
+    server.apply(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "gone",
+        "namespace": "default", "deletionTimestamp": "2026-01-01T00:00:00Z"}}));
+    let (s, e) = server.call("POST", "/v1/ipam/ip", &add_args("gone", "ug"));
+    assert_eq!(s, 500);
+    assert!(text(&e).contains("default/gone") && text(&e).contains("deletionTimestamp"), "{e}");
+}
+
+#[test]
+fn admin_short_paths_namespace_filter_and_item_fields() {
+    let server = Server::start();
+    server.apply(json!([
+        pool_10_6_v4(),
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "namespace": "team"}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "b"}},
+    ]));
+    let (s, p) = server.call("GET", "/v1/admin/objects/sp/10-6-v4", &Value::Null);
+    assert_eq!(s, 200, "{p}");
+    let (s, p) = server.call("GET", "/v1/admin/objects/po/b", &Value::Null);
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(p["metadata"]["namespace"], "default");
+    let (s, l) = server.call("GET", "/v1/admin/objects/pods?namespace=team", &Value::Null);
+    assert_eq!(s, 200);
+    assert_eq!(l["items"].as_array().unwrap().len(), 1, "{l}");
+    assert_eq!(l["items"][0]["metadata"]["name"], "a");
+    let (s, _) = server.call("DELETE", "/v1/admin/objects/po/b", &Value::Null);
+    assert_eq!(s, 200);
+    let (s, _) = server.call("GET", "/v1/admin/objects/po/b", &Value::Null);
+    assert_eq!(s, 404);
+    // In a list, errors name the item.
+    let (s, e) = server.call(
+        "PUT",
+        "/v1/admin/objects",
+        &json!([{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"}}, {"metadata": {"name": "x"}}]),
+    );
+    assert_eq!(s, 400);
+    assert!(text(&e).contains("items[1].kind: required"), "{e}");
+}
+
+/// The real binary: `--store memory` serves, SIGTERM stops it and removes the
+/// socket; `--store embedded` is refused with a clear message.
+#[test]
+fn the_binary_serves_and_shuts_down_on_sigterm() {
+    let exe = env!("CARGO_BIN_EXE_spiderpool-agent");
+    let dir = temp_dir();
+    let socket = dir.join("agent.sock");
+    let out = std::process::Command::new(exe)
+        .args(["--node-name", "n1", "--socket"])
+        .arg(&socket)
+        .env_remove("SPIDERPOOL_STORE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--store embedded") && stderr.contains("not built yet"), "{stderr}");
+
+    let mut child = std::process::Command::new(exe)
+        .args(["--node-name", "n1", "--store", "memory", "--health-port", "0", "--socket"])
+        .arg(&socket)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !socket.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let got = request_json(&socket, "GET", "/v1/ipam/healthy", &json!({}), Duration::from_secs(5));
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = child.wait().unwrap();
+    assert_eq!(got.unwrap(), Some(json!({})));
+    assert!(status.success(), "{status}");
+    assert!(!socket.exists(), "socket left behind");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -6,18 +6,22 @@
 //!   or 409 with the `Rejection` JSON). Applying a SpiderMultusConfig also
 //!   stores the NetworkAttachmentDefinition it renders, as the controller does.
 //! - `GET /v1/admin/objects/{kind}` — a `List` of every object of the kind.
+//!   `?namespace=NS` keeps the objects of one namespace.
 //! - `GET|DELETE /v1/admin/objects/{kind}/{namespace}/{name}` — one object;
-//!   `_` stands for the namespace of cluster-scoped kinds.
+//!   `_` stands for the namespace of cluster-scoped kinds. The short form
+//!   `/v1/admin/objects/{kind}/{name}` means namespace `default` for
+//!   namespaced kinds.
 //!
 //! `{kind}` is a kind (`SpiderIPPool`), its plural, singular or short name
 //! (`spiderippools`, `sp`), case-insensitive.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, put};
 use serde_json::{Value, json};
@@ -141,6 +145,7 @@ pub fn routes<S: AgentStore>() -> Router<Arc<Agent<S>>> {
     Router::new()
         .route("/v1/admin/objects", put(apply::<S>))
         .route("/v1/admin/objects/{kind}", get(list::<S>))
+        .route("/v1/admin/objects/{kind}/{name}", get(get_short::<S>).delete(remove_short::<S>))
         .route("/v1/admin/objects/{kind}/{namespace}/{name}", get(get_one::<S>).delete(remove::<S>))
 }
 
@@ -214,6 +219,7 @@ async fn apply<S: AgentStore>(
 ) -> Result<Json<Value>, ApiError> {
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("request body: invalid JSON: {e}")))?;
+    let listed = value.is_array() || value.get("kind").and_then(Value::as_str) == Some("List");
     let objects = match value {
         Value::Array(items) => items,
         Value::Object(mut obj) if obj.get("kind").and_then(Value::as_str) == Some("List") => {
@@ -237,7 +243,7 @@ async fn apply<S: AgentStore>(
     };
     let mut applied = Vec::with_capacity(objects.len());
     for (index, obj) in objects.into_iter().enumerate() {
-        applied.push(apply_one(&agent, obj, index).await?);
+        applied.push(apply_one(&agent, obj, listed.then_some(index)).await?);
     }
     Ok(Json(json!({ "applied": applied })))
 }
@@ -251,9 +257,12 @@ fn object_names(obj: &Value) -> (String, Option<String>) {
 async fn apply_one<S: AgentStore>(
     agent: &Agent<S>,
     mut obj: Value,
-    index: usize,
+    index: Option<usize>,
 ) -> Result<Value, ApiError> {
-    let field = |f: &str| if index == 0 { f.to_string() } else { format!("items[{index}].{f}") };
+    let field = |f: &str| match index {
+        Some(i) => format!("items[{i}].{f}"),
+        None => f.to_string(),
+    };
     let Some(kind_name) = obj.get("kind").and_then(Value::as_str).map(str::to_string) else {
         return Err(ApiError::bad_request(format!("{}: required", field("kind"))));
     };
@@ -356,6 +365,7 @@ fn outcome(kind: &str, namespace: &str, name: &str, existed: bool) -> Value {
 async fn list<S: AgentStore>(
     State(agent): State<Arc<Agent<S>>>,
     Path(kind): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let info = lookup_kind(&kind).ok_or_else(|| unknown_kind("kind", &kind))?;
     let store = agent.store();
@@ -393,7 +403,42 @@ async fn list<S: AgentStore>(
             .map(|(_, v)| v.value)
             .collect(),
     };
+    let items: Vec<Value> = match query.get("namespace").filter(|n| !n.is_empty()) {
+        Some(ns) => items
+            .into_iter()
+            .filter(|o| o.pointer("/metadata/namespace").and_then(Value::as_str) == Some(ns))
+            .collect(),
+        None => items,
+    };
     Ok(Json(json!({ "apiVersion": "v1", "kind": "List", "items": items })))
+}
+
+/// The namespace segment implied by the two-segment form
+/// `/v1/admin/objects/{kind}/{name}`: `default` for namespaced kinds, `_` for
+/// cluster-scoped ones.
+fn implied_namespace(kind: &str) -> String {
+    match lookup_kind(kind) {
+        Some(info) if info.namespaced => "default".into(),
+        _ => "_".into(),
+    }
+}
+
+/// `GET /v1/admin/objects/{kind}/{name}`.
+async fn get_short<S: AgentStore>(
+    state: State<Arc<Agent<S>>>,
+    Path((kind, name)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let namespace = implied_namespace(&kind);
+    get_one(state, Path((kind, namespace, name))).await
+}
+
+/// `DELETE /v1/admin/objects/{kind}/{name}`.
+async fn remove_short<S: AgentStore>(
+    state: State<Arc<Agent<S>>>,
+    Path((kind, name)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let namespace = implied_namespace(&kind);
+    remove(state, Path((kind, namespace, name))).await
 }
 
 fn scope(info: &KindInfo, namespace: &str) -> String {

@@ -22,6 +22,33 @@ pub struct PodContext {
     pub node: NodeFacts,
     /// True when a `Pod` object is stored for it.
     pub registered: bool,
+    /// Why the stored pod is not alive (terminating or finished), when it is
+    /// not; allocation refuses such pods as Spiderpool does.
+    pub not_alive: Option<String>,
+}
+
+/// Spiderpool's liveness rule (reference §4.1): a pod is not alive when it has
+/// a `deletionTimestamp`, or `Succeeded` with `restartPolicy` other than
+/// `Always`, or `Failed` with `restartPolicy: Never`, or `Failed` with reason
+/// `Evicted`.
+pub fn not_alive_reason(pod: &Value) -> Option<String> {
+    if let Some(ts) = str_at(pod, "/metadata/deletionTimestamp") {
+        return Some(format!("metadata.deletionTimestamp is set ({ts}): the pod is terminating"));
+    }
+    let phase = str_at(pod, "/status/phase").unwrap_or("");
+    let policy = str_at(pod, "/spec/restartPolicy").unwrap_or("Always");
+    match phase {
+        "Succeeded" if policy != "Always" => {
+            Some(format!("status.phase is Succeeded and spec.restartPolicy is {policy}"))
+        }
+        "Failed" if policy == "Never" => {
+            Some("status.phase is Failed and spec.restartPolicy is Never".to_string())
+        }
+        "Failed" if str_at(pod, "/status/reason") == Some("Evicted") => {
+            Some("status.phase is Failed with reason Evicted".to_string())
+        }
+        _ => None,
+    }
 }
 
 fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
@@ -135,7 +162,13 @@ pub async fn gather_pod<S: AdminStore>(
         name: pod.node.clone(),
         labels: string_map(node_obj.as_ref().and_then(|o| o.pointer("/metadata/labels"))),
     };
-    Ok(PodContext { pod, namespace: ns, node, registered: pod_obj.is_some() })
+    Ok(PodContext {
+        pod,
+        namespace: ns,
+        node,
+        registered: pod_obj.is_some(),
+        not_alive: pod_obj.as_ref().and_then(not_alive_reason),
+    })
 }
 
 #[cfg(test)]
@@ -195,6 +228,27 @@ mod tests {
         assert!(unknown.pod.annotations.is_empty());
         assert_eq!(unknown.pod.node, "n1");
         assert_eq!(unknown.pod.owner_kind(), "Pod");
+    }
+
+    #[test]
+    fn liveness_follows_spiderpool() {
+        assert_eq!(not_alive_reason(&json!({"metadata": {}})), None);
+        assert!(
+            not_alive_reason(&json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}}))
+                .unwrap()
+                .contains("terminating")
+        );
+        let p = |phase: &str, policy: &str, reason: &str| {
+            not_alive_reason(&json!({"spec": {"restartPolicy": policy},
+                "status": {"phase": phase, "reason": reason}}))
+            .is_some()
+        };
+        assert!(p("Succeeded", "OnFailure", ""));
+        assert!(!p("Succeeded", "Always", ""));
+        assert!(p("Failed", "Never", ""));
+        assert!(!p("Failed", "OnFailure", ""));
+        assert!(p("Failed", "OnFailure", "Evicted"));
+        assert!(!p("Running", "Never", ""));
     }
 
     fn pollster_block<F: std::future::Future>(f: F) -> F::Output {

@@ -121,6 +121,11 @@ pub(super) async fn add<S: AgentStore>(
     )
     .await
     .map_err(|e| store_error(&format!("pod {pod_ref}"), &e))?;
+    if let Some(reason) = &ctx.not_alive {
+        return Err(ApiError::internal(format!(
+            "allocate for pod {pod_ref}: the pod is not alive: {reason}"
+        )));
+    }
     let mut settings = agent.config().ipam_settings();
     settings.default_ipv4_ippool = args.default_ipv4_ippool.clone();
     settings.default_ipv6_ippool = args.default_ipv6_ippool.clone();
