@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use spiderpool_bin::agent::{
-    Agent, AgentConfig, bind_socket, health_router, metrics_router, serve,
+    Agent, AgentConfig, AgentStore, bind_socket, health_router, metrics_router, serve,
 };
 use spiderpool_bin::agent_client::DEFAULT_SOCKET;
 use spiderpool_core::admission::ClusterSettings;
@@ -117,6 +117,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
             ..ClusterSettings::default()
         },
     };
+    run_with_store(&args, store, config).await
+}
+
+/// Everything after the store is chosen; generic so that each store
+/// (`memory` today, `embedded` next) is one arm of the match in [`run`].
+async fn run_with_store<S: AgentStore>(
+    args: &Args,
+    store: S,
+    config: AgentConfig,
+) -> anyhow::Result<()> {
     let agent = Arc::new(Agent::new(store, config));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
