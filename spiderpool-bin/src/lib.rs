@@ -11,6 +11,7 @@
 //! pure functions of `spiderpool-core`; this crate reads files, calls them and
 //! prints the results.
 
+pub mod agent;
 pub mod agent_client;
 pub mod cni;
 pub mod coordinator;

@@ -1,0 +1,525 @@
+//! Administrative routes for the embedded store, under `/v1/admin/objects`:
+//!
+//! - `PUT /v1/admin/objects` — apply one object, a JSON array of objects, or a
+//!   `List` with `items`, in order; every Spiderpool kind goes through
+//!   `admission::mutate` and `admission::validate` first (rejections: 422, 403
+//!   or 409 with the `Rejection` JSON). Applying a SpiderMultusConfig also
+//!   stores the NetworkAttachmentDefinition it renders, as the controller does.
+//! - `GET /v1/admin/objects/{kind}` — a `List` of every object of the kind.
+//!   `?namespace=NS` keeps the objects of one namespace.
+//! - `GET|DELETE /v1/admin/objects/{kind}/{namespace}/{name}` — one object;
+//!   `_` stands for the namespace of cluster-scoped kinds. The short form
+//!   `/v1/admin/objects/{kind}/{name}` means namespace `default` for
+//!   namespaced kinds.
+//!
+//! `{kind}` is a kind (`SpiderIPPool`), its plural, singular or short name
+//! (`spiderippools`, `sp`), case-insensitive.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, put};
+use serde_json::{Value, json};
+use spiderpool_core::admission::{self, Context, Existing, Operation, Rejection};
+use spiderpool_core::model::{
+    KINDS, Resource, SpiderCoordinator, SpiderEndpoint, SpiderIPPool, SpiderMultusConfig,
+    SpiderReservedIP, SpiderSubnet,
+};
+use spiderpool_core::multus::{self, NetworkAttachmentDefinition};
+use spiderpool_core::store::{AdminError, ObjectKey};
+
+use super::ipam::store_error;
+use super::models::ApiError;
+use super::{Agent, AgentStore};
+
+/// A kind the administrative routes accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindInfo {
+    /// `kind`.
+    pub kind: &'static str,
+    /// Objects live in a namespace.
+    pub namespaced: bool,
+    /// Other names accepted in URLs (plural, singular, short).
+    pub aliases: &'static [&'static str],
+}
+
+const NAD_KIND: &str = "NetworkAttachmentDefinition";
+
+/// Every kind the store keeps.
+pub const ADMIN_KINDS: &[KindInfo] = &[
+    KindInfo {
+        kind: SpiderIPPool::KIND,
+        namespaced: false,
+        aliases: &["spiderippools", "spiderippool", "sp", "ippools", "ippool"],
+    },
+    KindInfo {
+        kind: SpiderSubnet::KIND,
+        namespaced: false,
+        aliases: &["spidersubnets", "spidersubnet", "ss", "subnets", "subnet"],
+    },
+    KindInfo {
+        kind: SpiderReservedIP::KIND,
+        namespaced: false,
+        aliases: &["spiderreservedips", "spiderreservedip", "sr", "reservedips", "reservedip"],
+    },
+    KindInfo {
+        kind: SpiderEndpoint::KIND,
+        namespaced: true,
+        aliases: &["spiderendpoints", "spiderendpoint", "se", "endpoints", "endpoint"],
+    },
+    KindInfo {
+        kind: SpiderMultusConfig::KIND,
+        namespaced: true,
+        aliases: &[
+            "spidermultusconfigs",
+            "spidermultusconfig",
+            "smc",
+            "multusconfigs",
+            "multusconfig",
+        ],
+    },
+    KindInfo {
+        kind: SpiderCoordinator::KIND,
+        namespaced: false,
+        aliases: &["spidercoordinators", "spidercoordinator", "scc", "coordinators", "coordinator"],
+    },
+    KindInfo {
+        kind: NAD_KIND,
+        namespaced: true,
+        aliases: &[
+            "network-attachment-definitions",
+            "network-attachment-definition",
+            "net-attach-def",
+            "nad",
+        ],
+    },
+    KindInfo { kind: "Pod", namespaced: true, aliases: &["pods", "pod", "po"] },
+    KindInfo { kind: "Namespace", namespaced: false, aliases: &["namespaces", "namespace", "ns"] },
+    KindInfo { kind: "Node", namespaced: false, aliases: &["nodes", "node", "no"] },
+    KindInfo {
+        kind: "StatefulSet",
+        namespaced: true,
+        aliases: &["statefulsets", "statefulset", "sts"],
+    },
+    KindInfo {
+        kind: "ReplicaSet",
+        namespaced: true,
+        aliases: &["replicasets", "replicaset", "rs"],
+    },
+    KindInfo {
+        kind: "Deployment",
+        namespaced: true,
+        aliases: &["deployments", "deployment", "deploy"],
+    },
+    KindInfo { kind: "DaemonSet", namespaced: true, aliases: &["daemonsets", "daemonset", "ds"] },
+    KindInfo { kind: "Job", namespaced: true, aliases: &["jobs", "job"] },
+    KindInfo { kind: "CronJob", namespaced: true, aliases: &["cronjobs", "cronjob", "cj"] },
+];
+
+/// Looks a kind up by name, plural, singular or short name.
+pub fn lookup_kind(name: &str) -> Option<&'static KindInfo> {
+    ADMIN_KINDS.iter().find(|k| {
+        k.kind.eq_ignore_ascii_case(name) || k.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+    })
+}
+
+fn unknown_kind(field: &str, name: &str) -> ApiError {
+    let list = ADMIN_KINDS.iter().map(|k| k.kind).collect::<Vec<_>>().join(", ");
+    ApiError::bad_request(format!("{field}: unsupported kind {name:?} (supported: {list})"))
+}
+
+fn rejection(r: &Rejection) -> ApiError {
+    ApiError {
+        status: StatusCode::from_u16(r.reason.code()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+        body: serde_json::to_value(r).unwrap_or_else(|_| Value::String(r.to_string())),
+    }
+}
+
+/// The administrative routes.
+pub fn routes<S: AgentStore>() -> Router<Arc<Agent<S>>> {
+    Router::new()
+        .route("/v1/admin/objects", put(apply::<S>))
+        .route("/v1/admin/objects/{kind}", get(list::<S>))
+        .route("/v1/admin/objects/{kind}/{name}", get(get_short::<S>).delete(remove_short::<S>))
+        .route("/v1/admin/objects/{kind}/{namespace}/{name}", get(get_one::<S>).delete(remove::<S>))
+}
+
+fn storage(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("store: {e}"))
+}
+
+/// Every Spiderpool object admission consults.
+async fn existing<S: AgentStore>(store: &S) -> Result<Existing, ApiError> {
+    let mut out = Existing::default();
+    for pool in store.list_pools().await.map_err(storage)? {
+        if let Some(full) = store.get_pool(pool.metadata.name_str()).await.map_err(storage)? {
+            out.ippools.push(full.value);
+        }
+    }
+    out.reserved_ips =
+        store.list_reserved_ips().await.map_err(storage)?.iter().map(|r| (**r).clone()).collect();
+    for kind in [SpiderSubnet::KIND, SpiderMultusConfig::KIND, SpiderCoordinator::KIND] {
+        for (_, v) in store.list_objects(kind).await.map_err(storage)? {
+            if let Ok(r) = Resource::from_value(v.value) {
+                out.push(r);
+            }
+        }
+    }
+    for (_, v) in store.list_objects(NAD_KIND).await.map_err(storage)? {
+        if let Ok(nad) = serde_json::from_value::<NetworkAttachmentDefinition>(v.value) {
+            out.nads.push(nad);
+        }
+    }
+    Ok(out)
+}
+
+/// The stored object of a Spiderpool kind, as a [`Resource`].
+async fn current<S: AgentStore>(
+    store: &S,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Resource>, ApiError> {
+    Ok(match kind {
+        SpiderIPPool::KIND => {
+            store.get_pool(name).await.map_err(storage)?.map(|v| Resource::IPPool(v.value))
+        }
+        SpiderReservedIP::KIND => store
+            .list_reserved_ips()
+            .await
+            .map_err(storage)?
+            .iter()
+            .find(|r| r.metadata.name_str() == name)
+            .map(|r| Resource::ReservedIP((**r).clone())),
+        SpiderEndpoint::KIND => store
+            .get_endpoint(namespace, name)
+            .await
+            .map_err(storage)?
+            .map(|v| Resource::Endpoint(v.value)),
+        _ => {
+            match store.get_object(&ObjectKey::new(kind, namespace, name)).await.map_err(storage)? {
+                Some(v) => Some(Resource::from_value(v.value).map_err(|e| {
+                    ApiError::internal(format!("stored {kind} {name} does not decode: {e}"))
+                })?),
+                None => None,
+            }
+        }
+    })
+}
+
+/// `PUT /v1/admin/objects`.
+async fn apply<S: AgentStore>(
+    State(agent): State<Arc<Agent<S>>>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("request body: invalid JSON: {e}")))?;
+    let listed = value.is_array() || value.get("kind").and_then(Value::as_str) == Some("List");
+    let objects = match value {
+        Value::Array(items) => items,
+        Value::Object(mut obj) if obj.get("kind").and_then(Value::as_str) == Some("List") => {
+            match obj.remove("items") {
+                Some(Value::Array(items)) => items,
+                _ => return Err(ApiError::bad_request("items: required, must be an array")),
+            }
+        }
+        obj @ Value::Object(_) => vec![obj],
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "request body: expected an object, an array or a List, found {}",
+                match other {
+                    Value::Null => "null",
+                    Value::Bool(_) => "a boolean",
+                    Value::Number(_) => "a number",
+                    _ => "a string",
+                }
+            )));
+        }
+    };
+    let mut applied = Vec::with_capacity(objects.len());
+    for (index, obj) in objects.into_iter().enumerate() {
+        applied.push(apply_one(&agent, obj, listed.then_some(index)).await?);
+    }
+    Ok(Json(json!({ "applied": applied })))
+}
+
+fn object_names(obj: &Value) -> (String, Option<String>) {
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string);
+    (name, ns)
+}
+
+async fn apply_one<S: AgentStore>(
+    agent: &Agent<S>,
+    mut obj: Value,
+    index: Option<usize>,
+) -> Result<Value, ApiError> {
+    let field = |f: &str| match index {
+        Some(i) => format!("items[{i}].{f}"),
+        None => f.to_string(),
+    };
+    let Some(kind_name) = obj.get("kind").and_then(Value::as_str).map(str::to_string) else {
+        return Err(ApiError::bad_request(format!("{}: required", field("kind"))));
+    };
+    let info = lookup_kind(&kind_name).ok_or_else(|| unknown_kind(&field("kind"), &kind_name))?;
+    let (name, ns) = object_names(&obj);
+    if name.is_empty() {
+        return Err(ApiError::bad_request(format!("{}: required", field("metadata.name"))));
+    }
+    let namespace =
+        if info.namespaced { ns.unwrap_or_else(|| "default".into()) } else { String::new() };
+    if info.namespaced
+        && let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut)
+    {
+        meta.insert("namespace".into(), Value::String(namespace.clone()));
+    }
+    let store = agent.store();
+    if info.kind == SpiderEndpoint::KIND {
+        return Err(ApiError::message(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{}: SpiderEndpoint {namespace}/{name} is written by the agent, not applied",
+                field("kind")
+            ),
+        ));
+    }
+    if !KINDS.contains(&info.kind) {
+        let existed = store
+            .get_object(&ObjectKey::new(info.kind, &namespace, &name))
+            .await
+            .map_err(storage)?
+            .is_some();
+        store
+            .put_object(&ObjectKey::new(info.kind, &namespace, &name), obj)
+            .await
+            .map_err(storage)?;
+        return Ok(outcome(info.kind, &namespace, &name, existed));
+    }
+    if info.kind == SpiderIPPool::KIND
+        && let Some(o) = obj.as_object_mut()
+    {
+        // Allocation records are the agent's (a status subresource in Kubernetes).
+        o.remove("status");
+    }
+    let mut res = Resource::from_value(obj)
+        .map_err(|e| ApiError::bad_request(format!("{kind_name} {name}: {e}")))?;
+    let old = current(store, info.kind, &namespace, &name).await?;
+    let op = if old.is_some() { Operation::Update } else { Operation::Create };
+    let existing = existing(store).await?;
+    let ctx = Context { settings: &agent.config().admission, existing: &existing };
+    admission::mutate(&mut res, op, &ctx).map_err(|r| rejection(&r))?;
+    admission::validate(op, Some(&res), old.as_ref(), &ctx).map_err(|r| rejection(&r))?;
+    match res {
+        Resource::IPPool(pool) => {
+            store.apply_pool(pool).await.map_err(|e| match e {
+                AdminError::Pool(p) => {
+                    ApiError::message(StatusCode::UNPROCESSABLE_ENTITY, p.to_string())
+                }
+                other => storage(other),
+            })?;
+        }
+        Resource::ReservedIP(r) => {
+            store.apply_reserved_ip(r).await.map_err(storage)?;
+        }
+        other => {
+            if let Resource::MultusConfig(smc) = &other {
+                let nad = multus::render(smc).map_err(|e| {
+                    ApiError::message(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        format!("SpiderMultusConfig {namespace}/{name}: {e}"),
+                    )
+                })?;
+                let nad_name = nad.metadata.name.clone().unwrap_or_else(|| name.clone());
+                let nad_value = serde_json::to_value(&nad).map_err(storage)?;
+                store
+                    .put_object(&ObjectKey::new(NAD_KIND, &namespace, &nad_name), nad_value)
+                    .await
+                    .map_err(storage)?;
+            }
+            let value = other.to_value().map_err(storage)?;
+            store
+                .put_object(&ObjectKey::new(info.kind, &namespace, &name), value)
+                .await
+                .map_err(storage)?;
+        }
+    }
+    tracing::info!(kind = info.kind, namespace = %namespace, name = %name, ?op, "applied");
+    Ok(outcome(info.kind, &namespace, &name, old.is_some()))
+}
+
+fn outcome(kind: &str, namespace: &str, name: &str, existed: bool) -> Value {
+    json!({
+        "kind": kind,
+        "namespace": namespace,
+        "name": name,
+        "action": if existed { "configured" } else { "created" },
+    })
+}
+
+/// `GET /v1/admin/objects/{kind}`.
+async fn list<S: AgentStore>(
+    State(agent): State<Arc<Agent<S>>>,
+    Path(kind): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let info = lookup_kind(&kind).ok_or_else(|| unknown_kind("kind", &kind))?;
+    let store = agent.store();
+    let items: Vec<Value> = match info.kind {
+        SpiderIPPool::KIND => {
+            let mut out = Vec::new();
+            for pool in store.list_pools().await.map_err(storage)? {
+                if let Some(full) =
+                    store.get_pool(pool.metadata.name_str()).await.map_err(storage)?
+                {
+                    out.push(serde_json::to_value(full.value).map_err(storage)?);
+                }
+            }
+            out
+        }
+        SpiderReservedIP::KIND => store
+            .list_reserved_ips()
+            .await
+            .map_err(storage)?
+            .iter()
+            .filter_map(|r| serde_json::to_value(&**r).ok())
+            .collect(),
+        SpiderEndpoint::KIND => store
+            .list_endpoints()
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .filter_map(|e| serde_json::to_value(e.value).ok())
+            .collect(),
+        k => store
+            .list_objects(k)
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .map(|(_, v)| v.value)
+            .collect(),
+    };
+    let items: Vec<Value> = match query.get("namespace").filter(|n| !n.is_empty()) {
+        Some(ns) => items
+            .into_iter()
+            .filter(|o| o.pointer("/metadata/namespace").and_then(Value::as_str) == Some(ns))
+            .collect(),
+        None => items,
+    };
+    Ok(Json(json!({ "apiVersion": "v1", "kind": "List", "items": items })))
+}
+
+/// The namespace segment implied by the two-segment form
+/// `/v1/admin/objects/{kind}/{name}`: `default` for namespaced kinds, `_` for
+/// cluster-scoped ones.
+fn implied_namespace(kind: &str) -> String {
+    match lookup_kind(kind) {
+        Some(info) if info.namespaced => "default".into(),
+        _ => "_".into(),
+    }
+}
+
+/// `GET /v1/admin/objects/{kind}/{name}`.
+async fn get_short<S: AgentStore>(
+    state: State<Arc<Agent<S>>>,
+    Path((kind, name)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let namespace = implied_namespace(&kind);
+    get_one(state, Path((kind, namespace, name))).await
+}
+
+/// `DELETE /v1/admin/objects/{kind}/{name}`.
+async fn remove_short<S: AgentStore>(
+    state: State<Arc<Agent<S>>>,
+    Path((kind, name)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let namespace = implied_namespace(&kind);
+    remove(state, Path((kind, namespace, name))).await
+}
+
+fn scope(info: &KindInfo, namespace: &str) -> String {
+    if info.namespaced && namespace != "_" { namespace.to_string() } else { String::new() }
+}
+
+/// `GET /v1/admin/objects/{kind}/{namespace}/{name}`.
+async fn get_one<S: AgentStore>(
+    State(agent): State<Arc<Agent<S>>>,
+    Path((kind, namespace, name)): Path<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let info = lookup_kind(&kind).ok_or_else(|| unknown_kind("kind", &kind))?;
+    let namespace = scope(info, &namespace);
+    let store = agent.store();
+    let found = if KINDS.contains(&info.kind) {
+        current(store, info.kind, &namespace, &name)
+            .await?
+            .map(|r| r.to_value().map_err(storage))
+            .transpose()?
+    } else {
+        store
+            .get_object(&ObjectKey::new(info.kind, &namespace, &name))
+            .await
+            .map_err(|e| store_error(info.kind, &e))?
+            .map(|v| v.value)
+    };
+    found.map(Json).ok_or_else(|| not_found(info, &namespace, &name))
+}
+
+fn not_found(info: &KindInfo, namespace: &str, name: &str) -> ApiError {
+    if namespace.is_empty() {
+        ApiError::not_found(format!("{} {name} not found", info.kind))
+    } else {
+        ApiError::not_found(format!("{} {namespace}/{name} not found", info.kind))
+    }
+}
+
+/// `DELETE /v1/admin/objects/{kind}/{namespace}/{name}`: admission
+/// validates the delete of Spiderpool kinds (e.g. a pool with allocations when
+/// delete protection is on). 404 when the object does not exist.
+async fn remove<S: AgentStore>(
+    State(agent): State<Arc<Agent<S>>>,
+    Path((kind, namespace, name)): Path<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let info = lookup_kind(&kind).ok_or_else(|| unknown_kind("kind", &kind))?;
+    let namespace = scope(info, &namespace);
+    let store = agent.store();
+    let existed = if KINDS.contains(&info.kind) {
+        let Some(old) = current(store, info.kind, &namespace, &name).await? else {
+            return Err(not_found(info, &namespace, &name));
+        };
+        let existing = existing(store).await?;
+        let ctx = Context { settings: &agent.config().admission, existing: &existing };
+        admission::validate(Operation::Delete, None, Some(&old), &ctx)
+            .map_err(|r| rejection(&r))?;
+        match info.kind {
+            SpiderIPPool::KIND => store.delete_pool(&name).await.map_err(storage)?,
+            SpiderReservedIP::KIND => store.delete_reserved_ip(&name).await.map_err(storage)?,
+            SpiderEndpoint::KIND => match store
+                .get_endpoint(&namespace, &name)
+                .await
+                .map_err(storage)?
+            {
+                Some(ep) => {
+                    store.delete_endpoint(&namespace, &name, ep.version).await.map_err(storage)?;
+                    true
+                }
+                None => false,
+            },
+            k => {
+                store.delete_object(&ObjectKey::new(k, &namespace, &name)).await.map_err(storage)?
+            }
+        }
+    } else {
+        store.delete_object(&ObjectKey::new(info.kind, &namespace, &name)).await.map_err(storage)?
+    };
+    if !existed {
+        return Err(not_found(info, &namespace, &name));
+    }
+    tracing::info!(kind = info.kind, namespace = %namespace, name = %name, "deleted");
+    Ok(Json(
+        json!({ "kind": info.kind, "namespace": namespace, "name": name, "action": "deleted" }),
+    ))
+}

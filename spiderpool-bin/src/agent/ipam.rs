@@ -1,0 +1,266 @@
+//! `/v1/ipam/*`: health, allocation (CNI ADD), release (CNI DEL) and batch
+//! release.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::Value;
+use spiderpool_core::allocator::{AllocateError, AllocateRequest, Allocation, ReleaseRequest};
+use spiderpool_core::ip::IpFamily;
+use spiderpool_core::selection::{RuledOutReason, SelectionError};
+use spiderpool_core::store::StoreError;
+
+use super::facts::gather_pod;
+use super::metered::as_release;
+use super::models::{
+    ApiError, IpConfig, IpamAddArgs, IpamAddResponse, IpamBatchDelArgs, IpamDelArgs, Route,
+    parse_body, require_non_empty,
+};
+use super::{Agent, AgentConfig, AgentStore};
+
+/// `GET /v1/ipam/healthy` (and the TCP runtime probes): 200 when the store
+/// answers, 500 otherwise.
+pub(super) async fn healthy<S: AgentStore>(
+    State(agent): State<Arc<Agent<S>>>,
+) -> Result<Json<Value>, ApiError> {
+    if agent.is_healthy().await { Ok(ok()) } else { Err(ApiError::internal("store is not ready")) }
+}
+
+/// `POST /v1/ipam/ips`: a stub in Spiderpool (always 200); kept for clients.
+pub(super) async fn batch_post() -> Json<Value> {
+    ok()
+}
+
+/// The body of a 200 without a model: `{}` (Spiderpool sends none; JSON
+/// clients that always decode the answer get an empty object).
+fn ok() -> Json<Value> {
+    Json(Value::Object(serde_json::Map::new()))
+}
+
+pub(super) fn store_error(context: &str, e: &StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound { .. } => ApiError::not_found(format!("{context}: {e}")),
+        _ => ApiError::internal(format!("{context}: {e}")),
+    }
+}
+
+/// Maps an allocation failure: 400 for an incomplete request, 404 when every
+/// pool named for a family does not exist, 500 (Spiderpool's answer) for the
+/// rest, the message naming every pool tried and why.
+fn allocate_error(pod: &str, e: &AllocateError) -> ApiError {
+    let message = format!("allocate for pod {pod}: {e}");
+    match e {
+        AllocateError::Request(_) => ApiError::bad_request(message),
+        AllocateError::Selection(SelectionError::NoAvailablePool { ruled_out, .. })
+            if !ruled_out.is_empty()
+                && ruled_out.iter().all(|r| r.reason == RuledOutReason::NotFound) =>
+        {
+            ApiError::not_found(message)
+        }
+        _ => ApiError::internal(message),
+    }
+}
+
+fn response(alloc: &Allocation, config: &AgentConfig) -> IpamAddResponse {
+    IpamAddResponse {
+        ips: alloc
+            .ips
+            .iter()
+            .map(|ip| IpConfig {
+                version: match ip.family() {
+                    IpFamily::V4 => 4,
+                    IpFamily::V6 => 6,
+                },
+                address: ip.address.to_string(),
+                nic: ip.nic.clone(),
+                ip_pool: Some(ip.pool.clone()),
+                gateway: ip.gateway.map(|g| g.to_string()),
+                vlan: Some(ip.vlan),
+                mac: None,
+                enable_gateway_detection: config.enable_gateway_detection,
+                enable_ip_conflict_detection: config.enable_ip_conflict_detection,
+            })
+            .collect(),
+        routes: alloc
+            .routes
+            .iter()
+            .map(|r| Route { if_name: r.nic.clone(), dst: r.dst.to_string(), gw: r.gw.to_string() })
+            .collect(),
+    }
+}
+
+/// `POST /v1/ipam/ip`: allocates for one CNI ADD and answers with the
+/// addresses and routes of every NIC of the pod.
+pub(super) async fn add<S: AgentStore>(
+    State(agent): State<Arc<Agent<S>>>,
+    body: Bytes,
+) -> Result<Json<IpamAddResponse>, ApiError> {
+    let started = Instant::now();
+    let args: IpamAddArgs = parse_body(&body, "IpamAddArgs")?;
+    require_non_empty(
+        "IpamAddArgs",
+        &[
+            ("containerID", &args.container_id),
+            ("ifName", &args.if_name),
+            ("podNamespace", &args.pod_namespace),
+            ("podName", &args.pod_name),
+            ("podUID", &args.pod_uid),
+        ],
+    )?;
+    let pod_ref = format!("{}/{}", args.pod_namespace, args.pod_name);
+    let ctx = gather_pod(
+        agent.store(),
+        agent.config(),
+        &args.pod_namespace,
+        &args.pod_name,
+        &args.pod_uid,
+    )
+    .await
+    .map_err(|e| store_error(&format!("pod {pod_ref}"), &e))?;
+    if let Some(reason) = &ctx.not_alive {
+        return Err(ApiError::internal(format!(
+            "allocate for pod {pod_ref}: the pod is not alive: {reason}"
+        )));
+    }
+    let mut settings = agent.config().ipam_settings();
+    settings.default_ipv4_ippool = args.default_ipv4_ippool.clone();
+    settings.default_ipv6_ippool = args.default_ipv6_ippool.clone();
+    settings.clean_gateway = args.clean_gateway;
+    let req = AllocateRequest {
+        pod: ctx.pod,
+        namespace: ctx.namespace,
+        node: ctx.node,
+        container_id: args.container_id.clone(),
+        nic: args.if_name.clone(),
+        settings,
+    };
+    let result = agent.allocator().allocate(&req).await;
+    agent.metrics().allocation(started.elapsed(), result.as_ref().map(|_| ()));
+    match result {
+        Ok(alloc) => {
+            let answer = response(&alloc, agent.config());
+            tracing::info!(
+                pod = %pod_ref,
+                container_id = %args.container_id,
+                nic = %args.if_name,
+                ips = ?answer.ips.iter().map(|i| i.address.as_str()).collect::<Vec<_>>(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "allocated"
+            );
+            Ok(Json(answer))
+        }
+        Err(e) => {
+            let err = allocate_error(&pod_ref, &e);
+            tracing::warn!(pod = %pod_ref, nic = %args.if_name, status = err.status.as_u16(), error = %e, "allocation failed");
+            Err(err)
+        }
+    }
+}
+
+/// `DELETE /v1/ipam/ip`: releases what the pod holds (every NIC, as Spiderpool
+/// does). Idempotent. StatefulSet members keep their addresses.
+pub(super) async fn del<S: AgentStore>(
+    State(agent): State<Arc<Agent<S>>>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let args: IpamDelArgs = parse_body(&body, "IpamDelArgs")?;
+    require_non_empty(
+        "IpamDelArgs",
+        &[("podNamespace", &args.pod_namespace), ("podName", &args.pod_name)],
+    )?;
+    release(&agent, &args.pod_namespace, &args.pod_name, &args.pod_uid, &args.container_id, true)
+        .await
+}
+
+async fn release<S: AgentStore>(
+    agent: &Agent<S>,
+    namespace: &str,
+    name: &str,
+    uid: &str,
+    container_id: &str,
+    keep_statefulset_members: bool,
+) -> Result<Json<Value>, ApiError> {
+    let pod_ref = format!("{namespace}/{name}");
+    let ctx = gather_pod(agent.store(), agent.config(), namespace, name, uid)
+        .await
+        .map_err(|e| store_error(&format!("pod {pod_ref}"), &e))?;
+    let req = ReleaseRequest {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        uid: Some(ctx.pod.uid.clone()).filter(|u| !u.is_empty()),
+        container_id: Some(container_id.to_string()).filter(|c| !c.is_empty()),
+        owner: if keep_statefulset_members { ctx.pod.owner.clone() } else { None },
+    };
+    let started = Instant::now();
+    let result = as_release(agent.allocator().release(&req)).await;
+    agent.metrics().release(started.elapsed(), result.as_ref().map(|_| ()));
+    match result {
+        Ok(outcome) => {
+            tracing::info!(
+                pod = %pod_ref,
+                container_id = %container_id,
+                released = ?outcome.released.iter().map(|(p, ip)| format!("{p}:{ip}")).collect::<Vec<_>>(),
+                kept = outcome.kept.as_deref().unwrap_or(""),
+                "released"
+            );
+            Ok(ok())
+        }
+        Err(e) => {
+            tracing::warn!(pod = %pod_ref, error = %e, "release failed");
+            Err(ApiError::internal(format!("release for pod {pod_ref}: {e}")))
+        }
+    }
+}
+
+/// `DELETE /v1/ipam/ips`: releases every address of the pod (used after an IP
+/// conflict). With `isReleaseConflictIPs`: 521 when releasing conflict IPs is
+/// disabled, 522 for StatefulSet pods (reference §4.7).
+pub(super) async fn batch_del<S: AgentStore>(
+    State(agent): State<Arc<Agent<S>>>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let args: IpamBatchDelArgs = parse_body(&body, "IpamBatchDelArgs")?;
+    require_non_empty(
+        "IpamBatchDelArgs",
+        &[("podNamespace", &args.pod_namespace), ("podName", &args.pod_name)],
+    )?;
+    let pod_ref = format!("{}/{}", args.pod_namespace, args.pod_name);
+    if args.is_release_conflict_ips {
+        if !agent.config().enable_release_conflict_ips {
+            return Err(ApiError::message(
+                status(521),
+                format!(
+                    "pod {pod_ref}: releasing conflicting IPs is disabled (SPIDERPOOL_ENABLED_RELEASE_CONFLICT_IPS=false)"
+                ),
+            ));
+        }
+        let ctx = gather_pod(
+            agent.store(),
+            agent.config(),
+            &args.pod_namespace,
+            &args.pod_name,
+            &args.pod_uid,
+        )
+        .await
+        .map_err(|e| store_error(&format!("pod {pod_ref}"), &e))?;
+        if ctx.pod.is_statefulset_pod() {
+            return Err(ApiError::message(
+                status(522),
+                format!(
+                    "pod {pod_ref}: releasing the IPs of a stateful pod (StatefulSet {}) is forbidden",
+                    ctx.pod.owner_name()
+                ),
+            ));
+        }
+    }
+    release(&agent, &args.pod_namespace, &args.pod_name, &args.pod_uid, &args.container_id, false)
+        .await
+}
+
+fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}

@@ -1,0 +1,270 @@
+//! `spiderpool-agent`: Spiderpool's agent API on a unix socket (axum on a tokio
+//! `UnixListener`), generic over the store.
+//!
+//! Routes (reference §1.2; models in [`models`]):
+//! `GET /v1/ipam/healthy`, `POST /v1/ipam/ip`, `DELETE /v1/ipam/ip`,
+//! `DELETE /v1/ipam/ips`, `GET /v1/coordinator/config`,
+//! `GET /v1/workloadendpoint`, and the administrative routes of [`admin`] under
+//! `/v1/admin/objects`. The health endpoints of the TCP port are in
+//! [`health_router`].
+//!
+//! What it does not do: decide. Pool selection, allocation and release are the
+//! core [`Allocator`]'s; admission is `spiderpool_core::admission`. This module
+//! gathers the pod's facts from the store, calls them and maps the answers to
+//! HTTP.
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{delete, get, post};
+use spiderpool_core::admission::ClusterSettings;
+use spiderpool_core::allocator::{Allocator, Clock, RetryPolicy};
+use spiderpool_core::selection::IpamSettings;
+use spiderpool_core::store::{AdminStore, EndpointStore, PoolStore};
+use tokio::net::UnixListener;
+
+pub mod admin;
+mod coordinator;
+mod facts;
+mod ipam;
+mod metered;
+pub mod metrics;
+pub mod models;
+
+pub use facts::gather_pod;
+pub use metered::Metered;
+use metrics::{Metrics, PoolCounts};
+
+/// Sleeps on tokio's timer between store-conflict retries.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioClock;
+
+impl Clock for TokioClock {
+    async fn sleep(&self, d: Duration) {
+        tokio::time::sleep(d).await;
+    }
+}
+
+/// The store bound the agent needs: allocation state plus the administrative
+/// objects.
+pub trait AgentStore: PoolStore + EndpointStore + AdminStore + 'static {}
+
+impl<T: PoolStore + EndpointStore + AdminStore + 'static> AgentStore for T {}
+
+/// Settings of the agent (flags and environment of `spiderpool-agent`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentConfig {
+    /// This node's name (`SPIDERPOOL_NODE_NAME`): the node of pods whose stored
+    /// object names none, and of every pod not registered.
+    pub node_name: String,
+    /// IPv4 allocation enabled.
+    pub enable_ipv4: bool,
+    /// IPv6 allocation enabled.
+    pub enable_ipv6: bool,
+    /// The namespace Spiderpool runs in (bare NAD names resolve here).
+    pub agent_namespace: String,
+    /// `MULTUS_CLUSTER_NETWORK` (`ns/name` of the cluster network NAD).
+    pub multus_cluster_network: Option<String>,
+    /// Stamp `enableIPConflictDetection` into every returned address.
+    pub enable_ip_conflict_detection: bool,
+    /// Stamp `enableGatewayDetection` into every returned address.
+    pub enable_gateway_detection: bool,
+    /// `SPIDERPOOL_ENABLED_RELEASE_CONFLICT_IPS`: when false, batch releases with
+    /// `isReleaseConflictIPs` are refused with 521.
+    pub enable_release_conflict_ips: bool,
+    /// Admission settings for the administrative routes.
+    pub admission: ClusterSettings,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            node_name: String::new(),
+            enable_ipv4: true,
+            enable_ipv6: true,
+            agent_namespace: "kube-system".into(),
+            multus_cluster_network: None,
+            enable_ip_conflict_detection: false,
+            enable_gateway_detection: false,
+            enable_release_conflict_ips: true,
+            admission: ClusterSettings::default(),
+        }
+    }
+}
+
+impl AgentConfig {
+    /// The allocator's settings for one request (the CNI config's pool keys
+    /// are filled in by the caller).
+    pub fn ipam_settings(&self) -> IpamSettings {
+        IpamSettings {
+            enable_ipv4: self.enable_ipv4,
+            enable_ipv6: self.enable_ipv6,
+            agent_namespace: self.agent_namespace.clone(),
+            multus_cluster_network: self.multus_cluster_network.clone(),
+            ..IpamSettings::default()
+        }
+    }
+}
+
+/// The agent: configuration and the allocator over the store.
+#[derive(Debug)]
+pub struct Agent<S> {
+    allocator: Allocator<Metered<S>, TokioClock>,
+    config: AgentConfig,
+    metrics: Arc<Metrics>,
+}
+
+impl<S: AgentStore> Agent<S> {
+    /// An agent over `store`.
+    pub fn new(store: S, config: AgentConfig) -> Self {
+        let metrics = Arc::new(Metrics::new());
+        let metered = Metered { inner: store, metrics: metrics.clone() };
+        Self {
+            allocator: Allocator::with_clock(metered, TokioClock, RetryPolicy::default()),
+            config,
+            metrics,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.allocator.store().inner
+    }
+
+    /// The allocator (over the store wrapped for conflict counting).
+    pub fn allocator(&self) -> &Allocator<Metered<S>, TokioClock> {
+        &self.allocator
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The metrics exposition, with the per-pool gauges refreshed from the
+    /// store.
+    pub async fn render_metrics(&self) -> Result<String, String> {
+        let pools = self.store().list_pools().await.map_err(|e| format!("store: {e}"))?;
+        let counts: Vec<PoolCounts> = pools
+            .iter()
+            .map(|p| {
+                let status = p.status.as_ref();
+                PoolCounts {
+                    name: p.metadata.name_str().to_string(),
+                    total: status.and_then(|s| s.total_ip_count).unwrap_or(0),
+                    allocated: status.and_then(|s| s.allocated_ip_count).unwrap_or(0),
+                }
+            })
+            .collect();
+        self.metrics.set_pools(&counts);
+        self.metrics.encode().map_err(|e| format!("encoding metrics: {e}"))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AgentConfig {
+        &self.config
+    }
+
+    /// True when the store answers (a pool listing succeeds).
+    pub async fn is_healthy(&self) -> bool {
+        self.store().list_pools().await.is_ok()
+    }
+}
+
+/// The router of the unix socket: Spiderpool's agent routes and the
+/// administrative routes.
+pub fn router<S: AgentStore>(agent: Arc<Agent<S>>) -> Router {
+    Router::new()
+        .route("/v1/ipam/healthy", get(ipam::healthy::<S>))
+        .route("/v1/ipam/ip", post(ipam::add::<S>).delete(ipam::del::<S>))
+        .route("/v1/ipam/ips", delete(ipam::batch_del::<S>).post(ipam::batch_post))
+        .route("/v1/coordinator/config", get(coordinator::config::<S>))
+        .route("/v1/workloadendpoint", get(coordinator::workload_endpoint::<S>))
+        .merge(admin::routes::<S>())
+        .with_state(agent)
+}
+
+/// The router of the TCP health port: `GET /v1/runtime/startup`,
+/// `/v1/runtime/readiness` and `/v1/runtime/liveness` (200 when the store
+/// answers, 500 otherwise).
+pub fn health_router<S: AgentStore>(agent: Arc<Agent<S>>) -> Router {
+    Router::new()
+        .route("/v1/runtime/startup", get(ipam::healthy::<S>))
+        .route("/v1/runtime/readiness", get(ipam::healthy::<S>))
+        .route("/v1/runtime/liveness", get(ipam::healthy::<S>))
+        .with_state(agent)
+}
+
+/// The router of the metrics port: the OpenMetrics text on every path.
+pub fn metrics_router<S: AgentStore>(agent: Arc<Agent<S>>) -> Router {
+    Router::new().fallback(serve_metrics::<S>).with_state(agent)
+}
+
+async fn serve_metrics<S: AgentStore>(
+    axum::extract::State(agent): axum::extract::State<Arc<Agent<S>>>,
+) -> axum::response::Response {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    match agent.render_metrics().await {
+        Ok(text) => (
+            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            text,
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+    }
+}
+
+/// Binds the agent's socket: creates the parent directory, replaces a stale
+/// socket file, and sets mode 0600 (root only). A path that exists and is not
+/// a socket is refused rather than deleted.
+pub fn bind_socket(path: &Path) -> io::Result<UnixListener> {
+    use std::os::unix::fs::FileTypeExt;
+    let named = |e: io::Error, what: &str| {
+        io::Error::new(e.kind(), format!("socket {}: {what}: {e}", path.display()))
+    };
+    if let Some(parent) = path.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).map_err(|e| named(e, "create parent directory"))?;
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            std::fs::remove_file(path).map_err(|e| named(e, "remove stale socket"))?;
+        }
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "socket {}: path exists and is not a socket; not replacing it",
+                    path.display()
+                ),
+            ));
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(named(e, "stat")),
+    }
+    let listener = UnixListener::bind(path).map_err(|e| named(e, "bind"))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| named(e, "chmod 0600"))?;
+    Ok(listener)
+}
+
+/// Serves the agent on `listener` until `shutdown` completes, then removes the
+/// socket file `socket` (when given).
+pub async fn serve<S: AgentStore>(
+    listener: UnixListener,
+    agent: Arc<Agent<S>>,
+    socket: Option<&Path>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let result = axum::serve(listener, router(agent)).with_graceful_shutdown(shutdown).await;
+    if let Some(path) = socket {
+        let _ = std::fs::remove_file(path);
+    }
+    result
+}

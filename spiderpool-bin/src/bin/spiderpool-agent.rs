@@ -1,0 +1,196 @@
+//! `spiderpool-agent`: serves Spiderpool's agent API on a unix socket, and
+//! runtime probes on a TCP port. See `docs/agent.md`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
+use spiderpool_bin::agent::{
+    Agent, AgentConfig, AgentStore, bind_socket, health_router, metrics_router, serve,
+};
+use spiderpool_bin::agent_client::DEFAULT_SOCKET;
+use spiderpool_core::admission::ClusterSettings;
+use spiderpool_core::store::MemoryStore;
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Which store holds pools and allocations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum StoreKind {
+    /// A redb database under `--data-dir` (not built yet in this slice).
+    Embedded,
+    /// Memory only: everything is lost when the agent stops.
+    Memory,
+}
+
+/// Spiderpool's node agent: IPAM and coordinator configuration over a unix
+/// socket, backed by a store.
+#[derive(Debug, Parser)]
+#[command(name = "spiderpool-agent", version)]
+struct Args {
+    /// Unix socket to serve the agent API on (created mode 0600; a stale socket
+    /// is replaced).
+    #[arg(long, env = "SPIDERPOOL_IPAM_UNIX_SOCKET_PATH", default_value = DEFAULT_SOCKET)]
+    socket: PathBuf,
+    /// This node's name.
+    #[arg(long, env = "SPIDERPOOL_NODE_NAME")]
+    node_name: String,
+    /// The store.
+    #[arg(long, value_enum, env = "SPIDERPOOL_STORE", default_value = "embedded")]
+    store: StoreKind,
+    /// Directory of the embedded store's database.
+    #[arg(long, env = "SPIDERPOOL_DATA_DIR", default_value = "/var/lib/spiderpool")]
+    data_dir: PathBuf,
+    /// Allocate IPv4 addresses.
+    #[arg(long, env = "SPIDERPOOL_ENABLE_IPV4", default_value_t = true, action = clap::ArgAction::Set)]
+    enable_ipv4: bool,
+    /// Allocate IPv6 addresses.
+    #[arg(long, env = "SPIDERPOOL_ENABLE_IPV6", default_value_t = true, action = clap::ArgAction::Set)]
+    enable_ipv6: bool,
+    /// Namespace Spiderpool runs in (bare NAD names resolve here).
+    #[arg(long, env = "SPIDERPOOL_AGENT_NAMESPACE", default_value = "kube-system")]
+    agent_namespace: String,
+    /// `ns/name` of the Multus cluster network NAD.
+    #[arg(long, env = "MULTUS_CLUSTER_NETWORK")]
+    multus_cluster_network: Option<String>,
+    /// Ask the IPAM plugin to probe for IP conflicts (ARP/NDP).
+    #[arg(long, env = "SPIDERPOOL_ENABLED_IP_CONFLICT_DETECTION", default_value_t = false, action = clap::ArgAction::Set)]
+    enable_ip_conflict_detection: bool,
+    /// Ask the IPAM plugin to probe the gateway.
+    #[arg(long, env = "SPIDERPOOL_ENABLED_GATEWAY_DETECTION", default_value_t = false, action = clap::ArgAction::Set)]
+    enable_gateway_detection: bool,
+    /// Allow batch releases of conflicting IPs (`isReleaseConflictIPs`).
+    #[arg(long, env = "SPIDERPOOL_ENABLED_RELEASE_CONFLICT_IPS", default_value_t = true, action = clap::ArgAction::Set)]
+    enable_release_conflict_ips: bool,
+    /// TCP port of `/v1/runtime/{startup,readiness,liveness}`; 0 disables it.
+    #[arg(long, env = "SPIDERPOOL_HEALTH_PORT", default_value_t = 5710)]
+    health_port: u16,
+    /// Address the health port binds to.
+    #[arg(long, env = "SPIDERPOOL_HEALTH_ADDRESS", default_value = "127.0.0.1")]
+    health_address: std::net::IpAddr,
+    /// Prometheus metrics port (OpenMetrics text on every path); unset: no
+    /// metrics server.
+    #[arg(long, env = "SPIDERPOOL_METRIC_HTTP_PORT")]
+    metrics_port: Option<u16>,
+    /// Address the metrics port binds to.
+    #[arg(long, env = "SPIDERPOOL_METRIC_HTTP_ADDRESS", default_value = "127.0.0.1")]
+    metrics_address: std::net::IpAddr,
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long, env = "SPIDERPOOL_LOG_LEVEL", default_value = "info")]
+    log_level: tracing::Level,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt().with_max_level(args.log_level).with_target(false).init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    if args.node_name.is_empty() {
+        bail!("--node-name (SPIDERPOOL_NODE_NAME): required, must not be empty");
+    }
+    let store = match args.store {
+        StoreKind::Memory => MemoryStore::new(),
+        StoreKind::Embedded => bail!(
+            "--store embedded (data dir {}): the embedded redb store is not built yet in this version; use --store memory",
+            args.data_dir.display()
+        ),
+    };
+    let config = AgentConfig {
+        node_name: args.node_name.clone(),
+        enable_ipv4: args.enable_ipv4,
+        enable_ipv6: args.enable_ipv6,
+        agent_namespace: args.agent_namespace.clone(),
+        multus_cluster_network: args.multus_cluster_network.clone(),
+        enable_ip_conflict_detection: args.enable_ip_conflict_detection,
+        enable_gateway_detection: args.enable_gateway_detection,
+        enable_release_conflict_ips: args.enable_release_conflict_ips,
+        admission: ClusterSettings {
+            enable_ipv4: args.enable_ipv4,
+            enable_ipv6: args.enable_ipv6,
+            ..ClusterSettings::default()
+        },
+    };
+    run_with_store(&args, store, config).await
+}
+
+/// Everything after the store is chosen; generic so that each store
+/// (`memory` today, `embedded` next) is one arm of the match in [`run`].
+async fn run_with_store<S: AgentStore>(
+    args: &Args,
+    store: S,
+    config: AgentConfig,
+) -> anyhow::Result<()> {
+    let agent = Arc::new(Agent::new(store, config));
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    tokio::spawn(async move {
+        let which = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(signal = which, "shutting down");
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|v| *v).await;
+    };
+
+    let health = if args.health_port != 0 {
+        let addr = SocketAddr::new(args.health_address, args.health_port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("--health-port {}: bind {addr}", args.health_port))?;
+        let app = health_router(agent.clone());
+        let shutdown = stopped(stop_rx.clone());
+        tracing::info!(%addr, "health endpoints listening");
+        Some(tokio::spawn(async move {
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+        }))
+    } else {
+        None
+    };
+
+    let metrics = if let Some(port) = args.metrics_port {
+        let addr = SocketAddr::new(args.metrics_address, port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("--metrics-port {port}: bind {addr}"))?;
+        let app = metrics_router(agent.clone());
+        let shutdown = stopped(stop_rx.clone());
+        tracing::info!(%addr, "metrics listening");
+        Some(tokio::spawn(async move {
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+        }))
+    } else {
+        None
+    };
+
+    let listener = bind_socket(&args.socket).with_context(|| "--socket".to_string())?;
+    tracing::info!(
+        socket = %args.socket.display(),
+        node = %args.node_name,
+        store = ?args.store,
+        "spiderpool-agent serving"
+    );
+    serve(listener, agent, Some(&args.socket), stopped(stop_rx))
+        .await
+        .context("serving the agent socket")?;
+    for (what, task) in [("health", health), ("metrics", metrics)] {
+        if let Some(t) = task {
+            t.await
+                .with_context(|| format!("{what} server task"))?
+                .with_context(|| format!("{what} server"))?;
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
