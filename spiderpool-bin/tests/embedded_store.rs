@@ -1,0 +1,302 @@
+//! The embedded (redb) store: the store contract, reopening, and a writer
+//! killed with SIGKILL in the middle of a burst of commits.
+//!
+//! The crash test re-executes this test binary as the writer: the test
+//! `crash_writer_child` does nothing unless `SPIDERPOOL_EMBEDDED_CRASH_WRITER`
+//! names a database file.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{BufRead, BufReader, Write};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use spiderpool_bin::store::{DB_FILE_NAME, EmbeddedError, EmbeddedStore};
+use spiderpool_core::ip::IpSet;
+use spiderpool_core::model::{
+    IPAllocationDetail, PoolIpAllocation, SpiderEndpoint, SpiderIPPool, SpiderReservedIP,
+};
+use spiderpool_core::store::contract::{self, StoreFactory, pool, reserved};
+use spiderpool_core::store::{
+    AdminStore, AllocationChange, EndpointStore, ObjectKey, PoolStore, StoreError,
+};
+
+/// Fresh stores, each in its own directory under one temp dir that lives as
+/// long as the factory.
+struct Embedded {
+    dir: tempfile::TempDir,
+    next: AtomicUsize,
+}
+
+impl Embedded {
+    fn new() -> Self {
+        Self { dir: tempfile::tempdir().unwrap(), next: AtomicUsize::new(0) }
+    }
+}
+
+impl StoreFactory for Embedded {
+    type Store = EmbeddedStore;
+    fn create(&self, pools: Vec<SpiderIPPool>, reserved: Vec<SpiderReservedIP>) -> EmbeddedStore {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let s = EmbeddedStore::open_dir(self.dir.path().join(format!("store-{n}"))).unwrap();
+        for p in pools {
+            pollster::block_on(s.apply_pool(p)).unwrap();
+        }
+        for r in reserved {
+            pollster::block_on(s.apply_reserved_ip(r)).unwrap();
+        }
+        s
+    }
+}
+
+#[test]
+fn embedded_store_keeps_the_store_contract() {
+    let f = Embedded::new();
+    pollster::block_on(contract::run(&f));
+    pollster::block_on(contract::run_admin(&f));
+}
+
+fn record(uid: &str) -> PoolIpAllocation {
+    PoolIpAllocation {
+        pod: format!("default/{uid}"),
+        pod_uid: uid.to_string(),
+        container_id: Some(format!("c-{uid}")),
+        interface: Some("net1".into()),
+        node: Some("node1".into()),
+    }
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn allocate(s: &EmbeddedStore, pool: &str, uid: &str) -> Result<IpAddr, StoreError> {
+    let got = pollster::block_on(s.read_pool(pool, |st| st.first_free(&IpSet::new(st.family))))?
+        .expect("pool exists");
+    let addr = got.value.expect("pool has a free address");
+    let change = AllocationChange { add: vec![(addr, record(uid))], ..Default::default() };
+    pollster::block_on(s.update_allocations(pool, got.version, &change))?;
+    Ok(addr)
+}
+
+fn records(s: &EmbeddedStore, pool: &str) -> BTreeMap<IpAddr, String> {
+    pollster::block_on(s.read_pool(pool, |st| {
+        st.records().map(|(ip, r)| (ip, r.pod_uid.clone())).collect::<BTreeMap<_, _>>()
+    }))
+    .unwrap()
+    .unwrap()
+    .value
+}
+
+#[test]
+fn reopening_serves_the_same_state_and_versions_move_forward() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pool_before, ep_version, last) = {
+        let s = EmbeddedStore::open_dir(dir.path()).unwrap();
+        pollster::block_on(s.apply_pool(pool("v4", "10.6.0.0/16", &["10.6.0.1-10.6.0.100"])))
+            .unwrap();
+        pollster::block_on(s.apply_pool(pool("v6", "fd00::/64", &["fd00::1-fd00::ff"]))).unwrap();
+        pollster::block_on(s.apply_reserved_ip(reserved("r", &["10.6.0.50"]))).unwrap();
+        for i in 0..5 {
+            allocate(&s, "v4", &format!("u{i}")).unwrap();
+        }
+        allocate(&s, "v6", "u6").unwrap();
+        // Release one, so the reopened pool has a hole.
+        let v = pollster::block_on(s.read_pool("v4", |_| ())).unwrap().unwrap().version;
+        let release =
+            AllocationChange { remove: vec![(ip("10.6.0.2"), "u1".into())], ..Default::default() };
+        pollster::block_on(s.update_allocations("v4", v, &release)).unwrap();
+        let mut ep = SpiderEndpoint::default();
+        ep.metadata.name = Some("nginx-1".into());
+        ep.metadata.namespace = Some("default".into());
+        ep.status.current.uid = "u0".into();
+        ep.status.current.ips.push(IPAllocationDetail {
+            interface: "net1".into(),
+            ipv4: Some("10.6.0.1/16".into()),
+            ipv4_pool: Some("v4".into()),
+            ..Default::default()
+        });
+        let ep_version = pollster::block_on(s.create_endpoint(&ep)).unwrap();
+        let key = ObjectKey::new("Pod", "default", "nginx-1");
+        pollster::block_on(s.put_object(&key, serde_json::json!({"metadata": {"uid": "u0"}})))
+            .unwrap();
+        let pool_before = pollster::block_on(AdminStore::get_pool(&s, "v4")).unwrap().unwrap();
+        (pool_before, ep_version, s.version())
+    };
+    let s = EmbeddedStore::open(dir.path().join(DB_FILE_NAME)).unwrap();
+    assert_eq!(s.version(), last, "the version counter survives a reopen");
+    let pool_after = pollster::block_on(AdminStore::get_pool(&s, "v4")).unwrap().unwrap();
+    assert_eq!(pool_after, pool_before, "the pool, its records and its version survive");
+    let status = pool_after.value.status.unwrap();
+    assert_eq!(status.allocated_ip_count, Some(4));
+    assert_eq!(status.total_ip_count, Some(100));
+    let v4 = records(&s, "v4");
+    assert_eq!(
+        v4.keys().copied().collect::<Vec<_>>(),
+        ["10.6.0.1", "10.6.0.3", "10.6.0.4", "10.6.0.5"].map(ip)
+    );
+    assert_eq!(records(&s, "v6").get(&ip("fd00::1")).map(String::as_str), Some("u6"));
+    let full = pollster::block_on(s.read_pool("v4", |st| st.record(&ip("10.6.0.1")).cloned()))
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(full, Some(record("u0")), "records keep every owner fact");
+    assert_eq!(pollster::block_on(s.list_reserved_ips()).unwrap().len(), 1);
+    let ep = pollster::block_on(s.get_endpoint("default", "nginx-1")).unwrap().unwrap();
+    assert_eq!(ep.version, ep_version);
+    assert_eq!(ep.value.status.current.uid, "u0");
+    let pods = pollster::block_on(s.list_objects("Pod")).unwrap();
+    assert_eq!(pods.len(), 1);
+    assert_eq!(pods[0].1.value["metadata"]["uid"], "u0");
+    // The hole is handed out again, at a version above every earlier one.
+    assert_eq!(allocate(&s, "v4", "u9").unwrap(), ip("10.6.0.2"));
+    assert!(s.version() > last, "versions move forward after a reopen");
+    // Deletes are durable too.
+    assert!(pollster::block_on(AdminStore::delete_pool(&s, "v6")).unwrap());
+    drop(s);
+    let s = EmbeddedStore::open_dir(dir.path()).unwrap();
+    assert!(pollster::block_on(s.read_pool("v6", |_| ())).unwrap().is_none());
+    assert_eq!(records(&s, "v4").get(&ip("10.6.0.2")).map(String::as_str), Some("u9"));
+}
+
+#[test]
+fn a_second_open_of_the_same_file_is_refused_with_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = EmbeddedStore::open_dir(dir.path()).unwrap();
+    let err = EmbeddedStore::open_dir(dir.path()).unwrap_err();
+    assert!(matches!(err, EmbeddedError::Open { .. }), "{err:?}");
+    assert!(err.to_string().contains(DB_FILE_NAME), "{err}");
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_refused_with_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("junk.redb");
+    std::fs::write(&path, b"not a redb file, just some bytes that are long enough ...").unwrap();
+    let err = EmbeddedStore::open(&path).unwrap_err();
+    assert!(err.to_string().contains("junk.redb"), "{err}");
+}
+
+const CHILD_ENV: &str = "SPIDERPOOL_EMBEDDED_CRASH_WRITER";
+
+/// The writer of the crash test (a no-op unless `CHILD_ENV` is set): allocates
+/// in a loop, releasing the oldest allocation every fourth step, and prints each
+/// committed change as `add IP UID` or `release IP UID`, flushed at once.
+#[test]
+fn crash_writer_child() {
+    let Ok(path) = std::env::var(CHILD_ENV) else { return };
+    let s = EmbeddedStore::open(&path).unwrap();
+    let mut out = std::io::stdout().lock();
+    let mut held: VecDeque<(IpAddr, String)> = VecDeque::new();
+    // libtest has printed `test crash_writer_child ... ` without a newline.
+    writeln!(out).unwrap();
+    for i in 0u64.. {
+        if i % 4 == 3
+            && let Some((addr, uid)) = held.pop_front()
+        {
+            let v = pollster::block_on(s.read_pool("p", |_| ())).unwrap().unwrap().version;
+            let change =
+                AllocationChange { remove: vec![(addr, uid.clone())], ..Default::default() };
+            pollster::block_on(s.update_allocations("p", v, &change)).unwrap();
+            writeln!(out, "release {addr} {uid}").unwrap();
+        } else {
+            let uid = format!("crash-{i}");
+            let addr = allocate(&s, "p", &uid).unwrap();
+            writeln!(out, "add {addr} {uid}").unwrap();
+            held.push_back((addr, uid));
+        }
+        out.flush().unwrap();
+    }
+}
+
+fn spawn_writer(db: &Path) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "crash_writer_child", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn a_writer_killed_mid_burst_loses_no_committed_allocation() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db: PathBuf = dir.path().join(DB_FILE_NAME);
+    {
+        let s = EmbeddedStore::open(&db).unwrap();
+        pollster::block_on(s.apply_pool(pool("p", "10.6.0.0/16", &["10.6.0.1-10.6.255.254"])))
+            .unwrap();
+    }
+    let mut child = spawn_writer(&db);
+    let stdout = child.stdout.take().unwrap();
+    let mut reported: BTreeMap<IpAddr, String> = BTreeMap::new();
+    let mut order: VecDeque<IpAddr> = VecDeque::new();
+    let mut events = 0usize;
+    let mut killed = false;
+    let started = Instant::now();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        let mut parts = line.split_whitespace();
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some("add"), Some(a), Some(uid)) => {
+                let a = ip(a);
+                assert!(reported.insert(a, uid.to_string()).is_none(), "{a} handed out twice");
+                order.push_back(a);
+            }
+            (Some("release"), Some(a), Some(uid)) => {
+                let a = ip(a);
+                assert_eq!(reported.remove(&a).as_deref(), Some(uid), "release of {a}");
+                order.retain(|x| *x != a);
+            }
+            _ => continue,
+        }
+        events += 1;
+        // Kill in the middle of the burst, at a step that varies between runs.
+        let target = 300 + (started.elapsed().subsec_nanos() as usize % 7);
+        if !killed && events >= target {
+            kill(Pid::from_raw(i32::try_from(child.id()).unwrap()), Signal::SIGKILL).unwrap();
+            killed = true;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "writer too slow");
+    }
+    let status = child.wait().unwrap();
+    assert!(killed, "the writer stopped by itself after {events} changes: {status:?}");
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9), "{status:?}");
+
+    let s = EmbeddedStore::open(&db).expect("the database opens cleanly after SIGKILL");
+    let stored = records(&s, "p");
+    // Every change the writer reported is in the database; at most the one
+    // change in flight when the signal came is there and unreported.
+    let extra: Vec<_> = stored.iter().filter(|(a, _)| !reported.contains_key(a)).collect();
+    let missing: Vec<_> = reported.iter().filter(|(a, _)| !stored.contains_key(a)).collect();
+    assert!(extra.len() + missing.len() <= 1, "extra {extra:?}, missing {missing:?}");
+    if let Some((a, _)) = missing.first() {
+        assert_eq!(order.front(), Some(*a), "only the in-flight release may be missing");
+    }
+    for (a, uid) in &reported {
+        if let Some(held) = stored.get(a) {
+            assert_eq!(held, uid, "{a} is held by the pod the writer reported");
+        }
+    }
+    // No address held twice: one address per pod UID, and the indexes agree.
+    let mut uids: Vec<&String> = stored.values().collect();
+    uids.sort();
+    uids.dedup();
+    assert_eq!(uids.len(), stored.len(), "a pod UID holds more than one address");
+    let (count, used) =
+        pollster::block_on(s.read_pool("p", |st| (st.allocated_count(), st.used().len())))
+            .unwrap()
+            .unwrap()
+            .value;
+    assert_eq!((count, used), (stored.len(), stored.len() as u128));
+    // And the store takes writes again.
+    let next = allocate(&s, "p", "after-crash").unwrap();
+    assert!(!stored.contains_key(&next));
+}
