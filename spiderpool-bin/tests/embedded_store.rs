@@ -300,3 +300,125 @@ fn a_writer_killed_mid_burst_loses_no_committed_allocation() {
     let next = allocate(&s, "p", "after-crash").unwrap();
     assert!(!stored.contains_key(&next));
 }
+
+fn pod_request(i: usize) -> spiderpool_core::allocator::AllocateRequest {
+    use spiderpool_core::pod::{NodeFacts, PodFacts};
+    spiderpool_core::allocator::AllocateRequest {
+        pod: PodFacts {
+            namespace: "default".into(),
+            name: format!("pod-{i}"),
+            uid: format!("uid-{i}"),
+            node: "node1".into(),
+            ..PodFacts::default()
+        },
+        node: NodeFacts { name: "node1".into(), ..NodeFacts::default() },
+        container_id: format!("ctr-{i}"),
+        nic: "net1".into(),
+        settings: spiderpool_core::selection::IpamSettings {
+            default_ipv4_ippool: vec!["p".into()],
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+#[test]
+fn concurrent_allocations_through_the_allocator_are_distinct_and_durable() {
+    use spiderpool_core::allocator::{Allocator, ReleaseRequest, RetryPolicy, ThreadSleep};
+
+    const THREADS: usize = 8;
+    const PER_THREAD: usize = 25;
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open_dir(dir.path()).unwrap();
+    pollster::block_on(store.apply_pool(pool("p", "10.6.0.0/16", &["10.6.212.1-10.6.212.254"])))
+        .unwrap();
+    let retry = RetryPolicy {
+        max_attempts: 200,
+        initial: Duration::from_micros(200),
+        max_wait: Duration::from_millis(5),
+        ..RetryPolicy::default()
+    };
+    let alloc = Allocator::with_clock(store, ThreadSleep, retry);
+    let mut got: Vec<(usize, IpAddr)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let alloc = &alloc;
+                scope.spawn(move || {
+                    (0..PER_THREAD)
+                        .map(|k| {
+                            let i = t * PER_THREAD + k;
+                            let res = pollster::block_on(alloc.allocate(&pod_request(i)))
+                                .unwrap_or_else(|e| panic!("allocation {i}: {e}"));
+                            let addr = res.ips.first().expect("one address").address.addr();
+                            (i, addr)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    got.sort();
+    let mut addrs: Vec<IpAddr> = got.iter().map(|(_, a)| *a).collect();
+    addrs.sort();
+    addrs.dedup();
+    assert_eq!(addrs.len(), THREADS * PER_THREAD, "every pod got its own address");
+    drop(alloc);
+    // After a reopen every pod still holds the address it was given.
+    let store = EmbeddedStore::open_dir(dir.path()).unwrap();
+    let stored = records(&store, "p");
+    assert_eq!(stored.len(), THREADS * PER_THREAD);
+    for (i, a) in &got {
+        assert_eq!(stored.get(a), Some(&format!("uid-{i}")), "{a} after reopen");
+    }
+    assert_eq!(pollster::block_on(store.list_endpoints()).unwrap().len(), THREADS * PER_THREAD);
+    // Releases are durable too.
+    let alloc = Allocator::new(store);
+    for (i, _) in &got {
+        let rel = ReleaseRequest {
+            namespace: "default".into(),
+            name: format!("pod-{i}"),
+            uid: Some(format!("uid-{i}")),
+            container_id: Some(format!("ctr-{i}")),
+            owner: None,
+        };
+        pollster::block_on(alloc.release(&rel)).unwrap();
+    }
+    drop(alloc);
+    let store = EmbeddedStore::open_dir(dir.path()).unwrap();
+    assert!(records(&store, "p").is_empty(), "every release survived the reopen");
+}
+
+#[test]
+fn applied_pools_with_records_replace_the_stored_records_durably() {
+    use spiderpool_core::model::IPPoolStatus;
+    let with = |json: &str| {
+        let mut p = pool("a", "10.6.0.0/16", &["10.6.0.1-10.6.0.10"]);
+        p.status = Some(IPPoolStatus { allocated_ips: Some(json.into()), ..Default::default() });
+        p
+    };
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = EmbeddedStore::open_dir(dir.path()).unwrap();
+        pollster::block_on(s.apply_pool(with(
+            r#"{"10.6.0.5":{"pod":"default/x","podUid":"ux"},"10.6.0.6":{"pod":"default/y","podUid":"uy"}}"#,
+        )))
+        .unwrap();
+        // Without allocatedIPs the records are kept.
+        pollster::block_on(s.apply_pool(pool("a", "10.6.0.0/16", &["10.6.0.1-10.6.0.20"])))
+            .unwrap();
+    }
+    {
+        let s = EmbeddedStore::open_dir(dir.path()).unwrap();
+        let got = records(&s, "a");
+        assert_eq!(got.len(), 2, "{got:?}");
+        let total = pollster::block_on(s.read_pool("a", |st| st.total_count())).unwrap().unwrap();
+        assert_eq!(total.value, 20, "the re-applied spec is stored");
+        // With allocatedIPs they replace the stored records.
+        pollster::block_on(s.apply_pool(with(r#"{"10.6.0.7":{"pod":"default/z","podUid":"uz"}}"#)))
+            .unwrap();
+    }
+    let s = EmbeddedStore::open_dir(dir.path()).unwrap();
+    let got = records(&s, "a");
+    assert_eq!(got.into_iter().collect::<Vec<_>>(), [(ip("10.6.0.7"), "uz".to_string())]);
+}
