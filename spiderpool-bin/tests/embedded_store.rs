@@ -422,3 +422,53 @@ fn applied_pools_with_records_replace_the_stored_records_durably() {
     let got = records(&s, "a");
     assert_eq!(got.into_iter().collect::<Vec<_>>(), [(ip("10.6.0.7"), "uz".to_string())]);
 }
+
+struct TokioSleep;
+
+impl spiderpool_core::allocator::Clock for TokioSleep {
+    async fn sleep(&self, d: Duration) {
+        tokio::time::sleep(d).await;
+    }
+}
+
+/// The agent's shape: a multi-threaded runtime, writes on its blocking pool,
+/// 200 concurrent allocations on one pool as tasks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_allocations_on_a_tokio_runtime_are_distinct() {
+    use spiderpool_core::allocator::{Allocator, RetryPolicy};
+
+    let f = Embedded::new();
+    contract::run(&f).await;
+    contract::run_admin(&f).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open_dir(dir.path()).unwrap();
+    store.apply_pool(pool("p", "10.6.0.0/16", &["10.6.212.1-10.6.212.254"])).await.unwrap();
+    let retry = RetryPolicy {
+        max_attempts: 400,
+        initial: Duration::from_micros(200),
+        max_wait: Duration::from_millis(5),
+        ..RetryPolicy::default()
+    };
+    let alloc = std::sync::Arc::new(Allocator::with_clock(store.clone(), TokioSleep, retry));
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let alloc = std::sync::Arc::clone(&alloc);
+            tokio::spawn(async move {
+                let res = alloc.allocate(&pod_request(i)).await;
+                let res = res.unwrap_or_else(|e| panic!("allocation {i}: {e}"));
+                (i, res.ips.first().expect("one address").address.addr())
+            })
+        })
+        .collect();
+    let mut got = Vec::new();
+    for t in tasks {
+        got.push(t.await.unwrap());
+    }
+    let mut addrs: Vec<IpAddr> = got.iter().map(|(_, a)| *a).collect();
+    addrs.sort();
+    addrs.dedup();
+    assert_eq!(addrs.len(), 200, "200 pods, 200 distinct addresses");
+    let stored = store.read_pool("p", |st| st.allocated_count()).await.unwrap().unwrap().value;
+    assert_eq!(stored, 200);
+}

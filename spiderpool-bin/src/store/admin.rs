@@ -10,14 +10,15 @@ use spiderpool_core::store::{
 };
 
 use super::embedded::{
-    EmbeddedStore, OBJECTS, POOL, POOL_RECORDS, POOL_VERSIONS, POOLS, RESERVED, encode,
+    EmbeddedStore, OBJECTS, POOL, POOL_RECORDS, POOL_VERSIONS, POOLS, RESERVED, Shared, encode,
 };
 
 const RESERVED_KIND: &str = "SpiderReservedIP";
 const OBJECT_KIND: &str = "object";
 
-impl AdminStore for EmbeddedStore {
-    async fn apply_pool(&self, pool: SpiderIPPool) -> Result<Version, AdminError> {
+impl Shared {
+    /// [`AdminStore::apply_pool`], blocking on the commit.
+    pub(super) fn apply_pool(&self, pool: SpiderIPPool) -> Result<Version, AdminError> {
         let carries_records = pool.status.as_ref().is_some_and(|s| s.allocated_ips.is_some());
         let name = pool.metadata.name_str().to_string();
         let mut state = PoolState::from_pool(pool)?;
@@ -63,12 +64,8 @@ impl AdminStore for EmbeddedStore {
         Ok(next)
     }
 
-    async fn get_pool(&self, name: &str) -> Result<Option<Versioned<SpiderIPPool>>, StoreError> {
-        let cache = self.read_cache();
-        Ok(cache.pools.get(name).map(|(v, s)| Versioned { version: *v, value: s.to_pool() }))
-    }
-
-    async fn delete_pool(&self, name: &str) -> Result<bool, StoreError> {
+    /// [`AdminStore::delete_pool`], blocking on the commit.
+    pub(super) fn delete_pool(&self, name: &str) -> Result<bool, StoreError> {
         let _writer = self.writer();
         let (ips, next) = {
             let cache = self.read_cache();
@@ -91,7 +88,11 @@ impl AdminStore for EmbeddedStore {
         Ok(true)
     }
 
-    async fn apply_reserved_ip(&self, reserved: SpiderReservedIP) -> Result<Version, StoreError> {
+    /// [`AdminStore::apply_reserved_ip`], blocking on the commit.
+    pub(super) fn apply_reserved_ip(
+        &self,
+        reserved: SpiderReservedIP,
+    ) -> Result<Version, StoreError> {
         let name = reserved.metadata.name_str().to_string();
         let bytes = encode(RESERVED_KIND, &name, &reserved)?;
         let _writer = self.writer();
@@ -106,7 +107,8 @@ impl AdminStore for EmbeddedStore {
         Ok(next)
     }
 
-    async fn delete_reserved_ip(&self, name: &str) -> Result<bool, StoreError> {
+    /// [`AdminStore::delete_reserved_ip`], blocking on the commit.
+    pub(super) fn delete_reserved_ip(&self, name: &str) -> Result<bool, StoreError> {
         let _writer = self.writer();
         let next = {
             let cache = self.read_cache();
@@ -125,11 +127,8 @@ impl AdminStore for EmbeddedStore {
         Ok(true)
     }
 
-    async fn list_endpoints(&self) -> Result<Vec<Versioned<SpiderEndpoint>>, StoreError> {
-        Ok(self.read_cache().endpoints.values().cloned().collect())
-    }
-
-    async fn put_object(
+    /// [`AdminStore::put_object`], blocking on the commit.
+    pub(super) fn put_object(
         &self,
         key: &ObjectKey,
         value: serde_json::Value,
@@ -151,27 +150,8 @@ impl AdminStore for EmbeddedStore {
         Ok(next)
     }
 
-    async fn get_object(
-        &self,
-        key: &ObjectKey,
-    ) -> Result<Option<Versioned<serde_json::Value>>, StoreError> {
-        Ok(self.read_cache().objects.get(key).cloned())
-    }
-
-    async fn list_objects(
-        &self,
-        kind: &str,
-    ) -> Result<Vec<(ObjectKey, Versioned<serde_json::Value>)>, StoreError> {
-        Ok(self
-            .read_cache()
-            .objects
-            .iter()
-            .filter(|(k, _)| k.kind == kind)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
-    }
-
-    async fn delete_object(&self, key: &ObjectKey) -> Result<bool, StoreError> {
+    /// [`AdminStore::delete_object`], blocking on the commit.
+    pub(super) fn delete_object(&self, key: &ObjectKey) -> Result<bool, StoreError> {
         let _writer = self.writer();
         let next = {
             let cache = self.read_cache();
@@ -192,5 +172,69 @@ impl AdminStore for EmbeddedStore {
         cache.version = next;
         cache.objects.remove(key);
         Ok(true)
+    }
+}
+
+impl AdminStore for EmbeddedStore {
+    async fn get_pool(&self, name: &str) -> Result<Option<Versioned<SpiderIPPool>>, StoreError> {
+        let cache = self.shared.read_cache();
+        Ok(cache.pools.get(name).map(|(v, s)| Versioned { version: *v, value: s.to_pool() }))
+    }
+
+    async fn list_endpoints(&self) -> Result<Vec<Versioned<SpiderEndpoint>>, StoreError> {
+        Ok(self.shared.read_cache().endpoints.values().cloned().collect())
+    }
+
+    async fn get_object(
+        &self,
+        key: &ObjectKey,
+    ) -> Result<Option<Versioned<serde_json::Value>>, StoreError> {
+        Ok(self.shared.read_cache().objects.get(key).cloned())
+    }
+
+    async fn list_objects(
+        &self,
+        kind: &str,
+    ) -> Result<Vec<(ObjectKey, Versioned<serde_json::Value>)>, StoreError> {
+        Ok(self
+            .shared
+            .read_cache()
+            .objects
+            .iter()
+            .filter(|(k, _)| k.kind == kind)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    async fn apply_pool(&self, pool: SpiderIPPool) -> Result<Version, AdminError> {
+        self.blocking(move |s| s.apply_pool(pool)).await
+    }
+
+    async fn delete_pool(&self, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_string();
+        self.blocking(move |s| s.delete_pool(&name)).await
+    }
+
+    async fn apply_reserved_ip(&self, reserved: SpiderReservedIP) -> Result<Version, StoreError> {
+        self.blocking(move |s| s.apply_reserved_ip(reserved)).await
+    }
+
+    async fn delete_reserved_ip(&self, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_string();
+        self.blocking(move |s| s.delete_reserved_ip(&name)).await
+    }
+
+    async fn put_object(
+        &self,
+        key: &ObjectKey,
+        value: serde_json::Value,
+    ) -> Result<Version, StoreError> {
+        let key = key.clone();
+        self.blocking(move |s| s.put_object(&key, value)).await
+    }
+
+    async fn delete_object(&self, key: &ObjectKey) -> Result<bool, StoreError> {
+        let key = key.clone();
+        self.blocking(move |s| s.delete_object(&key)).await
     }
 }

@@ -18,8 +18,8 @@
 //!
 //! Concurrency: one mutex serialises writers (check, commit, cache update);
 //! readers take a read lock on the cache and never wait for the disk, except
-//! for the short cache update after a commit. The store's methods are
-//! synchronous underneath (a commit blocks the calling thread for an fsync).
+//! for the short cache update after a commit. A write blocks for its fsync:
+//! inside a tokio runtime it runs on the blocking pool, otherwise inline.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,11 +30,10 @@ use redb::{
     Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
     WriteTransaction,
 };
-use spiderpool_core::ip::{IpFamily, ip_to_u128, u128_to_ip};
+use spiderpool_core::ip::u128_to_ip;
 use spiderpool_core::model::{PoolIpAllocation, SpiderEndpoint, SpiderIPPool, SpiderReservedIP};
 use spiderpool_core::store::{
-    AllocationChange, EndpointStore, ObjectKey, PoolState, PoolStore, StoreError, Version,
-    Versioned,
+    AllocationChange, ObjectKey, PoolState, StoreError, Version, Versioned,
 };
 
 /// File name of the database inside the agent's data directory.
@@ -55,7 +54,6 @@ pub(super) const OBJECTS: TableDefinition<'_, (&str, &str, &str), (u64, &[u8])> 
 
 const VERSION_KEY: &str = "version";
 pub(super) const POOL: &str = "SpiderIPPool";
-const ENDPOINT: &str = "SpiderEndpoint";
 
 /// Why the embedded store cannot open.
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +103,19 @@ pub(super) struct Cache {
 /// The embedded store: SpiderIPPools, SpiderReservedIPs, SpiderEndpoints and
 /// other objects in one redb database, with an in-memory cache for reads.
 /// Open it once per process: redb refuses a second writer of the same file.
+///
+/// Reads are served from memory on the calling thread. Writes block for a
+/// durable commit; inside a tokio runtime they run on its blocking pool
+/// (`spawn_blocking`), so a burst of writes never stalls the runtime's worker
+/// threads, and inline otherwise. A write whose caller stops waiting still
+/// completes.
+#[derive(Clone)]
 pub struct EmbeddedStore {
+    pub(super) shared: Arc<Shared>,
+}
+
+/// The store's state, shared with the blocking tasks that write.
+pub(super) struct Shared {
     path: PathBuf,
     db: Database,
     writer: Mutex<()>,
@@ -114,7 +124,7 @@ pub struct EmbeddedStore {
 
 impl fmt::Debug for EmbeddedStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EmbeddedStore").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("EmbeddedStore").field("path", &self.shared.path).finish_non_exhaustive()
     }
 }
 
@@ -135,28 +145,55 @@ impl EmbeddedStore {
         let path = path.as_ref().to_path_buf();
         let db = Database::create(&path)
             .map_err(|source| EmbeddedError::Open { path: path.clone(), source })?;
-        let store = Self { path, db, writer: Mutex::new(()), cache: RwLock::new(Cache::default()) };
-        let load = |store: &Self| -> Result<Cache, StoreError> {
-            store.create_tables()?;
-            let txn = store.db.begin_read().map_err(|e| store.backend("begin read", e))?;
-            store.load(&txn)
+        let shared =
+            Shared { path, db, writer: Mutex::new(()), cache: RwLock::new(Cache::default()) };
+        let load = |s: &Shared| -> Result<Cache, StoreError> {
+            s.create_tables()?;
+            let txn = s.db.begin_read().map_err(|e| s.backend("begin read", e))?;
+            s.load(&txn)
         };
-        let cache = load(&store)
-            .map_err(|source| EmbeddedError::Load { path: store.path.clone(), source })?;
-        *store.write_cache() = cache;
-        Ok(store)
+        let cache = load(&shared)
+            .map_err(|source| EmbeddedError::Load { path: shared.path.clone(), source })?;
+        *shared.write_cache() = cache;
+        Ok(Self { shared: Arc::new(shared) })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.shared.path
     }
 
     /// The last committed version (the global counter).
     pub fn version(&self) -> Version {
-        self.read_cache().version
+        self.shared.read_cache().version
     }
 
+    /// Runs a write: on tokio's blocking pool inside a runtime, inline
+    /// otherwise.
+    pub(super) async fn blocking<R, E>(
+        &self,
+        f: impl FnOnce(&Shared) -> Result<R, E> + Send + 'static,
+    ) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                let shared = Arc::clone(&self.shared);
+                handle.spawn_blocking(move || f(&shared)).await.map_err(|e| {
+                    E::from(StoreError::Backend(format!(
+                        "redb {}: write task: {e}",
+                        self.shared.path.display()
+                    )))
+                })?
+            }
+            Err(_) => f(&self.shared),
+        }
+    }
+}
+
+impl Shared {
     fn create_tables(&self) -> Result<(), StoreError> {
         let next = {
             let txn = self.db.begin_read().map_err(|e| self.backend("begin read", e))?;
@@ -280,7 +317,7 @@ impl EmbeddedStore {
     /// Re-reads one pool from the database into the cache (used only if the
     /// cache refused a change the database took, which the pre-commit check
     /// rules out).
-    fn reload_pool(&self, cache: &mut Cache, name: &str) -> Result<(), StoreError> {
+    pub(super) fn reload_pool(&self, cache: &mut Cache, name: &str) -> Result<(), StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.backend("begin read", e))?;
         match self.load_pool(&txn, name)? {
             Some(p) => cache.pools.insert(name.to_string(), p),
@@ -358,223 +395,4 @@ pub(super) fn encode<T: serde::Serialize>(
         name: name.to_string(),
         message: format!("cannot encode as JSON: {e}"),
     })
-}
-
-/// Checks `change` against `state` the way [`PoolState::apply`] does, without
-/// applying it: the database is written only with changes the cache will take.
-fn check(state: &PoolState, change: &AllocationChange) -> Result<(), StoreError> {
-    let invalid =
-        |message: String| StoreError::Invalid { kind: POOL, name: state.name().into(), message };
-    let mut removed = Vec::new();
-    for (ip, uid) in &change.remove {
-        if IpFamily::of(ip) != state.family {
-            return Err(invalid(format!("release of {ip}: wrong address family")));
-        }
-        match state.record(ip) {
-            Some(r) if &r.pod_uid == uid => removed.push(*ip),
-            Some(r) => {
-                return Err(invalid(format!(
-                    "release of {ip}: held by pod UID {}, not {uid}",
-                    r.pod_uid
-                )));
-            }
-            None => return Err(invalid(format!("release of {ip}: not allocated"))),
-        }
-    }
-    for (ip, _) in &change.update {
-        if state.record(ip).is_none() {
-            return Err(invalid(format!("update of {ip}: not allocated")));
-        }
-    }
-    for (ip, _) in &change.add {
-        if IpFamily::of(ip) != state.family {
-            return Err(invalid(format!("allocation of {ip}: wrong address family")));
-        }
-        if state.record(ip).is_some() && !removed.contains(ip) {
-            return Err(invalid(format!("allocation of {ip}: already allocated")));
-        }
-    }
-    Ok(())
-}
-
-impl PoolStore for EmbeddedStore {
-    async fn list_pools(&self) -> Result<Vec<Arc<SpiderIPPool>>, StoreError> {
-        Ok(self.read_cache().pools.values().map(|(_, s)| Arc::clone(&s.pool)).collect())
-    }
-
-    async fn read_pool<R: Send>(
-        &self,
-        name: &str,
-        f: impl FnOnce(&PoolState) -> R + Send,
-    ) -> Result<Option<Versioned<R>>, StoreError> {
-        let cache = self.read_cache();
-        Ok(cache.pools.get(name).map(|(v, s)| Versioned { version: *v, value: f(s) }))
-    }
-
-    async fn update_allocations(
-        &self,
-        name: &str,
-        expected: Version,
-        change: &AllocationChange,
-    ) -> Result<Version, StoreError> {
-        let _writer = self.writer();
-        let next = {
-            let cache = self.read_cache();
-            let conflict = |actual| StoreError::Conflict {
-                kind: POOL,
-                name: name.to_string(),
-                expected,
-                actual,
-            };
-            let Some((version, state)) = cache.pools.get(name) else {
-                return Err(conflict(None));
-            };
-            if *version != expected {
-                return Err(conflict(Some(*version)));
-            }
-            check(state, change)?;
-            cache.version + 1
-        };
-        let mut put = Vec::with_capacity(change.add.len() + change.update.len());
-        for (ip, record) in change
-            .remove
-            .iter()
-            .map(|(ip, _)| (ip, None))
-            .chain(change.update.iter().chain(&change.add).map(|(ip, r)| (ip, Some(r))))
-        {
-            let bytes = record.map(|r| encode(POOL, name, r)).transpose()?;
-            put.push((ip_to_u128(*ip), bytes));
-        }
-        self.transact("update_allocations", next, |txn| {
-            let mut records = txn.open_table(POOL_RECORDS)?;
-            // Removals first: a change may release and re-add one address.
-            for (ip, bytes) in &put {
-                match bytes {
-                    None => records.remove((name, *ip)).map(drop)?,
-                    Some(b) => records.insert((name, *ip), b.as_slice()).map(drop)?,
-                }
-            }
-            txn.open_table(POOL_VERSIONS)?.insert(name, next)?;
-            Ok(())
-        })?;
-        let mut cache = self.write_cache();
-        cache.version = next;
-        let applied = match cache.pools.get_mut(name) {
-            Some((version, state)) => {
-                *version = next;
-                state.apply(change).is_ok()
-            }
-            None => false,
-        };
-        if !applied {
-            self.reload_pool(&mut cache, name)?;
-        }
-        Ok(next)
-    }
-
-    async fn list_reserved_ips(&self) -> Result<Vec<Arc<SpiderReservedIP>>, StoreError> {
-        Ok(self.read_cache().reserved.values().map(|v| Arc::clone(&v.value)).collect())
-    }
-}
-
-fn endpoint_key(ep: &SpiderEndpoint) -> (String, String) {
-    (
-        ep.metadata.namespace.clone().unwrap_or_default(),
-        ep.metadata.name.clone().unwrap_or_default(),
-    )
-}
-
-impl EmbeddedStore {
-    /// Writes an endpoint if the stored version is `expected` (`None`: must
-    /// not exist); returns the new version.
-    fn put_endpoint(
-        &self,
-        endpoint: &SpiderEndpoint,
-        expected: Option<Version>,
-    ) -> Result<Version, StoreError> {
-        let key = endpoint_key(endpoint);
-        let full = format!("{}/{}", key.0, key.1);
-        let _writer = self.writer();
-        let next = {
-            let cache = self.read_cache();
-            let actual = cache.endpoints.get(&key).map(|e| e.version);
-            match (expected, actual) {
-                (None, Some(_)) => {
-                    return Err(StoreError::AlreadyExists { kind: ENDPOINT, name: full });
-                }
-                (Some(expected), actual) if actual != Some(expected) => {
-                    return Err(StoreError::Conflict {
-                        kind: ENDPOINT,
-                        name: full,
-                        expected,
-                        actual,
-                    });
-                }
-                _ => cache.version + 1,
-            }
-        };
-        let bytes = encode(ENDPOINT, &full, endpoint)?;
-        self.transact("write endpoint", next, |txn| {
-            txn.open_table(ENDPOINTS)?
-                .insert((key.0.as_str(), key.1.as_str()), (next, bytes.as_slice()))?;
-            Ok(())
-        })?;
-        let mut cache = self.write_cache();
-        cache.version = next;
-        cache.endpoints.insert(key, Versioned { version: next, value: endpoint.clone() });
-        Ok(next)
-    }
-}
-
-impl EndpointStore for EmbeddedStore {
-    async fn get_endpoint(
-        &self,
-        namespace: &str,
-        name: &str,
-    ) -> Result<Option<Versioned<SpiderEndpoint>>, StoreError> {
-        Ok(self.read_cache().endpoints.get(&(namespace.to_string(), name.to_string())).cloned())
-    }
-
-    async fn create_endpoint(&self, endpoint: &SpiderEndpoint) -> Result<Version, StoreError> {
-        self.put_endpoint(endpoint, None)
-    }
-
-    async fn update_endpoint(
-        &self,
-        endpoint: &SpiderEndpoint,
-        expected: Version,
-    ) -> Result<Version, StoreError> {
-        self.put_endpoint(endpoint, Some(expected))
-    }
-
-    async fn delete_endpoint(
-        &self,
-        namespace: &str,
-        name: &str,
-        expected: Version,
-    ) -> Result<(), StoreError> {
-        let key = (namespace.to_string(), name.to_string());
-        let _writer = self.writer();
-        let next = {
-            let cache = self.read_cache();
-            let actual = cache.endpoints.get(&key).map(|e| e.version);
-            if actual != Some(expected) {
-                return Err(StoreError::Conflict {
-                    kind: ENDPOINT,
-                    name: format!("{namespace}/{name}"),
-                    expected,
-                    actual,
-                });
-            }
-            cache.version + 1
-        };
-        self.transact("delete endpoint", next, |txn| {
-            txn.open_table(ENDPOINTS)?.remove((namespace, name))?;
-            Ok(())
-        })?;
-        let mut cache = self.write_cache();
-        cache.version = next;
-        cache.endpoints.remove(&key);
-        Ok(())
-    }
 }

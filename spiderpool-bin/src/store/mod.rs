@@ -12,5 +12,7 @@
 
 mod admin;
 mod embedded;
+mod endpoints;
+mod pools;
 
 pub use embedded::{DB_FILE_NAME, EmbeddedError, EmbeddedStore};
