@@ -181,13 +181,15 @@ fn a_file_that_is_not_a_database_is_refused_with_the_path() {
 }
 
 const CHILD_ENV: &str = "SPIDERPOOL_EMBEDDED_CRASH_WRITER";
+const ROUND_ENV: &str = "SPIDERPOOL_EMBEDDED_CRASH_ROUND";
 
 /// The writer of the crash test (a no-op unless `CHILD_ENV` is set): allocates
-/// in a loop, releasing the oldest allocation every fourth step, and prints each
-/// committed change as `add IP UID` or `release IP UID`, flushed at once.
+/// in a loop, releasing its oldest allocation every fourth step, and prints
+/// each committed change as `add IP UID` or `release IP UID`, flushed at once.
 #[test]
 fn crash_writer_child() {
     let Ok(path) = std::env::var(CHILD_ENV) else { return };
+    let round = std::env::var(ROUND_ENV).unwrap_or_default();
     let s = EmbeddedStore::open(&path).unwrap();
     let mut out = std::io::stdout().lock();
     let mut held: VecDeque<(IpAddr, String)> = VecDeque::new();
@@ -203,7 +205,7 @@ fn crash_writer_child() {
             pollster::block_on(s.update_allocations("p", v, &change)).unwrap();
             writeln!(out, "release {addr} {uid}").unwrap();
         } else {
-            let uid = format!("crash-{i}");
+            let uid = format!("crash-{round}-{i}");
             let addr = allocate(&s, "p", &uid).unwrap();
             writeln!(out, "add {addr} {uid}").unwrap();
             held.push_back((addr, uid));
@@ -212,31 +214,31 @@ fn crash_writer_child() {
     }
 }
 
-fn spawn_writer(db: &Path) -> std::process::Child {
+fn spawn_writer(db: &Path, round: usize) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "crash_writer_child", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, db)
+        .env(ROUND_ENV, round.to_string())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap()
 }
 
-#[test]
-fn a_writer_killed_mid_burst_loses_no_committed_allocation() {
+/// Runs one writer until it has reported about `kill_after` changes, SIGKILLs
+/// it, and replays what it reported onto `model`. Returns the addresses it
+/// allocated and had not released, oldest first.
+fn burst_and_kill(
+    db: &Path,
+    round: usize,
+    kill_after: usize,
+    model: &mut BTreeMap<IpAddr, String>,
+) -> VecDeque<IpAddr> {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
 
-    let dir = tempfile::tempdir().unwrap();
-    let db: PathBuf = dir.path().join(DB_FILE_NAME);
-    {
-        let s = EmbeddedStore::open(&db).unwrap();
-        pollster::block_on(s.apply_pool(pool("p", "10.6.0.0/16", &["10.6.0.1-10.6.255.254"])))
-            .unwrap();
-    }
-    let mut child = spawn_writer(&db);
+    let mut child = spawn_writer(db, round);
     let stdout = child.stdout.take().unwrap();
-    let mut reported: BTreeMap<IpAddr, String> = BTreeMap::new();
     let mut order: VecDeque<IpAddr> = VecDeque::new();
     let mut events = 0usize;
     let mut killed = false;
@@ -247,20 +249,18 @@ fn a_writer_killed_mid_burst_loses_no_committed_allocation() {
         match (parts.next(), parts.next(), parts.next()) {
             (Some("add"), Some(a), Some(uid)) => {
                 let a = ip(a);
-                assert!(reported.insert(a, uid.to_string()).is_none(), "{a} handed out twice");
+                assert!(model.insert(a, uid.to_string()).is_none(), "{a} handed out twice");
                 order.push_back(a);
             }
             (Some("release"), Some(a), Some(uid)) => {
                 let a = ip(a);
-                assert_eq!(reported.remove(&a).as_deref(), Some(uid), "release of {a}");
+                assert_eq!(model.remove(&a).as_deref(), Some(uid), "release of {a}");
                 order.retain(|x| *x != a);
             }
             _ => continue,
         }
         events += 1;
-        // Kill in the middle of the burst, at a step that varies between runs.
-        let target = 300 + (started.elapsed().subsec_nanos() as usize % 7);
-        if !killed && events >= target {
+        if !killed && events >= kill_after {
             kill(Pid::from_raw(i32::try_from(child.id()).unwrap()), Signal::SIGKILL).unwrap();
             killed = true;
         }
@@ -269,36 +269,62 @@ fn a_writer_killed_mid_burst_loses_no_committed_allocation() {
     let status = child.wait().unwrap();
     assert!(killed, "the writer stopped by itself after {events} changes: {status:?}");
     assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9), "{status:?}");
+    order
+}
 
-    let s = EmbeddedStore::open(&db).expect("the database opens cleanly after SIGKILL");
-    let stored = records(&s, "p");
-    // Every change the writer reported is in the database; at most the one
-    // change in flight when the signal came is there and unreported.
-    let extra: Vec<_> = stored.iter().filter(|(a, _)| !reported.contains_key(a)).collect();
-    let missing: Vec<_> = reported.iter().filter(|(a, _)| !stored.contains_key(a)).collect();
-    assert!(extra.len() + missing.len() <= 1, "extra {extra:?}, missing {missing:?}");
-    if let Some((a, _)) = missing.first() {
-        assert_eq!(order.front(), Some(*a), "only the in-flight release may be missing");
+#[test]
+fn a_writer_killed_mid_burst_loses_no_committed_allocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let db: PathBuf = dir.path().join(DB_FILE_NAME);
+    {
+        let s = EmbeddedStore::open(&db).unwrap();
+        pollster::block_on(s.apply_pool(pool("p", "10.6.0.0/16", &["10.6.0.1-10.6.255.254"])))
+            .unwrap();
     }
-    for (a, uid) in &reported {
-        if let Some(held) = stored.get(a) {
-            assert_eq!(held, uid, "{a} is held by the pod the writer reported");
+    // What the writers reported as committed, carried across rounds.
+    let mut model: BTreeMap<IpAddr, String> = BTreeMap::new();
+    for (round, kill_after) in [(0, 300), (1, 151), (2, 77)] {
+        let order = burst_and_kill(&db, round, kill_after, &mut model);
+        let s = EmbeddedStore::open(&db).expect("the database opens cleanly after SIGKILL");
+        let stored = records(&s, "p");
+        // Every change a writer reported is in the database; at most the one
+        // change in flight when the signal came is there and unreported.
+        let extra: Vec<_> = stored.iter().filter(|(a, _)| !model.contains_key(a)).collect();
+        let missing: Vec<_> = model.iter().filter(|(a, _)| !stored.contains_key(a)).collect();
+        assert!(
+            extra.len() + missing.len() <= 1,
+            "round {round}: extra {extra:?}, missing {missing:?}"
+        );
+        eprintln!(
+            "round {round}: {} held, in flight: extra {extra:?}, missing {missing:?}",
+            stored.len()
+        );
+        if let Some((a, _)) = missing.first() {
+            assert_eq!(order.front(), Some(*a), "only the in-flight release may be missing");
         }
+        for (a, uid) in &model {
+            if let Some(held) = stored.get(a) {
+                assert_eq!(held, uid, "{a} is held by the pod the writer reported");
+            }
+        }
+        // No address held twice: one address per pod UID, and the indexes agree.
+        let mut uids: Vec<&String> = stored.values().collect();
+        uids.sort();
+        uids.dedup();
+        assert_eq!(uids.len(), stored.len(), "a pod UID holds more than one address");
+        let (count, used) =
+            pollster::block_on(s.read_pool("p", |st| (st.allocated_count(), st.used().len())))
+                .unwrap()
+                .unwrap()
+                .value;
+        assert_eq!((count, used), (stored.len(), stored.len() as u128));
+        // The database is the truth the next round starts from.
+        model = stored;
     }
-    // No address held twice: one address per pod UID, and the indexes agree.
-    let mut uids: Vec<&String> = stored.values().collect();
-    uids.sort();
-    uids.dedup();
-    assert_eq!(uids.len(), stored.len(), "a pod UID holds more than one address");
-    let (count, used) =
-        pollster::block_on(s.read_pool("p", |st| (st.allocated_count(), st.used().len())))
-            .unwrap()
-            .unwrap()
-            .value;
-    assert_eq!((count, used), (stored.len(), stored.len() as u128));
     // And the store takes writes again.
+    let s = EmbeddedStore::open(&db).unwrap();
     let next = allocate(&s, "p", "after-crash").unwrap();
-    assert!(!stored.contains_key(&next));
+    assert!(!model.contains_key(&next));
 }
 
 fn pod_request(i: usize) -> spiderpool_core::allocator::AllocateRequest {
