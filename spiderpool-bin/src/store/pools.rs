@@ -140,3 +140,52 @@ impl PoolStore for EmbeddedStore {
         Ok(self.shared.read_cache().reserved.values().map(|v| Arc::clone(&v.value)).collect())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::net::IpAddr;
+
+    use proptest::prelude::*;
+    use spiderpool_core::model::PoolIpAllocation;
+    use spiderpool_core::store::contract::pool;
+
+    use super::*;
+
+    fn addr(i: u8) -> IpAddr {
+        // 0..16 are IPv4 in the pool; 16 and up are IPv6 (the wrong family).
+        if i < 16 { IpAddr::from([10, 6, 0, i + 1]) } else { format!("fd00::{i}").parse().unwrap() }
+    }
+
+    fn entries() -> impl Strategy<Value = Vec<(u8, u8)>> {
+        proptest::collection::vec((0u8..18, 0u8..3), 0..4)
+    }
+
+    proptest! {
+        /// `check` accepts exactly the changes `PoolState::apply` accepts, so
+        /// the database never takes a change the cache refuses.
+        #[test]
+        fn check_agrees_with_apply(
+            held in proptest::collection::btree_map(0u8..16, 0u8..3, 0..10),
+            add in entries(),
+            update in entries(),
+            remove in entries(),
+        ) {
+            let mut state = PoolState::from_pool(pool("a", "10.6.0.0/16", &["10.6.0.1-10.6.0.16"])).unwrap();
+            let rec = |uid: u8| PoolIpAllocation::new(format!("ns/p{uid}"), format!("u{uid}"));
+            let seed = AllocationChange {
+                add: held.iter().map(|(i, u)| (addr(*i), rec(*u))).collect(),
+                ..Default::default()
+            };
+            state.apply(&seed).unwrap();
+            let change = AllocationChange {
+                add: add.iter().map(|(i, u)| (addr(*i), rec(*u))).collect(),
+                update: update.iter().map(|(i, u)| (addr(*i), rec(*u))).collect(),
+                remove: remove.iter().map(|(i, u)| (addr(*i), format!("u{u}"))).collect(),
+            };
+            let checked = check(&state, &change);
+            let applied = state.clone().apply(&change);
+            prop_assert_eq!(checked.is_ok(), applied.is_ok(), "check {:?}, apply {:?}", checked, applied);
+        }
+    }
+}
