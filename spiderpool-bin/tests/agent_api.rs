@@ -624,21 +624,26 @@ fn admin_short_paths_namespace_filter_and_item_fields() {
 }
 
 /// The real binary: `--store memory` serves, SIGTERM stops it and removes the
-/// socket; `--store embedded` is refused with a clear message.
+/// socket; an unusable `--data-dir` for the embedded store is refused with a
+/// message naming it.
 #[test]
 fn the_binary_serves_and_shuts_down_on_sigterm() {
     let exe = env!("CARGO_BIN_EXE_spiderpool-agent");
     let dir = temp_dir();
     let socket = dir.join("agent.sock");
+    let not_a_dir = dir.join("plain-file");
+    std::fs::write(&not_a_dir, b"x").unwrap();
     let out = std::process::Command::new(exe)
-        .args(["--node-name", "n1", "--socket"])
+        .args(["--node-name", "n1", "--health-port", "0", "--socket"])
         .arg(&socket)
+        .arg("--data-dir")
+        .arg(&not_a_dir)
         .env_remove("SPIDERPOOL_STORE")
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--store embedded") && stderr.contains("not built yet"), "{stderr}");
+    assert!(stderr.contains("--data-dir") && stderr.contains("plain-file"), "{stderr}");
 
     let mut child = std::process::Command::new(exe)
         .args(["--node-name", "n1", "--store", "memory", "--health-port", "0", "--socket"])
@@ -698,4 +703,54 @@ fn two_hundred_concurrent_adds_on_one_pool_get_distinct_addresses() {
         .unwrap()
         .to_string();
     eprintln!("200 concurrent ADDs in {elapsed:?}; {conflicts}");
+}
+
+/// The embedded store (the default): a restarted agent serves the same answers
+/// for existing pods and keeps every committed allocation.
+#[test]
+fn a_restarted_agent_on_the_embedded_store_keeps_every_allocation() {
+    let exe = env!("CARGO_BIN_EXE_spiderpool-agent");
+    let dir = temp_dir();
+    let socket = dir.join("agent.sock");
+    let data = dir.join("data");
+    let start = || {
+        let child = std::process::Command::new(exe)
+            .args(["--node-name", "n1", "--health-port", "0", "--store", "embedded", "--socket"])
+            .arg(&socket)
+            .arg("--data-dir")
+            .arg(&data)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while request_json(&socket, "GET", "/v1/ipam/healthy", &json!({}), Duration::from_secs(2))
+            .ok()
+            .flatten()
+            .is_none()
+        {
+            assert!(std::time::Instant::now() < deadline, "agent did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child
+    };
+    let call = |method: &str, path: &str, body: &Value| {
+        request_json(&socket, method, path, body, Duration::from_secs(10))
+    };
+    let mut agent = start();
+    call("PUT", "/v1/admin/objects", &pool_10_6_v4()).unwrap();
+    let first = call("POST", "/v1/ipam/ip", &add_args("nginx-1", "u1")).unwrap().unwrap();
+    assert_eq!(first["ips"][0]["address"], "10.6.212.200/16", "{first}");
+    // SIGKILL: nothing may be lost that was answered.
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    let _ = std::fs::remove_file(&socket);
+    let mut agent = start();
+    let again = call("POST", "/v1/ipam/ip", &add_args("nginx-1", "u1")).unwrap().unwrap();
+    assert_eq!(again["ips"], first["ips"], "same answer for the same pod after a restart");
+    let second = call("POST", "/v1/ipam/ip", &add_args("nginx-2", "u2")).unwrap().unwrap();
+    assert_eq!(second["ips"][0]["address"], "10.6.212.201/16", "{second}");
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }

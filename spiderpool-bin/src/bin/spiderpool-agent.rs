@@ -11,6 +11,7 @@ use spiderpool_bin::agent::{
     Agent, AgentConfig, AgentStore, bind_socket, health_router, metrics_router, serve,
 };
 use spiderpool_bin::agent_client::DEFAULT_SOCKET;
+use spiderpool_bin::store::EmbeddedStore;
 use spiderpool_core::admission::ClusterSettings;
 use spiderpool_core::store::MemoryStore;
 use tokio::signal::unix::{SignalKind, signal};
@@ -95,13 +96,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if args.node_name.is_empty() {
         bail!("--node-name (SPIDERPOOL_NODE_NAME): required, must not be empty");
     }
-    let store = match args.store {
-        StoreKind::Memory => MemoryStore::new(),
-        StoreKind::Embedded => bail!(
-            "--store embedded (data dir {}): the embedded redb store is not built yet in this version; use --store memory",
-            args.data_dir.display()
-        ),
-    };
     let config = AgentConfig {
         node_name: args.node_name.clone(),
         enable_ipv4: args.enable_ipv4,
@@ -117,11 +111,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
             ..ClusterSettings::default()
         },
     };
-    run_with_store(&args, store, config).await
+    match args.store {
+        StoreKind::Memory => run_with_store(&args, MemoryStore::new(), config).await,
+        StoreKind::Embedded => {
+            let dir = args.data_dir.clone();
+            let store = tokio::task::spawn_blocking(move || EmbeddedStore::open_dir(&dir))
+                .await
+                .context("opening the embedded store")?
+                .with_context(|| format!("--data-dir {}", args.data_dir.display()))?;
+            run_with_store(&args, store, config).await
+        }
+    }
 }
 
 /// Everything after the store is chosen; generic so that each store
-/// (`memory` today, `embedded` next) is one arm of the match in [`run`].
+/// (`memory`, `embedded`) is one arm of the match in [`run`].
 async fn run_with_store<S: AgentStore>(
     args: &Args,
     store: S,

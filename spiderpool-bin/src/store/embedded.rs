@@ -1,0 +1,398 @@
+//! [`EmbeddedStore`]: the allocation store on one `redb` database file.
+//!
+//! Layout (one table each):
+//! - `meta`: `"version"` → the global version counter; every write bumps it
+//!   and stores it in the same transaction, so versions only move forward,
+//!   across restarts too.
+//! - `pools`: pool name → the SpiderIPPool as JSON, *without*
+//!   `status.allocatedIPs`.
+//! - `pool_versions`: pool name → the version of its last write.
+//! - `pool_records`: (pool name, address as `u128`) → one allocation record as
+//!   JSON. An allocation writes the records that change, never the whole pool.
+//! - `reserved`: name → (version, SpiderReservedIP JSON).
+//! - `endpoints`: (namespace, name) → (version, SpiderEndpoint JSON).
+//! - `objects`: (kind, namespace, name) → (version, JSON).
+//!
+//! Every commit uses [`Durability::Immediate`] (redb's default, set explicitly):
+//! when a write returns, it survives a crash of the process or the machine.
+//!
+//! Concurrency: one mutex serialises writers (check, commit, cache update);
+//! readers take a read lock on the cache and never wait for the disk, except
+//! for the short cache update after a commit. A write blocks for its fsync:
+//! inside a tokio runtime it runs on the blocking pool, otherwise inline.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use redb::{
+    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
+    WriteTransaction,
+};
+use spiderpool_core::ip::u128_to_ip;
+use spiderpool_core::model::{PoolIpAllocation, SpiderEndpoint, SpiderIPPool, SpiderReservedIP};
+use spiderpool_core::store::{
+    AllocationChange, ObjectKey, PoolState, StoreError, Version, Versioned,
+};
+
+/// File name of the database inside the agent's data directory.
+pub const DB_FILE_NAME: &str = "spiderpool.redb";
+
+pub(super) const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+pub(super) const POOLS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("pools");
+pub(super) const POOL_VERSIONS: TableDefinition<'_, &str, u64> =
+    TableDefinition::new("pool_versions");
+pub(super) const POOL_RECORDS: TableDefinition<'_, (&str, u128), &[u8]> =
+    TableDefinition::new("pool_records");
+pub(super) const RESERVED: TableDefinition<'_, &str, (u64, &[u8])> =
+    TableDefinition::new("reserved");
+pub(super) const ENDPOINTS: TableDefinition<'_, (&str, &str), (u64, &[u8])> =
+    TableDefinition::new("endpoints");
+pub(super) const OBJECTS: TableDefinition<'_, (&str, &str, &str), (u64, &[u8])> =
+    TableDefinition::new("objects");
+
+const VERSION_KEY: &str = "version";
+pub(super) const POOL: &str = "SpiderIPPool";
+
+/// Why the embedded store cannot open.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmbeddedError {
+    /// The data directory cannot be created.
+    #[error("embedded store: cannot create data directory {}: {source}", path.display())]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// redb cannot open or create the database file (locked by another
+    /// process, not a redb file, I/O error).
+    #[error("embedded store: cannot open database {}: {source}", path.display())]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// redb's error.
+        #[source]
+        source: redb::DatabaseError,
+    },
+    /// The database opened but its contents cannot be loaded.
+    #[error("embedded store: cannot load database {}: {source}", path.display())]
+    Load {
+        /// The database file.
+        path: PathBuf,
+        /// What failed, naming the table and key.
+        #[source]
+        source: StoreError,
+    },
+}
+
+/// What the store serves reads from: the database's contents, decoded.
+#[derive(Debug, Default)]
+pub(super) struct Cache {
+    /// The last committed value of the global version counter.
+    pub(super) version: Version,
+    pub(super) pools: BTreeMap<String, (Version, PoolState)>,
+    pub(super) reserved: BTreeMap<String, Versioned<Arc<SpiderReservedIP>>>,
+    pub(super) endpoints: BTreeMap<(String, String), Versioned<SpiderEndpoint>>,
+    pub(super) objects: BTreeMap<ObjectKey, Versioned<serde_json::Value>>,
+}
+
+/// The embedded store: SpiderIPPools, SpiderReservedIPs, SpiderEndpoints and
+/// other objects in one redb database, with an in-memory cache for reads.
+/// Open it once per process: redb refuses a second writer of the same file.
+///
+/// Reads are served from memory on the calling thread. Writes block for a
+/// durable commit; inside a tokio runtime they run on its blocking pool
+/// (`spawn_blocking`), so a burst of writes never stalls the runtime's worker
+/// threads, and inline otherwise. A write whose caller stops waiting still
+/// completes.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    pub(super) shared: Arc<Shared>,
+}
+
+/// The store's state, shared with the blocking tasks that write.
+pub(super) struct Shared {
+    path: PathBuf,
+    db: Database,
+    writer: Mutex<()>,
+    cache: RwLock<Cache>,
+}
+
+impl fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmbeddedStore").field("path", &self.shared.path).finish_non_exhaustive()
+    }
+}
+
+impl EmbeddedStore {
+    /// Opens (creating when missing) `dir/spiderpool.redb`, creating `dir`
+    /// first when needed.
+    pub fn open_dir(dir: impl AsRef<Path>) -> Result<Self, EmbeddedError> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir)
+            .map_err(|source| EmbeddedError::DataDir { path: dir.to_path_buf(), source })?;
+        Self::open(dir.join(DB_FILE_NAME))
+    }
+
+    /// Opens (creating when missing) the database file at `path` and loads
+    /// its contents into memory. A file left by a killed process opens too:
+    /// redb recovers the last committed transaction.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, EmbeddedError> {
+        let path = path.as_ref().to_path_buf();
+        let db = Database::create(&path)
+            .map_err(|source| EmbeddedError::Open { path: path.clone(), source })?;
+        let shared =
+            Shared { path, db, writer: Mutex::new(()), cache: RwLock::new(Cache::default()) };
+        let load = |s: &Shared| -> Result<Cache, StoreError> {
+            s.create_tables()?;
+            let txn = s.db.begin_read().map_err(|e| s.backend("begin read", e))?;
+            s.load(&txn)
+        };
+        let cache = load(&shared)
+            .map_err(|source| EmbeddedError::Load { path: shared.path.clone(), source })?;
+        *shared.write_cache() = cache;
+        Ok(Self { shared: Arc::new(shared) })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// The last committed version (the global counter).
+    pub fn version(&self) -> Version {
+        self.shared.read_cache().version
+    }
+
+    /// Runs a write: on tokio's blocking pool inside a runtime, inline
+    /// otherwise.
+    pub(super) async fn blocking<R, E>(
+        &self,
+        f: impl FnOnce(&Shared) -> Result<R, E> + Send + 'static,
+    ) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                let shared = Arc::clone(&self.shared);
+                handle.spawn_blocking(move || f(&shared)).await.map_err(|e| {
+                    E::from(StoreError::Backend(format!(
+                        "redb {}: write task: {e}",
+                        self.shared.path.display()
+                    )))
+                })?
+            }
+            Err(_) => f(&self.shared),
+        }
+    }
+}
+
+impl Shared {
+    fn create_tables(&self) -> Result<(), StoreError> {
+        let next = {
+            let txn = self.db.begin_read().map_err(|e| self.backend("begin read", e))?;
+            match txn.open_table(META) {
+                Ok(t) => t
+                    .get(VERSION_KEY)
+                    .map_err(|e| self.backend("read meta", e))?
+                    .map_or(0, |g| g.value()),
+                Err(redb::TableError::TableDoesNotExist(_)) => 0,
+                Err(e) => return Err(self.backend("open table meta", e)),
+            }
+        };
+        self.transact("create tables", next, |txn| {
+            txn.open_table(POOLS)?;
+            txn.open_table(POOL_VERSIONS)?;
+            txn.open_table(POOL_RECORDS)?;
+            txn.open_table(RESERVED)?;
+            txn.open_table(ENDPOINTS)?;
+            txn.open_table(OBJECTS)?;
+            Ok(())
+        })
+    }
+
+    fn load(&self, txn: &ReadTransaction) -> Result<Cache, StoreError> {
+        let mut cache = Cache::default();
+        let meta = txn.open_table(META).map_err(|e| self.backend("open table meta", e))?;
+        cache.version = meta
+            .get(VERSION_KEY)
+            .map_err(|e| self.backend("read meta", e))?
+            .map_or(0, |g| g.value());
+        let pools = txn.open_table(POOLS).map_err(|e| self.backend("open table pools", e))?;
+        let mut names = Vec::new();
+        for entry in pools.iter().map_err(|e| self.backend("scan pools", e))? {
+            let (k, _) = entry.map_err(|e| self.backend("scan pools", e))?;
+            names.push(k.value().to_string());
+        }
+        for name in names {
+            if let Some(p) = self.load_pool(txn, &name)? {
+                cache.pools.insert(name, p);
+            }
+        }
+        let reserved =
+            txn.open_table(RESERVED).map_err(|e| self.backend("open table reserved", e))?;
+        for entry in reserved.iter().map_err(|e| self.backend("scan reserved", e))? {
+            let (k, v) = entry.map_err(|e| self.backend("scan reserved", e))?;
+            let (version, bytes) = v.value();
+            let name = k.value().to_string();
+            let value: SpiderReservedIP = decode("reserved", &name, bytes)?;
+            cache.reserved.insert(name, Versioned { version, value: Arc::new(value) });
+        }
+        let endpoints =
+            txn.open_table(ENDPOINTS).map_err(|e| self.backend("open table endpoints", e))?;
+        for entry in endpoints.iter().map_err(|e| self.backend("scan endpoints", e))? {
+            let (k, v) = entry.map_err(|e| self.backend("scan endpoints", e))?;
+            let (ns, name) = k.value();
+            let (version, bytes) = v.value();
+            let value: SpiderEndpoint = decode("endpoints", &format!("{ns}/{name}"), bytes)?;
+            cache
+                .endpoints
+                .insert((ns.to_string(), name.to_string()), Versioned { version, value });
+        }
+        let objects = txn.open_table(OBJECTS).map_err(|e| self.backend("open table objects", e))?;
+        for entry in objects.iter().map_err(|e| self.backend("scan objects", e))? {
+            let (k, v) = entry.map_err(|e| self.backend("scan objects", e))?;
+            let (kind, ns, name) = k.value();
+            let (version, bytes) = v.value();
+            let value: serde_json::Value =
+                decode("objects", &format!("{kind}/{ns}/{name}"), bytes)?;
+            cache.objects.insert(ObjectKey::new(kind, ns, name), Versioned { version, value });
+        }
+        Ok(cache)
+    }
+
+    /// Reads one pool, its version and its records from the database.
+    fn load_pool(
+        &self,
+        txn: &ReadTransaction,
+        name: &str,
+    ) -> Result<Option<(Version, PoolState)>, StoreError> {
+        let pools = txn.open_table(POOLS).map_err(|e| self.backend("open table pools", e))?;
+        let Some(bytes) = pools.get(name).map_err(|e| self.backend("read pools", e))? else {
+            return Ok(None);
+        };
+        let mut pool: SpiderIPPool = decode("pools", name, bytes.value())?;
+        if let Some(status) = pool.status.as_mut() {
+            status.allocated_ips = None;
+        }
+        let mut state = PoolState::from_pool(pool).map_err(|e| StoreError::Invalid {
+            kind: POOL,
+            name: name.to_string(),
+            message: format!("table pools: {e}"),
+        })?;
+        let versions = txn
+            .open_table(POOL_VERSIONS)
+            .map_err(|e| self.backend("open table pool_versions", e))?;
+        let version = versions
+            .get(name)
+            .map_err(|e| self.backend("read pool_versions", e))?
+            .map(|g| g.value())
+            .ok_or_else(|| {
+                self.backend("read pool_versions", format!("pool {name}: no version"))
+            })?;
+        let records =
+            txn.open_table(POOL_RECORDS).map_err(|e| self.backend("open table pool_records", e))?;
+        let mut add = Vec::new();
+        let range = records
+            .range((name, 0u128)..=(name, u128::MAX))
+            .map_err(|e| self.backend("scan pool_records", e))?;
+        for entry in range {
+            let (k, v) = entry.map_err(|e| self.backend("scan pool_records", e))?;
+            let (_, ip) = k.value();
+            let addr = u128_to_ip(state.family, ip);
+            let record: PoolIpAllocation =
+                decode("pool_records", &format!("{name}/{addr}"), v.value())?;
+            add.push((addr, record));
+        }
+        state.apply(&AllocationChange { add, ..Default::default() })?;
+        Ok(Some((version, state)))
+    }
+
+    /// Re-reads one pool from the database into the cache (used only if the
+    /// cache refused a change the database took, which the pre-commit check
+    /// rules out).
+    pub(super) fn reload_pool(&self, cache: &mut Cache, name: &str) -> Result<(), StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.backend("begin read", e))?;
+        match self.load_pool(&txn, name)? {
+            Some(p) => cache.pools.insert(name.to_string(), p),
+            None => cache.pools.remove(name),
+        };
+        Ok(())
+    }
+
+    /// A backend error naming the database file and the operation.
+    pub(super) fn backend(&self, op: &str, e: impl fmt::Display) -> StoreError {
+        StoreError::Backend(format!("redb {}: {op}: {e}", self.path.display()))
+    }
+
+    /// Serialises writers; held from the version check to the cache update.
+    pub(super) fn writer(&self) -> MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn read_cache(&self) -> RwLockReadGuard<'_, Cache> {
+        // The cache is only changed after a commit, by complete insertions
+        // and removals, so a panic elsewhere cannot leave it half-written.
+        self.cache.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn write_cache(&self) -> RwLockWriteGuard<'_, Cache> {
+        self.cache.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` in one write transaction that also stores `next` as the global
+    /// version, and commits it durably. Nothing is written when `f` fails.
+    pub(super) fn transact<R>(
+        &self,
+        op: &str,
+        next: Version,
+        f: impl FnOnce(&WriteTransaction) -> Result<R, redb::Error>,
+    ) -> Result<R, StoreError> {
+        let mut txn = self.db.begin_write().map_err(|e| self.backend(op, e))?;
+        txn.set_durability(Durability::Immediate).map_err(|e| self.backend(op, e))?;
+        let run = |txn: &WriteTransaction| -> Result<R, redb::Error> {
+            txn.open_table(META)?.insert(VERSION_KEY, next)?;
+            f(txn)
+        };
+        match run(&txn) {
+            Ok(r) => {
+                txn.commit().map_err(|e| self.backend(op, e))?;
+                Ok(r)
+            }
+            Err(e) => {
+                let _ = txn.abort();
+                Err(self.backend(op, e))
+            }
+        }
+    }
+}
+
+/// Decodes a JSON value of a table, naming the table and key when it does not
+/// parse.
+pub(super) fn decode<T: serde::de::DeserializeOwned>(
+    table: &str,
+    key: &str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::Backend(format!("table {table}: key {key}: {e}")))
+}
+
+/// Encodes a value as JSON.
+pub(super) fn encode<T: serde::Serialize>(
+    kind: &'static str,
+    name: &str,
+    value: &T,
+) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Invalid {
+        kind,
+        name: name.to_string(),
+        message: format!("cannot encode as JSON: {e}"),
+    })
+}

@@ -1,0 +1,18 @@
+//! Stores the agent runs on, beyond the in-memory store of `spiderpool-core`.
+//!
+//! [`EmbeddedStore`] is the default store outside Kubernetes (DESIGN §6): one
+//! `redb` database file under the agent's data directory, written only by the
+//! agent, every change committed durably before the call returns. Reads are
+//! served from an in-memory cache of [`spiderpool_core::store::PoolState`]s that
+//! is rebuilt from the database when the store opens.
+//!
+//! What it deliberately does not do: share the database with another writer
+//! process (redb locks the file), or batch several callers' changes into one
+//! commit (group commit is the Kubernetes store's concern).
+
+mod admin;
+mod embedded;
+mod endpoints;
+mod pools;
+
+pub use embedded::{DB_FILE_NAME, EmbeddedError, EmbeddedStore};
