@@ -217,7 +217,17 @@ fn quick_start_apply_get_describe_release_delete() {
     assert!(run.stdout.contains("10.6.212.200   default/nginx-1   uid-1"), "{}", run.stdout);
     assert!(run.stdout.contains("10.6.212.201   default/nginx-2   uid-2"), "{}", run.stdout);
 
-    // release frees nginx-1's address: the next pod gets .200 again.
+    // release with another pod UID frees nothing; with none it frees
+    // nginx-1's address: the next pod gets .200 again.
+    let run = server.ctl(&["release", "--pod", "default/nginx-1", "--uid", "other-uid"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.stdout,
+        "pod default/nginx-1: nothing released\n\
+         pod default/nginx-1: still holds 10.6.212.200/16 (net1, pool 10-6-v4)\n"
+    );
+    let run = server.ctl(&["describe", "sp", "10-6-v4"]);
+    assert!(run.stdout.contains("2/41"), "{}", run.stdout);
     let run = server.ctl(&["release", "--pod", "default/nginx-1"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.stdout, "pod default/nginx-1: released 10.6.212.200/16 (net1, pool 10-6-v4)\n");
@@ -240,6 +250,9 @@ fn quick_start_apply_get_describe_release_delete() {
         run.stderr,
         "Error from server (NotFound): SpiderMultusConfig kube-system/macvlan-ens192 not found\n"
     );
+    let run = server.ctl(&["release", "--pod", "nginx-1"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("--pod: \"nginx-1\" is not NAMESPACE/NAME"), "{run:?}");
     let run = server.ctl(&["describe", "sp", "nope"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.starts_with("Error from server (NotFound): "), "{run:?}");

@@ -288,27 +288,65 @@ pub fn apply(
         if docs.is_empty() {
             return Err(CtlError::Usage(format!("{name}: no objects passed to apply")).into());
         }
+        let bar = progress(docs.len());
         let mut code = EXIT_OK;
         for doc in &docs {
+            if let Some(bar) = &bar {
+                bar.inc(1);
+            }
             let kind = doc.value.get("kind").and_then(Value::as_str).unwrap_or("");
             let obj_name =
                 doc.value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
             let (status, body) = call(socket, "PUT", "/v1/admin/objects", Some(&doc.value))?;
+            let mut out = Vec::new();
+            let mut err = Vec::new();
             if (200..300).contains(&status) {
                 let applied = body.pointer("/applied/0").unwrap_or(&Value::Null);
                 let kind = applied.get("kind").and_then(Value::as_str).unwrap_or(kind);
                 let action = applied.get("action").and_then(Value::as_str).unwrap_or("configured");
                 let api = doc.value.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-                writeln!(stdout, "{}/{obj_name} {action}", resource_name(kind, api))
+                writeln!(out, "{}/{obj_name} {action}", resource_name(kind, api))
                     .map_err(out_err)?;
             } else {
-                let _refused = report(stderr, Some(doc.location), kind, obj_name, status, &body)?;
+                let _refused = report(&mut err, Some(doc.location), kind, obj_name, status, &body)?;
                 code = EXIT_REJECTED;
             }
+            let mut write = || -> std::io::Result<()> {
+                stdout.write_all(&out)?;
+                stdout.flush()?;
+                stderr.write_all(&err)
+            };
+            match &bar {
+                Some(bar) => bar.suspend(write),
+                None => write(),
+            }
+            .map_err(out_err)?;
+        }
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
         }
         Ok(code)
     })();
     finish(result, stderr)
+}
+
+/// Files with more objects than this show a progress bar (on a terminal).
+const PROGRESS_MIN_OBJECTS: usize = 20;
+
+/// A progress bar on standard error for `n` objects, only when standard error
+/// is a terminal and `n` is large enough for it to matter.
+fn progress(n: usize) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if n <= PROGRESS_MIN_OBJECTS || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(u64::try_from(n).unwrap_or(u64::MAX));
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("applying [{bar:30}] {pos}/{len} {elapsed}")
+    {
+        bar.set_style(style.progress_chars("#>-"));
+    }
+    Some(bar)
 }
 
 /// `spiderpoolctl get KIND [NAME]`.
@@ -421,6 +459,28 @@ pub fn delete(
     finish(result, stderr)
 }
 
+/// The addresses a pod's SpiderEndpoint records, as (interface, address,
+/// pool); none when it has no endpoint.
+fn held(socket: &Path, ns: &str, name: &str) -> Result<Vec<(String, String, String)>, Failure> {
+    let path = format!("/v1/admin/objects/SpiderEndpoint/{}/{}", segment(ns), segment(name));
+    let (status, endpoint) = call(socket, "GET", &path, None)?;
+    if !(200..300).contains(&status) {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for d in endpoint.pointer("/status/current/ips").and_then(Value::as_array).into_iter().flatten()
+    {
+        let nic = d.get("interface").and_then(Value::as_str).unwrap_or("");
+        for (ip_key, pool_key) in [("ipv4", "ipv4Pool"), ("ipv6", "ipv6Pool")] {
+            if let Some(ip) = d.get(ip_key).and_then(Value::as_str) {
+                let pool = d.get(pool_key).and_then(Value::as_str).unwrap_or("");
+                out.push((nic.to_string(), ip.to_string(), pool.to_string()));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// `spiderpoolctl release --pod NS/NAME [--uid UID]`: frees every address the
 /// pod holds (`DELETE /v1/ipam/ips`, StatefulSet members included) and prints
 /// what was freed, read from the pod's SpiderEndpoint before.
@@ -438,31 +498,7 @@ pub fn release(
                 CtlError::Usage(format!("--pod: {:?} is not NAMESPACE/NAME", args.pod)).into()
             );
         };
-        let ep_path = format!("/v1/admin/objects/SpiderEndpoint/{}/{}", segment(ns), segment(name));
-        let (status, endpoint) = call(socket, "GET", &ep_path, None)?;
-        let held: Vec<(String, String, String)> = if (200..300).contains(&status) {
-            endpoint
-                .pointer("/status/current/ips")
-                .and_then(Value::as_array)
-                .map(|ips| {
-                    ips.iter()
-                        .flat_map(|d| {
-                            let nic = d.get("interface").and_then(Value::as_str).unwrap_or("");
-                            ["4", "6"].into_iter().filter_map(move |f| {
-                                let ip = d.get(format!("ipv{f}").as_str())?.as_str()?;
-                                let pool = d
-                                    .get(format!("ipv{f}Pool").as_str())
-                                    .and_then(Value::as_str)
-                                    .unwrap_or("");
-                                Some((nic.to_string(), ip.to_string(), pool.to_string()))
-                            })
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
+        let before = held(socket, ns, name)?;
         let body = json!({
             "containerID": "",
             "podNamespace": ns,
@@ -473,11 +509,17 @@ pub fn release(
         if !(200..300).contains(&status) {
             return Err(report(stderr, None, "Pod", name, status, &answer)?);
         }
-        if held.is_empty() {
-            writeln!(stdout, "pod {ns}/{name}: no addresses held").map_err(out_err)?;
+        let after = held(socket, ns, name)?;
+        let released: Vec<_> = before.iter().filter(|h| !after.contains(h)).collect();
+        if released.is_empty() {
+            writeln!(stdout, "pod {ns}/{name}: nothing released").map_err(out_err)?;
         }
-        for (nic, ip, pool) in held {
+        for (nic, ip, pool) in released {
             writeln!(stdout, "pod {ns}/{name}: released {ip} ({nic}, pool {pool})")
+                .map_err(out_err)?;
+        }
+        for (nic, ip, pool) in &after {
+            writeln!(stdout, "pod {ns}/{name}: still holds {ip} ({nic}, pool {pool})")
                 .map_err(out_err)?;
         }
         Ok(EXIT_OK)
