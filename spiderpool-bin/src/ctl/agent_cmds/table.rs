@@ -297,4 +297,32 @@ mod tests {
         let t = render(&["NAME", "V", "LAST"], &[vec!["a".into(), "".into(), "".into()]]);
         assert_eq!(t, "NAME   V   LAST\na\n");
     }
+
+    #[test]
+    fn rows_of_the_other_kinds() {
+        let subnet = serde_json::json!({"metadata": {"name": "s"},
+            "spec": {"ipVersion": 6, "subnet": "fd00::/64"},
+            "status": {"allocatedIPCount": 3, "totalIPCount": 10}});
+        assert_eq!(row("SpiderSubnet", &subnet, false), ["s", "6", "fd00::/64", "3", "10"]);
+        let sr = serde_json::json!({"metadata": {"name": "r"}, "spec": {"ipVersion": 4}});
+        assert_eq!(row("SpiderReservedIP", &sr, true), ["r", "4"]);
+        let scc = serde_json::json!({"metadata": {"name": "default"},
+            "spec": {"mode": "auto"}, "status": {"phase": "Synced"}});
+        assert_eq!(row("SpiderCoordinator", &scc, false), ["default", "auto", "Synced"]);
+        let pool = serde_json::json!({"metadata": {"name": "p",
+            "labels": {"ipam.spidernet.io/app-namespace": "team"}},
+            "spec": {"ipVersion": 4, "subnet": "10.6.0.0/16", "default": true,
+                     "nodeName": ["n1", "n2"], "multusName": []}});
+        assert_eq!(
+            row("SpiderIPPool", &pool, true),
+            ["p", "4", "10.6.0.0/16", "", "", "true", "false", "[\"n1\",\"n2\"]", "", "team"]
+        );
+        assert_eq!(columns("SpiderIPPool", true).len(), 10);
+        let ep = serde_json::json!({"metadata": {"name": "e"}, "status": {"current": {
+            "ips": [{"interface": "net1", "ipv6": "fd00::2/64", "ipv6Pool": "v6", "node": "n9"}]}}});
+        assert_eq!(
+            row("SpiderEndpoint", &ep, false),
+            ["e", "net1", "", "", "v6", "fd00::2/64", "n9"]
+        );
+    }
 }
