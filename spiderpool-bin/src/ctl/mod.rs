@@ -6,6 +6,8 @@
 //!   SpiderMultusConfig produces;
 //! - [`plan`]: print the coordinator's plan for a scenario file.
 //! - [`cni_runner`]: run a CNI network configuration or list like a runtime.
+//! - [`agent_cmds`]: `apply`, `get`, `describe`, `delete`, `release` against
+//!   a running agent on its unix socket (`--socket`).
 //!
 //! Exit codes: [`EXIT_OK`] (0), [`EXIT_REJECTED`] (1: admission rejected an
 //! object, or a SpiderMultusConfig cannot be rendered) and [`EXIT_BAD_INPUT`]
@@ -17,6 +19,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub mod agent_cmds;
 pub mod cni_runner;
 pub mod input;
 pub mod output;
@@ -40,6 +43,10 @@ pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
+    /// The agent's unix socket (for apply, get, describe, delete, release).
+    #[arg(long, global = true, value_name = "PATH",
+          default_value = crate::agent_client::DEFAULT_SOCKET)]
+    pub socket: PathBuf,
 }
 
 /// The commands.
@@ -57,6 +64,16 @@ pub enum Command {
     /// Run a CNI network configuration or list (or a NAD's spec.config) like a
     /// container runtime: add, del, check, gc, status.
     Cni(cni_runner::CniRunArgs),
+    /// Send objects to the agent (`--socket`); admission runs there.
+    Apply(agent_cmds::ApplyArgs),
+    /// List objects from the agent, with Spiderpool's printer columns.
+    Get(agent_cmds::GetArgs),
+    /// Show one object from the agent (pools: usage bar and allocations).
+    Describe(agent_cmds::ObjectArgs),
+    /// Delete one object in the agent.
+    Delete(agent_cmds::ObjectArgs),
+    /// Free the addresses a pod holds (a leaked IP) through the agent.
+    Release(agent_cmds::ReleaseArgs),
 }
 
 /// Output format of `plan`.
@@ -229,5 +246,10 @@ pub fn run(
         Command::RenderNad(args) => render_nad::run(args, stdin, stdout, stderr),
         Command::Plan(args) => plan::run(args, stdin, stdout, stderr),
         Command::Cni(args) => cni_runner::run(args, stdin, stdout, stderr),
+        Command::Apply(args) => agent_cmds::apply(&cli.socket, args, stdin, stdout, stderr),
+        Command::Get(args) => agent_cmds::get(&cli.socket, args, stdout, stderr),
+        Command::Describe(args) => agent_cmds::describe(&cli.socket, args, stdout, stderr),
+        Command::Delete(args) => agent_cmds::delete(&cli.socket, args, stdout, stderr),
+        Command::Release(args) => agent_cmds::release(&cli.socket, args, stdout, stderr),
     }
 }
