@@ -16,3 +16,4 @@ pub mod agent_client;
 pub mod cni;
 pub mod coordinator;
 pub mod ctl;
+pub mod ipam;
