@@ -16,8 +16,9 @@ pub struct ReplayOutcome {
     pub released: usize,
     /// Lines kept for the next start (the release failed).
     pub kept: usize,
-    /// Lines dropped because they do not decode (with the line number and
-    /// the decoder's message).
+    /// Lines dropped because they do not decode or lack `podNamespace` /
+    /// `podName` (with the line number and the reason): the agent would refuse
+    /// them every time.
     pub invalid: Vec<String>,
 }
 
@@ -50,6 +51,14 @@ pub async fn replay_release_journal<S: AgentStore>(
                 continue;
             }
         };
+        if let Err(e) = super::models::require_non_empty(
+            "IpamDelArgs",
+            &[("podNamespace", &args.pod_namespace), ("podName", &args.pod_name)],
+        ) {
+            tracing::warn!(journal = %path.display(), line = n + 1, error = %e.text(), "release journal: invalid line dropped");
+            outcome.invalid.push(format!("line {}: {}", n + 1, e.text()));
+            continue;
+        }
         let result = super::ipam::release(
             agent,
             &args.pod_namespace,
