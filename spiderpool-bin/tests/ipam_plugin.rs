@@ -398,3 +398,38 @@ fn check_passes_for_the_allocation_and_fails_on_a_mismatch() {
     let c = plugin("CHECK", "nginx-1", "net1", &check);
     assert_eq!(c.code, 1, "{}", c.stdout);
 }
+
+#[test]
+fn the_agent_binary_replays_the_journal_before_serving() {
+    let dir = Dir::new();
+    let journal = dir.0.join("journal.jsonl");
+    let socket = dir.0.join("agent.sock");
+    std::fs::write(
+        &journal,
+        "{\"containerID\":\"c\",\"ifName\":\"net1\",\"podNamespace\":\"default\",\"podName\":\"gone\",\"podUID\":\"u\"}\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spiderpool-agent"))
+        .args(["--store", "memory", "--node-name", "node1", "--health-port", "0", "--socket"])
+        .arg(&socket)
+        .arg("--release-journal")
+        .arg(&journal)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !socket.exists() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let serving = socket.exists();
+    let journal_left = journal.exists();
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    // The agent's structured log goes to stdout.
+    let log =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(serving, "the agent did not start: {log}");
+    assert!(!journal_left, "the journal was not replayed: {log}");
+    assert!(log.contains("release journal replayed"), "{log}");
+}
