@@ -309,6 +309,16 @@ impl Plugin for Spiderpool {
                     "",
                 )
             })?;
+            let probes = answer
+                .ips
+                .iter()
+                .filter(|i| i.nic == req.ifname)
+                .any(|i| i.enable_ip_conflict_detection || i.enable_gateway_detection);
+            if probes {
+                log.line(
+                    "the agent asks for IP-conflict/gateway detection: not implemented, skipped",
+                );
+            }
             result_for(&answer, &req.ifname)
         })();
         match &outcome {
