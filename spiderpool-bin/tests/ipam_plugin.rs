@@ -366,7 +366,22 @@ fn gc_releases_attachments_not_listed_and_keeps_listed_ones() {
     assert_eq!((g.code, g.stdout.as_str()), (0, ""));
     assert_eq!(env.held("stale"), ["10.6.212.201/16"]);
 
+    // A container with any valid attachment is kept whole (the agent releases
+    // per pod and container, every NIC at once).
     let mut gc = conf.clone();
+    gc["cni.dev/valid-attachments"] = json!([
+        {"containerID": "ctr-keep", "ifname": "net2"},
+        {"containerID": "ctr-stale", "ifname": "net2"}
+    ]);
+    let g = plugin("GC", "", "", &gc);
+    assert_eq!((g.code, g.stdout.as_str()), (0, ""));
+    assert_eq!(env.held("stale"), ["10.6.212.201/16"]);
+    // A network without default pools releases nothing either.
+    let mut no_pools = env.conf("1.1.0", &[]);
+    no_pools["cni.dev/valid-attachments"] = json!([]);
+    assert_eq!(plugin("GC", "", "", &no_pools).code, 0);
+    assert_eq!(env.held("stale"), ["10.6.212.201/16"]);
+
     gc["cni.dev/valid-attachments"] = json!([{"containerID": "ctr-keep", "ifname": "net1"}]);
     let g = plugin("GC", "", "", &gc);
     assert_eq!((g.code, g.stdout.as_str()), (0, ""));
