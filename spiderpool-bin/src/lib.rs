@@ -16,4 +16,5 @@ pub mod agent_client;
 pub mod cni;
 pub mod coordinator;
 pub mod ctl;
+pub mod ipam;
 pub mod store;

@@ -176,7 +176,7 @@ pub(super) async fn del<S: AgentStore>(
         .await
 }
 
-async fn release<S: AgentStore>(
+pub(super) async fn release<S: AgentStore>(
     agent: &Agent<S>,
     namespace: &str,
     name: &str,

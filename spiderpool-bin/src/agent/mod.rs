@@ -31,11 +31,13 @@ pub mod admin;
 mod coordinator;
 mod facts;
 mod ipam;
+mod journal;
 mod metered;
 pub mod metrics;
 pub mod models;
 
 pub use facts::gather_pod;
+pub use journal::{ReplayOutcome, replay_release_journal};
 pub use metered::Metered;
 use metrics::{Metrics, PoolCounts};
 

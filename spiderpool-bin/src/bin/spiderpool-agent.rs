@@ -8,7 +8,8 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use spiderpool_bin::agent::{
-    Agent, AgentConfig, AgentStore, bind_socket, health_router, metrics_router, serve,
+    Agent, AgentConfig, AgentStore, bind_socket, health_router, metrics_router,
+    replay_release_journal, serve,
 };
 use spiderpool_bin::agent_client::DEFAULT_SOCKET;
 use spiderpool_bin::store::EmbeddedStore;
@@ -77,6 +78,14 @@ struct Args {
     /// Address the metrics port binds to.
     #[arg(long, env = "SPIDERPOOL_METRIC_HTTP_ADDRESS", default_value = "127.0.0.1")]
     metrics_address: std::net::IpAddr,
+    /// Release journal of the `spiderpool` IPAM plugin (DELs made while the
+    /// agent was down), replayed before serving.
+    #[arg(
+        long,
+        env = "SPIDERPOOL_RELEASE_JOURNAL",
+        default_value = "/var/lib/spiderpool/release-journal.jsonl"
+    )]
+    release_journal: PathBuf,
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, env = "SPIDERPOOL_LOG_LEVEL", default_value = "info")]
     log_level: tracing::Level,
@@ -132,6 +141,16 @@ async fn run_with_store<S: AgentStore>(
     config: AgentConfig,
 ) -> anyhow::Result<()> {
     let agent = Arc::new(Agent::new(store, config));
+    match replay_release_journal(&agent, &args.release_journal).await {
+        Ok(o) => tracing::info!(
+            journal = %args.release_journal.display(),
+            released = o.released,
+            kept = o.kept,
+            invalid = o.invalid.len(),
+            "release journal replayed"
+        ),
+        Err(e) => tracing::warn!(error = %e, "--release-journal: not replayed"),
+    }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;

@@ -1,0 +1,468 @@
+//! The `spiderpool` IPAM CNI plugin: a thin client of the agent.
+//!
+//! - ADD: `GET /v1/ipam/healthy`, then `POST /v1/ipam/ip`; the result holds
+//!   only this interface's addresses (`IP/pool-prefix`, gateway) and routes,
+//!   with no `interfaces` (an abbreviated IPAM result).
+//! - DEL: `DELETE /v1/ipam/ip` bounded to [`Spiderpool::del_timeout`]; when the
+//!   agent is absent, unreachable, slow or failing (5xx), the release is
+//!   appended to the journal ([`journal`]) and DEL succeeds. The agent replays
+//!   the journal when it starts.
+//! - CHECK: `GET /v1/workloadendpoint` has this interface with the addresses
+//!   of `prevResult`.
+//! - GC: releases allocations of this network's default pools whose container
+//!   is in no `cni.dev/valid-attachments` entry; without that key nothing is
+//!   released.
+//! - STATUS: 50 when the agent does not answer `GET /v1/ipam/healthy`.
+//!
+//! Not done: the IP-conflict and gateway probes and the gratuitous ARP /
+//! unsolicited NA (the main plugin assigns the address after IPAM returns).
+//! Logs go to `log_file_path` (default [`config::DEFAULT_LOG_FILE`]), never
+//! stdout.
+
+use std::collections::BTreeSet;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ipnet::IpNet;
+use serde_json::{Value, json};
+use spiderpool_core::cni::{self, CniError};
+
+use crate::agent::models::{IpamAddArgs, IpamAddResponse, IpamDelArgs, WorkloadEndpoint};
+use crate::agent_client::{self, AgentError};
+use crate::cni::{CniRequest, Plugin};
+
+pub mod config;
+pub mod journal;
+
+pub use config::IpamConfig;
+
+/// Plugin-specific error codes (CNI codes 100+). Timeouts are code 11.
+pub mod codes {
+    /// The agent answered with an error; the message is its error body.
+    pub const AGENT: u32 = 100;
+    /// The agent socket is missing or refuses connections.
+    pub const UNREACHABLE: u32 = 101;
+    /// The agent's answer has nothing usable for this interface.
+    pub const NO_ADDRESS: u32 = 102;
+    /// CHECK: the allocation does not match `prevResult`.
+    pub const CHECK: u32 = 103;
+}
+
+/// The plugin.
+#[derive(Debug, Clone)]
+pub struct Spiderpool {
+    /// Bound of the health check.
+    pub health_timeout: Duration,
+    /// Bound of the allocation.
+    pub add_timeout: Duration,
+    /// Bound of DEL's release, connect included (≤ 2 s).
+    pub del_timeout: Duration,
+}
+
+impl Default for Spiderpool {
+    fn default() -> Self {
+        Self {
+            health_timeout: Duration::from_secs(5),
+            add_timeout: Duration::from_secs(60),
+            del_timeout: Duration::from_millis(1500),
+        }
+    }
+}
+
+/// The plugin's log file (lines appended; a log that cannot be opened is
+/// dropped, logging never fails a command).
+struct Log {
+    path: PathBuf,
+    prefix: String,
+}
+
+impl Log {
+    fn new(cfg: &IpamConfig, req: &CniRequest) -> Log {
+        let prefix = format!(
+            "{} {}/{} {} {}",
+            req.command.as_str(),
+            req.args.pod_namespace.as_deref().unwrap_or("-"),
+            req.args.pod_name.as_deref().unwrap_or("-"),
+            if req.container_id.is_empty() { "-" } else { &req.container_id },
+            if req.ifname.is_empty() { "-" } else { &req.ifname },
+        );
+        Log { path: cfg.log_file(), prefix }
+    }
+
+    fn line(&self, msg: &str) {
+        if let Some(parent) = self.path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let Ok(mut f) = OpenOptions::new().create(true).append(true).open(&self.path) else {
+            return;
+        };
+        let t =
+            SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let _ = f.write_all(format!("{t:.3} spiderpool {} {msg}\n", self.prefix).as_bytes());
+    }
+}
+
+fn plugin_error(code: u32, msg: impl Into<String>, details: impl Into<String>) -> CniError {
+    CniError::Plugin { code, msg: msg.into(), details: details.into() }
+}
+
+/// Maps an agent failure to a CNI error: timeouts are 11 (try again), an
+/// error answer is 100 with the agent's message (its body is a JSON string),
+/// the rest 101 or 102.
+fn agent_error(what: &str, e: AgentError) -> CniError {
+    match e {
+        AgentError::Timeout { .. } => CniError::TryAgainLater { reason: format!("{what}: {e}") },
+        AgentError::Io { .. } => plugin_error(codes::UNREACHABLE, format!("{what}: {e}"), ""),
+        AgentError::Status { method, path, status, body } => {
+            let msg = serde_json::from_str::<String>(&body).unwrap_or(body);
+            plugin_error(codes::AGENT, msg, format!("{what}: agent {method} {path}: HTTP {status}"))
+        }
+        AgentError::Decode { .. } => plugin_error(codes::NO_ADDRESS, format!("{what}: {e}"), ""),
+    }
+}
+
+fn no_agent(socket: &Path) -> CniError {
+    plugin_error(
+        codes::UNREACHABLE,
+        format!("agent socket {} (ipam_unix_socket_path) does not exist", socket.display()),
+        "",
+    )
+}
+
+fn parse_net(field: &str, text: &str) -> Result<IpNet, CniError> {
+    text.parse::<IpNet>().or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from)).map_err(
+        |e| plugin_error(codes::NO_ADDRESS, format!("agent answer {field} {text:?}: {e}"), ""),
+    )
+}
+
+fn parse_ip(field: &str, text: &str) -> Result<std::net::IpAddr, CniError> {
+    text.parse().map_err(|e| {
+        plugin_error(codes::NO_ADDRESS, format!("agent answer {field} {text:?}: {e}"), "")
+    })
+}
+
+/// The abbreviated IPAM result for `ifname` from the agent's answer (every NIC
+/// of the pod): an error when the answer has no address for `ifname`.
+pub fn result_for(answer: &IpamAddResponse, ifname: &str) -> Result<cni::Result, CniError> {
+    let mut result = cni::Result::default();
+    for ip in answer.ips.iter().filter(|i| i.nic == ifname) {
+        let gateway = match ip.gateway.as_deref().filter(|g| !g.is_empty()) {
+            Some(g) => Some(parse_ip("ips[].gateway", g)?),
+            None => None,
+        };
+        result.ips.push(cni::IpConfig {
+            address: parse_net("ips[].address", &ip.address)?,
+            gateway,
+            interface: None,
+        });
+    }
+    if result.ips.is_empty() {
+        let nics: Vec<&str> = answer.ips.iter().map(|i| i.nic.as_str()).collect();
+        return Err(plugin_error(
+            codes::NO_ADDRESS,
+            format!(
+                "the agent allocated no address for interface {ifname} (addresses for: [{}])",
+                nics.join(", ")
+            ),
+            "",
+        ));
+    }
+    for r in answer.routes.iter().filter(|r| r.if_name == ifname) {
+        let gw = if r.gw.is_empty() { None } else { Some(parse_ip("routes[].gw", &r.gw)?) };
+        result.routes.push(cni::Route::new(parse_net("routes[].dst", &r.dst)?, gw));
+    }
+    Ok(result)
+}
+
+fn del_args(req: &CniRequest) -> IpamDelArgs {
+    IpamDelArgs {
+        container_id: req.container_id.clone(),
+        if_name: req.ifname.clone(),
+        pod_namespace: req.args.pod_namespace.clone().unwrap_or_default(),
+        pod_name: req.args.pod_name.clone().unwrap_or_default(),
+        pod_uid: req.args.pod_uid.clone().unwrap_or_default(),
+        net_namespace: req.netns.clone(),
+    }
+}
+
+impl Spiderpool {
+    fn healthy(&self, socket: &Path) -> Result<(), CniError> {
+        match agent_client::request_json(
+            socket,
+            "GET",
+            "/v1/ipam/healthy",
+            &json!({}),
+            self.health_timeout,
+        ) {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(no_agent(socket)),
+            Err(e) => Err(agent_error("agent health check", e)),
+        }
+    }
+
+    fn call(
+        &self,
+        socket: &Path,
+        method: &str,
+        path: &str,
+        body: &Value,
+        timeout: Duration,
+    ) -> Result<Value, CniError> {
+        match agent_client::request_json(socket, method, path, body, timeout) {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(no_agent(socket)),
+            Err(e) => Err(agent_error(&format!("{method} {path}"), e)),
+        }
+    }
+
+    /// Releases through the agent; returns `Ok(true)` when the agent took it,
+    /// `Ok(false)` when it must be journaled, `Err` for a refusal (4xx) that
+    /// would fail again on replay.
+    fn release(&self, socket: &Path, args: &IpamDelArgs) -> Result<bool, AgentError> {
+        let body = serde_json::to_value(args).unwrap_or(Value::Null);
+        match agent_client::request_json(socket, "DELETE", "/v1/ipam/ip", &body, self.del_timeout) {
+            Ok(Some(_)) => Ok(true),
+            Ok(None) => Ok(false),
+            Err(AgentError::Decode { .. }) => Ok(true),
+            Err(AgentError::Status { status, .. }) if status >= 500 => Ok(false),
+            Err(e @ AgentError::Status { .. }) => Err(e),
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// GC's candidates: `(podNamespace, podName, podUID, containerID)` of the
+    /// records in `pools` whose container is in no valid attachment.
+    fn stale_records(
+        &self,
+        socket: &Path,
+        pools: &BTreeSet<String>,
+        valid: &BTreeSet<&str>,
+        log: &Log,
+    ) -> Result<BTreeSet<(String, String, String, String)>, CniError> {
+        let list =
+            self.call(socket, "GET", "/v1/admin/objects/sp", &Value::Null, self.health_timeout)?;
+        let mut stale = BTreeSet::new();
+        for item in list.get("items").and_then(Value::as_array).into_iter().flatten() {
+            let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+            if !pools.contains(name) {
+                continue;
+            }
+            let raw = item.pointer("/status/allocatedIPs").and_then(Value::as_str);
+            let records = match spiderpool_core::model::parse_allocated_ips(raw) {
+                Ok(r) => r,
+                Err(e) => {
+                    log.line(&format!("GC: pool {name}: status.allocatedIPs unreadable: {e}"));
+                    continue;
+                }
+            };
+            for (ip, rec) in records {
+                let Some(container) = rec.container_id.as_deref().filter(|c| !c.is_empty()) else {
+                    continue;
+                };
+                if valid.contains(container) {
+                    continue;
+                }
+                let Some((ns, pod)) = rec.pod.split_once('/') else {
+                    log.line(&format!("GC: pool {name} ip {ip}: pod {:?} is not ns/name", rec.pod));
+                    continue;
+                };
+                stale.insert((
+                    ns.to_string(),
+                    pod.to_string(),
+                    rec.pod_uid.clone(),
+                    container.to_string(),
+                ));
+            }
+        }
+        Ok(stale)
+    }
+}
+
+impl Plugin for Spiderpool {
+    fn add(&self, req: &CniRequest) -> Result<cni::Result, CniError> {
+        let cfg = IpamConfig::from_netconf(&req.raw_config)?;
+        let log = Log::new(&cfg, req);
+        let socket = cfg.socket();
+        let outcome = (|| {
+            self.healthy(&socket)?;
+            let args = IpamAddArgs {
+                container_id: req.container_id.clone(),
+                if_name: req.ifname.clone(),
+                net_namespace: req.netns.clone().unwrap_or_default(),
+                pod_namespace: req.args.pod_namespace.clone().unwrap_or_default(),
+                pod_name: req.args.pod_name.clone().unwrap_or_default(),
+                pod_uid: req.args.pod_uid.clone().unwrap_or_default(),
+                default_ipv4_ippool: cfg.default_ipv4_ippool.clone(),
+                default_ipv6_ippool: cfg.default_ipv6_ippool.clone(),
+                clean_gateway: cfg.clean_gateway,
+                match_master_subnet: cfg.match_master_subnet,
+            };
+            let body = serde_json::to_value(&args)
+                .map_err(|e| CniError::Io { what: "IpamAddArgs".into(), reason: e.to_string() })?;
+            let answer = self.call(&socket, "POST", "/v1/ipam/ip", &body, self.add_timeout)?;
+            let answer: IpamAddResponse = serde_json::from_value(answer).map_err(|e| {
+                plugin_error(
+                    codes::NO_ADDRESS,
+                    format!("agent answer to POST /v1/ipam/ip: {e}"),
+                    "",
+                )
+            })?;
+            let probes = answer
+                .ips
+                .iter()
+                .filter(|i| i.nic == req.ifname)
+                .any(|i| i.enable_ip_conflict_detection || i.enable_gateway_detection);
+            if probes {
+                log.line(
+                    "the agent asks for IP-conflict/gateway detection: not implemented, skipped",
+                );
+            }
+            result_for(&answer, &req.ifname)
+        })();
+        match &outcome {
+            Ok(r) => {
+                let ips: Vec<String> = r.ips.iter().map(|i| i.address.to_string()).collect();
+                log.line(&format!("allocated [{}]", ips.join(", ")));
+            }
+            Err(e) => log.line(&format!("failed: {e}")),
+        }
+        outcome
+    }
+
+    fn del(&self, req: &CniRequest) -> Result<(), CniError> {
+        let cfg = IpamConfig::from_netconf(&req.raw_config).unwrap_or_default();
+        let log = Log::new(&cfg, req);
+        let args = del_args(req);
+        if args.pod_namespace.is_empty() || args.pod_name.is_empty() {
+            log.line("no K8S_POD_NAMESPACE/K8S_POD_NAME in CNI_ARGS: nothing to release");
+            return Ok(());
+        }
+        match self.release(&cfg.socket(), &args) {
+            Ok(true) => {
+                log.line("released");
+                Ok(())
+            }
+            Ok(false) => {
+                let path = cfg.journal();
+                match journal::append(&path, &args) {
+                    Ok(()) => log.line(&format!(
+                        "agent unavailable: release recorded in the journal {}",
+                        path.display()
+                    )),
+                    Err(e) => log.line(&format!(
+                        "agent unavailable and the journal {} (release_journal_path) is not writable: {e}; the address leaks until GC",
+                        path.display()
+                    )),
+                }
+                Ok(())
+            }
+            Err(e) => {
+                log.line(&format!("the agent refused the release, not retried: {e}"));
+                Ok(())
+            }
+        }
+    }
+
+    fn check(&self, req: &CniRequest) -> Result<(), CniError> {
+        let cfg = IpamConfig::from_netconf(&req.raw_config)?;
+        let socket = cfg.socket();
+        let prev = req.prev_result()?.ok_or_else(|| CniError::InvalidConfig {
+            field: "prevResult".into(),
+            value: "null".into(),
+            reason: "CHECK needs the result of the ADD".into(),
+        })?;
+        let ns = req.args.pod_namespace.clone().unwrap_or_default();
+        let name = req.args.pod_name.clone().unwrap_or_default();
+        let path = format!("/v1/workloadendpoint?podNamespace={ns}&podName={name}");
+        let wep = self.call(&socket, "GET", &path, &Value::Null, self.health_timeout)?;
+        let wep: WorkloadEndpoint = serde_json::from_value(wep).map_err(|e| {
+            plugin_error(codes::CHECK, format!("agent answer to GET {path}: {e}"), "")
+        })?;
+        let Some(nic) = wep.interfaces.iter().find(|i| i.interface == req.ifname) else {
+            return Err(plugin_error(
+                codes::CHECK,
+                format!("pod {ns}/{name} holds no address for interface {}", req.ifname),
+                "",
+            ));
+        };
+        let held: BTreeSet<String> = [&nic.ipv4, &nic.ipv6]
+            .into_iter()
+            .flatten()
+            .filter_map(|a| parse_net("ipv4/ipv6", a).ok())
+            .map(|n| n.to_string())
+            .collect();
+        let ours = |i: &cni::IpConfig| match i.interface {
+            None => true,
+            Some(idx) => prev.interfaces.get(idx).is_none_or(|itf| itf.name == req.ifname),
+        };
+        let expected: BTreeSet<String> =
+            prev.ips.iter().filter(|i| ours(i)).map(|i| i.address.to_string()).collect();
+        if held == expected {
+            Ok(())
+        } else {
+            Err(plugin_error(
+                codes::CHECK,
+                format!(
+                    "interface {}: prevResult has [{}] but the agent records [{}]",
+                    req.ifname,
+                    expected.into_iter().collect::<Vec<_>>().join(", "),
+                    held.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+                "",
+            ))
+        }
+    }
+
+    fn gc(&self, req: &CniRequest) -> Result<(), CniError> {
+        let cfg = IpamConfig::from_netconf(&req.raw_config)?;
+        let log = Log::new(&cfg, req);
+        let Some(valid) = req.config.valid_attachments.as_ref() else {
+            log.line("no cni.dev/valid-attachments: nothing released");
+            return Ok(());
+        };
+        let pools: BTreeSet<String> =
+            cfg.default_ipv4_ippool.iter().chain(&cfg.default_ipv6_ippool).cloned().collect();
+        if pools.is_empty() {
+            log.line("no default_ipv4_ippool/default_ipv6_ippool: this network's pools are unknown, nothing released");
+            return Ok(());
+        }
+        let containers: BTreeSet<&str> = valid.iter().map(|a| a.container_id.as_str()).collect();
+        let socket = cfg.socket();
+        let stale = self.stale_records(&socket, &pools, &containers, &log)?;
+        let mut failures = Vec::new();
+        for (ns, pod, uid, container) in stale {
+            let args = IpamDelArgs {
+                container_id: container.clone(),
+                if_name: String::new(),
+                pod_namespace: ns.clone(),
+                pod_name: pod.clone(),
+                pod_uid: uid,
+                net_namespace: None,
+            };
+            let body = serde_json::to_value(&args).unwrap_or(Value::Null);
+            match self.call(&socket, "DELETE", "/v1/ipam/ip", &body, self.health_timeout) {
+                Ok(_) => log.line(&format!("GC released {ns}/{pod} container {container}")),
+                Err(e) => {
+                    log.line(&format!("GC {ns}/{pod} container {container}: {e}"));
+                    failures.push(format!("{ns}/{pod} container {container}: {e}"));
+                }
+            }
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(plugin_error(
+                codes::AGENT,
+                format!("GC: {} release(s) failed", failures.len()),
+                failures.join("; "),
+            ))
+        }
+    }
+
+    fn status(&self, req: &CniRequest) -> Result<(), CniError> {
+        let cfg = IpamConfig::from_netconf(&req.raw_config)?;
+        self.healthy(&cfg.socket()).map_err(|e| CniError::NotAvailable { reason: e.to_string() })
+    }
+}

@@ -1,0 +1,202 @@
+//! The `spiderpool` IPAM plugin in a real chain, as root: `spiderpoolctl cni`
+//! runs macvlan + spiderpool + coordinator inside the node namespace of
+//! `netns/mod.rs` against an in-process agent (MemoryStore) whose pool
+//! `10-6-v4` is applied through the admin API. Two pods get 10.6.212.200 and
+//! .201, the client behind the gateway reaches both over net1, DEL releases.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod netns;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use netns::*;
+use serde_json::{Value, json};
+use spiderpool_bin::agent::{Agent, AgentConfig, bind_socket, serve};
+use spiderpool_bin::agent_client::request_json;
+use spiderpool_core::store::MemoryStore;
+
+const CTL: &str = env!("CARGO_BIN_EXE_spiderpoolctl");
+const SPIDERPOOL: &str = env!("CARGO_BIN_EXE_spiderpool");
+
+macro_rules! need_netns {
+    () => {
+        if let Some(why) = skip_reason() {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+}
+
+/// The agent on a temp socket, stopped (and its directory removed) on drop.
+struct AgentProc {
+    dir: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl AgentProc {
+    fn start(tag: &str) -> AgentProc {
+        let dir = std::env::temp_dir().join(format!("sp-ipam-netns-{tag}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("agent.sock");
+        let agent = Arc::new(Agent::new(
+            MemoryStore::new(),
+            AgentConfig { node_name: "node1".into(), ..AgentConfig::default() },
+        ));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = bind_socket(&sock).unwrap();
+                ready_tx.send(()).unwrap();
+                serve(listener, agent, Some(&sock), async move {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        ready_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        AgentProc { dir, stop: Some(tx), thread: Some(thread) }
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.join("agent.sock")
+    }
+
+    fn call(&self, method: &str, path: &str, body: &Value) -> Result<Value, String> {
+        request_json(&self.socket(), method, path, body, Duration::from_secs(10))
+            .map_err(|e| e.to_string())
+            .map(|v| v.unwrap_or(Value::Null))
+    }
+}
+
+impl Drop for AgentProc {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn text(&self) -> String {
+        format!("exit {}\nstdout: {}\nstderr: {}", self.code, self.stdout, self.stderr)
+    }
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
+    }
+}
+
+/// `spiderpoolctl cni OP` inside the node namespace, our binaries first in
+/// the CNI path, the pod's Kubernetes identity in `--args`.
+fn run(lan: &Lan, dir: &Path, op: &str, conf: &Path, pod: &Netns, cid: &str, ifname: &str) -> Out {
+    let ours = Path::new(SPIDERPOOL).parent().unwrap();
+    let cni_path = format!("{}:{}", ours.display(), cni_bin_dir().display());
+    let args = format!(
+        "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=pod-{cid};K8S_POD_UID=uid-{cid}"
+    );
+    let out = Command::new("ip")
+        .args(["netns", "exec", &lan.node.name, CTL, "cni", op, "--conf"])
+        .arg(conf)
+        .args(["--netns", &pod.path(), "--ifname", ifname, "--container-id", cid])
+        .args(["--args", &args, "--cni-path", &cni_path, "--cache-dir"])
+        .arg(dir.join("cache"))
+        .output()
+        .unwrap();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn two_pods_get_200_and_201_from_10_6_v4_traffic_flows_del_releases() {
+    need_netns!();
+    let lan = Lan::new();
+    let agent = AgentProc::start(&lan.tag);
+    let dir = agent.dir.clone();
+    agent
+        .call(
+            "PUT",
+            "/v1/admin/objects",
+            &json!({
+                "apiVersion": "spiderpool.spidernet.io/v2beta1",
+                "kind": "SpiderIPPool",
+                "metadata": {"name": "10-6-v4"},
+                "spec": {"disable": false, "gateway": "10.6.0.1",
+                         "ips": ["10.6.212.200-10.6.212.240"], "subnet": "10.6.0.0/16"}
+            }),
+        )
+        .unwrap();
+    let conf = dir.join("macvlan-ens192.conflist");
+    std::fs::write(
+        &conf,
+        json!({"cniVersion": "1.0.0", "name": "macvlan-ens192", "plugins": [
+            {"type": "macvlan", "master": lan.node_nic, "mode": "bridge",
+             "ipam": {"type": "spiderpool", "default_ipv4_ippool": ["10-6-v4"],
+                      "ipam_unix_socket_path": agent.socket(),
+                      "log_file_path": dir.join("spiderpool.log"),
+                      "release_journal_path": dir.join("journal.jsonl")}},
+            {"type": "coordinator", "mode": "overlay", "serviceCIDR": [SERVICE_CIDR],
+             "overlayPodCIDR": [POD_CIDR], "hijackCIDR": [],
+             "logOptions": {"logFile": dir.join("coordinator.log")}}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+
+    let pods: Vec<Netns> = (1..=2).map(|n| lan.pod(n)).collect();
+    let cids: Vec<String> = (1..=2).map(|n| format!("{:0>12}{n}", lan.tag)).collect();
+    for (n, (pod, cid)) in pods.iter().zip(&cids).enumerate() {
+        lan.add_ptp_eth0(pod, cid, &format!("10.244.{}.5", n + 1));
+        let out = run(&lan, &dir, "add", &conf, pod, cid, "net1");
+        let log = std::fs::read_to_string(dir.join("spiderpool.log")).unwrap_or_default();
+        assert_eq!(out.code, 0, "ADD: {}\nlog: {log}", out.text());
+        let want = format!("10.6.212.{}/16", 200 + n);
+        assert_eq!(out.json()["ips"][0]["address"], want.as_str(), "{}", out.stdout);
+        let addrs = pod.show(&["-4", "-br", "addr", "show", "net1"]);
+        assert!(addrs.contains(&want), "{addrs}");
+    }
+    for ip in ["10.6.212.200", "10.6.212.201"] {
+        assert!(lan.client.ping(ip), "client -> {ip} over net1");
+    }
+    let list = agent.call("GET", "/v1/admin/objects/se", &Value::Null).unwrap();
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(2), "{list}");
+
+    // CHECK through the chain, then DEL releases; a second DEL succeeds.
+    let out = run(&lan, &dir, "check", &conf, &pods[0], &cids[0], "net1");
+    assert_eq!(out.code, 0, "CHECK: {}", out.text());
+    for (pod, cid) in pods.iter().zip(&cids) {
+        let out = run(&lan, &dir, "del", &conf, pod, cid, "net1");
+        assert_eq!(out.code, 0, "DEL: {}", out.text());
+        let out = run(&lan, &dir, "del", &conf, pod, cid, "net1");
+        assert_eq!(out.code, 0, "second DEL: {}", out.text());
+    }
+    let list = agent.call("GET", "/v1/admin/objects/se", &Value::Null).unwrap();
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");
+    let pool = agent.call("GET", "/v1/admin/objects/sp/_/10-6-v4", &Value::Null).unwrap();
+    assert_eq!(pool["status"]["allocatedIPCount"], 0, "{pool}");
+    assert!(!dir.join("journal.jsonl").exists(), "nothing journaled with the agent up");
+}
