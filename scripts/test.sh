@@ -37,6 +37,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
+step "quick start (debug binaries from cargo test)"
+if [ "$(id -u)" = 0 ]; then
+  QUICKSTART_PROFILE=debug bash scripts/quickstart.sh --no-build
+else
+  echo "skipped: the quick start needs root (network namespaces)"
+fi
+
 step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked >/dev/null
 
