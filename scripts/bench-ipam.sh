@@ -1,0 +1,344 @@
+#!/usr/bin/env bash
+# IPAM benchmark: our `spiderpool` IPAM plugin (talking to a running
+# spiderpool-agent on the embedded store) against Debian's `host-local`, same
+# machine, same run. See docs/performance.md, "IPAM: spiderpool vs host-local".
+#
+# (1) Whole process, chain macvlan + IPAM: hyperfine times `macvlan ADD` and
+#     `macvlan DEL` SEPARATELY (one process each; macvlan execs the IPAM plugin).
+#     Before every timed ADD, --prepare builds a fresh pod namespace (after
+#     releasing the previous pod's address with a DEL); before every timed DEL,
+#     prepare also runs the ADD. Ratio of medians: spiderpool / host-local.
+# (2) 200 concurrent ADDs of the IPAM plugin alone (CNI_COMMAND=ADD, 200
+#     processes started at once, distinct container IDs and pod names, one pool
+#     / one range of 254 addresses): total wall time from the first start to the
+#     last exit, and a duplicate check on the returned addresses (a duplicate
+#     stops the script; failed ADDs are counted and reported, one message shown).
+#     Every address is released (DEL, not timed) between rounds.
+#
+# The agent runs in the node namespace with its own socket and data directory
+# (temp dir); the pool is applied through `spiderpoolctl apply`. host-local's
+# dataDir is a temp dir. The agent's embedded store fsyncs every write;
+# host-local writes one file per IP (no fsync).
+#
+# Usage (as root):
+#   scripts/bench-ipam.sh [--runs N] [--warmup N] [--rounds R] [--conc-rounds R] [--no-build]
+# Defaults: 2 rounds of 20 runs (+2 warm-up) per plugin and command, 3 rounds of
+# the concurrent test per plugin. Release binaries (cargo build --release).
+#
+# Everything happens in namespaces this script creates (names carry $$); an EXIT
+# trap stops the agent and deletes the namespaces and the temp dir (unless
+# SPB_KEEP is set). The root namespace's routes are never touched. No traffic.
+
+set -euo pipefail
+
+CNI_DIR=${CNI_PLUGIN_DIR:-/usr/lib/cni}
+SUBNET=10.6.0.0/16
+RANGE_START=10.6.1.1
+RANGE_END=10.6.1.254
+GATEWAY=10.6.0.1
+POOL=bench-v4
+CONC=200
+
+: "${SPB_TAG:=$$}"
+SPB_NODE="spi-node-$SPB_TAG"
+SPB_POD="spi-pod-$SPB_TAG"
+SPB_NIC="u$SPB_TAG"
+SPB_CID="bench-$SPB_TAG"
+SPB_CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=bench-$SPB_TAG;K8S_POD_UID=uid-bench-$SPB_TAG"
+
+die() {
+    echo "bench-ipam: $*" >&2
+    exit 1
+}
+
+# cni PLUGIN COMMAND CONTAINER_ID CNI_ARGS < config  (in the node namespace when
+# not already there)
+cni() {
+    local plugin=$1 command=$2 cid=$3 args=$4
+    env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+        CNI_COMMAND="$command" CNI_CONTAINERID="$cid" \
+        CNI_NETNS="/var/run/netns/$SPB_POD" CNI_IFNAME=net1 \
+        CNI_ARGS="$args" CNI_PATH="$SPB_CNI_PATH" "$plugin"
+}
+
+ipam_conf() {
+    case $1 in
+    spiderpool)
+        cat <<EOF
+{"type": "spiderpool", "default_ipv4_ippool": ["$POOL"],
+ "ipam_unix_socket_path": "$SPB_WORK/agent.sock",
+ "log_file_path": "$SPB_WORK/spiderpool-ipam.log",
+ "release_journal_path": "$SPB_WORK/journal.jsonl"}
+EOF
+        ;;
+    host-local)
+        cat <<EOF
+{"type": "host-local", "dataDir": "$SPB_WORK/host-local",
+ "ranges": [[{"subnet": "$SUBNET", "rangeStart": "$RANGE_START", "rangeEnd": "$RANGE_END", "gateway": "$GATEWAY"}]]}
+EOF
+        ;;
+    *) die "unknown IPAM $1" ;;
+    esac
+}
+
+write_confs() {
+    local p
+    for p in spiderpool host-local; do
+        cat >"$SPB_WORK/macvlan-$p.json" <<EOF
+{"cniVersion": "1.0.0", "name": "bench-ipam", "type": "macvlan", "master": "$SPB_NIC", "mode": "bridge",
+ "ipam": $(ipam_conf "$p")}
+EOF
+    done
+}
+
+# Releases the pod's address and removes its namespace; then a fresh one.
+reset_pod() {
+    local p=$1
+    if [[ -e /var/run/netns/$SPB_POD ]]; then
+        cni "$CNI_DIR/macvlan" DEL "$SPB_CID" "$SPB_CNI_ARGS" <"$SPB_WORK/macvlan-$p.json" >/dev/null ||
+            die "macvlan+$p DEL (reset) failed"
+        ip netns del "$SPB_POD"
+    fi
+}
+
+prepare() {
+    local p=$1 command=$2
+    reset_pod "$p"
+    ip netns add "$SPB_POD"
+    if [[ $command == DEL ]]; then
+        cni "$CNI_DIR/macvlan" ADD "$SPB_CID" "$SPB_CNI_ARGS" <"$SPB_WORK/macvlan-$p.json" >/dev/null ||
+            die "macvlan+$p ADD (prepare of DEL) failed"
+    fi
+}
+
+# --- sub-commands run by hyperfine (inside the node namespace)
+case ${1:-} in
+__prepare)
+    prepare "$2" "$3"
+    exit 0
+    ;;
+__reset)
+    reset_pod "$2"
+    exit 0
+    ;;
+__add)
+    cni "$CNI_DIR/macvlan" ADD "$SPB_CID" "$SPB_CNI_ARGS" <"$SPB_WORK/macvlan-$2.json"
+    exit
+    ;;
+esac
+
+RUNS=20
+WARMUP=2
+ROUNDS=2
+CONC_ROUNDS=3
+BUILD=1
+while [[ $# -gt 0 ]]; do
+    case $1 in
+    --runs) RUNS=$2; shift 2 ;;
+    --warmup) WARMUP=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --conc-rounds) CONC_ROUNDS=$2; shift 2 ;;
+    --no-build) BUILD=0; shift ;;
+    -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
+    *) die "unknown argument $1 (see --help)" ;;
+    esac
+done
+
+[[ $(id -u) == 0 ]] || die "needs root (network namespaces)"
+for tool in ip jq nsenter; do
+    command -v "$tool" >/dev/null || die "$tool not installed"
+done
+for p in macvlan host-local; do
+    [[ -x $CNI_DIR/$p ]] || die "$CNI_DIR/$p missing (apt install containernetworking-plugins)"
+done
+if ! command -v hyperfine >/dev/null; then
+    echo "installing hyperfine" >&2
+    apt-get install -y hyperfine >/dev/null || die "could not install hyperfine"
+fi
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+if [[ $BUILD == 1 ]]; then
+    (cd "$ROOT" && cargo build --release -p spiderpool-bin) || die "cargo build failed"
+fi
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=$TARGET/release
+for b in spiderpool spiderpool-agent spiderpoolctl; do
+    [[ -x $BIN/$b ]] || die "$BIN/$b missing (build it or drop --no-build)"
+done
+
+SPB_WORK=$(mktemp -d /tmp/bench-ipam.XXXXXX)
+# host-local and spiderpool side by side; macvlan finds its IPAM plugin here.
+SPB_CNI_PATH="$BIN:$CNI_DIR"
+export SPB_TAG SPB_WORK SPB_CNI_PATH
+AGENT_PID=
+
+cleanup() {
+    if [[ -n $AGENT_PID ]]; then
+        kill "$AGENT_PID" 2>/dev/null || true
+        wait "$AGENT_PID" 2>/dev/null || true
+    fi
+    ip netns del "$SPB_POD" 2>/dev/null || true
+    ip netns del "$SPB_NODE" 2>/dev/null || true
+    rm -rf "$SPB_WORK"
+}
+[[ -n ${SPB_KEEP:-} ]] || trap cleanup EXIT
+
+ip netns add "$SPB_NODE"
+ip -n "$SPB_NODE" link set lo up
+# macvlan needs a master link; a veth pair inside the node namespace (no dummy module needed).
+ip -n "$SPB_NODE" link add "$SPB_NIC" type veth peer name "p$SPB_TAG"
+ip -n "$SPB_NODE" link set "p$SPB_TAG" up
+ip -n "$SPB_NODE" link set "$SPB_NIC" up
+ip -n "$SPB_NODE" addr add 10.6.0.100/16 dev "$SPB_NIC"
+mkdir -p "$SPB_WORK/host-local"
+write_confs
+
+ip netns exec "$SPB_NODE" "$BIN/spiderpool-agent" --node-name node1 \
+    --socket "$SPB_WORK/agent.sock" --data-dir "$SPB_WORK/data" \
+    --release-journal "$SPB_WORK/journal.jsonl" --health-port 0 \
+    >"$SPB_WORK/agent.log" 2>&1 &
+AGENT_PID=$!
+ctl() { "$BIN/spiderpoolctl" --socket "$SPB_WORK/agent.sock" "$@"; }
+for _ in $(seq 1 100); do
+    ctl get sp >/dev/null 2>&1 && break
+    sleep 0.1
+done
+ctl get sp >/dev/null 2>&1 || die "the agent did not answer (log: $(cat "$SPB_WORK/agent.log"))"
+cat >"$SPB_WORK/pool.yaml" <<EOF
+apiVersion: spiderpool.spidernet.io/v2beta1
+kind: SpiderIPPool
+metadata:
+  name: $POOL
+spec:
+  gateway: $GATEWAY
+  ips:
+  - $RANGE_START-$RANGE_END
+  subnet: $SUBNET
+EOF
+ctl apply -f "$SPB_WORK/pool.yaml" >/dev/null || die "spiderpoolctl apply of the pool failed"
+
+SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+# Sanity: each chain's ADD puts an address on net1, DEL releases it.
+for p in spiderpool host-local; do
+    nsenter --net="/var/run/netns/$SPB_NODE" "$SELF" __prepare "$p" ADD
+    nsenter --net="/var/run/netns/$SPB_NODE" "$SELF" __add "$p" >"$SPB_WORK/sanity-$p.json" ||
+        die "macvlan+$p ADD failed (sanity run)"
+    ip -n "$SPB_POD" -4 -o addr show dev net1 | grep -q "inet 10.6.1." ||
+        die "macvlan+$p ADD left no 10.6.1.x address on net1: $(cat "$SPB_WORK/sanity-$p.json")"
+    nsenter --net="/var/run/netns/$SPB_NODE" "$SELF" __reset "$p"
+done
+
+for round in $(seq 1 "$ROUNDS"); do
+    for command in ADD DEL; do
+        for p in spiderpool host-local; do
+            json="$SPB_WORK/$p-$command-round$round.json"
+            cmd="env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND=$command CNI_CONTAINERID=$SPB_CID"
+            cmd+=" CNI_NETNS=/var/run/netns/$SPB_POD CNI_IFNAME=net1 CNI_ARGS='$SPB_CNI_ARGS'"
+            cmd+=" CNI_PATH=$SPB_CNI_PATH $CNI_DIR/macvlan < $SPB_WORK/macvlan-$p.json > /dev/null"
+            echo "== round $round: macvlan+$p $command" >&2
+            nsenter --net="/var/run/netns/$SPB_NODE" hyperfine --style basic \
+                --warmup "$WARMUP" --runs "$RUNS" \
+                --prepare "$SELF __prepare $p $command" \
+                --cleanup "$SELF __reset $p" \
+                --command-name "macvlan+$p $command" \
+                --export-json "$json" \
+                "$cmd" >&2
+        done
+    done
+done
+nsenter --net="/var/run/netns/$SPB_NODE" "$SELF" __reset spiderpool
+nsenter --net="/var/run/netns/$SPB_NODE" "$SELF" __reset host-local
+
+# stats KEY -> "median mean stddev min max" in ms over every round's runs.
+stats() {
+    jq -rs '[.[].results[0].times[]] | sort | map(. * 1000) as $t | ($t | length) as $n
+        | ($t | add / $n) as $mean
+        | [ (if $n % 2 == 1 then $t[($n - 1) / 2] else ($t[$n / 2 - 1] + $t[$n / 2]) / 2 end),
+            $mean, ((($t | map((. - $mean) * (. - $mean)) | add) / $n) | sqrt),
+            $t[0], $t[-1] ] | @tsv' "$SPB_WORK/$1"-round*.json
+}
+
+# --- (2) concurrent IPAM-only ADDs
+# conc_round PLUGIN ROUND -> "wall_seconds failed_adds duplicates"; dies on duplicates.
+ip netns add "$SPB_POD"
+conc_round() {
+    local p=$1 round=$2 dir="$SPB_WORK/conc-$1-$2" i start end
+    mkdir -p "$dir"
+    # An IPAM plugin reads the whole network config (its keys are under `ipam`).
+    cp "$SPB_WORK/macvlan-$p.json" "$dir/conf.json"
+    local plugin=$BIN/spiderpool
+    [[ $p == host-local ]] && plugin=$CNI_DIR/host-local
+    local pids=()
+    start=$(date +%s.%N)
+    for i in $(seq 1 "$CONC"); do
+        cni "$plugin" ADD "c$round-$i-$SPB_TAG" "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=p$round-$i;K8S_POD_UID=uid-$round-$i-$SPB_TAG" \
+            <"$dir/conf.json" >"$dir/add-$i.json" 2>"$dir/add-$i.err" &
+        pids+=($!)
+    done
+    local failed=0 pid
+    for pid in "${pids[@]}"; do wait "$pid" || failed=$((failed + 1)); done
+    end=$(date +%s.%N)
+    # A failed ADD is reported (count and first message), not fatal: the figure
+    # must show it. Duplicates among the successful ADDs are fatal.
+    if [[ $failed != 0 ]]; then
+        echo "   $p round $round: $failed of $CONC ADDs failed, e.g. $(cat "$dir"/add-*.json "$dir"/add-*.err |
+            grep -m1 -i '"msg"')" >&2
+    fi
+    jq -r '.ips[]?.address' "$dir"/add-*.json 2>/dev/null | sort >"$dir/addresses"
+    local total dup
+    total=$(wc -l <"$dir/addresses")
+    dup=$(uniq -d "$dir/addresses" | wc -l)
+    [[ $total == $((CONC - failed)) ]] || die "$p round $round: $total addresses for $((CONC - failed)) successful ADDs"
+    [[ $dup == 0 ]] || die "$p round $round: $dup duplicate addresses: $(uniq -d "$dir/addresses" | head)"
+    # Release everything (not timed) so the next round starts from an empty pool.
+    for i in $(seq 1 "$CONC"); do
+        cni "$plugin" DEL "c$round-$i-$SPB_TAG" "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=p$round-$i;K8S_POD_UID=uid-$round-$i-$SPB_TAG" \
+            <"$dir/conf.json" >/dev/null 2>&1 &
+        if ((i % 20 == 0)); then wait; fi
+    done
+    wait
+    awk -v a="$start" -v b="$end" -v f="$failed" -v d="$dup" 'BEGIN { printf "%.3f %d %d", b - a, f, d }' 
+}
+declare -A CONC_TIMES CONC_FAILED
+for round in $(seq 1 "$CONC_ROUNDS"); do
+    for p in spiderpool host-local; do
+        echo "== concurrent round $round: $CONC x $p ADD" >&2
+        read -r t failed dup < <(conc_round "$p" "$round") || true
+        [[ -n ${t:-} ]] || die "concurrent round $round of $p did not finish (see above)"
+        CONC_TIMES[$p]+="$t "
+        CONC_FAILED[$p]+="$failed "
+        printf '   %.3f s, %d ADDs failed, %d distinct addresses, %d duplicates\n' \
+            "$t" "$failed" "$((CONC - failed))" "$dup" >&2
+    done
+done
+
+echo
+echo "(1) macvlan + IPAM, whole process, ADD and DEL timed separately;"
+echo "    $ROUNDS rounds x $RUNS runs (+ $WARMUP warm-up) per chain and command; times in ms"
+echo
+echo "| command | chain | median | mean ± σ | min | max |"
+echo "|---|---|---|---|---|---|"
+declare -A MEDIAN
+for command in ADD DEL; do
+    for p in spiderpool host-local; do
+        read -r med mean sd min max < <(stats "$p-$command")
+        MEDIAN[$p-$command]=$med
+        printf '| %s | macvlan + %s | %.2f | %.2f ± %.2f | %.2f | %.2f |\n' \
+            "$command" "$p" "$med" "$mean" "$sd" "$min" "$max"
+    done
+done
+echo
+for command in ADD DEL; do
+    ratio=$(jq -n --argjson a "${MEDIAN[spiderpool-$command]}" --argjson b "${MEDIAN[host-local-$command]}" '$a / $b')
+    printf '%s ratio (spiderpool median / host-local median): %.2f\n' "$command" "$ratio"
+done
+echo
+echo "(2) $CONC concurrent IPAM-only ADDs on one pool/range, wall time per round (s); 0 duplicates in every round"
+echo "    (a duplicate stops the script); failed ADDs per round listed"
+echo
+echo "| IPAM | wall time per round (s) | median (s) | failed ADDs per round |"
+echo "|---|---|---|---|"
+for p in spiderpool host-local; do
+    med=$(tr ' ' '\n' <<<"${CONC_TIMES[$p]}" | grep . | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}')
+    printf '| %s | %s| %.3f | %s|\n' "$p" "${CONC_TIMES[$p]}" "$med" "${CONC_FAILED[$p]}"
+done
