@@ -138,7 +138,10 @@ pub(super) async fn add<S: AgentStore>(
         nic: args.if_name.clone(),
         settings,
     };
-    let result = agent.allocator().allocate(&req).await;
+    let result = {
+        let _turn = agent.write_turn().await;
+        agent.allocator().allocate(&req).await
+    };
     agent.metrics().allocation(started.elapsed(), result.as_ref().map(|_| ()));
     match result {
         Ok(alloc) => {
@@ -196,7 +199,10 @@ pub(super) async fn release<S: AgentStore>(
         owner: if keep_statefulset_members { ctx.pod.owner.clone() } else { None },
     };
     let started = Instant::now();
-    let result = as_release(agent.allocator().release(&req)).await;
+    let result = {
+        let _turn = agent.write_turn().await;
+        as_release(agent.allocator().release(&req)).await
+    };
     agent.metrics().release(started.elapsed(), result.as_ref().map(|_| ()));
     match result {
         Ok(outcome) => {

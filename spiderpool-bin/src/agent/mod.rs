@@ -118,6 +118,10 @@ pub struct Agent<S> {
     allocator: Allocator<Metered<S>, TokioClock>,
     config: AgentConfig,
     metrics: Arc<Metrics>,
+    /// One IPAM write (allocate or release) at a time on this node: concurrent
+    /// ADDs on one pool otherwise lose their compare-and-swap races faster
+    /// than the retry budget allows when every commit waits for the disk.
+    writes: tokio::sync::Mutex<()>,
 }
 
 impl<S: AgentStore> Agent<S> {
@@ -129,7 +133,14 @@ impl<S: AgentStore> Agent<S> {
             allocator: Allocator::with_clock(metered, TokioClock, RetryPolicy::default()),
             config,
             metrics,
+            writes: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Waits for this node's turn to allocate or release; the turn lasts as
+    /// long as the guard.
+    pub async fn write_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writes.lock().await
     }
 
     /// The store.
