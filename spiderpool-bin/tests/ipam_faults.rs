@@ -388,15 +388,32 @@ fn sigkill_during_200_concurrent_adds_loses_nothing_and_duplicates_nothing() {
     let held = consistent(&node, &["big"]);
     assert_eq!(held.len(), 200, "{held:?}");
 
-    // DEL everything: the pool is empty.
+    // DEL everything, concurrently. A DEL the busy agent does not answer
+    // within the plugin's 1.5 s bound is journaled (and still succeeds).
     let done = Arc::new(AtomicUsize::new(0));
     for h in burst("DEL", first.clone(), &conf, done) {
         let (pod, out) = h.join().unwrap();
-        assert_eq!((out.code, out.stdout.as_str()), (0, ""), "{pod}: DEL: {}", out.stderr);
+        assert_eq!((out.code, out.stdout.as_str()), (0, ""), "{pod}: DEL: {} ", out.stderr);
+        assert!(out.elapsed < Duration::from_secs(2), "{pod}: DEL took {:?}", out.elapsed);
     }
+    let journaled: BTreeSet<String> = std::fs::read_to_string(node.journal())
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["podName"].as_str().unwrap().into())
+        .collect();
+    // Not `consistent`: a DEL cut off by the plugin's bound may have freed the
+    // pool record but not yet deleted the endpoint; the replay finishes it.
+    let left: BTreeMap<String, String> = node.endpoint_ips().into_iter().collect();
+    for pod in left.keys() {
+        assert!(journaled.contains(pod), "{pod}: DEL succeeded but neither released nor journaled");
+    }
+    eprintln!("{} DELs journaled, {} still held until the replay", journaled.len(), left.len());
+    // Another SIGKILL and restart: the replay frees what was journaled.
+    node.kill();
+    node.start();
     assert!(node.endpoint_ips().is_empty(), "{:?}", node.endpoint_ips());
     assert!(node.allocated("big").is_empty());
-    assert!(!node.journal().exists(), "nothing journaled while the agent answers");
+    assert!(!node.journal().exists(), "journal not consumed: {}", node.log());
 
     // A fresh batch: 200 distinct addresses.
     let done = Arc::new(AtomicUsize::new(0));
