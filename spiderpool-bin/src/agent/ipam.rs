@@ -93,10 +93,28 @@ fn response(alloc: &Allocation, config: &AgentConfig) -> IpamAddResponse {
     }
 }
 
+/// Runs a request's work as its own task, so that it finishes even when the
+/// client gives up (the IPAM plugin's DEL waits 1.5 s): a handler dropped half
+/// way could free a pool record but keep the endpoint, or the reverse.
+async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::spawn(work)
+        .await
+        .unwrap_or_else(|e| Err(ApiError::internal(format!("request task failed: {e}"))))
+}
+
 /// `POST /v1/ipam/ip`: allocates for one CNI ADD and answers with the
 /// addresses and routes of every NIC of the pod.
 pub(super) async fn add<S: AgentStore>(
     State(agent): State<Arc<Agent<S>>>,
+    body: Bytes,
+) -> Result<Json<IpamAddResponse>, ApiError> {
+    detached(add_work(agent, body)).await
+}
+
+async fn add_work<S: AgentStore>(
+    agent: Arc<Agent<S>>,
     body: Bytes,
 ) -> Result<Json<IpamAddResponse>, ApiError> {
     let started = Instant::now();
@@ -167,6 +185,13 @@ pub(super) async fn del<S: AgentStore>(
     State(agent): State<Arc<Agent<S>>>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    detached(del_work(agent, body)).await
+}
+
+async fn del_work<S: AgentStore>(
+    agent: Arc<Agent<S>>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let args: IpamDelArgs = parse_body(&body, "IpamDelArgs")?;
     require_non_empty(
         "IpamDelArgs",
@@ -221,6 +246,13 @@ pub(super) async fn release<S: AgentStore>(
 /// disabled, 522 for StatefulSet pods (reference §4.7).
 pub(super) async fn batch_del<S: AgentStore>(
     State(agent): State<Arc<Agent<S>>>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    detached(batch_del_work(agent, body)).await
+}
+
+async fn batch_del_work<S: AgentStore>(
+    agent: Arc<Agent<S>>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let args: IpamBatchDelArgs = parse_body(&body, "IpamBatchDelArgs")?;
