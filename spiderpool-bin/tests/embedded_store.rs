@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use spiderpool_bin::store::{DB_FILE_NAME, EmbeddedError, EmbeddedStore};
+use spiderpool_bin::store::{DB_FILE_NAME, EmbeddedError, EmbeddedStore, SyncMode};
 use spiderpool_core::ip::IpSet;
 use spiderpool_core::model::{
     IPAllocationDetail, PoolIpAllocation, SpiderEndpoint, SpiderIPPool, SpiderReservedIP,
@@ -29,11 +29,16 @@ use spiderpool_core::store::{
 struct Embedded {
     dir: tempfile::TempDir,
     next: AtomicUsize,
+    mode: SyncMode,
 }
 
 impl Embedded {
     fn new() -> Self {
-        Self { dir: tempfile::tempdir().unwrap(), next: AtomicUsize::new(0) }
+        Self::with_mode(SyncMode::EveryWrite)
+    }
+
+    fn with_mode(mode: SyncMode) -> Self {
+        Self { dir: tempfile::tempdir().unwrap(), next: AtomicUsize::new(0), mode }
     }
 }
 
@@ -41,7 +46,8 @@ impl StoreFactory for Embedded {
     type Store = EmbeddedStore;
     fn create(&self, pools: Vec<SpiderIPPool>, reserved: Vec<SpiderReservedIP>) -> EmbeddedStore {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let s = EmbeddedStore::open_dir(self.dir.path().join(format!("store-{n}"))).unwrap();
+        let s = EmbeddedStore::open_dir_with(self.dir.path().join(format!("store-{n}")), self.mode)
+            .unwrap();
         for p in pools {
             pollster::block_on(s.apply_pool(p)).unwrap();
         }
@@ -57,6 +63,32 @@ fn embedded_store_keeps_the_store_contract() {
     let f = Embedded::new();
     pollster::block_on(contract::run(&f));
     pollster::block_on(contract::run_admin(&f));
+}
+
+/// Group commit changes when writes reach the disk, not what they do.
+#[test]
+fn embedded_store_with_group_commit_keeps_the_store_contract() {
+    let f = Embedded::with_mode(SyncMode::Group);
+    pollster::block_on(contract::run(&f));
+    pollster::block_on(contract::run_admin(&f));
+}
+
+/// In group mode, what was written before a `sync` survives reopening.
+#[test]
+fn group_commit_writes_survive_reopen_after_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = EmbeddedStore::open_dir_with(dir.path(), SyncMode::Group).unwrap();
+        assert_eq!(s.sync_mode(), SyncMode::Group);
+        pollster::block_on(s.apply_pool(pool("p", "10.6.0.0/16", &["10.6.0.1-10.6.0.9"]))).unwrap();
+        allocate(&s, "p", "u1").unwrap();
+        allocate(&s, "p", "u2").unwrap();
+        pollster::block_on(s.sync()).unwrap();
+        // A second sync with nothing new returns at once.
+        pollster::block_on(s.sync()).unwrap();
+    }
+    let s = EmbeddedStore::open_dir(dir.path()).unwrap();
+    assert_eq!(records(&s, "p").len(), 2);
 }
 
 fn record(uid: &str) -> PoolIpAllocation {
@@ -182,6 +214,7 @@ fn a_file_that_is_not_a_database_is_refused_with_the_path() {
 
 const CHILD_ENV: &str = "SPIDERPOOL_EMBEDDED_CRASH_WRITER";
 const ROUND_ENV: &str = "SPIDERPOOL_EMBEDDED_CRASH_ROUND";
+const GROUP_ENV: &str = "SPIDERPOOL_EMBEDDED_CRASH_GROUP";
 
 /// The writer of the crash test (a no-op unless `CHILD_ENV` is set): allocates
 /// in a loop, releasing its oldest allocation every fourth step, and prints
@@ -190,7 +223,9 @@ const ROUND_ENV: &str = "SPIDERPOOL_EMBEDDED_CRASH_ROUND";
 fn crash_writer_child() {
     let Ok(path) = std::env::var(CHILD_ENV) else { return };
     let round = std::env::var(ROUND_ENV).unwrap_or_default();
-    let s = EmbeddedStore::open(&path).unwrap();
+    let mode =
+        if std::env::var(GROUP_ENV).is_ok() { SyncMode::Group } else { SyncMode::EveryWrite };
+    let s = EmbeddedStore::open_with(&path, mode).unwrap();
     let mut out = std::io::stdout().lock();
     let mut held: VecDeque<(IpAddr, String)> = VecDeque::new();
     // libtest has printed `test crash_writer_child ... ` without a newline.
@@ -203,10 +238,12 @@ fn crash_writer_child() {
             let change =
                 AllocationChange { remove: vec![(addr, uid.clone())], ..Default::default() };
             pollster::block_on(s.update_allocations("p", v, &change)).unwrap();
+            pollster::block_on(s.sync()).unwrap();
             writeln!(out, "release {addr} {uid}").unwrap();
         } else {
             let uid = format!("crash-{round}-{i}");
             let addr = allocate(&s, "p", &uid).unwrap();
+            pollster::block_on(s.sync()).unwrap();
             writeln!(out, "add {addr} {uid}").unwrap();
             held.push_back((addr, uid));
         }
@@ -214,9 +251,12 @@ fn crash_writer_child() {
     }
 }
 
-fn spawn_writer(db: &Path, round: usize) -> std::process::Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_writer_child", "--nocapture", "--test-threads=1"])
+fn spawn_writer(db: &Path, round: usize, mode: SyncMode) -> std::process::Child {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    if mode == SyncMode::Group {
+        cmd.env(GROUP_ENV, "1");
+    }
+    cmd.args(["--exact", "crash_writer_child", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, db)
         .env(ROUND_ENV, round.to_string())
         .stdout(Stdio::piped())
@@ -230,6 +270,7 @@ fn spawn_writer(db: &Path, round: usize) -> std::process::Child {
 /// allocated and had not released, oldest first.
 fn burst_and_kill(
     db: &Path,
+    mode: SyncMode,
     round: usize,
     kill_after: usize,
     model: &mut BTreeMap<IpAddr, String>,
@@ -237,7 +278,7 @@ fn burst_and_kill(
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
 
-    let mut child = spawn_writer(db, round);
+    let mut child = spawn_writer(db, round, mode);
     let stdout = child.stdout.take().unwrap();
     let mut order: VecDeque<IpAddr> = VecDeque::new();
     let mut events = 0usize;
@@ -274,6 +315,17 @@ fn burst_and_kill(
 
 #[test]
 fn a_writer_killed_mid_burst_loses_no_committed_allocation() {
+    killed_mid_burst(SyncMode::EveryWrite);
+}
+
+/// The same with group commit: the writer reports a change only after its
+/// `sync`, so what it reported is on disk; what it had not synced may be lost.
+#[test]
+fn a_group_commit_writer_killed_mid_burst_loses_no_synced_allocation() {
+    killed_mid_burst(SyncMode::Group);
+}
+
+fn killed_mid_burst(mode: SyncMode) {
     let dir = tempfile::tempdir().unwrap();
     let db: PathBuf = dir.path().join(DB_FILE_NAME);
     {
@@ -284,7 +336,7 @@ fn a_writer_killed_mid_burst_loses_no_committed_allocation() {
     // What the writers reported as committed, carried across rounds.
     let mut model: BTreeMap<IpAddr, String> = BTreeMap::new();
     for (round, kill_after) in [(0, 300), (1, 151), (2, 77)] {
-        let order = burst_and_kill(&db, round, kill_after, &mut model);
+        let order = burst_and_kill(&db, mode, round, kill_after, &mut model);
         let s = EmbeddedStore::open(&db).expect("the database opens cleanly after SIGKILL");
         let stored = records(&s, "p");
         // Every change a writer reported is in the database; at most the one

@@ -242,10 +242,23 @@ async fn apply<S: AgentStore>(
         }
     };
     let mut applied = Vec::with_capacity(objects.len());
+    let mut failed = None;
     for (index, obj) in objects.into_iter().enumerate() {
-        applied.push(apply_one(&agent, obj, listed.then_some(index)).await?);
+        match apply_one(&agent, obj, listed.then_some(index)).await {
+            Ok(v) => applied.push(v),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
     }
-    Ok(Json(json!({ "applied": applied })))
+    // The objects applied before a failure stay applied: make them durable
+    // before answering either way.
+    agent.sync().await.map_err(storage)?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(Json(json!({ "applied": applied }))),
+    }
 }
 
 fn object_names(obj: &Value) -> (String, Option<String>) {
@@ -518,6 +531,7 @@ async fn remove<S: AgentStore>(
     if !existed {
         return Err(not_found(info, &namespace, &name));
     }
+    agent.sync().await.map_err(storage)?;
     tracing::info!(kind = info.kind, namespace = %namespace, name = %name, "deleted");
     Ok(Json(
         json!({ "kind": info.kind, "namespace": namespace, "name": name, "action": "deleted" }),

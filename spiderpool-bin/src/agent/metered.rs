@@ -63,6 +63,10 @@ impl<S: PoolStore> PoolStore for Metered<S> {
     async fn list_reserved_ips(&self) -> Result<Vec<Arc<SpiderReservedIP>>, StoreError> {
         self.inner.list_reserved_ips().await
     }
+
+    async fn sync(&self) -> Result<(), StoreError> {
+        self.inner.sync().await
+    }
 }
 
 impl<S: EndpointStore> EndpointStore for Metered<S> {

@@ -23,6 +23,10 @@ use spiderpool_core::selection::SelectionError;
 /// Spiderpool's histogram buckets, in seconds.
 pub const DURATION_BUCKETS: [f64; 9] = [0.1, 0.3, 0.5, 1.0, 3.0, 5.0, 7.0, 10.0, 15.0];
 
+/// Buckets of the store sync histogram (ours, not Spiderpool's), in seconds:
+/// an fsync takes from well under a millisecond to tens of milliseconds.
+pub const SYNC_BUCKETS: [f64; 9] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5];
+
 type FloatGauge = Gauge<f64, AtomicU64>;
 type PoolLabels = Vec<(String, String)>;
 
@@ -135,6 +139,7 @@ pub struct Metrics {
     alloc_no_available_pool: Counter,
     alloc_ip_used_out: Counter,
     total_pools: Gauge,
+    store_sync: Histogram,
     pool_total: Family<PoolLabels, Gauge>,
     pool_allocated: Family<PoolLabels, Gauge>,
     pool_available: Family<PoolLabels, Gauge>,
@@ -177,6 +182,12 @@ impl Metrics {
         );
         let total_pools = Gauge::default();
         registry.register("total_ippool_counts", "SpiderIPPools in the store", total_pools.clone());
+        let store_sync = Histogram::new(SYNC_BUCKETS);
+        registry.register(
+            "store_sync_duration_seconds",
+            "time an answer waited for its writes to become durable (shared fsync)",
+            store_sync.clone(),
+        );
         let pool_total = Family::default();
         registry.register(
             "ippool_total_ip_counts",
@@ -202,6 +213,7 @@ impl Metrics {
             alloc_no_available_pool,
             alloc_ip_used_out,
             total_pools,
+            store_sync,
             pool_total,
             pool_allocated,
             pool_available,
@@ -242,6 +254,11 @@ impl Metrics {
             }
             Ok(()) => {}
         }
+    }
+
+    /// Records how long one answer waited for durability.
+    pub fn sync(&self, elapsed: Duration) {
+        self.store_sync.observe(elapsed.as_secs_f64());
     }
 
     /// Counts one store write conflict (retried) during an allocation or a

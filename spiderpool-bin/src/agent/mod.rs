@@ -24,7 +24,7 @@ use axum::routing::{delete, get, post};
 use spiderpool_core::admission::ClusterSettings;
 use spiderpool_core::allocator::{Allocator, Clock, RetryPolicy};
 use spiderpool_core::selection::IpamSettings;
-use spiderpool_core::store::{AdminStore, EndpointStore, PoolStore};
+use spiderpool_core::store::{AdminStore, EndpointStore, PoolStore, StoreError};
 use tokio::net::UnixListener;
 
 pub mod admin;
@@ -141,10 +141,31 @@ impl<S: AgentStore> Agent<S> {
     }
 
     /// Runs one allocation or release after the ones queued before it on this
-    /// node (see the `write_queue` field).
-    pub async fn serialized<T>(&self, work: impl std::future::Future<Output = T>) -> T {
-        let _turn = self.write_queue.lock().await;
-        work.await
+    /// node (see the `write_queue` field), then waits until its writes are
+    /// durable ([`PoolStore::sync`]) — outside the queue, so the requests
+    /// that finished meanwhile share one fsync (group commit). A failed sync
+    /// turns a success into the store's error: the client must not be told
+    /// about writes a crash could lose.
+    pub async fn serialized<T, E: From<StoreError>>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let result = {
+            let _turn = self.write_queue.lock().await;
+            work.await
+        };
+        self.sync().await?;
+        result
+    }
+
+    /// Waits until every write that has returned is durable (see
+    /// [`Agent::serialized`]); the administrative routes call it before they
+    /// answer.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        let r = self.store().sync().await;
+        self.metrics.sync(started.elapsed());
+        r
     }
 
     /// The store.

@@ -12,7 +12,7 @@ use spiderpool_bin::agent::{
     replay_release_journal, serve,
 };
 use spiderpool_bin::agent_client::DEFAULT_SOCKET;
-use spiderpool_bin::store::EmbeddedStore;
+use spiderpool_bin::store::{EmbeddedStore, SyncMode};
 use spiderpool_core::admission::ClusterSettings;
 use spiderpool_core::store::MemoryStore;
 use tokio::signal::unix::{SignalKind, signal};
@@ -20,10 +20,20 @@ use tokio::signal::unix::{SignalKind, signal};
 /// Which store holds pools and allocations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum StoreKind {
-    /// A redb database under `--data-dir` (not built yet in this slice).
+    /// A redb database under `--data-dir`.
     Embedded,
     /// Memory only: everything is lost when the agent stops.
     Memory,
+}
+
+/// When the embedded store's writes reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum StoreSync {
+    /// Writes commit without an fsync and every answer waits for one fsync
+    /// shared by the requests that finished meanwhile (group commit).
+    Group,
+    /// Every write commits with its own fsync.
+    EveryWrite,
 }
 
 /// Spiderpool's node agent: IPAM and coordinator configuration over a unix
@@ -44,6 +54,10 @@ struct Args {
     /// Directory of the embedded store's database.
     #[arg(long, env = "SPIDERPOOL_DATA_DIR", default_value = "/var/lib/spiderpool")]
     data_dir: PathBuf,
+    /// How the embedded store makes writes durable. Either way no answer is
+    /// sent before the writes it reports are on disk.
+    #[arg(long, value_enum, env = "SPIDERPOOL_STORE_SYNC", default_value = "group")]
+    store_sync: StoreSync,
     /// Allocate IPv4 addresses.
     #[arg(long, env = "SPIDERPOOL_ENABLE_IPV4", default_value_t = true, action = clap::ArgAction::Set)]
     enable_ipv4: bool,
@@ -124,10 +138,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         StoreKind::Memory => run_with_store(&args, MemoryStore::new(), config).await,
         StoreKind::Embedded => {
             let dir = args.data_dir.clone();
-            let store = tokio::task::spawn_blocking(move || EmbeddedStore::open_dir(&dir))
-                .await
-                .context("opening the embedded store")?
-                .with_context(|| format!("--data-dir {}", args.data_dir.display()))?;
+            let mode = match args.store_sync {
+                StoreSync::Group => SyncMode::Group,
+                StoreSync::EveryWrite => SyncMode::EveryWrite,
+            };
+            let store =
+                tokio::task::spawn_blocking(move || EmbeddedStore::open_dir_with(&dir, mode))
+                    .await
+                    .context("opening the embedded store")?
+                    .with_context(|| format!("--data-dir {}", args.data_dir.display()))?;
             run_with_store(&args, store, config).await
         }
     }

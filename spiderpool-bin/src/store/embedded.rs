@@ -13,8 +13,16 @@
 //! - `endpoints`: (namespace, name) → (version, SpiderEndpoint JSON).
 //! - `objects`: (kind, namespace, name) → (version, JSON).
 //!
-//! Every commit uses [`Durability::Immediate`] (redb's default, set explicitly):
-//! when a write returns, it survives a crash of the process or the machine.
+//! Durability has two modes, chosen at open ([`SyncMode`]):
+//! - [`SyncMode::EveryWrite`] (the default of [`EmbeddedStore::open`]): every
+//!   commit uses [`Durability::Immediate`]; when a write returns, it survives a
+//!   crash of the process or the machine.
+//! - [`SyncMode::Group`] (the agent's): commits use [`Durability::None`] and
+//!   [`EmbeddedStore::sync`] makes every commit that has returned durable with
+//!   one empty [`Durability::Immediate`] commit (redb persists the non-durable
+//!   commits before it). Callers that run concurrently share that fsync (group
+//!   commit): the agent answers a request only after its `sync` returns, so a
+//!   crash loses only writes nobody was told about.
 //!
 //! Concurrency: one mutex serialises writers (check, commit, cache update);
 //! readers take a read lock on the cache and never wait for the disk, except
@@ -89,6 +97,18 @@ pub enum EmbeddedError {
     },
 }
 
+/// When the embedded store's commits reach the disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SyncMode {
+    /// Every write commits durably before it returns (one fsync per write).
+    #[default]
+    EveryWrite,
+    /// Writes commit without an fsync; [`EmbeddedStore::sync`] makes all of
+    /// them durable at once. A crash loses the writes made since the last
+    /// `sync` returned (never a part of one: each commit is atomic).
+    Group,
+}
+
 /// What the store serves reads from: the database's contents, decoded.
 #[derive(Debug, Default)]
 pub(super) struct Cache {
@@ -120,6 +140,11 @@ pub(super) struct Shared {
     db: Database,
     writer: Mutex<()>,
     cache: RwLock<Cache>,
+    mode: SyncMode,
+    /// The highest version known to be durable; held while a `sync` commits,
+    /// so concurrent `sync` calls queue behind one fsync and then find their
+    /// writes covered.
+    durable: Mutex<Version>,
 }
 
 impl fmt::Debug for EmbeddedStore {
@@ -142,11 +167,30 @@ impl EmbeddedStore {
     /// its contents into memory. A file left by a killed process opens too:
     /// redb recovers the last committed transaction.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, EmbeddedError> {
+        Self::open_with(path, SyncMode::EveryWrite)
+    }
+
+    /// [`EmbeddedStore::open_dir`] with a [`SyncMode`].
+    pub fn open_dir_with(dir: impl AsRef<Path>, mode: SyncMode) -> Result<Self, EmbeddedError> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir)
+            .map_err(|source| EmbeddedError::DataDir { path: dir.to_path_buf(), source })?;
+        Self::open_with(dir.join(DB_FILE_NAME), mode)
+    }
+
+    /// [`EmbeddedStore::open`] with a [`SyncMode`].
+    pub fn open_with(path: impl AsRef<Path>, mode: SyncMode) -> Result<Self, EmbeddedError> {
         let path = path.as_ref().to_path_buf();
         let db = Database::create(&path)
             .map_err(|source| EmbeddedError::Open { path: path.clone(), source })?;
-        let shared =
-            Shared { path, db, writer: Mutex::new(()), cache: RwLock::new(Cache::default()) };
+        let shared = Shared {
+            path,
+            db,
+            writer: Mutex::new(()),
+            cache: RwLock::new(Cache::default()),
+            mode,
+            durable: Mutex::new(0),
+        };
         let load = |s: &Shared| -> Result<Cache, StoreError> {
             s.create_tables()?;
             let txn = s.db.begin_read().map_err(|e| s.backend("begin read", e))?;
@@ -154,8 +198,36 @@ impl EmbeddedStore {
         };
         let cache = load(&shared)
             .map_err(|source| EmbeddedError::Load { path: shared.path.clone(), source })?;
+        let loaded = cache.version;
         *shared.write_cache() = cache;
+        // Table creation may have committed without an fsync.
+        if mode == SyncMode::Group {
+            shared
+                .sync_through(loaded)
+                .map_err(|source| EmbeddedError::Load { path: shared.path.clone(), source })?;
+        }
+        *shared.durable.lock().unwrap_or_else(|e| e.into_inner()) = loaded;
         Ok(Self { shared: Arc::new(shared) })
+    }
+
+    /// The store's [`SyncMode`].
+    pub fn sync_mode(&self) -> SyncMode {
+        self.shared.mode
+    }
+
+    /// Makes every write that has returned durable. In
+    /// [`SyncMode::EveryWrite`] they already are and this returns at once; in
+    /// [`SyncMode::Group`] it commits once with an fsync unless a concurrent
+    /// `sync` already covered them.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        if self.shared.mode == SyncMode::EveryWrite {
+            return Ok(());
+        }
+        let target = self.version();
+        if *self.shared.durable.lock().unwrap_or_else(|e| e.into_inner()) >= target {
+            return Ok(());
+        }
+        self.blocking(move |s: &Shared| s.sync_through(target)).await
     }
 
     /// The database file.
@@ -194,6 +266,23 @@ impl EmbeddedStore {
 }
 
 impl Shared {
+    /// Makes the commits up to version `target` durable: one empty durable
+    /// commit, skipped when a `sync` that finished meanwhile covered them.
+    fn sync_through(&self, target: Version) -> Result<(), StoreError> {
+        let mut durable = self.durable.lock().unwrap_or_else(|e| e.into_inner());
+        if *durable >= target {
+            return Ok(());
+        }
+        // Everything committed before this point is covered by the commit
+        // below: redb persists earlier non-durable commits with it.
+        let covered = self.read_cache().version.max(target);
+        let mut txn = self.db.begin_write().map_err(|e| self.backend("sync", e))?;
+        txn.set_durability(Durability::Immediate).map_err(|e| self.backend("sync", e))?;
+        txn.commit().map_err(|e| self.backend("sync", e))?;
+        *durable = covered;
+        Ok(())
+    }
+
     fn create_tables(&self) -> Result<(), StoreError> {
         let next = {
             let txn = self.db.begin_read().map_err(|e| self.backend("begin read", e))?;
@@ -347,7 +436,8 @@ impl Shared {
     }
 
     /// Runs `f` in one write transaction that also stores `next` as the global
-    /// version, and commits it durably. Nothing is written when `f` fails.
+    /// version, and commits it (durably in [`SyncMode::EveryWrite`]). Nothing
+    /// is written when `f` fails.
     pub(super) fn transact<R>(
         &self,
         op: &str,
@@ -355,7 +445,11 @@ impl Shared {
         f: impl FnOnce(&WriteTransaction) -> Result<R, redb::Error>,
     ) -> Result<R, StoreError> {
         let mut txn = self.db.begin_write().map_err(|e| self.backend(op, e))?;
-        txn.set_durability(Durability::Immediate).map_err(|e| self.backend(op, e))?;
+        let durability = match self.mode {
+            SyncMode::EveryWrite => Durability::Immediate,
+            SyncMode::Group => Durability::None,
+        };
+        txn.set_durability(durability).map_err(|e| self.backend(op, e))?;
         let run = |txn: &WriteTransaction| -> Result<R, redb::Error> {
             txn.open_table(META)?.insert(VERSION_KEY, next)?;
             f(txn)

@@ -2,17 +2,18 @@
 //!
 //! [`EmbeddedStore`] is the default store outside Kubernetes (DESIGN §6): one
 //! `redb` database file under the agent's data directory, written only by the
-//! agent, every change committed durably before the call returns. Reads are
+//! agent, every change committed durably before the call returns (or, in
+//! [`SyncMode::Group`], before the caller's `sync` returns). Reads are
 //! served from an in-memory cache of [`spiderpool_core::store::PoolState`]s that
 //! is rebuilt from the database when the store opens.
 //!
 //! What it deliberately does not do: share the database with another writer
-//! process (redb locks the file), or batch several callers' changes into one
-//! commit (group commit is the Kubernetes store's concern).
+//! process (redb locks the file), or merge several callers' changes into one
+//! transaction (each write is its own atomic commit; only the fsync is shared).
 
 mod admin;
 mod embedded;
 mod endpoints;
 mod pools;
 
-pub use embedded::{DB_FILE_NAME, EmbeddedError, EmbeddedStore};
+pub use embedded::{DB_FILE_NAME, EmbeddedError, EmbeddedStore, SyncMode};

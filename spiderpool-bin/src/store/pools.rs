@@ -139,6 +139,10 @@ impl PoolStore for EmbeddedStore {
     async fn list_reserved_ips(&self) -> Result<Vec<Arc<SpiderReservedIP>>, StoreError> {
         Ok(self.shared.read_cache().reserved.values().map(|v| Arc::clone(&v.value)).collect())
     }
+
+    async fn sync(&self) -> Result<(), StoreError> {
+        EmbeddedStore::sync(self).await
+    }
 }
 
 #[cfg(test)]

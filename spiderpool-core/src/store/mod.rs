@@ -415,6 +415,15 @@ pub trait PoolStore: Send + Sync {
     fn list_reserved_ips(
         &self,
     ) -> impl Future<Output = Result<Vec<Arc<SpiderReservedIP>>, StoreError>> + Send;
+
+    /// Waits until every write of this store that has returned (pools,
+    /// endpoints and administrative objects alike) is durable. Stores whose
+    /// writes are durable when they return, like this default, have nothing
+    /// to do; a store that defers its fsyncs shares one among the callers
+    /// waiting here (group commit). Callers answer a client only after it.
+    fn sync(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// SpiderEndpoints (one per pod), keyed by namespace and name.
