@@ -78,8 +78,15 @@ impl Node {
         self.dir.0.join("data")
     }
 
-    /// Starts the agent and waits (bounded) until it answers its health route.
+    /// Starts the agent (no periodic journal replay: the tests that journal
+    /// look at the journal before a restart) and waits (bounded) until it
+    /// answers its health route.
     fn start(&mut self) {
+        self.start_with(&["--release-journal-interval", "0"]);
+    }
+
+    /// [`Node::start`] with extra flags.
+    fn start_with(&mut self, extra: &[&str]) {
         assert!(self.agent.is_none(), "agent already running");
         std::fs::create_dir_all(self.dir.0.join("run")).unwrap();
         let log = std::fs::OpenOptions::new()
@@ -97,6 +104,7 @@ impl Node {
             .arg(self.data())
             .arg("--release-journal")
             .arg(self.journal())
+            .args(extra)
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
@@ -457,6 +465,34 @@ fn del_while_the_agent_is_down_succeeds_fast_and_the_restart_frees_the_address()
     // A second DEL of a released pod is still a success.
     let d = plugin("DEL", "nginx-1", &conf);
     assert_eq!((d.code, d.stdout.as_str()), (0, ""), "{}", d.stderr);
+}
+
+#[test]
+fn a_del_journaled_while_the_agent_serves_is_replayed_without_a_restart() {
+    let mut node = Node::new();
+    node.start_with(&["--release-journal-interval", "1"]);
+    node.pool("10-6-v4", "10.6.0.0/16", "10.6.0.1", "10.6.212.200-10.6.212.240");
+    let conf = node.conf(&["10-6-v4"]);
+    assert_eq!(plugin("ADD", "nginx-1", &conf).address(), "10.6.212.200/16");
+    assert_eq!(plugin("ADD", "nginx-2", &conf).address(), "10.6.212.201/16");
+    // The plugin cannot reach the agent (as when it is too slow to answer):
+    // DEL succeeds and journals; the running agent replays it on its own.
+    let mut unreachable = conf.clone();
+    unreachable["ipam"]["ipam_unix_socket_path"] = json!(node.dir.0.join("run/elsewhere.sock"));
+    let d = plugin("DEL", "nginx-1", &unreachable);
+    assert_eq!((d.code, d.stdout.as_str()), (0, ""), "{}", d.stderr);
+    assert!(node.journal().exists(), "the DEL was not journaled");
+    let staging = spiderpool_bin::agent::journal_staging_path(&node.journal());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while node.allocated("10-6-v4").len() != 1 {
+        assert!(Instant::now() < deadline, "journal not replayed in 10 s: {}", node.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let held: Vec<String> = node.allocated("10-6-v4").into_keys().collect();
+    assert_eq!(held, ["10.6.212.201"]);
+    assert!(!node.journal().exists() && !staging.exists(), "journal left: {}", node.log());
+    // The agent kept serving: the freed address is handed out again.
+    assert_eq!(plugin("ADD", "nginx-3", &conf).address(), "10.6.212.200/16");
 }
 
 #[test]

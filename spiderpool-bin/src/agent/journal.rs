@@ -1,10 +1,20 @@
 //! Replay of the `spiderpool` IPAM plugin's release journal (one
 //! `IpamDelArgs` JSON line per DEL the agent could not take): each line is
-//! released as `DELETE /v1/ipam/ip` would; lines that fail stay, the file is
-//! rewritten atomically (temp file, fsync, rename).
+//! released as `DELETE /v1/ipam/ip` would.
+//!
+//! The agent replays at start-up and then periodically. A replay first moves
+//! the journal's lines into a staging file next to it (`PATH.replaying`,
+//! fsynced) and removes the journal, both under the journal's exclusive lock,
+//! which the plugin also takes to append ([`crate::ipam::journal::append`]):
+//! a line is never lost between the read and the removal. Then it releases
+//! the staged lines; lines that fail stay staged (rewritten atomically: temp
+//! file, fsync, rename) and are retried by the next replay. A crash in
+//! between repeats releases, which are idempotent.
 
-use std::io::Write;
-use std::path::Path;
+use std::ffi::OsString;
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 
 use super::models::IpamDelArgs;
 use super::{Agent, AgentStore};
@@ -22,20 +32,27 @@ pub struct ReplayOutcome {
     pub invalid: Vec<String>,
 }
 
-/// Replays the journal at `path` against `agent`. A missing file is an empty
-/// journal. When every line is released the file is removed; otherwise the
-/// failed lines are written back atomically.
+/// Replays the journal at `path` against `agent`: the staged lines of an
+/// earlier replay, then the journal's new lines. A missing file is an empty
+/// journal. When every line is released nothing is left on disk.
 pub async fn replay_release_journal<S: AgentStore>(
     agent: &Agent<S>,
     path: &Path,
 ) -> std::io::Result<ReplayOutcome> {
+    let staging = staging_path(path);
     let named = |e: std::io::Error, what: &str| {
         std::io::Error::new(e.kind(), format!("release journal {}: {what}: {e}", path.display()))
     };
-    let text = match std::fs::read_to_string(path) {
+    {
+        let (path, staging) = (path.to_path_buf(), staging.clone());
+        tokio::task::spawn_blocking(move || stage_new_lines(&path, &staging))
+            .await
+            .map_err(|e| std::io::Error::other(format!("release journal: staging task: {e}")))??;
+    }
+    let text = match std::fs::read_to_string(&staging) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ReplayOutcome::default()),
-        Err(e) => return Err(named(e, "read")),
+        Err(e) => return Err(named(e, "read staged lines")),
     };
     let mut outcome = ReplayOutcome::default();
     let mut keep = String::new();
@@ -82,13 +99,106 @@ pub async fn replay_release_journal<S: AgentStore>(
         }
     }
     if keep.is_empty() {
-        std::fs::remove_file(path).map_err(|e| named(e, "remove"))?;
+        std::fs::remove_file(&staging).map_err(|e| named(e, "remove staged lines"))?;
     } else {
-        let tmp = path.with_extension("jsonl.tmp");
+        let mut tmp = staging.clone().into_os_string();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
         let mut f = std::fs::File::create(&tmp).map_err(|e| named(e, "create temp file"))?;
         f.write_all(keep.as_bytes()).map_err(|e| named(e, "write temp file"))?;
         f.sync_all().map_err(|e| named(e, "fsync temp file"))?;
-        std::fs::rename(&tmp, path).map_err(|e| named(e, "rename"))?;
+        std::fs::rename(&tmp, &staging).map_err(|e| named(e, "rename"))?;
     }
     Ok(outcome)
+}
+
+/// `PATH.replaying`: where a replay keeps the lines it took from the journal.
+pub fn staging_path(path: &Path) -> PathBuf {
+    let mut s: OsString = path.as_os_str().to_owned();
+    s.push(".replaying");
+    PathBuf::from(s)
+}
+
+/// Under the journal's lock: appends its lines to the staging file (fsynced),
+/// then removes the journal. Nothing to do when it does not exist.
+fn stage_new_lines(path: &Path, staging: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let named = |e: std::io::Error, what: &str| {
+        std::io::Error::new(e.kind(), format!("release journal {}: {what}: {e}", path.display()))
+    };
+    let mut file = match OpenOptions::new().read(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(named(e, "open")),
+    };
+    file.lock().map_err(|e| named(e, "lock"))?;
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(|e| named(e, "read"))?;
+    if !text.trim().is_empty() {
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        let mut st = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(staging)
+            .map_err(|e| named(e, "open staging file"))?;
+        st.write_all(text.as_bytes()).map_err(|e| named(e, "write staging file"))?;
+        st.sync_all().map_err(|e| named(e, "fsync staging file"))?;
+    }
+    // Still holding the lock: a plugin waiting for it finds the file gone
+    // and creates a new one.
+    std::fs::remove_file(path).map_err(|e| named(e, "remove"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Plugins append while replays stage: every line ends up staged exactly
+    /// once, none lost to the removal of the journal.
+    #[test]
+    fn lines_appended_during_staging_are_never_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let staging = staging_path(&path);
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    for i in 0..100 {
+                        let args = IpamDelArgs {
+                            container_id: format!("c-{w}-{i}"),
+                            if_name: "net1".into(),
+                            pod_namespace: "default".into(),
+                            pod_name: format!("p-{w}-{i}"),
+                            pod_uid: String::new(),
+                            net_namespace: None,
+                        };
+                        crate::ipam::journal::append(&path, &args).unwrap();
+                    }
+                })
+            })
+            .collect();
+        while !writers.iter().all(std::thread::JoinHandle::is_finished) {
+            stage_new_lines(&path, &staging).unwrap();
+        }
+        for w in writers {
+            w.join().unwrap();
+        }
+        stage_new_lines(&path, &staging).unwrap();
+        assert!(!path.exists());
+        let text = std::fs::read_to_string(&staging).unwrap();
+        let mut ids: Vec<String> = text
+            .lines()
+            .map(|l| serde_json::from_str::<IpamDelArgs>(l).unwrap().container_id)
+            .collect();
+        assert_eq!(ids.len(), 400);
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 400);
+    }
 }

@@ -37,7 +37,7 @@ pub mod metrics;
 pub mod models;
 
 pub use facts::gather_pod;
-pub use journal::{ReplayOutcome, replay_release_journal};
+pub use journal::{ReplayOutcome, replay_release_journal, staging_path as journal_staging_path};
 pub use metered::Metered;
 use metrics::{Metrics, PoolCounts};
 

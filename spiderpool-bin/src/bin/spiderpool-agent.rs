@@ -100,6 +100,11 @@ struct Args {
         default_value = "/var/lib/spiderpool/release-journal.jsonl"
     )]
     release_journal: PathBuf,
+    /// Seconds between replays of the release journal while serving (DELs
+    /// journaled because the agent was slow or briefly away); 0: only at
+    /// start-up.
+    #[arg(long, env = "SPIDERPOOL_RELEASE_JOURNAL_INTERVAL", default_value_t = 10)]
+    release_journal_interval: u64,
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, env = "SPIDERPOOL_LOG_LEVEL", default_value = "info")]
     log_level: tracing::Level,
@@ -186,6 +191,35 @@ async fn run_with_store<S: AgentStore>(
         let _ = rx.wait_for(|v| *v).await;
     };
 
+    let replays = (args.release_journal_interval > 0).then(|| {
+        let agent = agent.clone();
+        let path = args.release_journal.clone();
+        let every = std::time::Duration::from_secs(args.release_journal_interval);
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.wait_for(|v| *v) => break,
+                }
+                match replay_release_journal(&agent, &path).await {
+                    Ok(o) if o.released + o.kept + o.invalid.len() > 0 => tracing::info!(
+                        journal = %path.display(),
+                        released = o.released,
+                        kept = o.kept,
+                        invalid = o.invalid.len(),
+                        "release journal replayed"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "release journal: not replayed"),
+                }
+            }
+        })
+    });
+
     let health = if args.health_port != 0 {
         let addr = SocketAddr::new(args.health_address, args.health_port);
         let listener = tokio::net::TcpListener::bind(addr)
@@ -226,6 +260,9 @@ async fn run_with_store<S: AgentStore>(
     serve(listener, agent, Some(&args.socket), stopped(stop_rx))
         .await
         .context("serving the agent socket")?;
+    if let Some(t) = replays {
+        t.await.context("release journal task")?;
+    }
     for (what, task) in [("health", health), ("metrics", metrics)] {
         if let Some(t) = task {
             t.await
