@@ -61,6 +61,9 @@ cleanup() {
   fi
   for pid in "${server_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for p in "${pods[@]}"; do
+    # As in Kubernetes: the pod is deleted (its addresses are released), then
+    # the runtime tears its networks down.
+    [ -n "$agent_pid" ] && "$ctl" --socket "$socket" delete pod "$p" -n default >/dev/null 2>&1 || true
     if [ -e "/var/run/netns/sp-$p-$tag" ]; then
       ip netns exec "$ns_node" "$ctl" cni del --conf "$work/nad.json" --netns "/var/run/netns/sp-$p-$tag" \
         --ifname net1 --container-id "ctr-$p-$tag" --args "K8S_POD_NAMESPACE=default;K8S_POD_NAME=$p" \

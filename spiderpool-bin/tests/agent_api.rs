@@ -592,6 +592,93 @@ fn a_terminating_registered_pod_gets_no_address() {
     assert!(text(&e).contains("default/gone") && text(&e).contains("deletionTimestamp"), "{e}");
 }
 
+fn allocated_count(server: &Server) -> u64 {
+    let (s, pool) = server.call("GET", "/v1/admin/objects/sp/_/10-6-v4", &Value::Null);
+    assert_eq!(s, 200, "{pool}");
+    pool["status"]["allocatedIPCount"].as_u64().unwrap_or(0)
+}
+
+fn pod(name: &str, uid: &str, extra_meta: Value) -> Value {
+    let mut meta = json!({"name": name, "namespace": "default", "uid": uid});
+    if let (Some(m), Some(extra)) = (meta.as_object_mut(), extra_meta.as_object()) {
+        m.extend(extra.clone());
+    }
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": {"nodeName": "node1"}})
+}
+
+/// Spiderpool's release rule: the CNI DEL of a pod that is still alive (a
+/// sandbox restart) keeps its addresses; the DEL after the pod terminates, or
+/// the deletion of the Pod object, frees them.
+#[test]
+fn a_cni_del_keeps_the_addresses_of_a_registered_pod_that_is_still_alive() {
+    let server = Server::start();
+    server.apply(pool_10_6_v4());
+    server.apply(pod("nginx-1", "u1", json!({})));
+    let (s, first) = server.call("POST", "/v1/ipam/ip", &add_args("nginx-1", "u1"));
+    assert_eq!(s, 200, "{first}");
+    // DEL while alive: 200, nothing released; the new sandbox gets the same address.
+    let (s, e) = server.call("DELETE", "/v1/ipam/ip", &del_args("nginx-1", "u1"));
+    assert_eq!(s, 200, "{e}");
+    assert_eq!(allocated_count(&server), 1);
+    let mut again = add_args("nginx-1", "u1");
+    again["containerID"] = json!("ctr-nginx-1-restarted");
+    let (s, second) = server.call("POST", "/v1/ipam/ip", &again);
+    assert_eq!(s, 200);
+    assert_eq!(first["ips"], second["ips"]);
+    // The pod terminates: the DEL frees the address.
+    server.apply(pod("nginx-1", "u1", json!({"deletionTimestamp": "2026-11-26T00:00:00Z"})));
+    let mut del = del_args("nginx-1", "u1");
+    del["containerID"] = json!("ctr-nginx-1-restarted");
+    let (s, e) = server.call("DELETE", "/v1/ipam/ip", &del);
+    assert_eq!(s, 200, "{e}");
+    assert_eq!(allocated_count(&server), 0);
+
+    // Deleting the Pod object frees what it holds, without a DEL.
+    server.apply(pod("nginx-2", "u2", json!({})));
+    let (s, _) = server.call("POST", "/v1/ipam/ip", &add_args("nginx-2", "u2"));
+    assert_eq!(s, 200);
+    let (s, e) = server.call("DELETE", "/v1/ipam/ip", &del_args("nginx-2", "u2"));
+    assert_eq!(s, 200, "{e}");
+    assert_eq!(allocated_count(&server), 1);
+    let (s, e) = server.call("DELETE", "/v1/admin/objects/pod/default/nginx-2", &Value::Null);
+    assert_eq!(s, 200, "{e}");
+    assert_eq!(allocated_count(&server), 0);
+
+    // A DEL for an older pod of the same name (the stored pod has a new UID)
+    // frees the old pod's address.
+    server.apply(pod("nginx-3", "old", json!({})));
+    let (s, _) = server.call("POST", "/v1/ipam/ip", &add_args("nginx-3", "old"));
+    assert_eq!(s, 200);
+    server.apply(pod("nginx-3", "new", json!({})));
+    let (s, e) = server.call("DELETE", "/v1/ipam/ip", &del_args("nginx-3", "old"));
+    assert_eq!(s, 200, "{e}");
+    assert_eq!(allocated_count(&server), 0);
+
+    // An unregistered pod has no lifecycle here: its DEL releases at once.
+    let (s, _) = server.call("POST", "/v1/ipam/ip", &add_args("loose", "ul"));
+    assert_eq!(s, 200);
+    let (s, _) = server.call("DELETE", "/v1/ipam/ip", &del_args("loose", "ul"));
+    assert_eq!(s, 200);
+    assert_eq!(allocated_count(&server), 0);
+}
+
+/// Deleting the Pod object of a valid StatefulSet member keeps its address
+/// for the replacement pod.
+#[test]
+fn deleting_a_statefulset_members_pod_object_keeps_its_address() {
+    let server = Server::start();
+    server.apply(pool_10_6_v4());
+    server.apply(json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "web", "namespace": "default", "uid": "sts"}, "spec": {"replicas": 2}}));
+    server.apply(pod("web-0", "w0", json!({"ownerReferences":
+        [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web", "uid": "sts", "controller": true}]})));
+    let (s, first) = server.call("POST", "/v1/ipam/ip", &add_args("web-0", "w0"));
+    assert_eq!(s, 200, "{first}");
+    let (s, e) = server.call("DELETE", "/v1/admin/objects/pod/default/web-0", &Value::Null);
+    assert_eq!(s, 200, "{e}");
+    assert_eq!(allocated_count(&server), 1, "the member keeps its address");
+}
+
 #[test]
 fn admin_short_paths_namespace_filter_and_item_fields() {
     let server = Server::start();

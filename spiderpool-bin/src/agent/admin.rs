@@ -33,6 +33,7 @@ use spiderpool_core::model::{
 use spiderpool_core::multus::{self, NetworkAttachmentDefinition};
 use spiderpool_core::store::{AdminError, ObjectKey};
 
+use super::facts::gather_pod;
 use super::ipam::store_error;
 use super::models::ApiError;
 use super::{Agent, AgentStore};
@@ -525,6 +526,22 @@ async fn remove<S: AgentStore>(
                 store.delete_object(&ObjectKey::new(k, &namespace, &name)).await.map_err(storage)?
             }
         }
+    } else if info.kind == "Pod" {
+        // The pod is gone: what it holds is released (as Spiderpool's GC does
+        // for a deleted pod), except a valid StatefulSet member's addresses,
+        // kept for the pod that replaces it. Its facts (owner) are read before
+        // the object goes.
+        let ctx =
+            gather_pod(store, agent.config(), &namespace, &name, "").await.map_err(storage)?;
+        let existed = store
+            .delete_object(&ObjectKey::new(info.kind, &namespace, &name))
+            .await
+            .map_err(storage)?;
+        if existed && !ctx.pod.uid.is_empty() {
+            let _released =
+                super::ipam::release_pod(&agent, &ctx, "", super::ipam::Why::PodDeleted).await?;
+        }
+        existed
     } else {
         store.delete_object(&ObjectKey::new(info.kind, &namespace, &name)).await.map_err(storage)?
     };

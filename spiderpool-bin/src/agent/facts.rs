@@ -22,6 +22,8 @@ pub struct PodContext {
     pub node: NodeFacts,
     /// True when a `Pod` object is stored for it.
     pub registered: bool,
+    /// The stored `Pod` object's `metadata.uid`, when it has one.
+    pub stored_uid: Option<String>,
     /// Why the stored pod is not alive (terminating or finished), when it is
     /// not; allocation refuses such pods as Spiderpool does.
     pub not_alive: Option<String>,
@@ -167,6 +169,7 @@ pub async fn gather_pod<S: AdminStore>(
         namespace: ns,
         node,
         registered: pod_obj.is_some(),
+        stored_uid: pod_obj.as_ref().and_then(|o| str_at(o, "/metadata/uid")).map(str::to_string),
         not_alive: pod_obj.as_ref().and_then(not_alive_reason),
     })
 }

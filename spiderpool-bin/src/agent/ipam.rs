@@ -14,7 +14,7 @@ use spiderpool_core::ip::IpFamily;
 use spiderpool_core::selection::{RuledOutReason, SelectionError};
 use spiderpool_core::store::StoreError;
 
-use super::facts::gather_pod;
+use super::facts::{PodContext, gather_pod};
 use super::metered::as_release;
 use super::models::{
     ApiError, IpConfig, IpamAddArgs, IpamAddResponse, IpamBatchDelArgs, IpamDelArgs, Route,
@@ -197,8 +197,30 @@ async fn del_work<S: AgentStore>(
         "IpamDelArgs",
         &[("podNamespace", &args.pod_namespace), ("podName", &args.pod_name)],
     )?;
-    release(&agent, &args.pod_namespace, &args.pod_name, &args.pod_uid, &args.container_id, true)
-        .await
+    release(
+        &agent,
+        &args.pod_namespace,
+        &args.pod_name,
+        &args.pod_uid,
+        &args.container_id,
+        Why::CniDel,
+    )
+    .await
+}
+
+/// Why addresses are released: what may keep them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Why {
+    /// A CNI DEL (`DELETE /v1/ipam/ip`, or its journal line): a registered pod
+    /// that is still alive keeps its addresses (Spiderpool's rule: the DEL of a
+    /// sandbox restart must not free what the new sandbox gets back), and so
+    /// does a valid StatefulSet member.
+    CniDel,
+    /// The pod's `Pod` object was deleted: a valid StatefulSet member keeps
+    /// its addresses for the pod that replaces it.
+    PodDeleted,
+    /// `DELETE /v1/ipam/ips`: everything goes.
+    Batch,
 }
 
 pub(super) async fn release<S: AgentStore>(
@@ -207,18 +229,42 @@ pub(super) async fn release<S: AgentStore>(
     name: &str,
     uid: &str,
     container_id: &str,
-    keep_statefulset_members: bool,
+    why: Why,
 ) -> Result<Json<Value>, ApiError> {
     let pod_ref = format!("{namespace}/{name}");
     let ctx = gather_pod(agent.store(), agent.config(), namespace, name, uid)
         .await
         .map_err(|e| store_error(&format!("pod {pod_ref}"), &e))?;
+    if why == Why::CniDel
+        && ctx.registered
+        && ctx.not_alive.is_none()
+        && (uid.is_empty() || ctx.stored_uid.as_deref().is_none_or(|s| s == uid))
+    {
+        tracing::info!(
+            pod = %pod_ref,
+            container_id = %container_id,
+            "release skipped: the registered pod is still alive (delete the Pod object or mark it terminating to free its addresses)"
+        );
+        return Ok(ok());
+    }
+    release_pod(agent, &ctx, container_id, why).await
+}
+
+/// Releases what the pod of `ctx` holds (the allocator matches records by UID
+/// and, when given, container ID).
+pub(super) async fn release_pod<S: AgentStore>(
+    agent: &Agent<S>,
+    ctx: &PodContext,
+    container_id: &str,
+    why: Why,
+) -> Result<Json<Value>, ApiError> {
+    let pod_ref = format!("{}/{}", ctx.pod.namespace, ctx.pod.name);
     let req = ReleaseRequest {
-        namespace: namespace.to_string(),
-        name: name.to_string(),
+        namespace: ctx.pod.namespace.clone(),
+        name: ctx.pod.name.clone(),
         uid: Some(ctx.pod.uid.clone()).filter(|u| !u.is_empty()),
         container_id: Some(container_id.to_string()).filter(|c| !c.is_empty()),
-        owner: if keep_statefulset_members { ctx.pod.owner.clone() } else { None },
+        owner: if why == Why::Batch { None } else { ctx.pod.owner.clone() },
     };
     let started = Instant::now();
     let result = as_release(agent.serialized(agent.allocator().release(&req))).await;
@@ -228,6 +274,7 @@ pub(super) async fn release<S: AgentStore>(
             tracing::info!(
                 pod = %pod_ref,
                 container_id = %container_id,
+                ?why,
                 released = ?outcome.released.iter().map(|(p, ip)| format!("{p}:{ip}")).collect::<Vec<_>>(),
                 kept = outcome.kept.as_deref().unwrap_or(""),
                 "released"
@@ -289,8 +336,15 @@ async fn batch_del_work<S: AgentStore>(
             ));
         }
     }
-    release(&agent, &args.pod_namespace, &args.pod_name, &args.pod_uid, &args.container_id, false)
-        .await
+    release(
+        &agent,
+        &args.pod_namespace,
+        &args.pod_name,
+        &args.pod_uid,
+        &args.container_id,
+        Why::Batch,
+    )
+    .await
 }
 
 fn status(code: u16) -> StatusCode {

@@ -82,7 +82,7 @@ pub async fn replay_release_journal<S: AgentStore>(
             &args.pod_name,
             &args.pod_uid,
             &args.container_id,
-            true,
+            super::ipam::Why::CniDel,
         )
         .await;
         match result {
