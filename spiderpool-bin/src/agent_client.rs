@@ -1,13 +1,15 @@
 //! A small client for the agent's API on its unix socket (HTTP/1.1, JSON), as
-//! the CNI plugins use it: one request per call, a bounded time, and "no
-//! socket" told apart from "agent said no".
+//! the CNI plugins use it: a bounded time per request, "no socket" told apart
+//! from "agent said no", and a [`Session`] to send several requests over one
+//! connection.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
 /// The agent's default socket.
@@ -64,60 +66,114 @@ pub fn request_json(
     body: &serde_json::Value,
     timeout: Duration,
 ) -> Result<Option<serde_json::Value>, AgentError> {
-    if !socket.exists() {
-        return Ok(None);
+    match Session::new(socket)? {
+        None => Ok(None),
+        Some(mut s) => s.request(method, path, body, timeout).map(Some),
     }
-    let socket_text = socket.display().to_string();
-    let io = |message: String| AgentError::Io { socket: socket_text.clone(), message };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-        .map_err(|e| io(format!("runtime: {e}")))?;
-    let payload = serde_json::to_vec(body).map_err(|e| io(e.to_string()))?;
-    let request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "localhost")
-        .header("content-type", "application/json")
-        .header("accept", "application/json")
-        .body(Full::new(Bytes::from(payload)))
-        .map_err(|e| io(e.to_string()))?;
-    let exchange = async {
-        let stream = tokio::net::UnixStream::connect(socket)
-            .await
-            .map_err(|e| io(format!("connect: {e}")))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| io(format!("handshake: {e}")))?;
-        let driver = tokio::spawn(conn);
-        let response =
-            sender.send_request(request).await.map_err(|e| io(format!("request: {e}")))?;
-        let status = response.status().as_u16();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| io(format!("response body: {e}")))?
-            .to_bytes();
-        driver.abort();
-        Ok::<_, AgentError>((status, bytes))
-    };
-    let (status, bytes) =
-        rt.block_on(async { tokio::time::timeout(timeout, exchange).await }).map_err(|_| {
-            AgentError::Timeout { socket: socket_text.clone(), seconds: timeout.as_secs() }
-        })??;
-    if !(200..300).contains(&status) {
-        return Err(AgentError::Status {
-            method: method.to_string(),
-            path: path.to_string(),
-            status,
-            body: String::from_utf8_lossy(&bytes).chars().take(512).collect(),
-        });
+}
+
+/// Several requests to the agent over one kept-alive connection (the IPAM
+/// plugin's health check and allocation), on one small runtime: a CNI plugin
+/// is a short-lived process, so each connection and runtime saved is a
+/// measurable part of its run. The connection is opened by the first request
+/// and opened again if the agent closed it.
+pub struct Session {
+    socket: PathBuf,
+    rt: tokio::runtime::Runtime,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("socket", &self.socket).finish_non_exhaustive()
     }
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| AgentError::Decode { path: path.to_string(), message: e.to_string() })
+}
+
+impl Session {
+    /// A session with the agent on `socket`; `Ok(None)` when the socket does
+    /// not exist (no agent on this machine).
+    pub fn new(socket: &Path) -> Result<Option<Self>, AgentError> {
+        if !socket.exists() {
+            return Ok(None);
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| AgentError::Io {
+                socket: socket.display().to_string(),
+                message: format!("runtime: {e}"),
+            })?;
+        Ok(Some(Self { socket: socket.to_path_buf(), rt, sender: None }))
+    }
+
+    /// Sends one request with a JSON body and returns the JSON answer, within
+    /// `timeout` (connecting included).
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, AgentError> {
+        let socket_text = self.socket.display().to_string();
+        let io = |message: String| AgentError::Io { socket: socket_text.clone(), message };
+        let payload = serde_json::to_vec(body).map_err(|e| io(e.to_string()))?;
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost")
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .body(Full::new(Bytes::from(payload)))
+            .map_err(|e| io(e.to_string()))?;
+        let socket = self.socket.clone();
+        let reusable = self.sender.take().filter(|s| !s.is_closed());
+        let exchange = async {
+            let mut sender = match reusable {
+                Some(s) => s,
+                None => {
+                    let stream = tokio::net::UnixStream::connect(&socket)
+                        .await
+                        .map_err(|e| io(format!("connect: {e}")))?;
+                    let (sender, conn) =
+                        hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                            .await
+                            .map_err(|e| io(format!("handshake: {e}")))?;
+                    // Driven whenever the runtime runs (inside `block_on`);
+                    // dropped with the runtime.
+                    tokio::spawn(conn);
+                    sender
+                }
+            };
+            sender.ready().await.map_err(|e| io(format!("connection: {e}")))?;
+            let response =
+                sender.send_request(request).await.map_err(|e| io(format!("request: {e}")))?;
+            let status = response.status().as_u16();
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| io(format!("response body: {e}")))?
+                .to_bytes();
+            Ok::<_, AgentError>((sender, status, bytes))
+        };
+        let (sender, status, bytes) =
+            self.rt.block_on(async { tokio::time::timeout(timeout, exchange).await }).map_err(
+                |_| AgentError::Timeout { socket: socket_text.clone(), seconds: timeout.as_secs() },
+            )??;
+        self.sender = Some(sender);
+        if !(200..300).contains(&status) {
+            return Err(AgentError::Status {
+                method: method.to_string(),
+                path: path.to_string(),
+                status,
+                body: String::from_utf8_lossy(&bytes).chars().take(512).collect(),
+            });
+        }
+        serde_json::from_slice(&bytes)
+            .map_err(|e| AgentError::Decode { path: path.to_string(), message: e.to_string() })
+    }
 }
 
 #[cfg(test)]

@@ -83,8 +83,10 @@ fn fail(err: &CniError, cni_version: &str, stdout: &mut impl Write) -> i32 {
 }
 
 fn write_json(out: &mut impl Write, json: &serde_json::Value) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, json)?;
-    out.write_all(b"\n")?;
+    // One write: stdout is line-buffered, a pretty result would be a dozen.
+    let mut text = serde_json::to_vec_pretty(json)?;
+    text.push(b'\n');
+    out.write_all(&text)?;
     out.flush()
 }
 

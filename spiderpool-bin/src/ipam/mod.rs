@@ -188,18 +188,32 @@ fn del_args(req: &CniRequest) -> IpamDelArgs {
 }
 
 impl Spiderpool {
-    fn healthy(&self, socket: &Path) -> Result<(), CniError> {
-        match agent_client::request_json(
-            socket,
-            "GET",
-            "/v1/ipam/healthy",
-            &json!({}),
-            self.health_timeout,
-        ) {
-            Ok(Some(_)) => Ok(()),
-            Ok(None) => Err(no_agent(socket)),
-            Err(e) => Err(agent_error("agent health check", e)),
-        }
+    /// Checks the agent's health and returns the session (its connection is
+    /// reused by the next request).
+    fn healthy(&self, socket: &Path) -> Result<agent_client::Session, CniError> {
+        let mut session = match agent_client::Session::new(socket) {
+            Ok(Some(s)) => s,
+            Ok(None) => return Err(no_agent(socket)),
+            Err(e) => return Err(agent_error("agent health check", e)),
+        };
+        session
+            .request("GET", "/v1/ipam/healthy", &json!({}), self.health_timeout)
+            .map_err(|e| agent_error("agent health check", e))?;
+        Ok(session)
+    }
+
+    /// One request in `session`.
+    fn call_in(
+        &self,
+        session: &mut agent_client::Session,
+        method: &str,
+        path: &str,
+        body: &Value,
+        timeout: Duration,
+    ) -> Result<Value, CniError> {
+        session
+            .request(method, path, body, timeout)
+            .map_err(|e| agent_error(&format!("{method} {path}"), e))
     }
 
     fn call(
@@ -286,7 +300,7 @@ impl Plugin for Spiderpool {
         let log = Log::new(&cfg, req);
         let socket = cfg.socket();
         let outcome = (|| {
-            self.healthy(&socket)?;
+            let mut session = self.healthy(&socket)?;
             let args = IpamAddArgs {
                 container_id: req.container_id.clone(),
                 if_name: req.ifname.clone(),
@@ -301,7 +315,8 @@ impl Plugin for Spiderpool {
             };
             let body = serde_json::to_value(&args)
                 .map_err(|e| CniError::Io { what: "IpamAddArgs".into(), reason: e.to_string() })?;
-            let answer = self.call(&socket, "POST", "/v1/ipam/ip", &body, self.add_timeout)?;
+            let answer =
+                self.call_in(&mut session, "POST", "/v1/ipam/ip", &body, self.add_timeout)?;
             let answer: IpamAddResponse = serde_json::from_value(answer).map_err(|e| {
                 plugin_error(
                     codes::NO_ADDRESS,
@@ -463,6 +478,8 @@ impl Plugin for Spiderpool {
 
     fn status(&self, req: &CniRequest) -> Result<(), CniError> {
         let cfg = IpamConfig::from_netconf(&req.raw_config)?;
-        self.healthy(&cfg.socket()).map_err(|e| CniError::NotAvailable { reason: e.to_string() })
+        self.healthy(&cfg.socket())
+            .map(drop)
+            .map_err(|e| CniError::NotAvailable { reason: e.to_string() })
     }
 }
