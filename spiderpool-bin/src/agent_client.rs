@@ -108,7 +108,8 @@ impl Session {
     }
 
     /// Sends one request with a JSON body and returns the JSON answer, within
-    /// `timeout` (connecting included).
+    /// `timeout` (connecting included). A status other than 2xx is an
+    /// [`AgentError::Status`] with the body's start.
     pub fn request(
         &mut self,
         method: &str,
@@ -116,17 +117,44 @@ impl Session {
         body: &serde_json::Value,
         timeout: Duration,
     ) -> Result<serde_json::Value, AgentError> {
+        let (status, bytes) = self.exchange(method, path, Some(body), timeout)?;
+        if !(200..300).contains(&status) {
+            return Err(AgentError::Status {
+                method: method.to_string(),
+                path: path.to_string(),
+                status,
+                body: String::from_utf8_lossy(&bytes).chars().take(512).collect(),
+            });
+        }
+        serde_json::from_slice(&bytes)
+            .map_err(|e| AgentError::Decode { path: path.to_string(), message: e.to_string() })
+    }
+
+    /// Sends one request (a JSON body when given) and returns the status and
+    /// the whole body, whatever the status, within `timeout`.
+    pub fn exchange(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        timeout: Duration,
+    ) -> Result<(u16, Bytes), AgentError> {
         let socket_text = self.socket.display().to_string();
         let io = |message: String| AgentError::Io { socket: socket_text.clone(), message };
-        let payload = serde_json::to_vec(body).map_err(|e| io(e.to_string()))?;
-        let request = Request::builder()
+        let payload = match body {
+            Some(v) => serde_json::to_vec(v).map_err(|e| io(format!("request body: {e}")))?,
+            None => Vec::new(),
+        };
+        let mut builder = Request::builder()
             .method(method)
             .uri(path)
             .header("host", "localhost")
-            .header("content-type", "application/json")
-            .header("accept", "application/json")
-            .body(Full::new(Bytes::from(payload)))
-            .map_err(|e| io(e.to_string()))?;
+            .header("accept", "application/json");
+        if body.is_some() {
+            builder = builder.header("content-type", "application/json");
+        }
+        let request =
+            builder.body(Full::new(Bytes::from(payload))).map_err(|e| io(e.to_string()))?;
         let socket = self.socket.clone();
         let reusable = self.sender.take().filter(|s| !s.is_closed());
         let exchange = async {
@@ -163,16 +191,7 @@ impl Session {
                 |_| AgentError::Timeout { socket: socket_text.clone(), seconds: timeout.as_secs() },
             )??;
         self.sender = Some(sender);
-        if !(200..300).contains(&status) {
-            return Err(AgentError::Status {
-                method: method.to_string(),
-                path: path.to_string(),
-                status,
-                body: String::from_utf8_lossy(&bytes).chars().take(512).collect(),
-            });
-        }
-        serde_json::from_slice(&bytes)
-            .map_err(|e| AgentError::Decode { path: path.to_string(), message: e.to_string() })
+        Ok((status, bytes))
     }
 }
 

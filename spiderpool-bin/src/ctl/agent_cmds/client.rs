@@ -5,11 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full};
-use hyper::Request;
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
+
+use crate::agent_client::{AgentError, Session};
 
 /// How long one request may take.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
@@ -53,51 +51,16 @@ pub fn call(
 ) -> Result<(u16, Value), Unreachable> {
     let socket_text = socket.display().to_string();
     let connect = |message: String| Unreachable::Connect { socket: socket_text.clone(), message };
-    if !socket.exists() {
-        return Err(connect("no such socket".into()));
-    }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-        .map_err(|e| connect(format!("runtime: {e}")))?;
-    let payload = match body {
-        Some(v) => serde_json::to_vec(v).map_err(|e| connect(format!("request body: {e}")))?,
-        None => Vec::new(),
+    let mut session = match Session::new(socket) {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(connect("no such socket".into())),
+        Err(e) => return Err(connect(e.to_string())),
     };
-    let mut builder = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "localhost")
-        .header("accept", "application/json");
-    if body.is_some() {
-        builder = builder.header("content-type", "application/json");
-    }
-    let request =
-        builder.body(Full::new(Bytes::from(payload))).map_err(|e| connect(e.to_string()))?;
-    let exchange = async {
-        let stream = tokio::net::UnixStream::connect(socket)
-            .await
-            .map_err(|e| connect(format!("connect: {e}")))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| connect(format!("handshake: {e}")))?;
-        let driver = tokio::spawn(conn);
-        let response =
-            sender.send_request(request).await.map_err(|e| connect(format!("request: {e}")))?;
-        let status = response.status().as_u16();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| connect(format!("response body: {e}")))?
-            .to_bytes();
-        driver.abort();
-        Ok::<_, Unreachable>((status, bytes))
-    };
-    let (status, bytes) =
-        rt.block_on(async { tokio::time::timeout(TIMEOUT, exchange).await })
-            .map_err(|_| connect(format!("no answer within {} s", TIMEOUT.as_secs())))??;
+    let (status, bytes) = session.exchange(method, path, body, TIMEOUT).map_err(|e| match e {
+        AgentError::Io { message, .. } => connect(message),
+        AgentError::Timeout { seconds, .. } => connect(format!("no answer within {seconds} s")),
+        other => connect(other.to_string()),
+    })?;
     if bytes.is_empty() {
         return Ok((status, Value::Null));
     }
