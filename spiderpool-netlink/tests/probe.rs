@@ -152,7 +152,7 @@ fn ipv4_conflict_reports_the_peers_mac_and_a_free_ip_is_free_within_1s() {
     let (found, took) = timed(|| probe_conflict(&ns, POD_IF, ip("10.9.0.2"), Timing::default()));
     eprintln!("IPv4 conflicting IP, link already up: {took:?}");
     assert_conflict(found.unwrap(), "10.9.0.2", "ARP reply");
-    assert!(took < Duration::from_millis(200), "{took:?}");
+    assert!(took < Duration::from_millis(280), "before three silent deadlines: {took:?}");
 
     let (found, took) = timed(|| probe_conflict(&ns, POD_IF, ip("10.9.0.3"), Timing::default()));
     eprintln!("IPv4 free IP: no conflict after {took:?}");
@@ -202,7 +202,7 @@ fn ipv6_conflict_reports_the_peers_mac_and_a_free_ip_is_free_within_1s() {
         timed(|| probe_conflict(&ns, POD_IF, ip("2001:db8:9::2"), Timing::default()));
     eprintln!("IPv6 conflicting IP, link already up: {took:?}");
     assert_conflict(found.unwrap(), "2001:db8:9::2", "NDP neighbor advertisement");
-    assert!(took < Duration::from_millis(200), "{took:?}");
+    assert!(took < Duration::from_millis(280), "before three silent deadlines: {took:?}");
     let (found, took) =
         timed(|| probe_conflict(&ns, POD_IF, ip("2001:db8:9::3"), Timing::default()));
     eprintln!("IPv6 free IP: no conflict after {took:?}");
