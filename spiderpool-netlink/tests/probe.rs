@@ -257,7 +257,11 @@ fn announcement_replaces_a_stale_neighbour_entry_on_the_peer_v4_and_v6() {
         p.peer.ip(&["neigh", "replace", addr, "lladdr", STALE_MAC, "dev", PEER_IF, "nud", "stale"]);
         assert!(p.neigh(addr).contains(STALE_MAC));
     }
-    announce(&p.pod.netns(), POD_IF, &[ip("10.9.0.7"), ip("2001:db8:9::7")]).unwrap();
+    let ((), took) =
+        timed(|| announce(&p.pod.netns(), POD_IF, &[ip("10.9.0.7"), ip("2001:db8:9::7")]).unwrap());
+    eprintln!("announcing two addresses (link brought up first): {took:?}");
+    let ((), took) = timed(|| announce(&p.pod.netns(), POD_IF, &[ip("10.9.0.7")]).unwrap());
+    eprintln!("announcing one address, link already up: {took:?}");
     for addr in ["10.9.0.7", "2001:db8:9::7"] {
         let n = wait_for_mac(&p, addr);
         assert!(n.contains(POD_MAC), "{addr}: {n}");

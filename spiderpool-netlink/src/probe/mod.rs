@@ -33,7 +33,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
-use netlink_packet_route::link::{LinkAttribute, State};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, State};
 use pnet_datalink::{Channel, ChannelType, DataLinkReceiver, DataLinkSender, MacAddr};
 use rtnetlink::{Handle, LinkUnspec};
 
@@ -253,8 +253,9 @@ impl Prober {
     }
 }
 
-/// Index, MAC and operstate of a link.
-async fn link_info(h: &Handle, name: &str) -> Result<(u32, Option<Mac>, Option<State>)> {
+/// Index, MAC and readiness of a link: operstate up, or operstate unknown
+/// (drivers that do not report it) with the link up and a carrier.
+async fn link_info(h: &Handle, name: &str) -> Result<(u32, Option<Mac>, bool)> {
     let res = h.link().get().match_name(name.to_string()).execute().try_next().await;
     let msg = match res {
         Ok(Some(m)) => m,
@@ -273,19 +274,28 @@ async fn link_info(h: &Handle, name: &str) -> Result<(u32, Option<Mac>, Option<S
             _ => {}
         }
     }
-    Ok((msg.header.index, mac, state))
+    let flags = msg.header.flags;
+    let ready = match state {
+        Some(State::Up) => true,
+        Some(State::Unknown) | None => {
+            flags.contains(LinkFlags::Up) && flags.contains(LinkFlags::LowerUp)
+        }
+        Some(_) => false,
+    };
+    Ok((msg.header.index, mac, ready))
 }
 
-/// Brings `ifname` up and waits up to `wait` for operstate up (a frame sent
-/// before the kernel has activated the link's queue is dropped).
+/// Brings `ifname` up and waits up to `wait` for it to be ready (a frame sent
+/// before the kernel has activated the link's queue is dropped). A link that
+/// stays not ready (no carrier) is probed anyway after `wait`.
 async fn bring_up(h: &Handle, ifname: &str, wait: Duration) -> Result<(u32, Mac)> {
-    let (index, mac, state) = link_info(h, ifname).await?;
+    let (index, mac, ready) = link_info(h, ifname).await?;
     let mac = mac.ok_or_else(|| Error::Invalid {
         field: "link",
         value: ifname.to_string(),
         reason: "has no Ethernet (6-byte) address",
     })?;
-    if state != Some(State::Up) {
+    if !ready {
         h.link()
             .set(LinkUnspec::new_with_index(index).up().build())
             .execute()
@@ -293,7 +303,7 @@ async fn bring_up(h: &Handle, ifname: &str, wait: Duration) -> Result<(u32, Mac)
             .map_err(|e| Error::netlink(format!("set link {ifname} up"), e))?;
         let end = Instant::now() + wait;
         while Instant::now() < end {
-            if link_info(h, ifname).await?.2 == Some(State::Up) {
+            if link_info(h, ifname).await?.2 {
                 break;
             }
             // This thread is ours and nothing else runs on its runtime meanwhile.
