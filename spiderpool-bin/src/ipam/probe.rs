@@ -102,6 +102,7 @@ pub fn probe_and_announce(
 ) -> Result<(), Failure> {
     let asked = targets.iter().any(|t| t.conflict || t.gateway.is_some());
     let ns = Netns::path(netns);
+    let start = Instant::now();
     let outcome = with_prober(&ns, ifname, timing, |p| {
         for t in targets {
             if t.conflict {
@@ -138,6 +139,7 @@ pub fn probe_and_announce(
         }
         Ok(())
     });
+    log(&format!("probes and announcement on {ifname}: {} ms in all", ms(start)));
     match outcome {
         Ok(r) => r,
         Err(e) if asked => Err(Failure::Probe(e.to_string())),

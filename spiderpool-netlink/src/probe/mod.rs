@@ -3,7 +3,7 @@
 //! steps 4–5).
 //!
 //! [`with_prober`] enters the pod namespace on a dedicated thread, brings the
-//! link up (the main CNI may not have yet), waits briefly for it to be ready,
+//! link up (the main CNI may not have yet), waits up to 1 s for a carrier,
 //! and opens an `AF_PACKET` socket bound to it (`ETH_P_ALL`, not promiscuous).
 //! A packet socket belongs to the namespace it is created in, so it is opened
 //! after `setns`. The [`Prober`] then sends frames built by [`frame`] and reads
@@ -33,7 +33,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, State};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags};
 use pnet_datalink::{Channel, ChannelType, DataLinkReceiver, DataLinkSender, MacAddr};
 use rtnetlink::{Handle, LinkUnspec};
 
@@ -53,8 +53,8 @@ pub struct Timing {
     pub conflict_cap: Duration,
     /// Overall bound of one gateway probe.
     pub gateway_cap: Duration,
-    /// How long [`with_prober`] waits for a link it brought up to be ready
-    /// (operstate up) before probing anyway.
+    /// How long [`with_prober`] waits for a link it brought up to have a
+    /// carrier before probing anyway.
     pub link_ready: Duration,
 }
 
@@ -253,8 +253,11 @@ impl Prober {
     }
 }
 
-/// Index, MAC and readiness of a link: operstate up, or operstate unknown
-/// (drivers that do not report it) with the link up and a carrier.
+/// Index, MAC and readiness of a link: up with a carrier (`IFF_LOWER_UP`).
+/// A link that has its carrier when it is opened gets its transmit queue
+/// activated in the same call (veth with its peer up, macvlan and ipvlan over
+/// an up master), so frames can be sent at once; waiting for operstate up
+/// would add the kernel's linkwatch delay to every ADD.
 async fn link_info(h: &Handle, name: &str) -> Result<(u32, Option<Mac>, bool)> {
     let res = h.link().get().match_name(name.to_string()).execute().try_next().await;
     let msg = match res {
@@ -265,23 +268,12 @@ async fn link_info(h: &Handle, name: &str) -> Result<(u32, Option<Mac>, bool)> {
         }
         Err(e) => return Err(Error::netlink(format!("get link {name}"), e)),
     };
-    let mut mac = None;
-    let mut state = None;
-    for a in &msg.attributes {
-        match a {
-            LinkAttribute::Address(b) => mac = <Mac>::try_from(b.as_slice()).ok(),
-            LinkAttribute::OperState(s) => state = Some(*s),
-            _ => {}
-        }
-    }
+    let mac = msg.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Address(b) => <Mac>::try_from(b.as_slice()).ok(),
+        _ => None,
+    });
     let flags = msg.header.flags;
-    let ready = match state {
-        Some(State::Up) => true,
-        Some(State::Unknown) | None => {
-            flags.contains(LinkFlags::Up) && flags.contains(LinkFlags::LowerUp)
-        }
-        Some(_) => false,
-    };
+    let ready = flags.contains(LinkFlags::Up) && flags.contains(LinkFlags::LowerUp);
     Ok((msg.header.index, mac, ready))
 }
 
@@ -307,7 +299,7 @@ async fn bring_up(h: &Handle, ifname: &str, wait: Duration) -> Result<(u32, Mac)
                 break;
             }
             // This thread is ours and nothing else runs on its runtime meanwhile.
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
     Ok((index, mac))
