@@ -1,8 +1,9 @@
 //! Fault tests of the IPAM path, process level: the real `spiderpool-agent`
 //! binary on the embedded store (temp data dir, temp socket, temp release
 //! journal) and the real `spiderpool` IPAM plugin run as CNI processes.
-//! IPAM never enters the netns, so `CNI_NETNS` is any path and no namespaces
-//! are needed.
+//! `CNI_NETNS` names a namespace that does not exist, so the address
+//! announcement is skipped (logged; probes are off) and no namespaces are
+//! needed.
 //!
 //! - SIGKILL of the agent in the middle of 200 concurrent ADDs, restart on the
 //!   same data dir: every ADD that succeeded still owns exactly its address,

@@ -3,6 +3,8 @@
 //! `netns/mod.rs` against an in-process agent (MemoryStore) whose pool
 //! `10-6-v4` is applied through the admin API. Two pods get 10.6.212.200 and
 //! .201, the client behind the gateway reaches both over net1, DEL releases.
+//! With IP-conflict and gateway detection on, an address a LAN host already
+//! uses and a pool whose gateway does not exist fail ADD and are released.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -40,14 +42,15 @@ struct AgentProc {
 
 impl AgentProc {
     fn start(tag: &str) -> AgentProc {
+        Self::start_with(tag, AgentConfig { node_name: "node1".into(), ..AgentConfig::default() })
+    }
+
+    fn start_with(tag: &str, config: AgentConfig) -> AgentProc {
         let dir = std::env::temp_dir().join(format!("sp-ipam-netns-{tag}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let sock = dir.join("agent.sock");
-        let agent = Arc::new(Agent::new(
-            MemoryStore::new(),
-            AgentConfig { node_name: "node1".into(), ..AgentConfig::default() },
-        ));
+        let agent = Arc::new(Agent::new(MemoryStore::new(), config));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -199,4 +202,117 @@ fn two_pods_get_200_and_201_from_10_6_v4_traffic_flows_del_releases() {
     let pool = agent.call("GET", "/v1/admin/objects/sp/_/10-6-v4", &Value::Null).unwrap();
     assert_eq!(pool["status"]["allocatedIPCount"], 0, "{pool}");
     assert!(!dir.join("journal.jsonl").exists(), "nothing journaled with the agent up");
+}
+
+/// Writes a macvlan + spiderpool + coordinator conflist using `pool`.
+fn conflist(lan: &Lan, agent: &AgentProc, name: &str, pool: &str) -> PathBuf {
+    let dir = &agent.dir;
+    let conf = dir.join(format!("{name}.conflist"));
+    std::fs::write(
+        &conf,
+        json!({"cniVersion": "1.0.0", "name": name, "plugins": [
+            {"type": "macvlan", "master": lan.node_nic, "mode": "bridge",
+             "ipam": {"type": "spiderpool", "default_ipv4_ippool": [pool],
+                      "ipam_unix_socket_path": agent.socket(),
+                      "log_file_path": dir.join("spiderpool.log"),
+                      "release_journal_path": dir.join("journal.jsonl")}},
+            {"type": "coordinator", "mode": "overlay", "serviceCIDR": [SERVICE_CIDR],
+             "overlayPodCIDR": [POD_CIDR], "hijackCIDR": [],
+             "logOptions": {"logFile": dir.join("coordinator.log")}}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    conf
+}
+
+fn pool(name: &str, gateway: &str, ips: &str) -> Value {
+    json!({
+        "apiVersion": "spiderpool.spidernet.io/v2beta1",
+        "kind": "SpiderIPPool",
+        "metadata": {"name": name},
+        "spec": {"disable": false, "gateway": gateway, "ips": [ips], "subnet": "10.6.0.0/16"}
+    })
+}
+
+fn allocated(agent: &AgentProc, name: &str) -> Value {
+    let pool = agent.call("GET", &format!("/v1/admin/objects/sp/_/{name}"), &Value::Null).unwrap();
+    pool["status"]["allocatedIPCount"].clone()
+}
+
+#[test]
+fn with_detection_on_a_used_ip_and_a_missing_gateway_fail_add_and_are_released() {
+    need_netns!();
+    let lan = Lan::new();
+    let agent = AgentProc::start_with(
+        &format!("{}probe", lan.tag),
+        AgentConfig {
+            node_name: "node1".into(),
+            enable_ip_conflict_detection: true,
+            enable_gateway_detection: true,
+            ..AgentConfig::default()
+        },
+    );
+    let dir = agent.dir.clone();
+    agent
+        .call("PUT", "/v1/admin/objects", &pool("10-6-v4", LAN_GW, "10.6.212.200-10.6.212.240"))
+        .unwrap();
+    agent
+        .call(
+            "PUT",
+            "/v1/admin/objects",
+            &pool("10-6-nogw", "10.6.0.254", "10.6.213.10-10.6.213.20"),
+        )
+        .unwrap();
+    let conf = conflist(&lan, &agent, "macvlan-ens192", "10-6-v4");
+    let conf_nogw = conflist(&lan, &agent, "macvlan-nogw", "10-6-nogw");
+    let log = || std::fs::read_to_string(dir.join("spiderpool.log")).unwrap_or_default();
+
+    // A LAN host (the router's underlay NIC) already uses the first address.
+    let el = format!("el{}", lan.tag);
+    lan.lan.ip(&["addr", "add", "10.6.212.200/16", "dev", &el]);
+    let lan_mac =
+        lan.lan.ip_json(&["link", "show", &el])[0]["address"].as_str().unwrap().to_string();
+
+    let pods: Vec<Netns> = (1..=3).map(|n| lan.pod(n)).collect();
+    let cids: Vec<String> = (1..=3).map(|n| format!("{:0>12}{n}", lan.tag)).collect();
+    for (n, (pod, cid)) in pods.iter().zip(&cids).enumerate() {
+        lan.add_ptp_eth0(pod, cid, &format!("10.244.{}.5", n + 1));
+    }
+
+    let started = std::time::Instant::now();
+    let out = run(&lan, &dir, "add", &conf, &pods[0], &cids[0], "net1");
+    eprintln!("ADD with a conflicting address failed after {:?}", started.elapsed());
+    assert_ne!(out.code, 0, "ADD must fail: {}\nlog: {}", out.text(), log());
+    let want =
+        format!("net1: 10.6.212.200 is already in use by {lan_mac} (ARP reply); released it");
+    assert!(out.stdout.contains(&want), "want {want:?} in {}\nlog: {}", out.text(), log());
+    assert_eq!(allocated(&agent, "10-6-v4"), 0, "the conflicting address is not held");
+    let list = agent.call("GET", "/v1/admin/objects/se", &Value::Null).unwrap();
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");
+
+    let started = std::time::Instant::now();
+    let out = run(&lan, &dir, "add", &conf_nogw, &pods[1], &cids[1], "net1");
+    eprintln!("ADD with a missing gateway failed after {:?}", started.elapsed());
+    assert_ne!(out.code, 0, "ADD must fail: {}\nlog: {}", out.text(), log());
+    let want = "net1: gateway 10.6.0.254 unreachable from 10.6.213.10 (no ARP answer); released it";
+    assert!(out.stdout.contains(want), "want {want:?} in {}\nlog: {}", out.text(), log());
+    assert_eq!(allocated(&agent, "10-6-nogw"), 0, "the address is not held");
+
+    // The LAN host gives the address up: a normal ADD gets it, and it works.
+    lan.lan.ip(&["addr", "del", "10.6.212.200/16", "dev", &el]);
+    let started = std::time::Instant::now();
+    let out = run(&lan, &dir, "add", &conf, &pods[2], &cids[2], "net1");
+    eprintln!("ADD with both probes passing took {:?}", started.elapsed());
+    assert_eq!(out.code, 0, "ADD: {}\nlog: {}", out.text(), log());
+    assert_eq!(out.json()["ips"][0]["address"], "10.6.212.200/16", "{}", out.stdout);
+    assert_eq!(allocated(&agent, "10-6-v4"), 1);
+    assert!(lan.client.ping("10.6.212.200"), "client -> pod over net1");
+    let l = log();
+    assert!(l.contains("conflict probe 10.6.212.200: free"), "{l}");
+    assert!(l.contains("gateway probe 10.6.0.1 from 10.6.212.200: reachable"), "{l}");
+    assert!(l.contains("announced 10.6.212.200 from net1"), "{l}");
+    let out = run(&lan, &dir, "del", &conf, &pods[2], &cids[2], "net1");
+    assert_eq!(out.code, 0, "DEL: {}", out.text());
+    assert_eq!(allocated(&agent, "10-6-v4"), 0);
 }

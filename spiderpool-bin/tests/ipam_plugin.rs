@@ -1,6 +1,7 @@
 //! The `spiderpool` IPAM plugin run as a process with CNI environment against
-//! an in-process agent (MemoryStore) on a temp socket. IPAM never enters the
-//! netns, so `CNI_NETNS` is any path.
+//! an in-process agent (MemoryStore) on a temp socket. `CNI_NETNS` names a
+//! namespace that does not exist: the address announcement (and probes, which
+//! these agents never ask for) cannot open it, which is logged and skipped.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;

@@ -84,6 +84,17 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A probe's packet socket failed (open, send, receive).
+    #[error("probe on {ifname}: {what}: {source}")]
+    Probe {
+        /// The link.
+        ifname: String,
+        /// The step.
+        what: &'static str,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// An operation of a plan failed.
     #[error("plan op #{index} ({side:?} {action} {kind}): {source}")]
     Op {

@@ -15,6 +15,9 @@
 //!   plan is not an error; deleting what is already gone is not an error.
 //! - [`with_session`] does the reads and the apply of one CNI command on a
 //!   single dedicated thread (one thread start instead of three).
+//! - [`probe`] runs the IPAM plugin's ARP/NDP probes inside a pod namespace:
+//!   IP-conflict detection, gateway reachability, gratuitous ARP / unsolicited
+//!   NA (an `AF_PACKET` socket through `pnet_datalink`, frames built here).
 //! - [`observe`] + [`check`] list the operations of a plan whose effect is not
 //!   present (CNI CHECK).
 //!
@@ -28,6 +31,7 @@ pub mod host;
 mod mac;
 mod netns;
 pub mod nft;
+pub mod probe;
 mod read;
 mod session;
 mod sysctl;

@@ -1,8 +1,13 @@
 //! The `spiderpool` IPAM CNI plugin: a thin client of the agent.
 //!
-//! - ADD: `GET /v1/ipam/healthy`, then `POST /v1/ipam/ip`; the result holds
-//!   only this interface's addresses (`IP/pool-prefix`, gateway) and routes,
-//!   with no `interfaces` (an abbreviated IPAM result).
+//! - ADD: `GET /v1/ipam/healthy`, then `POST /v1/ipam/ip`; then, inside the
+//!   pod namespace on `CNI_IFNAME` ([`probe`]): the IP-conflict probe and the
+//!   gateway probe when the agent stamped `enableIPConflictDetection` /
+//!   `enableGatewayDetection` into an address (a conflict or a silent gateway
+//!   releases the allocation as DEL does and fails ADD), and always a
+//!   gratuitous ARP / unsolicited NA per address (best effort). The result
+//!   holds only this interface's addresses (`IP/pool-prefix`, gateway) and
+//!   routes, with no `interfaces` (an abbreviated IPAM result).
 //! - DEL: `DELETE /v1/ipam/ip` bounded to [`Spiderpool::del_timeout`]; when the
 //!   agent is absent, unreachable, slow or failing (5xx), the release is
 //!   appended to the journal ([`journal`]) and DEL succeeds. The agent replays
@@ -14,8 +19,6 @@
 //!   released.
 //! - STATUS: 50 when the agent does not answer `GET /v1/ipam/healthy`.
 //!
-//! Not done: the IP-conflict and gateway probes and the gratuitous ARP /
-//! unsolicited NA (the main plugin assigns the address after IPAM returns).
 //! Logs go to `log_file_path` (default [`config::DEFAULT_LOG_FILE`]), never
 //! stdout.
 
@@ -28,6 +31,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ipnet::IpNet;
 use serde_json::{Value, json};
 use spiderpool_core::cni::{self, CniError};
+use spiderpool_netlink::probe::Timing;
 
 use crate::agent::models::{IpamAddArgs, IpamAddResponse, IpamDelArgs, WorkloadEndpoint};
 use crate::agent_client::{self, AgentError};
@@ -35,6 +39,7 @@ use crate::cni::{CniRequest, Plugin};
 
 pub mod config;
 pub mod journal;
+pub mod probe;
 
 pub use config::IpamConfig;
 
@@ -48,6 +53,12 @@ pub mod codes {
     pub const NO_ADDRESS: u32 = 102;
     /// CHECK: the allocation does not match `prevResult`.
     pub const CHECK: u32 = 103;
+    /// ADD: another host answered for the allocated address (released).
+    pub const IP_CONFLICT: u32 = 104;
+    /// ADD: the pool's gateway did not answer (allocation released).
+    pub const GATEWAY_UNREACHABLE: u32 = 105;
+    /// ADD: a probe the agent asked for could not run (allocation released).
+    pub const PROBE: u32 = 106;
 }
 
 /// The plugin.
@@ -59,6 +70,8 @@ pub struct Spiderpool {
     pub add_timeout: Duration,
     /// Bound of DEL's release, connect included (≤ 2 s).
     pub del_timeout: Duration,
+    /// Deadlines of the ARP/NDP probes (Spiderpool's by default).
+    pub probe_timing: Timing,
 }
 
 impl Default for Spiderpool {
@@ -67,6 +80,7 @@ impl Default for Spiderpool {
             health_timeout: Duration::from_secs(5),
             add_timeout: Duration::from_secs(60),
             del_timeout: Duration::from_millis(1500),
+            probe_timing: Timing::default(),
         }
     }
 }
@@ -246,6 +260,35 @@ impl Spiderpool {
         }
     }
 
+    /// DEL's release: through the agent, or into the journal when the agent is
+    /// unavailable. Never fails; returns what happened, for messages.
+    fn release_or_journal(&self, cfg: &IpamConfig, log: &Log, args: &IpamDelArgs) -> &'static str {
+        match self.release(&cfg.socket(), args) {
+            Ok(true) => {
+                log.line("released");
+                "released it"
+            }
+            Ok(false) => {
+                let path = cfg.journal();
+                match journal::append(&path, args) {
+                    Ok(()) => log.line(&format!(
+                        "agent unavailable: release recorded in the journal {}",
+                        path.display()
+                    )),
+                    Err(e) => log.line(&format!(
+                        "agent unavailable and the journal {} (release_journal_path) is not writable: {e}; the address leaks until GC",
+                        path.display()
+                    )),
+                }
+                "the agent is unavailable, its release is journaled"
+            }
+            Err(e) => {
+                log.line(&format!("the agent refused the release, not retried: {e}"));
+                "the agent refused to release it"
+            }
+        }
+    }
+
     /// GC's candidates: `(podNamespace, podName, podUID, containerID)` of the
     /// records in `pools` whose container is in no valid attachment.
     fn stale_records(
@@ -324,17 +367,29 @@ impl Plugin for Spiderpool {
                     "",
                 )
             })?;
-            let probes = answer
-                .ips
-                .iter()
-                .filter(|i| i.nic == req.ifname)
-                .any(|i| i.enable_ip_conflict_detection || i.enable_gateway_detection);
-            if probes {
-                log.line(
-                    "the agent asks for IP-conflict/gateway detection: not implemented, skipped",
-                );
+            let result = result_for(&answer, &req.ifname)?;
+            let targets = probe::targets(&answer, &req.ifname)?;
+            match req.netns.as_deref().filter(|n| !n.is_empty()) {
+                None => log.line(
+                    "no CNI_NETNS: IP-conflict/gateway probes and the address announcement skipped",
+                ),
+                Some(netns) => {
+                    let line = |m: &str| log.line(m);
+                    let probed = probe::probe_and_announce(
+                        netns,
+                        &req.ifname,
+                        &targets,
+                        self.probe_timing,
+                        &line,
+                    );
+                    if let Err(failure) = probed {
+                        log.line(&format!("probe failed: {failure:?}; releasing"));
+                        let release = self.release_or_journal(&cfg, &log, &del_args(req));
+                        return Err(failure.into_cni(&req.ifname, release));
+                    }
+                }
             }
-            result_for(&answer, &req.ifname)
+            Ok(result)
         })();
         match &outcome {
             Ok(r) => {
@@ -354,30 +409,8 @@ impl Plugin for Spiderpool {
             log.line("no K8S_POD_NAMESPACE/K8S_POD_NAME in CNI_ARGS: nothing to release");
             return Ok(());
         }
-        match self.release(&cfg.socket(), &args) {
-            Ok(true) => {
-                log.line("released");
-                Ok(())
-            }
-            Ok(false) => {
-                let path = cfg.journal();
-                match journal::append(&path, &args) {
-                    Ok(()) => log.line(&format!(
-                        "agent unavailable: release recorded in the journal {}",
-                        path.display()
-                    )),
-                    Err(e) => log.line(&format!(
-                        "agent unavailable and the journal {} (release_journal_path) is not writable: {e}; the address leaks until GC",
-                        path.display()
-                    )),
-                }
-                Ok(())
-            }
-            Err(e) => {
-                log.line(&format!("the agent refused the release, not retried: {e}"));
-                Ok(())
-            }
-        }
+        self.release_or_journal(&cfg, &log, &args);
+        Ok(())
     }
 
     fn check(&self, req: &CniRequest) -> Result<(), CniError> {
