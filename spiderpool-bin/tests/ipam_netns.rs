@@ -316,3 +316,78 @@ fn with_detection_on_a_used_ip_and_a_missing_gateway_fail_add_and_are_released()
     assert_eq!(out.code, 0, "DEL: {}", out.text());
     assert_eq!(allocated(&agent, "10-6-v4"), 0);
 }
+
+/// ADD announces the address (gratuitous ARP, sent by the plugin's detached
+/// announcer): the router's stale entry for it — a previous owner's MAC — is
+/// replaced by the pod's. The plugin runs alone on a macvlan link made by
+/// hand and left without an address (the macvlan plugin would send its own
+/// gratuitous ARP after configuring it), so only the announcement can do it.
+#[test]
+fn add_announces_the_address_and_replaces_a_stale_neighbour_entry() {
+    need_netns!();
+    let lan = Lan::new();
+    let agent = AgentProc::start(&format!("{}announce", lan.tag));
+    let dir = agent.dir.clone();
+    agent
+        .call("PUT", "/v1/admin/objects", &pool("10-6-v4", LAN_GW, "10.6.212.200-10.6.212.240"))
+        .unwrap();
+    let el = format!("el{}", lan.tag);
+    let stale = ["neigh", "replace", "10.6.212.200", "lladdr", "02:00:00:00:00:99", "dev", &el];
+    lan.lan.ip(&[&stale[..], &["nud", "stale"]].concat());
+    let pod = lan.pod(1);
+    let mv = format!("mv{}", lan.tag);
+    lan.node.ip(&["link", "add", &mv, "link", &lan.node_nic, "type", "macvlan", "mode", "bridge"]);
+    lan.node.ip(&["link", "set", &mv, "netns", &pod.name]);
+    pod.ip(&["link", "set", &mv, "name", "net1"]);
+    let conf = json!({"cniVersion": "1.0.0", "name": "macvlan-ens192", "type": "macvlan",
+        "ipam": {"type": "spiderpool", "default_ipv4_ippool": ["10-6-v4"],
+                 "ipam_unix_socket_path": agent.socket(),
+                 "log_file_path": dir.join("spiderpool.log"),
+                 "release_journal_path": dir.join("journal.jsonl")}});
+    let plugin = |command: &str| {
+        let mut child = Command::new(SPIDERPOOL)
+            .env_clear()
+            .env("CNI_COMMAND", command)
+            .env("CNI_CONTAINERID", "ctr-announce")
+            .env("CNI_NETNS", pod.path())
+            .env("CNI_IFNAME", "net1")
+            .env("CNI_PATH", "/usr/lib/cni")
+            .env("CNI_ARGS", "K8S_POD_NAMESPACE=default;K8S_POD_NAME=announce;K8S_POD_UID=ua")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(conf.to_string().as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    let log = || std::fs::read_to_string(dir.join("spiderpool.log")).unwrap_or_default();
+    let out = plugin("ADD");
+    assert_eq!(out.code, 0, "ADD: {}\nlog: {}", out.text(), log());
+    assert_eq!(out.json()["ips"][0]["address"], "10.6.212.200/16", "{}", out.stdout);
+    let pod_mac =
+        pod.ip_json(&["link", "show", "net1"])[0]["address"].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let neigh = lan.lan.show(&["neigh", "show", "10.6.212.200", "dev", &el]);
+        let log = log();
+        if neigh.contains(&pod_mac) && log.contains("announced 10.6.212.200 from net1") {
+            assert!(log.contains("handed to a detached announcer"), "{log}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "3 s after ADD the router has {neigh:?}, not {pod_mac}\nlog: {log}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = plugin("DEL");
+    assert_eq!(out.code, 0, "DEL: {}", out.text());
+    assert_eq!(allocated(&agent, "10-6-v4"), 0);
+}

@@ -72,6 +72,80 @@ pub struct Spiderpool {
     pub del_timeout: Duration,
     /// Deadlines of the ARP/NDP probes (Spiderpool's by default).
     pub probe_timing: Timing,
+    /// How ADD announces the addresses when no probe is asked for.
+    pub announce: Announce,
+}
+
+/// Where the announcement of an ADD without probes runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Announce {
+    /// In the plugin, before it answers. Closing a packet socket waits for an
+    /// RCU grace period (`synchronize_net`, several milliseconds), which the
+    /// runtime waiting for ADD then waits for too.
+    #[default]
+    Inline,
+    /// In a detached copy of the plugin binary (its own process group, no
+    /// stdio, environment [`ANNOUNCE_ENV`] only), so ADD answers without
+    /// waiting for it; the plugin binary's `main` runs [`announce_child`]
+    /// when that variable is set. Falls back to `Inline` when the copy cannot
+    /// start. Only for the plugin binary: `current_exe` is what is started.
+    Detached,
+}
+
+/// The environment variable that makes the `spiderpool` binary an announcer
+/// ([`Announce::Detached`]): a JSON [`AnnounceJob`].
+pub const ANNOUNCE_ENV: &str = "SPIDERPOOL_ANNOUNCE_JOB";
+
+/// What a detached announcer does.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AnnounceJob {
+    /// The pod's namespace path (`CNI_NETNS`).
+    pub netns: String,
+    /// The interface (`CNI_IFNAME`).
+    pub ifname: String,
+    /// The addresses to announce.
+    pub ips: Vec<std::net::IpAddr>,
+    /// The plugin's log file.
+    pub log_file: PathBuf,
+    /// The log prefix of the ADD it belongs to.
+    pub log_prefix: String,
+}
+
+/// The announcer process ([`Announce::Detached`]): reads the job from
+/// [`ANNOUNCE_ENV`], announces, logs, and returns the exit code (0, or 1 when
+/// the job does not decode; announcement failures are only logged).
+pub fn announce_child(job: &str) -> i32 {
+    let job: AnnounceJob = match serde_json::from_str(job) {
+        Ok(j) => j,
+        Err(_) => return 1,
+    };
+    let log = Log { path: job.log_file.clone(), prefix: job.log_prefix.clone() };
+    let targets: Vec<probe::Target> = job
+        .ips
+        .iter()
+        .map(|ip| probe::Target { ip: *ip, conflict: false, gateway: None })
+        .collect();
+    let line = |m: &str| log.line(m);
+    // Nothing is asked for: this never fails.
+    let _ = probe::probe_and_announce(&job.netns, &job.ifname, &targets, Timing::default(), &line);
+    0
+}
+
+/// Starts a detached announcer for `job`; false when it could not start.
+fn spawn_announcer(job: &AnnounceJob) -> bool {
+    use std::os::unix::process::CommandExt;
+    let (Ok(exe), Ok(json)) = (std::env::current_exe(), serde_json::to_string(job)) else {
+        return false;
+    };
+    std::process::Command::new(exe)
+        .env_clear()
+        .env(ANNOUNCE_ENV, json)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .is_ok()
 }
 
 impl Default for Spiderpool {
@@ -81,6 +155,7 @@ impl Default for Spiderpool {
             add_timeout: Duration::from_secs(60),
             del_timeout: Duration::from_millis(1500),
             probe_timing: Timing::default(),
+            announce: Announce::Inline,
         }
     }
 }
@@ -373,6 +448,19 @@ impl Plugin for Spiderpool {
                 None => log.line(
                     "no CNI_NETNS: IP-conflict/gateway probes and the address announcement skipped",
                 ),
+                Some(netns)
+                    if self.announce == Announce::Detached
+                        && !targets.iter().any(|t| t.conflict || t.gateway.is_some())
+                        && spawn_announcer(&AnnounceJob {
+                            netns: netns.to_string(),
+                            ifname: req.ifname.clone(),
+                            ips: targets.iter().map(|t| t.ip).collect(),
+                            log_file: log.path.clone(),
+                            log_prefix: log.prefix.clone(),
+                        }) =>
+                {
+                    log.line("announcement handed to a detached announcer");
+                }
                 Some(netns) => {
                     let line = |m: &str| log.line(m);
                     let probed = probe::probe_and_announce(
