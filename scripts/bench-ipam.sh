@@ -17,8 +17,11 @@
 #
 # The agent runs in the node namespace with its own socket and data directory
 # (temp dir); the pool is applied through `spiderpoolctl apply`. host-local's
-# dataDir is a temp dir. The agent's embedded store fsyncs every write;
-# host-local writes one file per IP (no fsync).
+# dataDir is a temp dir; it returns the same default route via the gateway
+# as the pool does, so macvlan configures the same things for both. The
+# agent's embedded store makes each answer durable (one fsync shared by the
+# requests that finished meanwhile); host-local writes one file per IP (no
+# fsync).
 #
 # Usage (as root):
 #   scripts/bench-ipam.sh [--runs N] [--warmup N] [--rounds R] [--conc-rounds R] [--no-build]
@@ -74,7 +77,8 @@ EOF
     host-local)
         cat <<EOF
 {"type": "host-local", "dataDir": "$SPB_WORK/host-local",
- "ranges": [[{"subnet": "$SUBNET", "rangeStart": "$RANGE_START", "rangeEnd": "$RANGE_END", "gateway": "$GATEWAY"}]]}
+ "ranges": [[{"subnet": "$SUBNET", "rangeStart": "$RANGE_START", "rangeEnd": "$RANGE_END", "gateway": "$GATEWAY"}]],
+ "routes": [{"dst": "0.0.0.0/0", "gw": "$GATEWAY"}]}
 EOF
         ;;
     *) die "unknown IPAM $1" ;;

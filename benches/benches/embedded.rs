@@ -7,13 +7,15 @@
 //! pool pre-filled with N records (every other address, N separate intervals).
 //! Every write is a durable redb commit (fsync), so the disk dominates; what
 //! must not happen is a cost that grows with N (a write of the whole pool).
+//! The `_group` variant opens the store in [`SyncMode::Group`] and makes each
+//! operation durable with one `sync` after it, as the agent does.
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use spiderpool_bin::store::EmbeddedStore;
+use spiderpool_bin::store::{EmbeddedStore, SyncMode};
 use spiderpool_core::allocator::{AllocateRequest, Allocator, ReleaseRequest};
 use spiderpool_core::ip::{IpFamily, ip_to_u128, u128_to_ip};
 use spiderpool_core::model::PoolIpAllocation;
@@ -50,6 +52,11 @@ fn prefilled(dir: &std::path::Path, n: u128) -> Allocator<EmbeddedStore> {
 }
 
 fn cycle(alloc: &Allocator<EmbeddedStore>, i: u64) {
+    let sync = || {
+        if alloc.store().sync_mode() == SyncMode::Group {
+            pollster::block_on(alloc.store().sync()).unwrap();
+        }
+    };
     let req = AllocateRequest {
         pod: PodFacts {
             namespace: "bench".into(),
@@ -70,6 +77,7 @@ fn cycle(alloc: &Allocator<EmbeddedStore>, i: u64) {
         ..AllocateRequest::default()
     };
     let got = pollster::block_on(alloc.allocate(&req)).unwrap();
+    sync();
     black_box(&got);
     let rel = ReleaseRequest {
         namespace: req.pod.namespace.clone(),
@@ -79,6 +87,7 @@ fn cycle(alloc: &Allocator<EmbeddedStore>, i: u64) {
         owner: None,
     };
     pollster::block_on(alloc.release(&rel)).unwrap();
+    sync();
 }
 
 fn allocate_release(c: &mut Criterion) {
@@ -99,6 +108,15 @@ fn allocate_release(c: &mut Criterion) {
         );
         let mut i = 0u64;
         g.bench_with_input(BenchmarkId::new("ipv4_slash8_sparse", n), &n, |b, _| {
+            b.iter(|| {
+                i += 1;
+                cycle(&alloc, i)
+            })
+        });
+        drop(alloc);
+        let alloc =
+            Allocator::new(EmbeddedStore::open_dir_with(dir.path(), SyncMode::Group).unwrap());
+        g.bench_with_input(BenchmarkId::new("ipv4_slash8_sparse_group", n), &n, |b, _| {
             b.iter(|| {
                 i += 1;
                 cycle(&alloc, i)

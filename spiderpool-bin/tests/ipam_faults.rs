@@ -496,6 +496,33 @@ fn a_del_journaled_while_the_agent_serves_is_replayed_without_a_restart() {
     assert_eq!(plugin("ADD", "nginx-3", &conf).address(), "10.6.212.200/16");
 }
 
+/// The detection flags of the agent binary reach the plugin: every address
+/// of the answer carries them.
+#[test]
+fn the_agents_detection_flags_are_stamped_into_each_address() {
+    let mut node = Node::new();
+    node.start_with(&[
+        "--release-journal-interval",
+        "0",
+        "--enable-ip-conflict-detection",
+        "true",
+        "--enable-gateway-detection",
+        "true",
+    ]);
+    node.pool("10-6-v4", "10.6.0.0/16", "10.6.0.1", "10.6.212.200-10.6.212.240");
+    let answer = node
+        .call(
+            "POST",
+            "/v1/ipam/ip",
+            &json!({"containerID": "c1", "ifName": "net1", "netNamespace": "/var/run/netns/p1",
+                    "podNamespace": "default",
+                    "podName": "p1", "podUID": "u1", "defaultIPv4IPPool": ["10-6-v4"]}),
+        )
+        .unwrap();
+    assert_eq!(answer["ips"][0]["enableIPConflictDetection"], true, "{answer}");
+    assert_eq!(answer["ips"][0]["enableGatewayDetection"], true, "{answer}");
+}
+
 #[test]
 fn an_exhausted_pool_fails_naming_every_pool_tried() {
     let mut node = Node::new();
