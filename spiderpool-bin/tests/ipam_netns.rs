@@ -391,3 +391,78 @@ fn add_announces_the_address_and_replaces_a_stale_neighbour_entry() {
     assert_eq!(out.code, 0, "DEL: {}", out.text());
     assert_eq!(allocated(&agent, "10-6-v4"), 0);
 }
+
+/// Through the chain runner, macvlan + spiderpool: a pod without annotations
+/// gets its address from the netconf's default pool; a registered pod whose
+/// `ipam.spidernet.io/ippool` annotation names another pool gets that pool's;
+/// when the default pool is full, ADD fails naming the pool and why, holds
+/// nothing, and its DEL succeeds.
+#[test]
+fn pools_come_from_netconf_defaults_or_pod_annotations_and_exhaustion_is_clear() {
+    need_netns!();
+    let lan = Lan::new();
+    let agent = AgentProc::start(&format!("{}select", lan.tag));
+    let dir = agent.dir.clone();
+    agent.call("PUT", "/v1/admin/objects", &pool("pool-a", LAN_GW, "10.6.212.200")).unwrap();
+    agent
+        .call("PUT", "/v1/admin/objects", &pool("pool-b", LAN_GW, "10.6.213.10-10.6.213.20"))
+        .unwrap();
+    let conf = dir.join("macvlan-a.conflist");
+    std::fs::write(
+        &conf,
+        json!({"cniVersion": "1.0.0", "name": "macvlan-a", "plugins": [
+            {"type": "macvlan", "master": lan.node_nic, "mode": "bridge",
+             "ipam": {"type": "spiderpool", "default_ipv4_ippool": ["pool-a"],
+                      "ipam_unix_socket_path": agent.socket(),
+                      "log_file_path": dir.join("spiderpool.log"),
+                      "release_journal_path": dir.join("journal.jsonl")}}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let pods: Vec<Netns> = (1..=3).map(|n| lan.pod(n)).collect();
+    let cids: Vec<String> = (1..=3).map(|n| format!("{:0>12}{n}", lan.tag)).collect();
+    // Pod 2 is registered with an annotation choosing pool-b.
+    agent
+        .call(
+            "PUT",
+            "/v1/admin/objects",
+            &json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": format!("pod-{}", cids[1]), "namespace": "default",
+                    "uid": format!("uid-{}", cids[1]),
+                    "annotations": {"ipam.spidernet.io/ippool": "{\"ipv4\":[\"pool-b\"]}"}},
+                "spec": {"nodeName": "node1"}}),
+        )
+        .unwrap();
+    let address = |out: &Out| out.json()["ips"][0]["address"].as_str().unwrap().to_string();
+    let out = run(&lan, &dir, "add", &conf, &pods[0], &cids[0], "net1");
+    assert_eq!(out.code, 0, "ADD pod 1: {}", out.text());
+    assert_eq!(address(&out), "10.6.212.200/16", "netconf default pool-a");
+    let out = run(&lan, &dir, "add", &conf, &pods[1], &cids[1], "net1");
+    assert_eq!(out.code, 0, "ADD pod 2: {}", out.text());
+    assert_eq!(address(&out), "10.6.213.10/16", "the pod's annotation wins over the netconf");
+    let addrs = pods[1].show(&["-4", "-br", "addr", "show", "net1"]);
+    assert!(addrs.contains("10.6.213.10/16"), "{addrs}");
+    // pool-a has one address, held by pod 1.
+    let out = run(&lan, &dir, "add", &conf, &pods[2], &cids[2], "net1");
+    assert_ne!(out.code, 0, "ADD on a full pool succeeded: {}", out.text());
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(all.contains("pool-a"), "the error names the pool tried: {all}");
+    assert!(all.contains("no free IPv4 address") || all.contains("exhausted"), "{all}");
+    assert_eq!(allocated(&agent, "pool-a"), 1);
+    assert_eq!(allocated(&agent, "pool-b"), 1);
+    // A runtime tears a failed ADD down with DEL (Debian's macvlan 1.1.1
+    // leaves its link behind when IPAM fails); that DEL succeeds too.
+    for (pod, cid) in pods.iter().zip(&cids) {
+        let out = run(&lan, &dir, "del", &conf, pod, cid, "net1");
+        assert_eq!(out.code, 0, "DEL: {}", out.text());
+    }
+    assert_eq!(allocated(&agent, "pool-a"), 0);
+    // Pod 2 is registered and alive: Spiderpool's rule keeps its address
+    // across a DEL until the Pod object goes.
+    assert_eq!(allocated(&agent, "pool-b"), 1);
+    agent
+        .call("DELETE", &format!("/v1/admin/objects/pod/default/pod-{}", cids[1]), &Value::Null)
+        .unwrap();
+    assert_eq!(allocated(&agent, "pool-b"), 0);
+}
