@@ -6,7 +6,6 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
@@ -14,25 +13,20 @@ use hyper::Request;
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use spiderpool_bin::agent::{Agent, AgentConfig, bind_socket, serve};
+use spiderpool_bin::agent::{Agent, AgentConfig, bind_socket};
 use spiderpool_bin::agent_client::request_json;
 use spiderpool_core::store::MemoryStore;
 
+mod agent_harness;
+
+use agent_harness::{Dir, Serving, serve_agent};
+
 struct Server {
     agent: Arc<Agent<MemoryStore>>,
-    dir: PathBuf,
     socket: PathBuf,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-fn temp_dir() -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let n = N.fetch_add(1, Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("sp-agent-api-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    // Dropped in this order: stop serving, then remove the directory.
+    _serving: Serving,
+    dir: Dir,
 }
 
 impl Server {
@@ -41,32 +35,12 @@ impl Server {
     }
 
     fn start_with(config: AgentConfig) -> Self {
-        let dir = temp_dir();
+        let dir = Dir::new("sp-agent-api");
         // A nested directory: the parent is created by bind_socket.
-        let socket = dir.join("run/spiderpool.sock");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let sock = socket.clone();
+        let socket = dir.path().join("run/spiderpool.sock");
         let agent = Arc::new(Agent::new(MemoryStore::new(), config));
-        let served = agent.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = bind_socket(&sock).unwrap();
-                ready_tx.send(()).unwrap();
-                serve(listener, served, Some(&sock), async move {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        ready_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-        Server { agent, dir, socket, stop: Some(tx), thread: Some(thread) }
+        let serving = serve_agent(agent.clone(), &socket);
+        Server { agent, socket, _serving: serving, dir }
     }
 
     /// One request with raw bytes; the status and the body parsed as JSON
@@ -107,18 +81,6 @@ impl Server {
         let (status, body) = self.call("PUT", "/v1/admin/objects", &obj);
         assert_eq!(status, 200, "{body}");
         body
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -166,7 +128,7 @@ fn socket_is_root_only_and_a_stale_socket_is_replaced() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async { drop(bind_socket(&server.socket).unwrap()) });
     // A path that is not a socket is refused, not deleted.
-    let file = server.dir.join("plain");
+    let file = server.dir.path().join("plain");
     std::fs::write(&file, b"x").unwrap();
     let err = rt.block_on(async { bind_socket(&file).map(drop).unwrap_err() });
     assert!(err.to_string().contains("not a socket"), "{err}");
@@ -716,7 +678,8 @@ fn admin_short_paths_namespace_filter_and_item_fields() {
 #[test]
 fn the_binary_serves_and_shuts_down_on_sigterm() {
     let exe = env!("CARGO_BIN_EXE_spiderpool-agent");
-    let dir = temp_dir();
+    let tmp = Dir::new("sp-agent-api");
+    let dir = tmp.path().to_path_buf();
     let socket = dir.join("agent.sock");
     let not_a_dir = dir.join("plain-file");
     std::fs::write(&not_a_dir, b"x").unwrap();
@@ -753,7 +716,6 @@ fn the_binary_serves_and_shuts_down_on_sigterm() {
     assert_eq!(got.unwrap(), Some(json!({})));
     assert!(status.success(), "{status}");
     assert!(!socket.exists(), "socket left behind");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -797,7 +759,8 @@ fn two_hundred_concurrent_adds_on_one_pool_get_distinct_addresses() {
 #[test]
 fn a_restarted_agent_on_the_embedded_store_keeps_every_allocation() {
     let exe = env!("CARGO_BIN_EXE_spiderpool-agent");
-    let dir = temp_dir();
+    let tmp = Dir::new("sp-agent-api");
+    let dir = tmp.path().to_path_buf();
     let socket = dir.join("agent.sock");
     let data = dir.join("data");
     let start = || {
@@ -839,7 +802,6 @@ fn a_restarted_agent_on_the_embedded_store_keeps_every_allocation() {
     assert_eq!(second["ips"][0]["address"], "10.6.212.201/16", "{second}");
     agent.kill().unwrap();
     agent.wait().unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Regression: on the embedded store (a durable commit per write), 200
@@ -849,7 +811,8 @@ fn a_restarted_agent_on_the_embedded_store_keeps_every_allocation() {
 #[test]
 fn two_hundred_concurrent_adds_on_the_embedded_store_all_succeed() {
     let exe = env!("CARGO_BIN_EXE_spiderpool-agent");
-    let dir = temp_dir();
+    let tmp = Dir::new("sp-agent-api");
+    let dir = tmp.path().to_path_buf();
     let socket = dir.join("agent.sock");
     let mut agent = std::process::Command::new(exe)
         .args(["--node-name", "n1", "--health-port", "0", "--store", "embedded", "--socket"])
@@ -905,7 +868,6 @@ fn two_hundred_concurrent_adds_on_the_embedded_store_all_succeed() {
         handles.into_iter().map(|h| h.join().unwrap()).collect();
     agent.kill().unwrap();
     agent.wait().unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
     let failures: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     assert!(
         failures.is_empty(),

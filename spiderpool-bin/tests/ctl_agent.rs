@@ -6,57 +6,32 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use spiderpool_bin::agent::{Agent, AgentConfig, bind_socket, serve};
+use spiderpool_bin::agent::{Agent, AgentConfig};
 use spiderpool_bin::agent_client::request_json;
 use spiderpool_core::store::MemoryStore;
 
-struct Server {
-    dir: PathBuf,
-    socket: PathBuf,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
+mod agent_harness;
 
-fn temp_dir() -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let n = N.fetch_add(1, Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("sp-ctl-agent-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+use agent_harness::{Dir, Serving, serve_agent};
+
+struct Server {
+    socket: PathBuf,
+    // Dropped in this order: stop serving, then remove the directory.
+    _serving: Serving,
+    dir: Dir,
 }
 
 impl Server {
     fn start() -> Self {
-        let dir = temp_dir();
-        let socket = dir.join("spiderpool.sock");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let sock = socket.clone();
+        let dir = Dir::new("sp-ctl-agent");
+        let socket = dir.path().join("spiderpool.sock");
         let config = AgentConfig { node_name: "worker-01".into(), ..AgentConfig::default() };
         let agent = Arc::new(Agent::new(MemoryStore::new(), config));
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = bind_socket(&sock).unwrap();
-                ready_tx.send(()).unwrap();
-                serve(listener, agent, Some(&sock), async move {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        ready_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-        Server { dir, socket, stop: Some(tx), thread: Some(thread) }
+        let serving = serve_agent(agent, &socket);
+        Server { socket, _serving: serving, dir }
     }
 
     fn ctl(&self, args: &[&str]) -> Run {
@@ -69,18 +44,6 @@ impl Server {
 
     fn agent(&self, method: &str, path: &str, body: Value) -> Value {
         request_json(&self.socket, method, path, &body, Duration::from_secs(10)).unwrap().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -264,7 +227,7 @@ fn invalid_objects_are_rejected_as_kubectl_prints_them() {
     let bad = "apiVersion: spiderpool.spidernet.io/v2beta1\nkind: SpiderIPPool\n\
                metadata: {name: bad}\nspec: {subnet: 10.6.0.0/16, ips: [10.7.0.1]}\n---\n\
                apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n";
-    let file = server.dir.join("bad.yaml");
+    let file = server.dir.path().join("bad.yaml");
     std::fs::write(&file, bad).unwrap();
     let run = server.ctl(&["apply", "-f", file.to_str().unwrap()]);
     assert_eq!(run.code, 1, "{run:?}");
@@ -283,7 +246,8 @@ fn invalid_objects_are_rejected_as_kubectl_prints_them() {
 
 #[test]
 fn an_unreachable_agent_exits_2_naming_the_socket() {
-    let dir = temp_dir();
+    let tmp = Dir::new("sp-ctl-agent");
+    let dir = tmp.path().to_path_buf();
     let socket = dir.join("absent.sock");
     for args in [&["get", "sp"][..], &["release", "--pod", "default/x"], &["delete", "sp", "x"]] {
         let run = ctl_at(&socket, args, None);
@@ -296,5 +260,4 @@ fn an_unreachable_agent_exits_2_naming_the_socket() {
     let run = ctl_at(&socket, &["get", "se"], None);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains(socket.to_str().unwrap()), "{run:?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

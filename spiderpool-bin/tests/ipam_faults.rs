@@ -19,31 +19,16 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use spiderpool_bin::agent_client::request_json;
 
 /// A temp directory, removed on drop.
-struct Dir(PathBuf);
+mod agent_harness;
 
-impl Dir {
-    fn new() -> Dir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("sp-ipam-faults-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use agent_harness::Dir;
 
 /// The real agent process; SIGKILLed on drop.
 struct AgentProc(Child);
@@ -64,7 +49,7 @@ struct Node {
 
 impl Node {
     fn new() -> Node {
-        Node { dir: Dir::new(), agent: None }
+        Node { dir: Dir::new("sp-ipam-faults"), agent: None }
     }
 
     fn socket(&self) -> PathBuf {

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use netns::*;
 use serde_json::{Value, json};
-use spiderpool_bin::agent::{Agent, AgentConfig, bind_socket, serve};
+use spiderpool_bin::agent::{Agent, AgentConfig};
 use spiderpool_bin::agent_client::request_json;
 use spiderpool_core::store::MemoryStore;
 
@@ -33,11 +33,14 @@ macro_rules! need_netns {
     };
 }
 
+mod agent_harness;
+
+use agent_harness::{Serving, serve_agent};
+
 /// The agent on a temp socket, stopped (and its directory removed) on drop.
 struct AgentProc {
     dir: PathBuf,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    serving: Option<Serving>,
 }
 
 impl AgentProc {
@@ -49,28 +52,9 @@ impl AgentProc {
         let dir = std::env::temp_dir().join(format!("sp-ipam-netns-{tag}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let sock = dir.join("agent.sock");
         let agent = Arc::new(Agent::new(MemoryStore::new(), config));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = bind_socket(&sock).unwrap();
-                ready_tx.send(()).unwrap();
-                serve(listener, agent, Some(&sock), async move {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        ready_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-        AgentProc { dir, stop: Some(tx), thread: Some(thread) }
+        let serving = Some(serve_agent(agent, &dir.join("agent.sock")));
+        AgentProc { dir, serving }
     }
 
     fn socket(&self) -> PathBuf {
@@ -86,12 +70,7 @@ impl AgentProc {
 
 impl Drop for AgentProc {
     fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        drop(self.serving.take());
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -5,78 +5,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use spiderpool_bin::agent::{Agent, AgentConfig, bind_socket, replay_release_journal, serve};
+use spiderpool_bin::agent::{Agent, AgentConfig, replay_release_journal};
 use spiderpool_bin::agent_client::request_json;
 use spiderpool_core::store::MemoryStore;
 
-/// A temp directory, removed on drop.
-struct Dir(PathBuf);
+mod agent_harness;
 
-impl Dir {
-    fn new() -> Dir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("sp-ipam-plugin-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The agent serving on `socket` until dropped; the agent (and its store)
-/// outlives the server so that a test can stop and restart it.
-struct Serving {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-fn serve_agent(agent: Arc<Agent<MemoryStore>>, socket: &Path) -> Serving {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let sock = socket.to_path_buf();
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = bind_socket(&sock).unwrap();
-            ready_tx.send(()).unwrap();
-            serve(listener, agent, Some(&sock), async move {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        });
-    });
-    ready_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-    Serving { stop: Some(tx), thread: Some(thread) }
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
+use agent_harness::{Dir, Serving, serve_agent};
 
 struct Env {
     dir: Dir,
@@ -86,7 +27,7 @@ struct Env {
 
 impl Env {
     fn start() -> Env {
-        let dir = Dir::new();
+        let dir = Dir::new("sp-ipam-plugin");
         let agent = Arc::new(Agent::new(
             MemoryStore::new(),
             AgentConfig { node_name: "node1".into(), ..AgentConfig::default() },
@@ -417,7 +358,7 @@ fn check_passes_for_the_allocation_and_fails_on_a_mismatch() {
 
 #[test]
 fn the_agent_binary_replays_the_journal_before_serving() {
-    let dir = Dir::new();
+    let dir = Dir::new("sp-ipam-plugin");
     let journal = dir.0.join("journal.jsonl");
     let socket = dir.0.join("agent.sock");
     std::fs::write(

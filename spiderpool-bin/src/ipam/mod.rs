@@ -119,7 +119,7 @@ pub fn announce_child(job: &str) -> i32 {
         Ok(j) => j,
         Err(_) => return 1,
     };
-    let log = Log { path: job.log_file.clone(), prefix: job.log_prefix.clone() };
+    let log = Log { path: job.log_file.clone(), prefix: job.log_prefix.clone(), create_dir: false };
     let targets: Vec<probe::Target> = job
         .ips
         .iter()
@@ -165,6 +165,9 @@ impl Default for Spiderpool {
 struct Log {
     path: PathBuf,
     prefix: String,
+    /// Create the log's directory when missing (not for the detached
+    /// announcer, which may outlive whoever made that directory).
+    create_dir: bool,
 }
 
 impl Log {
@@ -177,11 +180,13 @@ impl Log {
             if req.container_id.is_empty() { "-" } else { &req.container_id },
             if req.ifname.is_empty() { "-" } else { &req.ifname },
         );
-        Log { path: cfg.log_file(), prefix }
+        Log { path: cfg.log_file(), prefix, create_dir: true }
     }
 
     fn line(&self, msg: &str) {
-        if let Some(parent) = self.path.parent() {
+        if self.create_dir
+            && let Some(parent) = self.path.parent()
+        {
             let _ = std::fs::create_dir_all(parent);
         }
         let Ok(mut f) = OpenOptions::new().create(true).append(true).open(&self.path) else {
@@ -444,13 +449,18 @@ impl Plugin for Spiderpool {
             })?;
             let result = result_for(&answer, &req.ifname)?;
             let targets = probe::targets(&answer, &req.ifname)?;
+            let probes_asked = targets.iter().any(|t| t.conflict || t.gateway.is_some());
             match req.netns.as_deref().filter(|n| !n.is_empty()) {
                 None => log.line(
                     "no CNI_NETNS: IP-conflict/gateway probes and the address announcement skipped",
                 ),
+                // Nothing to probe and nowhere to announce: nothing to start.
+                Some(netns) if !probes_asked && !Path::new(netns).exists() => log.line(&format!(
+                    "CNI_NETNS {netns} does not exist: the address announcement is skipped"
+                )),
                 Some(netns)
                     if self.announce == Announce::Detached
-                        && !targets.iter().any(|t| t.conflict || t.gateway.is_some())
+                        && !probes_asked
                         && spawn_announcer(&AnnounceJob {
                             netns: netns.to_string(),
                             ifname: req.ifname.clone(),
