@@ -4,16 +4,17 @@
 //!
 //! The agent replays at start-up and then periodically. A replay first moves
 //! the journal's lines into a staging file next to it (`PATH.replaying`,
-//! fsynced) and removes the journal, both under the journal's exclusive lock,
-//! which the plugin also takes to append ([`crate::ipam::journal::append`]):
-//! a line is never lost between the read and the removal. Then it releases
-//! the staged lines; lines that fail stay staged (rewritten atomically: temp
-//! file, fsync, rename) and are retried by the next replay. A crash in
-//! between repeats releases, which are idempotent.
+//! fsynced): under the journal's exclusive lock, which the plugin also takes
+//! to append ([`crate::ipam::journal::append`]), it renames the journal to
+//! `PATH.taking`, so a line is never lost between the read and the removal
+//! and the lock is held only for a rename. Then it releases the staged lines;
+//! lines that fail stay staged (rewritten atomically: temp file, fsync,
+//! rename) and are retried by the next replay. A crash in between repeats
+//! releases, which are idempotent.
 
 use std::ffi::OsString;
 use std::fs::OpenOptions;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::models::IpamDelArgs;
@@ -119,38 +120,57 @@ pub fn staging_path(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Under the journal's lock: appends its lines to the staging file (fsynced),
-/// then removes the journal. Nothing to do when it does not exist.
+/// `PATH.taking`: the journal renamed away by a replay, until its lines are
+/// staged.
+fn taking_path(path: &Path) -> PathBuf {
+    let mut s: OsString = path.as_os_str().to_owned();
+    s.push(".taking");
+    PathBuf::from(s)
+}
+
+/// Moves the journal's lines to the staging file: under the journal's lock
+/// it is renamed to `PATH.taking` (so the lock is held for a rename only);
+/// then its lines are appended to the staging file (fsynced) and it is
+/// removed. A `PATH.taking` left by a replay that died half way is staged
+/// first. Nothing to do when there is no journal.
 fn stage_new_lines(path: &Path, staging: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
     let named = |e: std::io::Error, what: &str| {
         std::io::Error::new(e.kind(), format!("release journal {}: {what}: {e}", path.display()))
     };
-    let mut file = match OpenOptions::new().read(true).open(path) {
+    let taking = taking_path(path);
+    if taking.exists() {
+        stage_file(&taking, staging).map_err(|e| named(e, "stage the renamed journal"))?;
+    }
+    let file = match OpenOptions::new().read(true).open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(named(e, "open")),
     };
     file.lock().map_err(|e| named(e, "lock"))?;
-    let mut text = String::new();
-    file.read_to_string(&mut text).map_err(|e| named(e, "read"))?;
+    if !crate::ipam::journal::still_at(&file, path).map_err(|e| named(e, "stat"))? {
+        // Another replay took it meanwhile (only one agent should run).
+        return Ok(());
+    }
+    // Still holding the lock: a plugin waiting for it finds the file gone
+    // and creates a new one.
+    std::fs::rename(path, &taking).map_err(|e| named(e, "rename"))?;
+    drop(file);
+    stage_file(&taking, staging).map_err(|e| named(e, "stage the renamed journal"))
+}
+
+/// Appends the lines of `from` to `staging` (fsynced), then removes `from`.
+fn stage_file(from: &Path, staging: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut text = std::fs::read_to_string(from)?;
     if !text.trim().is_empty() {
         if !text.ends_with('\n') {
             text.push('\n');
         }
-        let mut st = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(staging)
-            .map_err(|e| named(e, "open staging file"))?;
-        st.write_all(text.as_bytes()).map_err(|e| named(e, "write staging file"))?;
-        st.sync_all().map_err(|e| named(e, "fsync staging file"))?;
+        let mut st = OpenOptions::new().create(true).append(true).mode(0o600).open(staging)?;
+        st.write_all(text.as_bytes())?;
+        st.sync_all()?;
     }
-    // Still holding the lock: a plugin waiting for it finds the file gone
-    // and creates a new one.
-    std::fs::remove_file(path).map_err(|e| named(e, "remove"))?;
-    Ok(())
+    std::fs::remove_file(from)
 }
 
 #[cfg(test)]
@@ -183,8 +203,10 @@ mod tests {
                 })
             })
             .collect();
+        // Far more often than an agent replays (every 10 s by default).
         while !writers.iter().all(std::thread::JoinHandle::is_finished) {
             stage_new_lines(&path, &staging).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
         for w in writers {
             w.join().unwrap();
@@ -200,5 +222,22 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), 400);
+    }
+
+    /// A replay that died after renaming the journal away: the next one
+    /// stages the renamed file's lines before the new journal's.
+    #[test]
+    fn a_journal_renamed_by_a_dead_replay_is_staged_next_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let staging = staging_path(&path);
+        std::fs::write(taking_path(&path), "{\"old\":1}\n").unwrap();
+        std::fs::write(&path, "{\"new\":1}").unwrap();
+        stage_new_lines(&path, &staging).unwrap();
+        assert_eq!(std::fs::read_to_string(&staging).unwrap(), "{\"old\":1}\n{\"new\":1}\n");
+        assert!(!path.exists() && !taking_path(&path).exists());
+        // Nothing new: nothing changes.
+        stage_new_lines(&path, &staging).unwrap();
+        assert_eq!(std::fs::read_to_string(&staging).unwrap().lines().count(), 2);
     }
 }

@@ -351,9 +351,14 @@ impl Spiderpool {
             Ok(false) => {
                 let path = cfg.journal();
                 match journal::append(&path, args) {
-                    Ok(()) => log.line(&format!(
+                    Ok(journal::Appended::Locked) => log.line(&format!(
                         "agent unavailable: release recorded in the journal {}",
                         path.display()
+                    )),
+                    Ok(journal::Appended::Unlocked) => log.line(&format!(
+                        "agent unavailable: release recorded in the journal {} without its lock (busy for {} ms: a replay may miss it)",
+                        path.display(),
+                        journal::LOCK_WAIT.as_millis()
                     )),
                     Err(e) => log.line(&format!(
                         "agent unavailable and the journal {} (release_journal_path) is not writable: {e}; the address leaks until GC",
