@@ -5,75 +5,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::IpAddr;
-use std::os::unix::fs::MetadataExt;
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
+mod common;
+
+use common::{TestNs, ip, root, unique};
 
 use spiderpool_core::coordinator::{
     Action, AddrOp, Item, LinkOp, MacOp, MarkOp, NeighOp, Op, ResolvedMode, RouteOp, RoutePlan,
     RuleOp, Scope, Side, SysctlOp,
 };
 use spiderpool_netlink::{Netns, apply, check, observe, read_neighbours, read_view, with_netns};
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-fn root() -> bool {
-    let ok = std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
-        && Command::new("ip").arg("-V").output().is_ok();
-    if !ok {
-        eprintln!("SKIP: needs root and iproute2 to create test namespaces");
-    }
-    ok
-}
-
-/// A network namespace that is deleted (with its links) on drop.
-struct TestNs {
-    name: String,
-}
-
-impl TestNs {
-    fn new(tag: &str) -> Self {
-        let name =
-            format!("spnl{tag}{}x{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
-        sh(&["ip", "netns", "add", &name]);
-        let ns = Self { name };
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
-    }
-    fn netns(&self) -> Netns {
-        Netns::path(format!("/var/run/netns/{}", self.name))
-    }
-    fn ip(&self, args: &[&str]) -> String {
-        let mut v = vec!["ip", "-n", &self.name];
-        v.extend_from_slice(args);
-        sh(&v)
-    }
-    fn exec(&self, args: &[&str]) -> std::process::Output {
-        Command::new("ip")
-            .args(["netns", "exec", &self.name])
-            .args(args)
-            .output()
-            .expect("run ip netns exec")
-    }
-    fn sysctl(&self, key: &str) -> String {
-        let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        let out = self.exec(&["cat", &path]);
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-}
-
-impl Drop for TestNs {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
-    }
-}
-
-fn sh(args: &[&str]) -> String {
-    let out = Command::new(args[0]).args(&args[1..]).output().expect("spawn");
-    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn op(side: Side, action: Action, item: Item) -> Op {
     Op { side, action, item }
@@ -82,17 +22,14 @@ fn op(side: Side, action: Action, item: Item) -> Op {
 fn net(s: &str) -> ipnet::IpNet {
     s.parse().unwrap()
 }
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
 
 #[test]
 fn read_view_sees_veth_addresses_routes_of_all_tables_and_rules() {
     if !root() {
         return;
     }
-    let a = TestNs::new("a");
-    let b = TestNs::new("b");
+    let a = TestNs::new("spnl", "a");
+    let b = TestNs::new("spnl", "b");
     a.ip(&[
         "link", "add", "va", "mtu", "1450", "type", "veth", "peer", "name", "vb", "netns", &b.name,
     ]);
@@ -325,9 +262,9 @@ fn apply_plan_reads_back_reapplies_checks_and_carries_traffic() {
     if !root() {
         return;
     }
-    let pod = TestNs::new("p");
-    let host = TestNs::new("h");
-    let host_veth = format!("vethT{}", COUNTER.fetch_add(1, Ordering::SeqCst));
+    let pod = TestNs::new("spnl", "p");
+    let host = TestNs::new("spnl", "h");
+    let host_veth = format!("vethT{}", unique());
     let plan = full_plan(&host_veth);
     let host_rp_before = host.sysctl("net.ipv4.conf.all.rp_filter");
 
@@ -435,8 +372,8 @@ fn failing_op_is_named_by_index_and_kind() {
     if !root() {
         return;
     }
-    let pod = TestNs::new("e");
-    let host = TestNs::new("f");
+    let pod = TestNs::new("spnl", "e");
+    let host = TestNs::new("spnl", "f");
     let plan = RoutePlan {
         mode: ResolvedMode::Overlay,
         first_invoke: false,
@@ -470,8 +407,8 @@ fn mac_change_is_announced_to_the_peer() {
     if !root() {
         return;
     }
-    let a = TestNs::new("m");
-    let b = TestNs::new("n");
+    let a = TestNs::new("spnl", "m");
+    let b = TestNs::new("spnl", "n");
     a.ip(&["link", "add", "name", "gma", "type", "veth", "peer", "name", "gmb", "netns", &b.name]);
     a.ip(&["addr", "add", "10.66.0.1/24", "dev", "gma"]);
     b.ip(&["addr", "add", "10.66.0.2/24", "dev", "gmb"]);
@@ -513,8 +450,8 @@ fn sysctl_follows_thread_netns() {
     if !root() {
         return;
     }
-    let a = TestNs::new("s");
-    let b = TestNs::new("t");
+    let a = TestNs::new("spnl", "s");
+    let b = TestNs::new("spnl", "t");
     let key = "net.ipv4.conf.all.rp_filter";
     let set = |ns: &TestNs, v: &'static str| {
         let plan = RoutePlan {
@@ -544,8 +481,8 @@ fn host_ips_come_from_route_src_then_non_container_links() {
     if !root() {
         return;
     }
-    let host = TestNs::new("x");
-    let other = TestNs::new("y");
+    let host = TestNs::new("spnl", "x");
+    let other = TestNs::new("spnl", "y");
     host.ip(&["link", "add", "ens9", "type", "veth", "peer", "name", "o1", "netns", &other.name]);
     host.ip(&[
         "link",

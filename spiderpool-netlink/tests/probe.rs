@@ -6,69 +6,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::IpAddr;
-use std::os::unix::fs::MetadataExt;
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+mod common;
+
+use common::{TestNs, ip, root};
 
 use spiderpool_netlink::probe::{
     Conflict, Gateway, Timing, announce, probe_conflict, probe_gateway, with_prober,
 };
-use spiderpool_netlink::{Error, Netns, format_mac};
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
+use spiderpool_netlink::{Error, format_mac};
 
 const POD_MAC: &str = "02:00:00:00:00:aa";
 const PEER_MAC: &str = "02:00:00:00:00:bb";
 const STALE_MAC: &str = "02:00:00:00:00:99";
 const POD_IF: &str = "pp";
 const PEER_IF: &str = "pq";
-
-fn root() -> bool {
-    let ok = std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
-        && Command::new("ip").arg("-V").output().is_ok();
-    if !ok {
-        eprintln!("SKIP: needs root and iproute2 to create test namespaces");
-    }
-    ok
-}
-
-/// A network namespace that is deleted (with its links) on drop.
-struct TestNs {
-    name: String,
-}
-
-impl TestNs {
-    fn new(tag: &str) -> Self {
-        let name =
-            format!("sppr{tag}{}x{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
-        sh(&["ip", "netns", "add", &name]);
-        let ns = Self { name };
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
-    }
-    fn netns(&self) -> Netns {
-        Netns::path(format!("/var/run/netns/{}", self.name))
-    }
-    fn ip(&self, args: &[&str]) -> String {
-        let mut v = vec!["ip", "-n", &self.name];
-        v.extend_from_slice(args);
-        sh(&v)
-    }
-}
-
-impl Drop for TestNs {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
-    }
-}
-
-fn sh(args: &[&str]) -> String {
-    let out = Command::new(args[0]).args(&args[1..]).output().expect("spawn");
-    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Pod and peer joined by a veth: the pod end (`pp`, down, MAC `POD_MAC`),
 /// the peer end (`pq`, up, MAC `PEER_MAC`, holding `peer_addrs`).
@@ -79,8 +32,8 @@ struct Pair {
 
 impl Pair {
     fn new(peer_addrs: &[&str]) -> Pair {
-        let pod = TestNs::new("pod");
-        let peer = TestNs::new("peer");
+        let pod = TestNs::new("sppr", "pod");
+        let peer = TestNs::new("sppr", "peer");
         pod.ip(&[
             "link", "add", POD_IF, "type", "veth", "peer", "name", PEER_IF, "netns", &peer.name,
         ]);
@@ -116,10 +69,6 @@ impl Pair {
     fn neigh(&self, ip: &str) -> String {
         self.peer.ip(&["neigh", "show", ip, "dev", PEER_IF])
     }
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
 }
 
 fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {

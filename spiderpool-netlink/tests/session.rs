@@ -6,73 +6,24 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::IpAddr;
-use std::os::unix::fs::MetadataExt;
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
+
+mod common;
+
+use common::{TestNs, ip, root};
 
 use spiderpool_core::coordinator::{
     Action, Item, Op, ResolvedMode, RouteOp, RoutePlan, RuleOp, Scope, Side,
 };
 use spiderpool_netlink::{Netns, read_view, with_session};
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-fn root() -> bool {
-    let ok = std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
-        && Command::new("ip").arg("-V").output().is_ok();
-    if !ok {
-        eprintln!("SKIP: needs root and iproute2 to create test namespaces");
-    }
-    ok
-}
-
-struct TestNs {
-    name: String,
-}
-
-impl TestNs {
-    fn new(tag: &str) -> Self {
-        let name =
-            format!("spss{tag}{}x{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
-        sh(&["ip", "netns", "add", &name]);
-        let ns = Self { name };
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
-    }
-    fn netns(&self) -> Netns {
-        Netns::path(format!("/var/run/netns/{}", self.name))
-    }
-    fn ip(&self, args: &[&str]) -> String {
-        let mut v = vec!["ip", "-n", &self.name];
-        v.extend_from_slice(args);
-        sh(&v)
-    }
-}
-
-impl Drop for TestNs {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
-    }
-}
-
-fn sh(args: &[&str]) -> String {
-    let out = Command::new(args[0]).args(&args[1..]).output().expect("spawn");
-    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
 #[test]
 fn one_session_reads_both_sides_and_applies_like_the_separate_calls() {
     if !root() {
         return;
     }
-    let pod = TestNs::new("p");
-    let host = TestNs::new("h");
+    let pod = TestNs::new("spss", "p");
+    let host = TestNs::new("spss", "h");
     // host "ens9" (10.6.0.10/16) <-> pod "net1" (10.6.0.20/16); a host route in
     // table 500 and a rule, which the host view must carry.
     host.ip(&["link", "add", "ens9", "type", "veth", "peer", "name", "net1", "netns", &pod.name]);
@@ -167,7 +118,7 @@ fn a_missing_pod_namespace_fails_before_the_closure_runs() {
     if !root() {
         return;
     }
-    let host = TestNs::new("h");
+    let host = TestNs::new("spss", "h");
     let gone = Netns::path(format!("/var/run/netns/spss-missing-{}", std::process::id()));
     let ran = std::sync::atomic::AtomicBool::new(false);
     let res = with_session(&gone, &host.netns(), |_s| {
