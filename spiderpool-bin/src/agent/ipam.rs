@@ -308,43 +308,33 @@ async fn batch_del_work<S: AgentStore>(
         &[("podNamespace", &args.pod_namespace), ("podName", &args.pod_name)],
     )?;
     let pod_ref = format!("{}/{}", args.pod_namespace, args.pod_name);
-    if args.is_release_conflict_ips {
-        if !agent.config().enable_release_conflict_ips {
-            return Err(ApiError::message(
-                status(521),
-                format!(
-                    "pod {pod_ref}: releasing conflicting IPs is disabled (SPIDERPOOL_ENABLED_RELEASE_CONFLICT_IPS=false)"
-                ),
-            ));
-        }
-        let ctx = gather_pod(
-            agent.store(),
-            agent.config(),
-            &args.pod_namespace,
-            &args.pod_name,
-            &args.pod_uid,
-        )
-        .await
-        .map_err(|e| store_error(&format!("pod {pod_ref}"), &e))?;
-        if ctx.pod.is_statefulset_pod() {
-            return Err(ApiError::message(
-                status(522),
-                format!(
-                    "pod {pod_ref}: releasing the IPs of a stateful pod (StatefulSet {}) is forbidden",
-                    ctx.pod.owner_name()
-                ),
-            ));
-        }
+    if args.is_release_conflict_ips && !agent.config().enable_release_conflict_ips {
+        return Err(ApiError::message(
+            status(521),
+            format!(
+                "pod {pod_ref}: releasing conflicting IPs is disabled (SPIDERPOOL_ENABLED_RELEASE_CONFLICT_IPS=false)"
+            ),
+        ));
     }
-    release(
-        &agent,
+    let ctx = gather_pod(
+        agent.store(),
+        agent.config(),
         &args.pod_namespace,
         &args.pod_name,
         &args.pod_uid,
-        &args.container_id,
-        Why::Batch,
     )
     .await
+    .map_err(|e| store_error(&format!("pod {pod_ref}"), &e))?;
+    if args.is_release_conflict_ips && ctx.pod.is_statefulset_pod() {
+        return Err(ApiError::message(
+            status(522),
+            format!(
+                "pod {pod_ref}: releasing the IPs of a stateful pod (StatefulSet {}) is forbidden",
+                ctx.pod.owner_name()
+            ),
+        ));
+    }
+    release_pod(&agent, &ctx, &args.container_id, Why::Batch).await
 }
 
 fn status(code: u16) -> StatusCode {
