@@ -48,6 +48,29 @@ pub fn has_finalizer(meta: &ObjectMeta) -> bool {
     meta.finalizers.as_ref().is_some_and(|f| f.iter().any(|x| x == FINALIZER))
 }
 
+/// The UPDATE rule for a terminating pool or subnet (Spiderpool's webhooks):
+/// `None` when the object is not terminating (validate it as usual);
+/// otherwise forbidden while it still has the finalizer (`noun` names the
+/// kind as Spiderpool's message does, e.g. "IPPool"), else allowed as is.
+pub fn terminating_update(
+    kind: &str,
+    noun: &str,
+    meta: &ObjectMeta,
+) -> Option<Result<(), Rejection>> {
+    if !meta.is_terminating() {
+        return None;
+    }
+    Some(if has_finalizer(meta) {
+        Err(Rejection::forbidden(
+            kind,
+            meta.name_str(),
+            format!("cannot update a terminating {noun}"),
+        ))
+    } else {
+        Ok(())
+    })
+}
+
 /// Adds the `spiderpool.spidernet.io` finalizer unless present.
 pub fn ensure_finalizer(meta: &mut ObjectMeta) {
     if !has_finalizer(meta) {

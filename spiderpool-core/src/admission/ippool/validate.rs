@@ -5,7 +5,7 @@ use ipnet::IpNet;
 use super::{KIND, controller_subnet_name};
 use crate::admission::common::{
     AUTO_POOL_POD_AFFINITY_KEYS, LABEL_OWNER_APPLICATION_NAME, MAX_LISTED_IPS_IN_USE, by_operation,
-    cidrs_overlap, go_list, has_finalizer, stored_network, stored_total,
+    cidrs_overlap, go_list, stored_network, stored_total, terminating_update,
     validate_family_and_subnet, validate_gateway, validate_immutable, validate_ranges_disjoint,
     validate_ranges_in_subnet, validate_routes, validate_selector,
 };
@@ -86,11 +86,8 @@ fn validate_update(
     ctx: &Context<'_>,
 ) -> Result<(), Rejection> {
     let name = new.metadata.name_str();
-    if new.metadata.is_terminating() {
-        if has_finalizer(&new.metadata) {
-            return Err(Rejection::forbidden(KIND, name, "cannot update a terminating IPPool"));
-        }
-        return Ok(());
+    if let Some(verdict) = terminating_update(KIND, "IPPool", &new.metadata) {
+        return verdict;
     }
     let mut errs = Vec::new();
     validate_immutable(

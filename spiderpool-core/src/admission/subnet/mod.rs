@@ -20,7 +20,7 @@ mod tests;
 
 use super::common::{
     LABEL_SUBNET_CIDR, by_operation, cidr_label_value, cidrs_overlap, ensure_finalizer, go_list,
-    has_finalizer, infer_ip_version, merge_in_place, set_label, stored_network, stored_total,
+    infer_ip_version, merge_in_place, set_label, stored_network, stored_total, terminating_update,
     validate_family_and_subnet, validate_gateway, validate_immutable, validate_ranges_in_subnet,
     validate_routes,
 };
@@ -132,11 +132,8 @@ fn validate_update(
     ctx: &Context<'_>,
 ) -> Result<(), Rejection> {
     let name = new.metadata.name_str();
-    if new.metadata.is_terminating() {
-        if has_finalizer(&new.metadata) {
-            return Err(Rejection::forbidden(KIND, name, "cannot update a terminating Subnet"));
-        }
-        return Ok(());
+    if let Some(verdict) = terminating_update(KIND, "Subnet", &new.metadata) {
+        return verdict;
     }
     if !ctx.settings.enable_spider_subnet {
         return Err(Rejection::forbidden(KIND, name, FEATURE_OFF));
