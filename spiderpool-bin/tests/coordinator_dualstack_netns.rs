@@ -22,8 +22,6 @@ mod netns;
 use netns::*;
 use serde_json::{Value, json};
 
-const COORDINATOR: &str = env!("CARGO_BIN_EXE_coordinator");
-
 /// The dual-stack overlay pod: ptp `eth0`, macvlan `net1`.
 const POD4: &str = "10.244.1.5";
 const POD6: &str = "fd00:244:1::5";
@@ -54,7 +52,7 @@ impl<'a> Pod<'a> {
 
     /// [`Pod::netconf`] plus the keys of `extra`.
     fn netconf_with(&self, mode: &str, extra: Value, prev: &Value) -> Value {
-        let mut conf = json!({
+        let conf = json!({
             "cniVersion": "1.0.0",
             "name": "macvlan-underlay",
             "type": "coordinator",
@@ -65,27 +63,11 @@ impl<'a> Pod<'a> {
             "logOptions": {"logFile": self.log.display().to_string()},
             "prevResult": prev,
         });
-        if let (Some(c), Some(e)) = (conf.as_object_mut(), extra.as_object()) {
-            for (k, v) in e {
-                c.insert(k.clone(), v.clone());
-            }
-        }
-        conf
+        with_keys(conf, &extra)
     }
 
     fn coordinator(&self, command: &str, ifname: &str, conf: &Value) -> (bool, Value, String) {
-        let plugin = std::path::Path::new(COORDINATOR);
-        let args =
-            format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=pod-{}", self.cid);
-        let call = CniCall {
-            plugin,
-            command,
-            container_id: &self.cid,
-            pod: Some(&self.ns),
-            ifname,
-            args: &args,
-        };
-        cni(&self.lan.node, &call, conf)
+        run_coordinator(self.lan, &self.ns, &self.cid, command, ifname, conf)
     }
 
     fn log_text(&self) -> String {

@@ -582,3 +582,35 @@ fn static_ipam(
     };
     (serde_json::Value::from(addresses), serde_json::Value::from(routes))
 }
+
+/// `base` (a JSON object) with every key of `extra` added or replaced.
+pub fn with_keys(mut base: serde_json::Value, extra: &serde_json::Value) -> serde_json::Value {
+    if let (Some(b), Some(e)) = (base.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+    base
+}
+
+/// Runs our `coordinator` binary in `lan`'s node namespace for the pod
+/// namespace `pod` (container `cid`, pod name `pod-<cid>`), as [`cni`] does.
+pub fn run_coordinator(
+    lan: &Lan,
+    pod: &Netns,
+    cid: &str,
+    command: &str,
+    ifname: &str,
+    conf: &serde_json::Value,
+) -> (bool, serde_json::Value, String) {
+    let args = format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=pod-{cid}");
+    let call = CniCall {
+        plugin: Path::new(env!("CARGO_BIN_EXE_coordinator")),
+        command,
+        container_id: cid,
+        pod: Some(pod),
+        ifname,
+        args: &args,
+    };
+    cni(&lan.node, &call, conf)
+}
