@@ -82,18 +82,22 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    #[test]
-    fn lines_are_appended() {
-        let dir = std::env::temp_dir().join(format!("sp-journal-{}", std::process::id()));
-        let path = dir.join("sub/j.jsonl");
-        let args = IpamDelArgs {
+    fn del_args() -> IpamDelArgs {
+        IpamDelArgs {
             container_id: "c1".into(),
             if_name: "net1".into(),
             pod_namespace: "default".into(),
             pod_name: "p".into(),
             pod_uid: "u".into(),
             net_namespace: None,
-        };
+        }
+    }
+
+    #[test]
+    fn lines_are_appended() {
+        let dir = std::env::temp_dir().join(format!("sp-journal-{}", std::process::id()));
+        let path = dir.join("sub/j.jsonl");
+        let args = del_args();
         append(&path, &args).unwrap();
         append(&path, &args).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -107,14 +111,7 @@ mod tests {
     fn a_lock_held_too_long_does_not_block_the_append() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.jsonl");
-        let args = IpamDelArgs {
-            container_id: "c1".into(),
-            if_name: "net1".into(),
-            pod_namespace: "default".into(),
-            pod_name: "p".into(),
-            pod_uid: "u".into(),
-            net_namespace: None,
-        };
+        let args = del_args();
         assert_eq!(append(&path, &args).unwrap(), Appended::Locked);
         // Someone (a stuck replay) holds the lock.
         let holder = std::fs::File::open(&path).unwrap();
