@@ -455,42 +455,40 @@ impl Plugin for Spiderpool {
             let result = result_for(&answer, &req.ifname)?;
             let targets = probe::targets(&answer, &req.ifname)?;
             let probes_asked = targets.iter().any(|t| t.conflict || t.gateway.is_some());
-            match req.netns.as_deref().filter(|n| !n.is_empty()) {
-                None => log.line(
+            let Some(netns) = req.netns.as_deref().filter(|n| !n.is_empty()) else {
+                log.line(
                     "no CNI_NETNS: IP-conflict/gateway probes and the address announcement skipped",
-                ),
+                );
+                return Ok(result);
+            };
+            if !probes_asked {
                 // Nothing to probe and nowhere to announce: nothing to start.
-                Some(netns) if !probes_asked && !Path::new(netns).exists() => log.line(&format!(
-                    "CNI_NETNS {netns} does not exist: the address announcement is skipped"
-                )),
-                Some(netns)
-                    if self.announce == Announce::Detached
-                        && !probes_asked
-                        && spawn_announcer(&AnnounceJob {
-                            netns: netns.to_string(),
-                            ifname: req.ifname.clone(),
-                            ips: targets.iter().map(|t| t.ip).collect(),
-                            log_file: log.path.clone(),
-                            log_prefix: log.prefix.clone(),
-                        }) =>
+                if !Path::new(netns).exists() {
+                    log.line(&format!(
+                        "CNI_NETNS {netns} does not exist: the address announcement is skipped"
+                    ));
+                    return Ok(result);
+                }
+                if self.announce == Announce::Detached
+                    && spawn_announcer(&AnnounceJob {
+                        netns: netns.to_string(),
+                        ifname: req.ifname.clone(),
+                        ips: targets.iter().map(|t| t.ip).collect(),
+                        log_file: log.path.clone(),
+                        log_prefix: log.prefix.clone(),
+                    })
                 {
                     log.line("announcement handed to a detached announcer");
+                    return Ok(result);
                 }
-                Some(netns) => {
-                    let line = |m: &str| log.line(m);
-                    let probed = probe::probe_and_announce(
-                        netns,
-                        &req.ifname,
-                        &targets,
-                        self.probe_timing,
-                        &line,
-                    );
-                    if let Err(failure) = probed {
-                        log.line(&format!("probe failed: {failure:?}; releasing"));
-                        let release = self.release_or_journal(&cfg, &log, &del_args(req));
-                        return Err(failure.into_cni(&req.ifname, release));
-                    }
-                }
+            }
+            let line = |m: &str| log.line(m);
+            let probed =
+                probe::probe_and_announce(netns, &req.ifname, &targets, self.probe_timing, &line);
+            if let Err(failure) = probed {
+                log.line(&format!("probe failed: {failure:?}; releasing"));
+                let release = self.release_or_journal(&cfg, &log, &del_args(req));
+                return Err(failure.into_cni(&req.ifname, release));
             }
             Ok(result)
         })();
