@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317  # many functions only run through traps, poll and wait_for
 # A real Kubernetes control plane (v1.20.2) for tests, built from Debian's archive.
 #
 #   scripts/k8s-testenv.sh build          build/fetch the binaries into the cache (once)
@@ -52,7 +53,7 @@ die() { printf 'k8s-testenv: error: %s\n' "$*" >&2; exit 1; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+usage() { sed -n '/^# A real Kubernetes/,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
 # ---------------------------------------------------------------- packages
 
@@ -159,7 +160,8 @@ build_into() {
   # Keep downloads, apt lists and GOCACHE across an interrupted build; sources are re-extracted.
   mkdir -p "$W"/apt/lists/partial "$W"/apt/cache/archives/partial "$W"/apt/sources.list.d \
            "$W"/apt/preferences.d "$W"/dl "$W"/gocache
-  rm -rf "${W:?}"/root "${W:?}"/gopath "${W:?}"/bin
+  rm -rf "${W:?}"/root "${W:?}"/gopath "${W:?}"/bin "${W:?}"/tmp
+  mkdir -p "$W/tmp"
   : > "$log"
   cat > "$W/apt/sources.list" <<EOF
 deb ${signed}$uri $GO_SUITE main
@@ -202,7 +204,9 @@ EOF
   [ -f "$src/cmd/kube-apiserver/apiserver.go" ] || die "unexpected layout of the kubernetes source"
   say "unpacked in $(since "$t") s"
 
-  export GOROOT=$W/root/$GO_DIR GOPATH=$W/gopath GOCACHE=$W/gocache GO111MODULE=off \
+  # GOTMPDIR: the go command's temporary build dirs stay in the work dir too (a killed build
+  # would otherwise leave them in /tmp).
+  export GOROOT=$W/root/$GO_DIR GOPATH=$W/gopath GOCACHE=$W/gocache GOTMPDIR=$W/tmp GO111MODULE=off \
          CGO_ENABLED=0 GOPROXY=off GOFLAGS='' GOTOOLCHAIN=local
   export PATH=$GOROOT/bin:$PATH
   "$GOROOT/bin/go" version >&2
@@ -302,10 +306,12 @@ stop_all() {
   return $rc
 }
 
-# start NAME ARGS...: start detached (own session, stdin closed), log to DIR/logs/NAME.log.
+# start NAME ARGS...: start detached (own session, stdin closed, a clean environment: no proxy,
+# KUBECONFIG, ETCD_* or GO* settings of the caller leak in), log to DIR/logs/NAME.log.
 start() {
   local n=$1; shift
-  setsid "$BIN/$n" "$@" </dev/null >"$D/logs/$n.log" 2>&1 &
+  setsid env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "${PROC_ENV[@]}" "$BIN/$n" "$@" \
+    </dev/null >"$D/logs/$n.log" 2>&1 &
   local pid=$!
   echo "$pid" > "$D/$n.pid"
   local i
@@ -477,6 +483,7 @@ cmd_up() {
   mkdir -p "$D/logs" "$D/bin"
   echo "k8s v$K8S_VERSION test environment; remove with: $0 down $D" > "$D/$MARKER"
   STARTED=()
+  PROC_ENV=()
   FAILED=''
   trap up_failed EXIT
 
@@ -495,11 +502,10 @@ cmd_up() {
   API_PORT=$(pick_port); CHOSEN_PORTS+=" $API_PORT"
   printf 'ETCD_PORT=%s\nETCD_PEER_PORT=%s\nAPISERVER_PORT=%s\n' "$ETCD_PORT" "$ETCD_PEER_PORT" "$API_PORT" > "$D/ports"
 
-  local etcd_env=()
-  [ "$(uname -m)" = x86_64 ] || etcd_env=(ETCD_UNSUPPORTED_ARCH="$(dpkg --print-architecture 2>/dev/null || uname -m)")
+  # etcd 3.4 refuses to start on architectures other than amd64/arm64/ppc64le without this.
+  PROC_ENV=(ETCD_UNSUPPORTED_ARCH="$(dpkg --print-architecture 2>/dev/null || uname -m)")
   local t
   t=$(now)
-  [ "${#etcd_env[@]}" -eq 0 ] || export "${etcd_env[@]}"
   start etcd --name testenv --data-dir "$D/etcd" --logger zap --log-level warn \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
     --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
@@ -507,6 +513,7 @@ cmd_up() {
     --initial-cluster "testenv=http://127.0.0.1:$ETCD_PEER_PORT" --initial-cluster-state new \
     --unsafe-no-fsync
   wait_for "etcd /health" etcd etcd_healthy
+  PROC_ENV=()
   say "etcd ready on 127.0.0.1:$ETCD_PORT in $(since "$t") s"
 
   # --advertise-address=127.0.0.1: accepted by 1.20, but the apiserver's endpoint reconciler
@@ -871,4 +878,6 @@ main() {
   esac
 }
 
-main "$@"
+# One line: bash has read all of it before running, so editing this file while a command runs
+# cannot make bash execute half-read text.
+main "$@"; exit
