@@ -136,16 +136,22 @@ cmd_build() {
   mkdir -p "$tmp"
   trap 'rm -rf "$tmp"' EXIT
   build_into "$tmp"
-  local n
+  local n t
+  t=$(now)
   for n in "${BINARIES[@]}"; do
     bin_ok "$tmp" "$n" || die "built $n does not report the expected version"
   done
+  say "all binaries report their versions ($(since "$t") s)"
   # Atomic: the cache's bin/ only ever appears complete.
   if [ -e "$BIN" ]; then mv "$BIN" "$CACHE/bin.old.$$"; fi
   mv "$tmp" "$BIN"
   rm -rf "$CACHE/bin.old.$$"
   trap - EXIT
-  if [ "${SPIDERPOOL_K8S_KEEP_WORK:-0}" != 1 ]; then rm -rf "$WORK"; fi
+  if [ "${SPIDERPOOL_K8S_KEEP_WORK:-0}" != 1 ]; then
+    t=$(now)
+    rm -rf "$WORK"
+    say "removed the work dir $WORK ($(since "$t") s)"
+  fi
   say "built ${BINARIES[*]} into $BIN in $(since "$t0") s"
   "$BIN/kube-apiserver" --version >&2
   "$BIN/etcd" --version | head -1 >&2
