@@ -462,6 +462,9 @@ EOF
 up_failed() {
   local rc=$?
   trap - EXIT
+  # A signal can land while a probe runs with its output sent to /dev/null: talk to the
+  # original stdout/stderr.
+  exec 1>&6 2>&7
   [ "$rc" -ne 0 ] || return 0
   say "up failed; stopping what it started"
   local n others=()
@@ -488,6 +491,7 @@ cmd_up() {
   if [ -f "$D/$MARKER" ]; then rm -rf "$D"; fi   # stale state of an earlier run
   mkdir -p "$D/logs" "$D/bin"
   echo "k8s v$K8S_VERSION test environment; remove with: $0 down $D" > "$D/$MARKER"
+  exec 6>&1 7>&2
   STARTED=()
   PROC_ENV=()
   FAILED=''
@@ -508,8 +512,12 @@ cmd_up() {
   API_PORT=$(pick_port); CHOSEN_PORTS+=" $API_PORT"
   printf 'ETCD_PORT=%s\nETCD_PEER_PORT=%s\nAPISERVER_PORT=%s\n' "$ETCD_PORT" "$ETCD_PEER_PORT" "$API_PORT" > "$D/ports"
 
-  # etcd 3.4 refuses to start on architectures other than amd64/arm64/ppc64le without this.
-  PROC_ENV=(ETCD_UNSUPPORTED_ARCH="$(dpkg --print-architecture 2>/dev/null || uname -m)")
+  # etcd 3.4 refuses to start on architectures other than amd64 and ppc64le without this (and
+  # warns about the variable where it is not needed).
+  case $(uname -m) in
+    x86_64 | ppc64le) ;;
+    *) PROC_ENV=(ETCD_UNSUPPORTED_ARCH="$(dpkg --print-architecture 2>/dev/null || uname -m)") ;;
+  esac
   local t
   t=$(now)
   start etcd --name testenv --data-dir "$D/etcd" --logger zap --log-level warn \
@@ -870,6 +878,11 @@ widget_gone() {
 # ---------------------------------------------------------------- main
 
 main() {
+  # Turn signals into exits so the EXIT traps run: `up` stops what it started, `build` removes
+  # its temporary bin dir.
+  trap 'exit 129' HUP
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   local cmd=${1:-help}
   shift || true
   case $cmd in
