@@ -189,7 +189,9 @@ EOF
   for p in "${GO_PKGS[@]}"; do pkgs+=("$p/$GO_SUITE"); done
   ( cd "$W/dl" && rm -f ./*.deb && "${apt[@]}" download "${pkgs[@]}" "$ETCD_PKG/$K8S_SUITE" ) >>"$log" 2>&1 ||
     { tail -20 "$log" >&2; die "apt-get download failed (log: $log)"; }
-  if ! ls "$W"/dl/kubernetes_*.orig.tar.* >/dev/null 2>&1; then
+  # The source is kept from an interrupted build only if it is the wanted version.
+  if [ ! -f "$W/dl/kubernetes_$DEB_VERSION.dsc" ] || ! ls "$W"/dl/kubernetes_*.orig.tar.* >/dev/null 2>&1; then
+    rm -f "$W"/dl/kubernetes_*
     ( cd "$W/dl" && "${apt[@]}" source --download-only "kubernetes=$DEB_VERSION" ) >>"$log" 2>&1 ||
       { tail -20 "$log" >&2; die "apt-get source kubernetes=$DEB_VERSION failed (log: $log; is that version still in $K8S_SUITE? set SPIDERPOOL_K8S_DEB_VERSION)"; }
   fi
