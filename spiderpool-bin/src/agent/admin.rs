@@ -25,6 +25,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, put};
 use serde_json::{Value, json};
+use spiderpool_core::admission::names::check_names;
 use spiderpool_core::admission::{self, Context, Existing, Operation, Rejection};
 use spiderpool_core::model::{
     KINDS, Resource, SpiderCoordinator, SpiderEndpoint, SpiderIPPool, SpiderMultusConfig,
@@ -289,6 +290,9 @@ async fn apply_one<S: AgentStore>(
     }
     let namespace =
         if info.namespaced { ns.unwrap_or_else(|| "default".into()) } else { String::new() };
+    // As the API server, before anything else: every kind, ours and
+    // Kubernetes' (Pod, Namespace, Node, ...), has a name rule.
+    check_names(info.kind, &name, Some(&namespace), info.namespaced).map_err(|r| rejection(&r))?;
     if info.namespaced
         && let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut)
     {

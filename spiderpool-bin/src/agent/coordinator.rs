@@ -14,7 +14,8 @@ use spiderpool_core::store::ObjectKey;
 use super::facts::gather_pod;
 use super::ipam::store_error;
 use super::models::{
-    ApiError, GetCoordinatorArgs, InterfaceDetail, Route, WorkloadEndpoint, parse_body,
+    ApiError, GetCoordinatorArgs, Ident, InterfaceDetail, Route, WorkloadEndpoint,
+    check_identifiers, parse_body,
 };
 use super::{Agent, AgentStore};
 
@@ -97,6 +98,13 @@ pub(super) async fn config<S: AgentStore>(
     let scc: SpiderCoordinator = serde_json::from_value(stored.value).map_err(|e| {
         ApiError::internal(format!("SpiderCoordinator {DEFAULT_COORDINATOR}: stored object: {e}"))
     })?;
+    check_identifiers(
+        "GetCoordinatorArgs",
+        &[
+            ("podNamespace", Ident::PodNamespace, &args.pod_namespace),
+            ("podName", Ident::PodName, &args.pod_name),
+        ],
+    )?;
     let mut answer = coordinator_config(&scc).map_err(ApiError::internal)?;
     if !args.pod_name.is_empty() && !args.pod_namespace.is_empty() {
         let pod_ref = format!("{}/{}", args.pod_namespace, args.pod_name);
@@ -126,6 +134,10 @@ pub(super) async fn workload_endpoint<S: AgentStore>(
     };
     let namespace = get("podNamespace")?;
     let name = get("podName")?;
+    check_identifiers(
+        "query",
+        &[("podNamespace", Ident::PodNamespace, &namespace), ("podName", Ident::PodName, &name)],
+    )?;
     let ep = agent
         .store()
         .get_endpoint(&namespace, &name)

@@ -17,8 +17,8 @@ use spiderpool_core::store::StoreError;
 use super::facts::{PodContext, gather_pod};
 use super::metered::as_release;
 use super::models::{
-    ApiError, IpConfig, IpamAddArgs, IpamAddResponse, IpamBatchDelArgs, IpamDelArgs, Route,
-    parse_body, require_non_empty,
+    ApiError, Ident, IpConfig, IpamAddArgs, IpamAddResponse, IpamBatchDelArgs, IpamDelArgs, Route,
+    check_identifiers, parse_body, require_non_empty,
 };
 use super::{Agent, AgentConfig, AgentStore};
 
@@ -129,6 +129,16 @@ async fn add_work<S: AgentStore>(
             ("podUID", &args.pod_uid),
         ],
     )?;
+    check_identifiers(
+        "IpamAddArgs",
+        &[
+            ("containerID", Ident::ContainerId, &args.container_id),
+            ("ifName", Ident::IfName, &args.if_name),
+            ("podNamespace", Ident::PodNamespace, &args.pod_namespace),
+            ("podName", Ident::PodName, &args.pod_name),
+            ("podUID", Ident::PodUid, &args.pod_uid),
+        ],
+    )?;
     let pod_ref = format!("{}/{}", args.pod_namespace, args.pod_name);
     let ctx = gather_pod(
         agent.store(),
@@ -196,6 +206,16 @@ async fn del_work<S: AgentStore>(
     require_non_empty(
         "IpamDelArgs",
         &[("podNamespace", &args.pod_namespace), ("podName", &args.pod_name)],
+    )?;
+    check_identifiers(
+        "IpamDelArgs",
+        &[
+            ("containerID", Ident::ContainerId, &args.container_id),
+            ("ifName", Ident::IfName, &args.if_name),
+            ("podNamespace", Ident::PodNamespace, &args.pod_namespace),
+            ("podName", Ident::PodName, &args.pod_name),
+            ("podUID", Ident::PodUid, &args.pod_uid),
+        ],
     )?;
     release(
         &agent,
@@ -306,6 +326,15 @@ async fn batch_del_work<S: AgentStore>(
     require_non_empty(
         "IpamBatchDelArgs",
         &[("podNamespace", &args.pod_namespace), ("podName", &args.pod_name)],
+    )?;
+    check_identifiers(
+        "IpamBatchDelArgs",
+        &[
+            ("containerID", Ident::ContainerId, &args.container_id),
+            ("podNamespace", Ident::PodNamespace, &args.pod_namespace),
+            ("podName", Ident::PodName, &args.pod_name),
+            ("podUID", Ident::PodUid, &args.pod_uid),
+        ],
     )?;
     let pod_ref = format!("{}/{}", args.pod_namespace, args.pod_name);
     if args.is_release_conflict_ips && !agent.config().enable_release_conflict_ips {
