@@ -203,6 +203,21 @@ async fn del_work<S: AgentStore>(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let args: IpamDelArgs = parse_body(&body, "IpamDelArgs")?;
+    check_del_args(&args)?;
+    release(
+        &agent,
+        &args.pod_namespace,
+        &args.pod_name,
+        &args.pod_uid,
+        &args.container_id,
+        Why::CniDel,
+    )
+    .await
+}
+
+/// The checks of an `IpamDelArgs` (a DEL, or a line of the release
+/// journal): pod namespace and name required, every identifier valid.
+pub(super) fn check_del_args(args: &IpamDelArgs) -> Result<(), ApiError> {
     require_non_empty(
         "IpamDelArgs",
         &[("podNamespace", &args.pod_namespace), ("podName", &args.pod_name)],
@@ -216,16 +231,7 @@ async fn del_work<S: AgentStore>(
             ("podName", Ident::PodName, &args.pod_name),
             ("podUID", Ident::PodUid, &args.pod_uid),
         ],
-    )?;
-    release(
-        &agent,
-        &args.pod_namespace,
-        &args.pod_name,
-        &args.pod_uid,
-        &args.container_id,
-        Why::CniDel,
     )
-    .await
 }
 
 /// Why addresses are released: what may keep them.
