@@ -27,6 +27,17 @@ pub enum AgentError {
         /// What failed.
         message: String,
     },
+    /// The request cannot be sent as asked: the HTTP library refuses it
+    /// (say, a URI longer than 65,534 bytes). Nothing reached the agent.
+    #[error("{method} {path}: cannot send the request: {message}")]
+    Request {
+        /// Request method.
+        method: String,
+        /// Request path (shortened when long).
+        path: String,
+        /// Why.
+        message: String,
+    },
     /// The agent did not answer in time.
     #[error("agent socket {socket}: no answer within {seconds} s")]
     Timeout {
@@ -154,7 +165,11 @@ impl Session {
             builder = builder.header("content-type", "application/json");
         }
         let request =
-            builder.body(Full::new(Bytes::from(payload))).map_err(|e| io(e.to_string()))?;
+            builder.body(Full::new(Bytes::from(payload))).map_err(|e| AgentError::Request {
+                method: method.to_string(),
+                path: spiderpool_core::name::shown(path),
+                message: format!("{e} (the request URI has {} bytes)", path.len()),
+            })?;
         let socket = self.socket.clone();
         let reusable = self.sender.take().filter(|s| !s.is_closed());
         let exchange = async {

@@ -130,11 +130,11 @@ fn quick_start_apply_get_describe_release_delete() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         run.stdout,
-        "NAME      VERSION   SUBNET        ALLOCATED-IP-COUNT   TOTAL-IP-COUNT   DEFAULT\n\
-         10-6-v4   4         10.6.0.0/16   0                    41               false\n"
+        "NAME      VERSION   SUBNET        ALLOCATED-IP-COUNT   TOTAL-IP-COUNT   DEFAULT   STATUS\n\
+         10-6-v4   4         10.6.0.0/16   0                    41               false     Active\n"
     );
     let run = server.ctl(&["get", "ippools", "-o", "wide"]);
-    assert!(run.stdout.starts_with("NAME      VERSION   SUBNET        ALLOCATED-IP-COUNT   TOTAL-IP-COUNT   DEFAULT   DISABLE   NODENAME   MULTUSNAME   APP-NAMESPACE\n"), "{run:?}");
+    assert!(run.stdout.starts_with("NAME      VERSION   SUBNET        ALLOCATED-IP-COUNT   TOTAL-IP-COUNT   DEFAULT   STATUS   DISABLE   NODENAME   MULTUSNAME   APP-NAMESPACE\n"), "{run:?}");
     let run = server.ctl(&["get", "smc", "-n", "kube-system"]);
     assert!(run.stdout.contains("macvlan-ens192   macvlan   [\"ens192\"]"), "{run:?}");
     let run = server.ctl(&["get", "se"]);
@@ -199,6 +199,22 @@ fn quick_start_apply_get_describe_release_delete() {
     assert!(!run.stdout.contains("nginx-1"), "{}", run.stdout);
     let a = server.agent("POST", "/v1/ipam/ip", add_args("nginx-3", "uid-3"));
     assert_eq!(a["ips"][0]["address"], "10.6.212.200/16");
+
+    // Deleting the pool while nginx-2 and nginx-3 hold addresses: it stays,
+    // terminating, and shows it.
+    let run = server.ctl(&["delete", "sp", "10-6-v4"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.stdout,
+        "spiderippool.spiderpool.spidernet.io \"10-6-v4\" deleted (terminating until its 2 allocated address(es) are released)\n"
+    );
+    let run = server.ctl(&["get", "sp"]);
+    assert!(run.stdout.contains("41               false     Terminating\n"), "{run:?}");
+    let run = server.ctl(&["describe", "sp", "10-6-v4"]);
+    assert!(run.stdout.contains("until its 2 allocated addresses are released"), "{run:?}");
+    let run = server.ctl_stdin(&["apply", "-f", "-"], QUICK_START);
+    assert_eq!(run.code, 1, "re-applying a terminating pool is refused: {run:?}");
+    assert!(run.stderr.contains("cannot update a terminating IPPool"), "{run:?}");
 
     // delete, then NotFound.
     let run = server.ctl(&["delete", "smc", "macvlan-ens192", "-n", "kube-system"]);

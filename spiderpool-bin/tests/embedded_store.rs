@@ -21,7 +21,7 @@ use spiderpool_core::model::{
 };
 use spiderpool_core::store::contract::{self, StoreFactory, pool, reserved};
 use spiderpool_core::store::{
-    AdminStore, AllocationChange, EndpointStore, ObjectKey, PoolStore, StoreError,
+    AdminStore, AllocationChange, Deletion, EndpointStore, ObjectKey, PoolStore, StoreError,
 };
 
 /// Fresh stores, each in its own directory under one temp dir that lives as
@@ -186,8 +186,21 @@ fn reopening_serves_the_same_state_and_versions_move_forward() {
     // The hole is handed out again, at a version above every earlier one.
     assert_eq!(allocate(&s, "v4", "u9").unwrap(), ip("10.6.0.2"));
     assert!(s.version() > last, "versions move forward after a reopen");
-    // Deletes are durable too.
-    assert!(pollster::block_on(AdminStore::delete_pool(&s, "v6")).unwrap());
+    // Deletes are durable too: a pool holding a record stays terminating
+    // across a reopen, and its removal with the last release is durable.
+    let at = "2025-01-01T00:00:00Z";
+    let deleted = pollster::block_on(AdminStore::delete_pool(&s, "v6", at)).unwrap();
+    assert_eq!(deleted, Deletion::Terminating { holding: 1 });
+    drop(s);
+    let s = EmbeddedStore::open_dir(dir.path()).unwrap();
+    let v6 =
+        pollster::block_on(s.read_pool("v6", |st| (st.is_terminating(), st.allocated_count())))
+            .unwrap()
+            .unwrap();
+    assert_eq!(v6.value, (true, 1), "terminating with its record after a reopen");
+    let release =
+        AllocationChange { remove: vec![(ip("fd00::1"), "u6".into())], ..Default::default() };
+    pollster::block_on(s.update_allocations("v6", v6.version, &release)).unwrap();
     drop(s);
     let s = EmbeddedStore::open_dir(dir.path()).unwrap();
     assert!(pollster::block_on(s.read_pool("v6", |_| ())).unwrap().is_none());

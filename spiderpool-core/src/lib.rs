@@ -8,6 +8,8 @@
 //!   with Spiderpool's exact JSON shapes;
 //! - [`annotation`]: the pod and namespace annotations Spiderpool reads;
 //! - [`selector`]: Kubernetes label selectors;
+//! - [`name`]: name rules (Kubernetes object names and namespaces, Linux
+//!   interface names, CNI container IDs);
 //! - [`selection`]: candidate pools per NIC and family, in Spiderpool's precedence;
 //! - [`allocator`] and [`store`]: allocation and release over a compare-and-swap
 //!   store contract, with an in-memory store.
@@ -26,6 +28,7 @@ pub mod error;
 pub mod ip;
 pub mod model;
 pub mod multus;
+pub mod name;
 pub mod pod;
 pub mod selection;
 pub mod selector;

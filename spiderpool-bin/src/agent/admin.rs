@@ -25,17 +25,20 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, put};
 use serde_json::{Value, json};
+use spiderpool_core::admission::names::check_names;
 use spiderpool_core::admission::{self, Context, Existing, Operation, Rejection};
 use spiderpool_core::model::{
     KINDS, Resource, SpiderCoordinator, SpiderEndpoint, SpiderIPPool, SpiderMultusConfig,
     SpiderReservedIP, SpiderSubnet,
 };
 use spiderpool_core::multus::{self, NetworkAttachmentDefinition};
-use spiderpool_core::store::{AdminError, ObjectKey};
+use spiderpool_core::store::deletion::{self, Deletion};
+use spiderpool_core::store::{AdminError, ObjectKey, StoreError};
 
 use super::facts::gather_pod;
 use super::ipam::store_error;
 use super::models::ApiError;
+use super::timestamp::rfc3339;
 use super::{Agent, AgentStore};
 
 /// A kind the administrative routes accept.
@@ -287,6 +290,9 @@ async fn apply_one<S: AgentStore>(
     }
     let namespace =
         if info.namespaced { ns.unwrap_or_else(|| "default".into()) } else { String::new() };
+    // As the API server, before anything else: every kind, ours and
+    // Kubernetes' (Pod, Namespace, Node, ...), has a name rule.
+    check_names(info.kind, &name, Some(&namespace), info.namespaced).map_err(|r| rejection(&r))?;
     if info.namespaced
         && let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut)
     {
@@ -324,6 +330,17 @@ async fn apply_one<S: AgentStore>(
         .map_err(|e| ApiError::bad_request(format!("{kind_name} {name}: {e}")))?;
     let old = current(store, info.kind, &namespace, &name).await?;
     let op = if old.is_some() { Operation::Update } else { Operation::Create };
+    // As the API server: a create starts no deletion, an update neither
+    // starts nor clears one (admission then refuses to change a terminating
+    // pool or subnet).
+    match &old {
+        Some(old) => deletion::keep_deletion(res.metadata_mut(), old.metadata()),
+        None => {
+            let meta = res.metadata_mut();
+            meta.deletion_timestamp = None;
+            meta.deletion_grace_period_seconds = None;
+        }
+    }
     let existing = existing(store).await?;
     let ctx = Context { settings: &agent.config().admission, existing: &existing };
     admission::mutate(&mut res, op, &ctx).map_err(|r| rejection(&r))?;
@@ -500,7 +517,7 @@ async fn remove<S: AgentStore>(
     let info = lookup_kind(&kind).ok_or_else(|| unknown_kind("kind", &kind))?;
     let namespace = scope(info, &namespace);
     let store = agent.store();
-    let existed = if KINDS.contains(&info.kind) {
+    let outcome = if KINDS.contains(&info.kind) {
         let Some(old) = current(store, info.kind, &namespace, &name).await? else {
             return Err(not_found(info, &namespace, &name));
         };
@@ -508,9 +525,11 @@ async fn remove<S: AgentStore>(
         let ctx = Context { settings: &agent.config().admission, existing: &existing };
         admission::validate(Operation::Delete, None, Some(&old), &ctx)
             .map_err(|r| rejection(&r))?;
+        let now = rfc3339(std::time::SystemTime::now());
         match info.kind {
-            SpiderIPPool::KIND => store.delete_pool(&name).await.map_err(storage)?,
-            SpiderReservedIP::KIND => store.delete_reserved_ip(&name).await.map_err(storage)?,
+            SpiderIPPool::KIND => store.delete_pool(&name, &now).await.map_err(storage)?,
+            SpiderSubnet::KIND => store.delete_subnet(&name, &now).await.map_err(storage)?,
+            SpiderReservedIP::KIND => gone(store.delete_reserved_ip(&name).await)?,
             SpiderEndpoint::KIND => match store
                 .get_endpoint(&namespace, &name)
                 .await
@@ -518,13 +537,11 @@ async fn remove<S: AgentStore>(
             {
                 Some(ep) => {
                     store.delete_endpoint(&namespace, &name, ep.version).await.map_err(storage)?;
-                    true
+                    Deletion::Removed
                 }
-                None => false,
+                None => Deletion::NotFound,
             },
-            k => {
-                store.delete_object(&ObjectKey::new(k, &namespace, &name)).await.map_err(storage)?
-            }
+            k => gone(store.delete_object(&ObjectKey::new(k, &namespace, &name)).await)?,
         }
     } else if info.kind == "Pod" {
         // The pod is gone: what it holds is released (as Spiderpool's GC does
@@ -541,16 +558,29 @@ async fn remove<S: AgentStore>(
             let _released =
                 super::ipam::release_pod(&agent, &ctx, "", super::ipam::Why::PodDeleted).await?;
         }
-        existed
+        if existed { Deletion::Removed } else { Deletion::NotFound }
     } else {
-        store.delete_object(&ObjectKey::new(info.kind, &namespace, &name)).await.map_err(storage)?
+        gone(store.delete_object(&ObjectKey::new(info.kind, &namespace, &name)).await)?
     };
-    if !existed {
-        return Err(not_found(info, &namespace, &name));
+    let mut answer =
+        json!({ "kind": info.kind, "namespace": namespace, "name": name, "action": "deleted" });
+    match outcome {
+        Deletion::NotFound => return Err(not_found(info, &namespace, &name)),
+        Deletion::Removed => {}
+        Deletion::Terminating { holding } => {
+            answer["action"] = json!("terminating");
+            answer["holding"] = json!(holding);
+        }
     }
     agent.sync().await.map_err(storage)?;
-    tracing::info!(kind = info.kind, namespace = %namespace, name = %name, "deleted");
-    Ok(Json(
-        json!({ "kind": info.kind, "namespace": namespace, "name": name, "action": "deleted" }),
-    ))
+    tracing::info!(kind = info.kind, namespace = %namespace, name = %name, ?outcome, "deleted");
+    Ok(Json(answer))
+}
+
+/// A plain delete's answer as a [`Deletion`].
+fn gone(result: Result<bool, StoreError>) -> Result<Deletion, ApiError> {
+    match result.map_err(storage)? {
+        true => Ok(Deletion::Removed),
+        false => Ok(Deletion::NotFound),
+    }
 }

@@ -8,13 +8,15 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use spiderpool_core::annotation::{ANNO_DEFAULT_ROUTE_NIC, parse_default_route_nic};
 use spiderpool_core::coordinator::{ClusterCoordinatorConfig, PolicyRouteWire};
+use spiderpool_core::ip::normalize_ip_or_cidr;
 use spiderpool_core::model::{CoordinatorMode, SpiderCoordinator};
 use spiderpool_core::store::ObjectKey;
 
 use super::facts::gather_pod;
 use super::ipam::store_error;
 use super::models::{
-    ApiError, GetCoordinatorArgs, InterfaceDetail, Route, WorkloadEndpoint, parse_body,
+    ApiError, GetCoordinatorArgs, Ident, InterfaceDetail, Route, WorkloadEndpoint,
+    check_identifiers, parse_body,
 };
 use super::{Agent, AgentStore};
 
@@ -24,7 +26,9 @@ pub const DEFAULT_COORDINATOR: &str = "default";
 /// Builds the `CoordinatorConfig` answer from the SpiderCoordinator. A
 /// coordinator with a `status.phase` other than `Synced` is not ready; one
 /// without status (applied on one machine, where no controller detects CIDRs)
-/// counts as `Synced` with empty `overlayPodCIDR` and `serviceCIDR`.
+/// counts as `Synced` with empty `overlayPodCIDR` and `serviceCIDR`. A status
+/// CIDR that does not parse is an error naming the field
+/// (`status.overlayPodCIDR[1]`).
 pub fn coordinator_config(scc: &SpiderCoordinator) -> Result<ClusterCoordinatorConfig, String> {
     let name = scc.metadata.name_str();
     let (overlay, service) = match &scc.status {
@@ -44,6 +48,16 @@ pub fn coordinator_config(scc: &SpiderCoordinator) -> Result<ClusterCoordinatorC
         }
         _ => (Vec::new(), Vec::new()),
     };
+    // No admission sees `status` (the controller writes it, or the user on
+    // one machine): check it here, with the rule the plugin parses it by,
+    // rather than hand the plugin something it cannot use.
+    for (field, list) in [("status.overlayPodCIDR", &overlay), ("status.serviceCIDR", &service)] {
+        for (i, text) in list.iter().enumerate() {
+            normalize_ip_or_cidr(text).map_err(|e| {
+                format!("SpiderCoordinator {name}: {field}[{i}]: invalid value {text:?}: {e}")
+            })?;
+        }
+    }
     let spec = &scc.spec;
     let mode = match spec.parsed_mode() {
         Ok(Some(m)) => m.as_cni_str().to_string(),
@@ -97,6 +111,13 @@ pub(super) async fn config<S: AgentStore>(
     let scc: SpiderCoordinator = serde_json::from_value(stored.value).map_err(|e| {
         ApiError::internal(format!("SpiderCoordinator {DEFAULT_COORDINATOR}: stored object: {e}"))
     })?;
+    check_identifiers(
+        "GetCoordinatorArgs",
+        &[
+            ("podNamespace", Ident::PodNamespace, &args.pod_namespace),
+            ("podName", Ident::PodName, &args.pod_name),
+        ],
+    )?;
     let mut answer = coordinator_config(&scc).map_err(ApiError::internal)?;
     if !args.pod_name.is_empty() && !args.pod_namespace.is_empty() {
         let pod_ref = format!("{}/{}", args.pod_namespace, args.pod_name);
@@ -126,6 +147,10 @@ pub(super) async fn workload_endpoint<S: AgentStore>(
     };
     let namespace = get("podNamespace")?;
     let name = get("podName")?;
+    check_identifiers(
+        "query",
+        &[("podNamespace", Ident::PodNamespace, &namespace), ("podName", Ident::PodName, &name)],
+    )?;
     let ep = agent
         .store()
         .get_endpoint(&namespace, &name)

@@ -17,8 +17,8 @@ use spiderpool_core::store::StoreError;
 use super::facts::{PodContext, gather_pod};
 use super::metered::as_release;
 use super::models::{
-    ApiError, IpConfig, IpamAddArgs, IpamAddResponse, IpamBatchDelArgs, IpamDelArgs, Route,
-    parse_body, require_non_empty,
+    ApiError, Ident, IpConfig, IpamAddArgs, IpamAddResponse, IpamBatchDelArgs, IpamDelArgs, Route,
+    check_identifiers, parse_body, require_non_empty,
 };
 use super::{Agent, AgentConfig, AgentStore};
 
@@ -129,6 +129,16 @@ async fn add_work<S: AgentStore>(
             ("podUID", &args.pod_uid),
         ],
     )?;
+    check_identifiers(
+        "IpamAddArgs",
+        &[
+            ("containerID", Ident::ContainerId, &args.container_id),
+            ("ifName", Ident::IfName, &args.if_name),
+            ("podNamespace", Ident::PodNamespace, &args.pod_namespace),
+            ("podName", Ident::PodName, &args.pod_name),
+            ("podUID", Ident::PodUid, &args.pod_uid),
+        ],
+    )?;
     let pod_ref = format!("{}/{}", args.pod_namespace, args.pod_name);
     let ctx = gather_pod(
         agent.store(),
@@ -193,10 +203,7 @@ async fn del_work<S: AgentStore>(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let args: IpamDelArgs = parse_body(&body, "IpamDelArgs")?;
-    require_non_empty(
-        "IpamDelArgs",
-        &[("podNamespace", &args.pod_namespace), ("podName", &args.pod_name)],
-    )?;
+    check_del_args(&args)?;
     release(
         &agent,
         &args.pod_namespace,
@@ -206,6 +213,25 @@ async fn del_work<S: AgentStore>(
         Why::CniDel,
     )
     .await
+}
+
+/// The checks of an `IpamDelArgs` (a DEL, or a line of the release
+/// journal): pod namespace and name required, every identifier valid.
+pub(super) fn check_del_args(args: &IpamDelArgs) -> Result<(), ApiError> {
+    require_non_empty(
+        "IpamDelArgs",
+        &[("podNamespace", &args.pod_namespace), ("podName", &args.pod_name)],
+    )?;
+    check_identifiers(
+        "IpamDelArgs",
+        &[
+            ("containerID", Ident::ContainerId, &args.container_id),
+            ("ifName", Ident::IfName, &args.if_name),
+            ("podNamespace", Ident::PodNamespace, &args.pod_namespace),
+            ("podName", Ident::PodName, &args.pod_name),
+            ("podUID", Ident::PodUid, &args.pod_uid),
+        ],
+    )
 }
 
 /// Why addresses are released: what may keep them.
@@ -306,6 +332,15 @@ async fn batch_del_work<S: AgentStore>(
     require_non_empty(
         "IpamBatchDelArgs",
         &[("podNamespace", &args.pod_namespace), ("podName", &args.pod_name)],
+    )?;
+    check_identifiers(
+        "IpamBatchDelArgs",
+        &[
+            ("containerID", Ident::ContainerId, &args.container_id),
+            ("podNamespace", Ident::PodNamespace, &args.pod_namespace),
+            ("podName", Ident::PodName, &args.pod_name),
+            ("podUID", Ident::PodUid, &args.pod_uid),
+        ],
     )?;
     let pod_ref = format!("{}/{}", args.pod_namespace, args.pod_name);
     if args.is_release_conflict_ips && !agent.config().enable_release_conflict_ips {

@@ -69,10 +69,7 @@ pub async fn replay_release_journal<S: AgentStore>(
                 continue;
             }
         };
-        if let Err(e) = super::models::require_non_empty(
-            "IpamDelArgs",
-            &[("podNamespace", &args.pod_namespace), ("podName", &args.pod_name)],
-        ) {
+        if let Err(e) = super::ipam::check_del_args(&args) {
             tracing::warn!(journal = %path.display(), line = n + 1, error = %e.text(), "release journal: invalid line dropped");
             outcome.invalid.push(format!("line {}: {}", n + 1, e.text()));
             continue;
@@ -239,5 +236,24 @@ mod tests {
         // Nothing new: nothing changes.
         stage_new_lines(&path, &staging).unwrap();
         assert_eq!(std::fs::read_to_string(&staging).unwrap().lines().count(), 2);
+    }
+
+    /// A journal line is checked as a DEL body is: a bad identifier drops it
+    /// with the field named.
+    #[test]
+    fn journal_lines_with_bad_identifiers_are_dropped_naming_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let line = serde_json::json!({"containerID": "c1", "ifName": "net1",
+            "podNamespace": "default", "podName": "../../x y", "podUID": "u1"});
+        std::fs::write(&path, format!("{line}\n")).unwrap();
+        let agent = Agent::new(
+            spiderpool_core::store::MemoryStore::new(),
+            crate::agent::AgentConfig::default(),
+        );
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let outcome = rt.block_on(replay_release_journal(&agent, &path)).unwrap();
+        assert_eq!(outcome.invalid.len(), 1, "{outcome:?}");
+        assert!(outcome.invalid[0].contains("field podName"), "{outcome:?}");
     }
 }

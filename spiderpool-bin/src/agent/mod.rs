@@ -35,6 +35,7 @@ mod journal;
 mod metered;
 pub mod metrics;
 pub mod models;
+mod timestamp;
 
 pub use facts::gather_pod;
 pub use journal::{ReplayOutcome, replay_release_journal, staging_path as journal_staging_path};

@@ -284,6 +284,61 @@ pub fn require_non_empty(model: &str, fields: &[(&str, &str)]) -> Result<(), Api
     Ok(())
 }
 
+/// The rule an identifier of the IPAM API follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ident {
+    /// A Kubernetes namespace: a DNS-1123 label.
+    PodNamespace,
+    /// A pod name: a DNS-1123 subdomain.
+    PodName,
+    /// A pod UID: letters, digits and `-`, at most 128 (the plugin's
+    /// `K8S_POD_UID` rule).
+    PodUid,
+    /// A Linux interface name (the kernel's `dev_valid_name`).
+    IfName,
+    /// A CNI container ID.
+    ContainerId,
+}
+
+impl Ident {
+    /// Why `value` breaks the rule, if it does.
+    fn check(self, value: &str) -> Result<(), String> {
+        use spiderpool_core::name;
+        let first = |errs: Vec<String>| errs.into_iter().next().map_or(Ok(()), Err);
+        match self {
+            Ident::PodNamespace => first(name::dns1123_label(value)),
+            Ident::PodName => first(name::dns1123_subdomain(value)),
+            Ident::PodUid => {
+                let ok = value.len() <= 128
+                    && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+                if ok { Ok(()) } else { Err("letters, digits and '-', at most 128".into()) }
+            }
+            Ident::IfName => name::interface_name(value),
+            Ident::ContainerId => name::container_id(value),
+        }
+    }
+}
+
+/// Checks identifiers of a request body (empty ones are skipped: whether a
+/// field is required is [`require_non_empty`]'s): 400 naming the first bad
+/// field, its value (shortened when long) and the rule, e.g. `IpamAddArgs:
+/// field ifName: Invalid value "a/b": must not contain '/', ':', NUL or
+/// whitespace`.
+pub fn check_identifiers(model: &str, fields: &[(&str, Ident, &str)]) -> Result<(), ApiError> {
+    for (field, ident, value) in fields {
+        if value.is_empty() {
+            continue;
+        }
+        if let Err(reason) = ident.check(value) {
+            let shown = spiderpool_core::name::shown(value);
+            return Err(ApiError::bad_request(format!(
+                "{model}: field {field}: Invalid value {shown:?}: {reason}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -453,7 +453,16 @@ pub fn delete(
             return Err(report(stderr, None, info.kind, &args.name, status, &body)?);
         }
         let resource = resource_name(info.kind, api_version_of(info.kind));
-        writeln!(stdout, "{resource} {:?} deleted", args.name).map_err(out_err)?;
+        let waiting = match (body["action"].as_str(), body["holding"].as_u64()) {
+            (Some("terminating"), Some(n)) if info.kind == "SpiderSubnet" => {
+                format!(" (terminating until its {n} pool(s) holding addresses are gone)")
+            }
+            (Some("terminating"), Some(n)) => {
+                format!(" (terminating until its {n} allocated address(es) are released)")
+            }
+            _ => String::new(),
+        };
+        writeln!(stdout, "{resource} {:?} deleted{waiting}", args.name).map_err(out_err)?;
         Ok(EXIT_OK)
     })();
     finish(result, stderr)

@@ -214,6 +214,8 @@ fn agent_error(what: &str, e: AgentError) -> CniError {
             plugin_error(codes::AGENT, msg, format!("{what}: agent {method} {path}: HTTP {status}"))
         }
         AgentError::Decode { .. } => plugin_error(codes::NO_ADDRESS, format!("{what}: {e}"), ""),
+        // The plugin's paths are fixed: cannot happen, but say what it is.
+        AgentError::Request { .. } => plugin_error(codes::AGENT, format!("{what}: {e}"), ""),
     }
 }
 

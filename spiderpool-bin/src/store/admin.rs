@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use spiderpool_core::ip::ip_to_u128;
 use spiderpool_core::model::{SpiderEndpoint, SpiderIPPool, SpiderReservedIP};
+use spiderpool_core::store::deletion::{self, Deletion};
 use spiderpool_core::store::{
-    AdminError, AdminStore, AllocationChange, ObjectKey, PoolState, StoreError, Version, Versioned,
+    AdminError, AdminStore, ObjectKey, PoolState, StoreError, Version, Versioned,
 };
 
+use super::deletion::Removal;
 use super::embedded::{
     EmbeddedStore, OBJECTS, POOL, POOL_RECORDS, POOL_VERSIONS, POOLS, RESERVED, Shared, encode,
 };
@@ -18,11 +20,14 @@ const OBJECT_KIND: &str = "object";
 
 impl Shared {
     /// [`AdminStore::apply_pool`], blocking on the commit.
-    pub(super) fn apply_pool(&self, pool: SpiderIPPool) -> Result<Version, AdminError> {
+    pub(super) fn apply_pool(&self, mut pool: SpiderIPPool) -> Result<Version, AdminError> {
         let carries_records = pool.status.as_ref().is_some_and(|s| s.allocated_ips.is_some());
         let name = pool.metadata.name_str().to_string();
-        let mut state = PoolState::from_pool(pool)?;
         let _writer = self.writer();
+        if let Some((_, old)) = self.read_cache().pools.get(&name) {
+            deletion::keep_deletion(&mut pool.metadata, &old.pool.metadata);
+        }
+        let mut state = PoolState::from_pool(pool)?;
         // Records to delete from and to write to the database.
         let (drop_old, write_new, next) = {
             let cache = self.read_cache();
@@ -32,13 +37,21 @@ impl Shared {
                 .unwrap_or_default();
             match old {
                 Some(old) if !carries_records && old.family == state.family => {
-                    let add = old.records().map(|(ip, r)| (ip, r.clone())).collect();
-                    state.apply(&AllocationChange { add, ..Default::default() })?;
+                    state.restore(old.records().map(|(ip, r)| (ip, r.clone())).collect())?;
                     (Vec::new(), false, cache.version + 1)
                 }
                 _ => (old_ips, true, cache.version + 1),
             }
         };
+        if state.is_terminating() && state.allocated_count() == 0 {
+            // Nothing left to wait for: the pool is finalized.
+            let removal = Removal::pool(&self.read_cache(), &name, drop_old);
+            self.transact("apply pool", next, |txn| removal.write(txn, next))?;
+            let mut cache = self.write_cache();
+            cache.version = next;
+            removal.apply(&mut cache, next);
+            return Ok(next);
+        }
         let mut records = Vec::new();
         if write_new {
             for (ip, r) in state.records() {
@@ -62,30 +75,6 @@ impl Shared {
         cache.version = next;
         cache.pools.insert(name, (next, state));
         Ok(next)
-    }
-
-    /// [`AdminStore::delete_pool`], blocking on the commit.
-    pub(super) fn delete_pool(&self, name: &str) -> Result<bool, StoreError> {
-        let _writer = self.writer();
-        let (ips, next) = {
-            let cache = self.read_cache();
-            let Some((_, state)) = cache.pools.get(name) else { return Ok(false) };
-            let ips: Vec<u128> = state.records().map(|(ip, _)| ip_to_u128(ip)).collect();
-            (ips, cache.version + 1)
-        };
-        self.transact("delete pool", next, |txn| {
-            let mut table = txn.open_table(POOL_RECORDS)?;
-            for ip in &ips {
-                table.remove((name, *ip))?;
-            }
-            txn.open_table(POOLS)?.remove(name)?;
-            txn.open_table(POOL_VERSIONS)?.remove(name)?;
-            Ok(())
-        })?;
-        let mut cache = self.write_cache();
-        cache.version = next;
-        cache.pools.remove(name);
-        Ok(true)
     }
 
     /// [`AdminStore::apply_reserved_ip`], blocking on the commit.
@@ -131,11 +120,14 @@ impl Shared {
     pub(super) fn put_object(
         &self,
         key: &ObjectKey,
-        value: serde_json::Value,
+        mut value: serde_json::Value,
     ) -> Result<Version, StoreError> {
         let full = format!("{}/{}/{}", key.kind, key.namespace, key.name);
-        let bytes = encode(OBJECT_KIND, &full, &value)?;
         let _writer = self.writer();
+        if let Some(old) = self.read_cache().objects.get(key) {
+            deletion::keep_pending_deletion_json(&mut value, &old.value);
+        }
+        let bytes = encode(OBJECT_KIND, &full, &value)?;
         let next = self.read_cache().version + 1;
         self.transact("put object", next, |txn| {
             txn.open_table(OBJECTS)?.insert(
@@ -210,9 +202,12 @@ impl AdminStore for EmbeddedStore {
         self.blocking(move |s| s.apply_pool(pool)).await
     }
 
-    async fn delete_pool(&self, name: &str) -> Result<bool, StoreError> {
-        let name = name.to_string();
-        self.blocking(move |s| s.delete_pool(&name)).await
+    async fn delete_pool(&self, name: &str, at: &str) -> Result<Deletion, StoreError> {
+        self.delete_pool_at(name, at).await
+    }
+
+    async fn delete_subnet(&self, name: &str, at: &str) -> Result<Deletion, StoreError> {
+        self.delete_subnet_at(name, at).await
     }
 
     async fn apply_reserved_ip(&self, reserved: SpiderReservedIP) -> Result<Version, StoreError> {

@@ -40,9 +40,7 @@ use redb::{
 };
 use spiderpool_core::ip::u128_to_ip;
 use spiderpool_core::model::{PoolIpAllocation, SpiderEndpoint, SpiderIPPool, SpiderReservedIP};
-use spiderpool_core::store::{
-    AllocationChange, ObjectKey, PoolState, StoreError, Version, Versioned,
-};
+use spiderpool_core::store::{ObjectKey, PoolState, StoreError, Version, Versioned};
 
 /// File name of the database inside the agent's data directory.
 pub const DB_FILE_NAME: &str = "spiderpool.redb";
@@ -399,7 +397,7 @@ impl Shared {
                 decode("pool_records", &format!("{name}/{addr}"), v.value())?;
             add.push((addr, record));
         }
-        state.apply(&AllocationChange { add, ..Default::default() })?;
+        state.restore(add)?;
         Ok(Some((version, state)))
     }
 

@@ -12,6 +12,7 @@
 //! transaction (each write is its own atomic commit; only the fsync is shared).
 
 mod admin;
+mod deletion;
 mod embedded;
 mod endpoints;
 mod pools;

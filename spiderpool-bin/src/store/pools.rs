@@ -6,9 +6,10 @@ use std::sync::Arc;
 use spiderpool_core::ip::{IpFamily, ip_to_u128};
 use spiderpool_core::model::{SpiderIPPool, SpiderReservedIP};
 use spiderpool_core::store::{
-    AllocationChange, PoolState, PoolStore, StoreError, Version, Versioned,
+    AllocationChange, PoolState, PoolStore, StoreError, TERMINATING_ADD, Version, Versioned,
 };
 
+use super::deletion::Removal;
 use super::embedded::{EmbeddedStore, POOL, POOL_RECORDS, POOL_VERSIONS, Shared, encode};
 
 /// Checks `change` against `state` the way [`PoolState::apply`] does, without
@@ -16,6 +17,9 @@ use super::embedded::{EmbeddedStore, POOL, POOL_RECORDS, POOL_VERSIONS, Shared, 
 fn check(state: &PoolState, change: &AllocationChange) -> Result<(), StoreError> {
     let invalid =
         |message: String| StoreError::Invalid { kind: POOL, name: state.name().into(), message };
+    if state.is_terminating() && !change.add.is_empty() {
+        return Err(invalid(TERMINATING_ADD.to_string()));
+    }
     let mut removed = Vec::new();
     for (ip, uid) in &change.remove {
         if IpFamily::of(ip) != state.family {
@@ -48,6 +52,13 @@ fn check(state: &PoolState, change: &AllocationChange) -> Result<(), StoreError>
     Ok(())
 }
 
+/// True when `change` releases the last record of a terminating pool: the
+/// pool goes in the same commit.
+fn finalizes(state: &PoolState, change: &AllocationChange) -> bool {
+    let removed: std::collections::BTreeSet<_> = change.remove.iter().map(|(ip, _)| ip).collect();
+    state.is_terminating() && change.add.is_empty() && removed.len() == state.allocated_count()
+}
+
 impl Shared {
     /// [`PoolStore::update_allocations`], blocking on the commit.
     pub(super) fn update_allocations(
@@ -57,7 +68,7 @@ impl Shared {
         change: &AllocationChange,
     ) -> Result<Version, StoreError> {
         let _writer = self.writer();
-        let next = {
+        let (next, finalize) = {
             let cache = self.read_cache();
             let conflict = |actual| StoreError::Conflict {
                 kind: POOL,
@@ -72,7 +83,10 @@ impl Shared {
                 return Err(conflict(Some(*version)));
             }
             check(state, change)?;
-            cache.version + 1
+            (
+                cache.version + 1,
+                finalizes(state, change).then(|| Removal::pool(&cache, name, Vec::new())),
+            )
         };
         let mut put = Vec::with_capacity(change.add.len() + change.update.len());
         for (ip, record) in change
@@ -93,11 +107,21 @@ impl Shared {
                     Some(b) => records.insert((name, *ip), b.as_slice()).map(drop)?,
                 }
             }
+            drop(records);
             txn.open_table(POOL_VERSIONS)?.insert(name, next)?;
+            // The last release of a terminating pool removes it (and maybe
+            // its terminating subnet) in the same commit.
+            if let Some(removal) = &finalize {
+                removal.write(txn, next)?;
+            }
             Ok(())
         })?;
         let mut cache = self.write_cache();
         cache.version = next;
+        if let Some(removal) = finalize {
+            removal.apply(&mut cache, next);
+            return Ok(next);
+        }
         let applied = match cache.pools.get_mut(name) {
             Some((version, state)) => {
                 *version = next;

@@ -28,6 +28,7 @@ pub mod common;
 pub mod coordinator;
 pub mod ippool;
 pub mod multusconfig;
+pub mod names;
 pub mod reservedip;
 pub mod subnet;
 
@@ -381,7 +382,9 @@ pub fn mutate(obj: &mut Resource, op: Operation, ctx: &Context<'_>) -> Result<()
 }
 
 /// Validation for any kind. `new` is the object for CREATE and UPDATE; `old` is
-/// the stored object for UPDATE and DELETE.
+/// the stored object for UPDATE and DELETE. CREATE and UPDATE first check
+/// `metadata.name` (and `metadata.namespace`) as the API server does
+/// ([`names`]); a bad name is the only error reported then.
 pub fn validate(
     op: Operation,
     new: Option<&Resource>,
@@ -398,6 +401,10 @@ pub fn validate(
         });
     };
     let kind = subject.kind();
+    if let (Operation::Create | Operation::Update, Some(new)) = (op, new) {
+        // The API server checks the name before any webhook.
+        names::check_names(kind, new.name(), new.namespace(), new.is_namespaced())?;
+    }
     let name = subject.name().to_string();
     let mismatch = || Rejection {
         reason: StatusReason::BadRequest,

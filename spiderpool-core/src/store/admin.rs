@@ -11,7 +11,7 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
-use super::{PoolStateError, StoreError, Version, Versioned};
+use super::{Deletion, PoolStateError, StoreError, Version, Versioned};
 use crate::model::{SpiderEndpoint, SpiderIPPool, SpiderReservedIP};
 
 /// Identifies a stored object: kind, namespace (empty for cluster-scoped kinds)
@@ -36,7 +36,8 @@ impl ObjectKey {
 /// Writes and reads of whole objects, for the agent's administrative API.
 pub trait AdminStore: Send + Sync {
     /// Creates or replaces a SpiderIPPool (records of a pool of the same name are
-    /// kept unless the object carries `status.allocatedIPs`).
+    /// kept unless the object carries `status.allocatedIPs`). Replacing a
+    /// terminating pool keeps it terminating ([`super::deletion::keep_deletion`]).
     fn apply_pool(
         &self,
         pool: SpiderIPPool,
@@ -49,8 +50,24 @@ pub trait AdminStore: Send + Sync {
         name: &str,
     ) -> impl Future<Output = Result<Option<Versioned<SpiderIPPool>>, StoreError>> + Send;
 
-    /// Deletes a SpiderIPPool; whether it existed.
-    fn delete_pool(&self, name: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Deletes a SpiderIPPool at time `at` (RFC 3339): removed at once when it
+    /// holds no record, else terminating until its last record is released
+    /// (see [`super::deletion`]). Deleting a terminating pool changes nothing.
+    fn delete_pool(
+        &self,
+        name: &str,
+        at: &str,
+    ) -> impl Future<Output = Result<Deletion, StoreError>> + Send;
+
+    /// Deletes the SpiderSubnet `name` (kept with [`AdminStore::put_object`])
+    /// at time `at`, with foreground propagation: every pool it controls is
+    /// deleted as [`AdminStore::delete_pool`] does, and the subnet stays
+    /// terminating while any of them is left (see [`super::deletion`]).
+    fn delete_subnet(
+        &self,
+        name: &str,
+        at: &str,
+    ) -> impl Future<Output = Result<Deletion, StoreError>> + Send;
 
     /// Creates or replaces a SpiderReservedIP.
     fn apply_reserved_ip(
@@ -69,7 +86,8 @@ pub trait AdminStore: Send + Sync {
         &self,
     ) -> impl Future<Output = Result<Vec<Versioned<SpiderEndpoint>>, StoreError>> + Send;
 
-    /// Creates or replaces any other object.
+    /// Creates or replaces any other object. Replacing a terminating object
+    /// keeps it terminating ([`super::deletion::keep_pending_deletion_json`]).
     fn put_object(
         &self,
         key: &ObjectKey,

@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::{AllocationChange, EndpointStore, PoolStore, StoreError};
+use super::{AllocationChange, Deletion, EndpointStore, PoolStore, StoreError};
 use crate::model::{
     IPAllocationDetail, IPPoolSpec, ObjectMeta, PoolIpAllocation, ReservedIPSpec, SpiderEndpoint,
     SpiderIPPool, SpiderReservedIP,
@@ -262,9 +262,10 @@ where
     assert!(status.allocated_ips.unwrap_or_default().contains("10.6.0.1"), "allocatedIPs rendered");
     let bad = s.apply_pool(pool("b", "10.6.0.0/16", &["10.6.0.9-10.6.0.1"])).await;
     assert!(bad.is_err(), "a pool whose ranges do not parse is refused");
-    assert!(AdminStore::delete_pool(&s, "a").await.expect("delete"), "delete reports existence");
-    assert!(!AdminStore::delete_pool(&s, "a").await.expect("delete again"));
-    assert!(s.read_pool("a", |_| ()).await.expect("read").is_none(), "deleted pool is gone");
+    s.apply_pool(pool("empty", "10.7.0.0/16", &["10.7.0.1"])).await.expect("apply pool");
+    assert_eq!(AdminStore::delete_pool(&s, "empty", AT).await.expect("delete"), Deletion::Removed);
+    assert_eq!(AdminStore::delete_pool(&s, "empty", AT).await.expect("again"), Deletion::NotFound);
+    assert!(s.read_pool("empty", |_| ()).await.expect("read").is_none(), "deleted pool is gone");
 
     // Reserved IPs.
     s.apply_reserved_ip(reserved("r", &["10.6.0.5"])).await.expect("apply reserved");
@@ -299,4 +300,136 @@ where
     assert!(s.get_object(&pod).await.expect("get").is_none());
     assert_eq!(s.list_objects("Node").await.expect("list").len(), 1);
     assert!(AdminStore::list_endpoints(&s).await.expect("list endpoints").is_empty());
+
+    deleting_a_pool_with_records_waits_for_the_last_release(factory).await;
+    deleting_a_subnet_deletes_its_pools_and_waits_for_them(factory).await;
+}
+
+/// The deletion time the admin contract uses.
+const AT: &str = "2025-01-01T00:00:00Z";
+
+/// A pool that holds records becomes terminating (deletionTimestamp, finalizer),
+/// keeps its records, takes no new one, survives a re-apply as terminating,
+/// and goes away with its last release.
+async fn deleting_a_pool_with_records_waits_for_the_last_release<F>(factory: &F)
+where
+    F: StoreFactory,
+    F::Store: super::AdminStore,
+{
+    use super::AdminStore;
+
+    let s = factory.create(vec![], vec![]);
+    s.apply_pool(pool("a", "10.6.0.0/16", &["10.6.0.1-10.6.0.10"])).await.expect("apply pool");
+    let v = s.read_pool("a", |_| ()).await.expect("read").expect("exists").version;
+    let two = AllocationChange {
+        add: vec![(ip("10.6.0.1"), record("u1")), (ip("10.6.0.2"), record("u2"))],
+        ..Default::default()
+    };
+    s.update_allocations("a", v, &two).await.expect("allocate");
+    let deleted = AdminStore::delete_pool(&s, "a", AT).await.expect("delete");
+    assert_eq!(deleted, Deletion::Terminating { holding: 2 }, "a pool with records is kept");
+    let again = AdminStore::delete_pool(&s, "a", "2030-01-01T00:00:00Z").await.expect("again");
+    assert_eq!(again, Deletion::Terminating { holding: 2 }, "deleting again changes nothing");
+    let got = AdminStore::get_pool(&s, "a").await.expect("get").expect("terminating pool exists");
+    let meta = &got.value.metadata;
+    assert_eq!(meta.deletion_timestamp.as_deref(), Some(AT), "the first deletion time stands");
+    assert!(
+        meta.finalizers.iter().flatten().any(|f| f == crate::model::FINALIZER),
+        "the finalizer is kept while records remain"
+    );
+    assert_eq!(got.value.status.and_then(|st| st.allocated_ip_count), Some(2), "records kept");
+    let listed = PoolStore::list_pools(&s).await.expect("list");
+    assert!(listed[0].metadata.is_terminating(), "list_pools shows the pool terminating");
+
+    // No new record, not even through a re-apply of the same pool.
+    let (v, terminating) = s
+        .read_pool("a", |st| st.is_terminating())
+        .await
+        .expect("read")
+        .map(|r| (r.version, r.value))
+        .expect("exists");
+    assert!(terminating, "read_pool sees the pool terminating");
+    let add = AllocationChange { add: vec![(ip("10.6.0.3"), record("u3"))], ..Default::default() };
+    let err = s.update_allocations("a", v, &add).await.expect_err("a terminating pool allocates");
+    assert!(matches!(err, StoreError::Invalid { .. }), "refused as Invalid, got {err:?}");
+    s.apply_pool(pool("a", "10.6.0.0/16", &["10.6.0.1-10.6.0.20"])).await.expect("re-apply");
+    let (v, terminating, count) = s
+        .read_pool("a", |st| (st.is_terminating(), st.allocated_count()))
+        .await
+        .expect("read")
+        .map(|r| (r.version, r.value.0, r.value.1))
+        .expect("exists");
+    assert!(terminating, "re-applying a terminating pool does not resurrect it");
+    assert_eq!(count, 2, "re-applying a terminating pool keeps its records");
+    let err = s.update_allocations("a", v, &add).await.expect_err("still terminating");
+    assert!(matches!(err, StoreError::Invalid { .. }), "got {err:?}");
+
+    // Releases: the pool goes with the last one.
+    let one =
+        AllocationChange { remove: vec![(ip("10.6.0.1"), "u1".into())], ..Default::default() };
+    let v = s.update_allocations("a", v, &one).await.expect("release one");
+    assert!(s.read_pool("a", |_| ()).await.expect("read").is_some(), "one record left");
+    let last =
+        AllocationChange { remove: vec![(ip("10.6.0.2"), "u2".into())], ..Default::default() };
+    s.update_allocations("a", v, &last).await.expect("release the last one");
+    assert!(s.read_pool("a", |_| ()).await.expect("read").is_none(), "gone with the last record");
+    assert!(AdminStore::get_pool(&s, "a").await.expect("get").is_none());
+    // A pool of the same name applied now is a new pool.
+    s.apply_pool(pool("a", "10.6.0.0/16", &["10.6.0.1-10.6.0.10"])).await.expect("apply anew");
+    let fresh = AdminStore::get_pool(&s, "a").await.expect("get").expect("exists").value;
+    assert!(!fresh.metadata.is_terminating(), "a pool created after the removal is live");
+}
+
+/// A subnet that controls pools is deleted with foreground propagation: its
+/// pools are deleted (empty ones at once), it stays terminating while any is
+/// left and goes with the last one; a re-apply keeps it terminating.
+async fn deleting_a_subnet_deletes_its_pools_and_waits_for_them<F>(factory: &F)
+where
+    F: StoreFactory,
+    F::Store: super::AdminStore,
+{
+    use super::{AdminStore, ObjectKey};
+    use crate::admission::common::LABEL_OWNER_SPIDER_SUBNET;
+
+    let s = factory.create(vec![], vec![]);
+    let subnet = |extra: &str| {
+        serde_json::json!({"apiVersion": "spiderpool.spidernet.io/v2beta1", "kind": "SpiderSubnet",
+            "metadata": {"name": "s", "finalizers": [crate::model::FINALIZER]},
+            "spec": {"subnet": "10.6.0.0/16", "ips": [extra]}})
+    };
+    let key = ObjectKey::new("SpiderSubnet", "", "s");
+    s.put_object(&key, subnet("10.6.0.1-10.6.0.100")).await.expect("put subnet");
+    let controlled = |name: &str, ips: &[&str]| {
+        let mut p = pool(name, "10.6.0.0/16", ips);
+        p.metadata.labels = Some([(LABEL_OWNER_SPIDER_SUBNET.to_string(), "s".to_string())].into());
+        p
+    };
+    s.apply_pool(controlled("used", &["10.6.0.1-10.6.0.10"])).await.expect("apply");
+    s.apply_pool(controlled("idle", &["10.6.0.11-10.6.0.20"])).await.expect("apply");
+    s.apply_pool(pool("other", "10.6.0.0/16", &["10.6.0.21"])).await.expect("apply");
+    let v = s.read_pool("used", |_| ()).await.expect("read").expect("exists").version;
+    let add = AllocationChange { add: vec![(ip("10.6.0.1"), record("u1"))], ..Default::default() };
+    s.update_allocations("used", v, &add).await.expect("allocate");
+
+    let deleted = s.delete_subnet("s", AT).await.expect("delete subnet");
+    assert_eq!(deleted, Deletion::Terminating { holding: 1 }, "one controlled pool holds records");
+    assert!(s.read_pool("idle", |_| ()).await.expect("read").is_none(), "empty pool removed");
+    assert!(s.read_pool("other", |_| ()).await.expect("read").is_some(), "others untouched");
+    let used = AdminStore::get_pool(&s, "used").await.expect("get").expect("kept").value;
+    assert!(used.metadata.is_terminating(), "the used pool is terminating");
+    let stored = s.get_object(&key).await.expect("get").expect("subnet kept").value;
+    assert!(super::deletion::is_terminating_json(&stored), "the subnet is terminating");
+    s.put_object(&key, subnet("10.6.0.1-10.6.0.200")).await.expect("re-apply subnet");
+    let stored = s.get_object(&key).await.expect("get").expect("subnet kept").value;
+    assert!(super::deletion::is_terminating_json(&stored), "re-applying keeps it terminating");
+
+    let release =
+        AllocationChange { remove: vec![(ip("10.6.0.1"), "u1".into())], ..Default::default() };
+    let v = s.read_pool("used", |_| ()).await.expect("read").expect("exists").version;
+    s.update_allocations("used", v, &release).await.expect("release");
+    assert!(s.read_pool("used", |_| ()).await.expect("read").is_none(), "pool gone");
+    assert!(s.get_object(&key).await.expect("get").is_none(), "subnet gone with its last pool");
+    assert_eq!(s.delete_subnet("s", AT).await.expect("again"), Deletion::NotFound);
+    s.put_object(&key, subnet("10.6.0.1-10.6.0.100")).await.expect("put subnet");
+    assert_eq!(s.delete_subnet("s", AT).await.expect("delete"), Deletion::Removed, "no pools");
 }

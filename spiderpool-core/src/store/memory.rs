@@ -3,11 +3,12 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::deletion::{self, Deletion};
 use super::{
     AdminError, AdminStore, AllocationChange, EndpointStore, ObjectKey, PoolState, PoolStateError,
     PoolStore, StoreError, Version, Versioned,
 };
-use crate::model::{SpiderEndpoint, SpiderIPPool, SpiderReservedIP};
+use crate::model::{SpiderEndpoint, SpiderIPPool, SpiderReservedIP, SpiderSubnet};
 
 /// A thread-safe store held in memory. Every write bumps one global version
 /// counter, the way Kubernetes bumps `resourceVersion`.
@@ -30,6 +31,54 @@ impl Inner {
         self.next_version += 1;
         self.next_version
     }
+
+    /// Removes a pool; then its terminating owner subnet when that was its
+    /// last controlled pool.
+    fn remove_pool(&mut self, name: &str) {
+        let Some((_, state)) = self.pools.remove(name) else { return };
+        self.bump();
+        if let Some(subnet) = deletion::owner_subnet(&state.pool) {
+            self.finalize_subnet(subnet);
+        }
+    }
+
+    /// Names of the pools `subnet` controls.
+    fn controlled_pools(&self, subnet: &str) -> Vec<String> {
+        self.pools
+            .iter()
+            .filter(|(_, (_, s))| deletion::owner_subnet(&s.pool) == Some(subnet))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// Removes the subnet when it is terminating and controls no pool.
+    fn finalize_subnet(&mut self, subnet: &str) {
+        let key = ObjectKey::new(SpiderSubnet::KIND, "", subnet);
+        let terminating =
+            self.objects.get(&key).is_some_and(|v| deletion::is_terminating_json(&v.value));
+        if terminating && self.controlled_pools(subnet).is_empty() {
+            self.objects.remove(&key);
+            self.bump();
+        }
+    }
+
+    /// [`AdminStore::delete_pool`].
+    fn delete_pool(&mut self, name: &str, at: &str) -> Deletion {
+        let Some((_, state)) = self.pools.get(name) else { return Deletion::NotFound };
+        let holding = state.allocated_count();
+        if holding == 0 {
+            self.remove_pool(name);
+            return Deletion::Removed;
+        }
+        if !state.is_terminating() {
+            let v = self.bump();
+            if let Some((version, state)) = self.pools.get_mut(name) {
+                state.mark_terminating(at);
+                *version = v;
+            }
+        }
+        Deletion::Terminating { holding }
+    }
 }
 
 const POOL: &str = "SpiderIPPool";
@@ -49,12 +98,16 @@ impl MemoryStore {
 
     /// Creates or replaces a pool. When the object carries
     /// `status.allocatedIPs` those records are taken; otherwise the records of a
-    /// pool of the same name are kept.
-    pub fn put_pool(&self, pool: SpiderIPPool) -> Result<Version, PoolStateError> {
+    /// pool of the same name are kept. Replacing a terminating pool keeps it
+    /// terminating; a terminating pool left without records is removed.
+    pub fn put_pool(&self, mut pool: SpiderIPPool) -> Result<Version, PoolStateError> {
         let carries_records = pool.status.as_ref().is_some_and(|s| s.allocated_ips.is_some());
         let name = pool.metadata.name_str().to_string();
-        let mut state = PoolState::from_pool(pool)?;
         let mut inner = self.lock();
+        if let Some((_, old)) = inner.pools.get(&name) {
+            deletion::keep_deletion(&mut pool.metadata, &old.pool.metadata);
+        }
+        let mut state = PoolState::from_pool(pool)?;
         if !carries_records
             && let Some((_, old)) = inner.pools.get(&name)
             && old.family == state.family
@@ -63,6 +116,10 @@ impl MemoryStore {
             state.used = old.used.clone();
             state.by_uid = old.by_uid.clone();
             state.refresh_counts();
+        }
+        if state.is_terminating() && state.allocated_count() == 0 {
+            inner.remove_pool(&name);
+            return Ok(inner.next_version);
         }
         let v = inner.bump();
         inner.pools.insert(name, (v, state));
@@ -75,9 +132,10 @@ impl MemoryStore {
         inner.pools.get(name).map(|(v, s)| Versioned { version: *v, value: s.to_pool() })
     }
 
-    /// Deletes a pool; returns whether it existed.
-    pub fn delete_pool(&self, name: &str) -> bool {
-        self.lock().pools.remove(name).is_some()
+    /// Deletes a pool at `at` (RFC 3339), as [`AdminStore::delete_pool`]
+    /// does: removed when it holds no record, else terminating.
+    pub fn delete_pool(&self, name: &str, at: &str) -> Deletion {
+        self.lock().delete_pool(name, at)
     }
 
     /// Creates or replaces a SpiderReservedIP.
@@ -115,8 +173,36 @@ impl AdminStore for MemoryStore {
         Ok(MemoryStore::get_pool(self, name))
     }
 
-    async fn delete_pool(&self, name: &str) -> Result<bool, StoreError> {
-        Ok(MemoryStore::delete_pool(self, name))
+    async fn delete_pool(&self, name: &str, at: &str) -> Result<Deletion, StoreError> {
+        Ok(MemoryStore::delete_pool(self, name, at))
+    }
+
+    async fn delete_subnet(&self, name: &str, at: &str) -> Result<Deletion, StoreError> {
+        let mut inner = self.lock();
+        let key = ObjectKey::new(SpiderSubnet::KIND, "", name);
+        if !inner.objects.contains_key(&key) {
+            return Ok(Deletion::NotFound);
+        }
+        let pools = inner.controlled_pools(name);
+        if pools.is_empty() {
+            inner.objects.remove(&key);
+            inner.bump();
+            return Ok(Deletion::Removed);
+        }
+        let v = inner.bump();
+        if let Some(subnet) = inner.objects.get_mut(&key) {
+            deletion::mark_terminating_json(&mut subnet.value, at);
+            subnet.version = v;
+        }
+        for pool in &pools {
+            inner.delete_pool(pool, at);
+        }
+        let holding = inner.controlled_pools(name).len();
+        Ok(if inner.objects.contains_key(&key) {
+            Deletion::Terminating { holding }
+        } else {
+            Deletion::Removed
+        })
     }
 
     async fn apply_reserved_ip(&self, reserved: SpiderReservedIP) -> Result<Version, StoreError> {
@@ -135,9 +221,12 @@ impl AdminStore for MemoryStore {
     async fn put_object(
         &self,
         key: &ObjectKey,
-        value: serde_json::Value,
+        mut value: serde_json::Value,
     ) -> Result<Version, StoreError> {
         let mut inner = self.lock();
+        if let Some(old) = inner.objects.get(key) {
+            deletion::keep_pending_deletion_json(&mut value, &old.value);
+        }
         let v = inner.bump();
         inner.objects.insert(key.clone(), Versioned { version: v, value });
         Ok(v)
@@ -213,7 +302,11 @@ impl PoolStore for MemoryStore {
         }
         state.apply(change)?;
         *version = next;
+        let finalized = state.is_terminating() && state.allocated_count() == 0;
         inner.next_version = next;
+        if finalized {
+            inner.remove_pool(name);
+        }
         Ok(next)
     }
 

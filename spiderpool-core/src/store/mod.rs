@@ -27,9 +27,11 @@ use crate::model::{
 mod admin;
 #[cfg(any(test, feature = "testing"))]
 pub mod contract;
+pub mod deletion;
 mod memory;
 
 pub use admin::{AdminError, AdminStore, ObjectKey};
+pub use deletion::Deletion;
 pub use memory::MemoryStore;
 
 /// Version of a stored object; compare-and-swap writes name the version they read.
@@ -171,6 +173,18 @@ impl PoolState {
         self.pool.metadata.name_str()
     }
 
+    /// True when the pool is being deleted (`metadata.deletionTimestamp`): it
+    /// takes no new records and is removed with its last one.
+    pub fn is_terminating(&self) -> bool {
+        self.pool.metadata.is_terminating()
+    }
+
+    /// Marks the pool terminating at `at` (RFC 3339), keeping the finalizer
+    /// (see [`deletion`]).
+    pub fn mark_terminating(&mut self, at: &str) {
+        deletion::mark_terminating(&mut Arc::make_mut(&mut self.pool).metadata, at);
+    }
+
     /// Number of allocation records.
     pub fn allocated_count(&self) -> usize {
         self.records.len()
@@ -258,8 +272,28 @@ impl PoolState {
     }
 
     /// Applies a change to the in-memory index. The change is checked first and
-    /// nothing is applied when any part of it does not fit.
+    /// nothing is applied when any part of it does not fit. A terminating pool
+    /// takes no new record ([`TERMINATING_ADD`]).
     pub fn apply(&mut self, change: &AllocationChange) -> Result<(), StoreError> {
+        let invalid = |message: String| StoreError::Invalid {
+            kind: "SpiderIPPool",
+            name: self.name().to_string(),
+            message,
+        };
+        if self.is_terminating() && !change.add.is_empty() {
+            return Err(invalid(TERMINATING_ADD.to_string()));
+        }
+        self.apply_unchecked_terminating(change)
+    }
+
+    /// Puts back records the store already holds (a store loading its
+    /// database, or carrying records over to a re-applied spec): like
+    /// [`PoolState::apply`] with only `add`, also on a terminating pool.
+    pub fn restore(&mut self, records: Vec<(IpAddr, PoolIpAllocation)>) -> Result<(), StoreError> {
+        self.apply_unchecked_terminating(&AllocationChange { add: records, ..Default::default() })
+    }
+
+    fn apply_unchecked_terminating(&mut self, change: &AllocationChange) -> Result<(), StoreError> {
         let invalid = |message: String| StoreError::Invalid {
             kind: "SpiderIPPool",
             name: self.name().to_string(),
@@ -325,6 +359,10 @@ impl PoolState {
         status.total_ip_count = Some(total);
     }
 }
+
+/// Why a terminating pool refuses a new record (the message of the
+/// [`StoreError::Invalid`] every store answers).
+pub const TERMINATING_ADD: &str = "the pool is terminating: it allocates no new address and is removed when its last one is released";
 
 /// The family of a pool: `spec.ipVersion`, or inferred from `spec.subnet`.
 pub fn pool_family(pool: &SpiderIPPool) -> Result<IpFamily, PoolStateError> {

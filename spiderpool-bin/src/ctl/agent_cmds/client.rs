@@ -12,8 +12,8 @@ use crate::agent_client::{AgentError, Session};
 /// How long one request may take.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The agent could not be talked to (no socket, refused, timed out, or an
-/// answer that is not JSON).
+/// The agent could not be talked to (no socket, refused, timed out, a request
+/// that cannot be sent, or an answer that is not JSON).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Unreachable {
@@ -27,6 +27,10 @@ pub enum Unreachable {
         /// What failed.
         message: String,
     },
+    /// The request could not be built (e.g. a name so long the URI is
+    /// refused); the agent was never asked.
+    #[error("{0}")]
+    Request(String),
     /// The agent answered something that is not JSON.
     #[error("agent {method} {path}: HTTP {status}: answer is not JSON: {message}")]
     Decode {
@@ -59,6 +63,7 @@ pub fn call(
     let (status, bytes) = session.exchange(method, path, body, TIMEOUT).map_err(|e| match e {
         AgentError::Io { message, .. } => connect(message),
         AgentError::Timeout { seconds, .. } => connect(format!("no answer within {seconds} s")),
+        e @ AgentError::Request { .. } => Unreachable::Request(e.to_string()),
         other => connect(other.to_string()),
     })?;
     if bytes.is_empty() {

@@ -2,6 +2,7 @@
 //! as `kubectl get` does, and the `describe` text.
 
 use serde_json::Value;
+use spiderpool_core::admission::common::{stored_network, stored_total};
 
 use crate::agent::admin::KindInfo;
 
@@ -41,19 +42,34 @@ fn endpoint_node(obj: &Value) -> String {
     if node.is_empty() { cell(obj, "/status/current/ips/0/node") } else { node }
 }
 
+/// The STATUS column of pools and subnets, as `kubectl get namespaces` shows
+/// it: `Terminating` once a deletion is pending (the object waits for its
+/// addresses or pools to go), `Active` otherwise.
+fn lifecycle(obj: &Value) -> String {
+    let terminating = obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null());
+    if terminating { "Terminating" } else { "Active" }.to_string()
+}
+
 /// Column headers and the cells of one object, for `kind` (a canonical kind
 /// name). `wide` adds the wide columns.
 pub fn columns(kind: &str, wide: bool) -> Vec<&'static str> {
     let mut cols = vec!["NAME"];
     match kind {
         "SpiderIPPool" => {
-            cols.extend(["VERSION", "SUBNET", "ALLOCATED-IP-COUNT", "TOTAL-IP-COUNT", "DEFAULT"]);
+            cols.extend([
+                "VERSION",
+                "SUBNET",
+                "ALLOCATED-IP-COUNT",
+                "TOTAL-IP-COUNT",
+                "DEFAULT",
+                "STATUS",
+            ]);
             if wide {
                 cols.extend(["DISABLE", "NODENAME", "MULTUSNAME", "APP-NAMESPACE"]);
             }
         }
         "SpiderSubnet" => {
-            cols.extend(["VERSION", "SUBNET", "ALLOCATED-IP-COUNT", "TOTAL-IP-COUNT"]);
+            cols.extend(["VERSION", "SUBNET", "ALLOCATED-IP-COUNT", "TOTAL-IP-COUNT", "STATUS"]);
         }
         "SpiderReservedIP" => cols.push("VERSION"),
         "SpiderEndpoint" => {
@@ -79,6 +95,7 @@ pub fn row(kind: &str, obj: &Value, wide: bool) -> Vec<String> {
                 c("/status/allocatedIPCount"),
                 c("/status/totalIPCount"),
                 flag(obj, "/spec/default"),
+                lifecycle(obj),
             ]);
             if wide {
                 cells.extend([
@@ -94,6 +111,7 @@ pub fn row(kind: &str, obj: &Value, wide: bool) -> Vec<String> {
             c("/spec/subnet"),
             c("/status/allocatedIPCount"),
             c("/status/totalIPCount"),
+            lifecycle(obj),
         ]),
         "SpiderReservedIP" => cells.push(c("/spec/ipVersion")),
         "SpiderEndpoint" => cells.extend([
@@ -168,17 +186,57 @@ pub fn table(info: &KindInfo, objects: &[Value], wide: bool, with_namespace: boo
 }
 
 /// A usage bar: `[#####---------------] 12/41 (29%)` (20 cells, rounded down).
-pub fn usage_bar(allocated: i64, total: i64) -> String {
-    const WIDTH: i64 = 20;
+pub fn usage_bar(allocated: u128, total: u128) -> String {
+    const WIDTH: u128 = 20;
     let (filled, percent) = if total > 0 {
-        let a = allocated.clamp(0, total);
-        (a * WIDTH / total, allocated.max(0) * 100 / total)
+        let a = allocated.min(total);
+        // Saturating: an IPv6 range may hold up to 2^128 addresses.
+        (a.saturating_mul(WIDTH) / total, allocated.saturating_mul(100) / total)
     } else {
         (0, 0)
     };
     let filled = usize::try_from(filled).unwrap_or(0);
     let empty = usize::try_from(WIDTH).unwrap_or(0).saturating_sub(filled);
     format!("[{}{}] {allocated}/{total} ({percent}%)", "#".repeat(filled), "-".repeat(empty))
+}
+
+/// The true number of usable addresses of a pool or subnet (`spec.ips` minus
+/// `spec.excludeIPs`), computed from its spec: `status.totalIPCount` is an
+/// int64 and saturates at 9223372036854775807 (an IPv6 /64 has 2^64). Falls
+/// back to `status.totalIPCount` when the spec does not parse.
+fn true_total(obj: &Value) -> u128 {
+    let strings = |p: &str| -> Vec<String> {
+        obj.pointer(p)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default()
+    };
+    let version = obj.pointer("/spec/ipVersion").and_then(Value::as_i64);
+    let subnet = obj.pointer("/spec/subnet").and_then(Value::as_str).unwrap_or("");
+    match stored_network(version, subnet) {
+        Some((family, _)) => {
+            stored_total(family, &strings("/spec/ips"), &strings("/spec/excludeIPs")).len()
+        }
+        None => count(obj, "/status/totalIPCount"),
+    }
+}
+
+/// A non-negative count at `pointer` (0 when absent).
+fn count(obj: &Value, pointer: &str) -> u128 {
+    obj.pointer(pointer).and_then(Value::as_u64).map_or(0, u128::from)
+}
+
+/// The `Terminating:` line of a pool or subnet being deleted.
+fn terminating_line(kind: &str, obj: &Value) -> Option<String> {
+    let at = obj.pointer("/metadata/deletionTimestamp").and_then(Value::as_str)?;
+    let until = if kind == "SpiderIPPool" {
+        let n = count(obj, "/status/allocatedIPCount");
+        let noun = if n == 1 { "address is" } else { "addresses are" };
+        format!("until its {n} allocated {noun} released")
+    } else {
+        "until the pools it controls are gone".to_string()
+    };
+    Some(format!("since {at}, {until}"))
 }
 
 fn indent(text: &str, by: usize) -> String {
@@ -256,11 +314,13 @@ pub fn describe(info: &KindInfo, obj: &Value) -> String {
     }
     let mut status = obj.get("status").cloned();
     if matches!(info.kind, "SpiderIPPool" | "SpiderSubnet") {
-        let n = |p: &str| obj.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+        if let Some(line) = terminating_line(info.kind, obj) {
+            field(&mut out, "Terminating", &line);
+        }
         field(
             &mut out,
             "Usage",
-            &usage_bar(n("/status/allocatedIPCount"), n("/status/totalIPCount")),
+            &usage_bar(count(obj, "/status/allocatedIPCount"), true_total(obj)),
         );
     }
     if info.kind == "SpiderIPPool" {
@@ -299,11 +359,44 @@ mod tests {
     }
 
     #[test]
+    fn describe_shows_the_true_size_of_a_saturated_ipv6_pool() {
+        let info = crate::agent::admin::lookup_kind("sp").unwrap();
+        let pool = serde_json::json!({"metadata": {"name": "v6"},
+            "spec": {"ipVersion": 6, "subnet": "fd00::/64", "ips": ["fd00::-fd00::ffff:ffff:ffff:ffff"],
+                     "excludeIPs": ["fd00::"]},
+            "status": {"allocatedIPCount": 3, "totalIPCount": i64::MAX}});
+        let text = describe(info, &pool);
+        assert!(text.contains("3/18446744073709551615 (0%)"), "{text}");
+        assert!(!text.contains("9223372036854775807 ("), "{text}");
+    }
+
+    #[test]
+    fn terminating_pools_and_subnets_show_it() {
+        let info = crate::agent::admin::lookup_kind("sp").unwrap();
+        let pool = serde_json::json!({"metadata": {"name": "p",
+            "deletionTimestamp": "2025-01-01T00:00:00Z", "finalizers": ["spiderpool.spidernet.io"]},
+            "spec": {"ipVersion": 4, "subnet": "10.6.0.0/16", "ips": ["10.6.0.1-10.6.0.9"]},
+            "status": {"allocatedIPCount": 2, "totalIPCount": 9}});
+        assert_eq!(row("SpiderIPPool", &pool, false)[6], "Terminating");
+        let text = describe(info, &pool);
+        assert!(
+            text.contains("Terminating:  since 2025-01-01T00:00:00Z, until its 2 allocated addresses are released"),
+            "{text}"
+        );
+        let live = serde_json::json!({"metadata": {"name": "q"}, "spec": {}});
+        assert_eq!(row("SpiderIPPool", &live, false)[6], "Active");
+        assert_eq!(row("SpiderSubnet", &live, false)[5], "Active");
+    }
+
+    #[test]
     fn rows_of_the_other_kinds() {
         let subnet = serde_json::json!({"metadata": {"name": "s"},
             "spec": {"ipVersion": 6, "subnet": "fd00::/64"},
             "status": {"allocatedIPCount": 3, "totalIPCount": 10}});
-        assert_eq!(row("SpiderSubnet", &subnet, false), ["s", "6", "fd00::/64", "3", "10"]);
+        assert_eq!(
+            row("SpiderSubnet", &subnet, false),
+            ["s", "6", "fd00::/64", "3", "10", "Active"]
+        );
         let sr = serde_json::json!({"metadata": {"name": "r"}, "spec": {"ipVersion": 4}});
         assert_eq!(row("SpiderReservedIP", &sr, true), ["r", "4"]);
         let scc = serde_json::json!({"metadata": {"name": "default"},
@@ -315,9 +408,21 @@ mod tests {
                      "nodeName": ["n1", "n2"], "multusName": []}});
         assert_eq!(
             row("SpiderIPPool", &pool, true),
-            ["p", "4", "10.6.0.0/16", "", "", "true", "false", "[\"n1\",\"n2\"]", "", "team"]
+            [
+                "p",
+                "4",
+                "10.6.0.0/16",
+                "",
+                "",
+                "true",
+                "Active",
+                "false",
+                "[\"n1\",\"n2\"]",
+                "",
+                "team"
+            ]
         );
-        assert_eq!(columns("SpiderIPPool", true).len(), 10);
+        assert_eq!(columns("SpiderIPPool", true).len(), 11);
         let ep = serde_json::json!({"metadata": {"name": "e"}, "status": {"current": {
             "ips": [{"interface": "net1", "ipv6": "fd00::2/64", "ipv6Pool": "v6", "node": "n9"}]}}});
         assert_eq!(
