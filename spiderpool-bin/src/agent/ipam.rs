@@ -49,8 +49,9 @@ pub(super) fn store_error(context: &str, e: &StoreError) -> ApiError {
 }
 
 /// Maps an allocation failure: 400 for an incomplete request, 404 when every
-/// pool named for a family does not exist, 500 (Spiderpool's answer) for the
-/// rest, the message naming every pool tried and why.
+/// pool named for a family does not exist or its globs match no pool, 500
+/// (Spiderpool's answer) for the rest, the message naming every pool tried and
+/// why.
 fn allocate_error(pod: &str, e: &AllocateError) -> ApiError {
     let message = format!("allocate for pod {pod}: {e}");
     match e {
@@ -59,6 +60,9 @@ fn allocate_error(pod: &str, e: &AllocateError) -> ApiError {
             if !ruled_out.is_empty()
                 && ruled_out.iter().all(|r| r.reason == RuledOutReason::NotFound) =>
         {
+            ApiError::not_found(message)
+        }
+        AllocateError::Selection(SelectionError::NoPoolMatches { .. }) => {
             ApiError::not_found(message)
         }
         _ => ApiError::internal(message),

@@ -466,3 +466,21 @@ fn a_pool_holds_more_than_go_spiderpools_5000_cap() {
     let status = a.store().get_pool("big").unwrap().value.status.unwrap();
     assert_eq!(status.allocated_ip_count, Some(5100));
 }
+
+/// Issue 9 item 3: a glob in `ipam.spidernet.io/ippool` that matches no pool
+/// answered with no address and wrote an empty SpiderEndpoint. It fails, names
+/// the annotation, the NIC and the pattern, and writes nothing.
+#[test]
+fn annotation_glob_matching_no_pool_fails_and_writes_nothing() {
+    let a = store_with(vec![quickstart_pool()]);
+    let mut r = req("p", "u1", "net1", &[], &[]);
+    r.pod.annotations.insert("ipam.spidernet.io/ippool".into(), r#"{"ipv4":["zzz*"]}"#.into());
+    let err = block(a.allocate(&r)).unwrap_err();
+    let msg = err.to_string();
+    for part in ["ipam.spidernet.io/ippool", "NIC net1", "\"zzz*\""] {
+        assert!(msg.contains(part), "{part}: {msg}");
+    }
+    assert!(block(a.store().get_endpoint("default", "p")).unwrap().is_none(), "no endpoint");
+    let status = a.store().get_pool("10-6-v4").unwrap().value.status.unwrap_or_default();
+    assert_eq!(status.allocated_ip_count.unwrap_or(0), 0, "no record");
+}
