@@ -159,6 +159,7 @@ async fn add_work<S: AgentStore>(
         container_id: args.container_id.clone(),
         nic: args.if_name.clone(),
         settings,
+        network: args.network.clone().filter(|n| !n.is_empty()),
     };
     let result = agent.serialized(agent.allocator().allocate(&req)).await;
     agent.metrics().allocation(started.elapsed(), result.as_ref().map(|_| ()));
@@ -207,6 +208,7 @@ async fn del_work<S: AgentStore>(
         &args.pod_name,
         &args.pod_uid,
         &args.container_id,
+        args.network.as_deref(),
         Why::CniDel,
     )
     .await
@@ -233,6 +235,7 @@ pub(super) async fn release<S: AgentStore>(
     name: &str,
     uid: &str,
     container_id: &str,
+    network: Option<&str>,
     why: Why,
 ) -> Result<Json<Value>, ApiError> {
     let pod_ref = format!("{namespace}/{name}");
@@ -251,15 +254,17 @@ pub(super) async fn release<S: AgentStore>(
         );
         return Ok(ok());
     }
-    release_pod(agent, &ctx, container_id, why).await
+    release_pod(agent, &ctx, container_id, network, why).await
 }
 
 /// Releases what the pod of `ctx` holds (the allocator matches records by UID
-/// and, when given, container ID).
+/// and, when given, container ID; with `network`, only that CNI network's
+/// records).
 pub(super) async fn release_pod<S: AgentStore>(
     agent: &Agent<S>,
     ctx: &PodContext,
     container_id: &str,
+    network: Option<&str>,
     why: Why,
 ) -> Result<Json<Value>, ApiError> {
     let pod_ref = format!("{}/{}", ctx.pod.namespace, ctx.pod.name);
@@ -269,6 +274,7 @@ pub(super) async fn release_pod<S: AgentStore>(
         uid: Some(ctx.pod.uid.clone()).filter(|u| !u.is_empty()),
         container_id: Some(container_id.to_string()).filter(|c| !c.is_empty()),
         owner: if why == Why::Batch { None } else { ctx.pod.owner.clone() },
+        network: network.filter(|n| !n.is_empty()).map(str::to_string),
     };
     let started = Instant::now();
     let result = as_release(agent.serialized(agent.allocator().release(&req))).await;
@@ -278,6 +284,7 @@ pub(super) async fn release_pod<S: AgentStore>(
             tracing::info!(
                 pod = %pod_ref,
                 container_id = %container_id,
+                network = network.unwrap_or(""),
                 ?why,
                 released = ?outcome.released.iter().map(|(p, ip)| format!("{p}:{ip}")).collect::<Vec<_>>(),
                 kept = outcome.kept.as_deref().unwrap_or(""),
@@ -338,7 +345,7 @@ async fn batch_del_work<S: AgentStore>(
             ),
         ));
     }
-    release_pod(&agent, &ctx, &args.container_id, Why::Batch).await
+    release_pod(&agent, &ctx, &args.container_id, None, Why::Batch).await
 }
 
 fn status(code: u16) -> StatusCode {
