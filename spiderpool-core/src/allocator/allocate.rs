@@ -323,11 +323,7 @@ where
                 let one = |ip, record: PoolIpAllocation| vec![(ip, record)];
                 match held {
                     Some((ip, r)) => {
-                        // The network this ADD knows, else the one recorded.
-                        let mut want = record.clone();
-                        if want.network.is_none() {
-                            want.network = r.network.clone();
-                        }
+                        let want = keeping_network(&record, r);
                         if *r == want {
                             return Step::Done(Ok((ip, info, false)));
                         }
@@ -424,11 +420,7 @@ where
                             || r.pod_uid == record.pod_uid
                             || r.pod == record.pod =>
                     {
-                        // A NIC this ADD is not for keeps the network it has.
-                        let mut want = record.clone();
-                        if want.network.is_none() {
-                            want.network = r.network.clone();
-                        }
+                        let want = keeping_network(&record, r);
                         if *r == want {
                             return Step::Done(true);
                         }
@@ -468,6 +460,16 @@ where
 /// nothing on the other NICs it allocates or rebinds.
 fn network_of(req: &AllocateRequest, nic: &str) -> Option<String> {
     req.network.clone().filter(|n| !n.is_empty() && nic == req.nic)
+}
+
+/// `record`, with the network `held` records when `record` names none (an ADD
+/// of another NIC, or a caller that does not know the network, keeps it).
+fn keeping_network(record: &PoolIpAllocation, held: &PoolIpAllocation) -> PoolIpAllocation {
+    let mut want = record.clone();
+    if want.network.is_none() {
+        want.network = held.network.clone();
+    }
+    want
 }
 
 fn conflict(pod: &crate::pod::PodFacts) -> AllocateError {
