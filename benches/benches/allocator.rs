@@ -43,6 +43,7 @@ fn prefilled(
                 container_id: Some(format!("c{i}")),
                 interface: Some("net1".into()),
                 node: Some("node1".into()),
+                network: None,
             };
             (ip, rec)
         })
@@ -93,6 +94,7 @@ fn cycle(alloc: &Allocator<MemoryStore>, pool: &str, i: u64) {
         uid: Some(req.pod.uid.clone()),
         container_id: Some(req.container_id.clone()),
         owner: None,
+        network: None,
     };
     pollster::block_on(alloc.release(&rel)).unwrap();
 }

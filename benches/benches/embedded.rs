@@ -41,6 +41,7 @@ fn prefilled(dir: &std::path::Path, n: u128) -> Allocator<EmbeddedStore> {
                 container_id: Some(format!("c{i}")),
                 interface: Some("net1".into()),
                 node: Some("node1".into()),
+                network: None,
             };
             (u128_to_ip(family, base + 2 * i), rec)
         })
@@ -85,6 +86,7 @@ fn cycle(alloc: &Allocator<EmbeddedStore>, i: u64) {
         uid: Some(req.pod.uid.clone()),
         container_id: Some(req.container_id.clone()),
         owner: None,
+        network: None,
     };
     pollster::block_on(alloc.release(&rel)).unwrap();
     sync();

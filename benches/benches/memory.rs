@@ -39,6 +39,7 @@ fn build(subnet: &str, range: &str, start: &str, n: u128) -> MemoryStore {
                 container_id: Some(format!("{i:064}")),
                 interface: Some("net1".into()),
                 node: Some("node-1".into()),
+                network: None,
             };
             (u128_to_ip(family, base + 2 * i), rec)
         })

@@ -568,6 +568,31 @@ fn pod(name: &str, uid: &str, extra_meta: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": {"nodeName": "node1"}})
 }
 
+/// Issue 9 item 3: a glob in `ipam.spidernet.io/ippool` that matches no pool
+/// was answered 200 with `ips: []` and an empty SpiderEndpoint was written. It
+/// is a 404 naming the annotation, the NIC and the pattern, and nothing is
+/// written.
+#[test]
+fn annotation_glob_matching_no_pool_is_404_and_writes_nothing() {
+    let server = Server::start();
+    server.apply(pool_10_6_v4());
+    let annotations = json!({"annotations": {"ipam.spidernet.io/ippool": r#"{"ipv4":["zzz*"]}"#}});
+    server.apply(pod("globbed", "ug", annotations));
+    let (s, e) = server.call("POST", "/v1/ipam/ip", &add_args("globbed", "ug"));
+    assert_eq!(s, 404, "{e}");
+    let msg = text(&e);
+    for part in ["default/globbed", "ipam.spidernet.io/ippool", "NIC net1", "\"zzz*\""] {
+        assert!(msg.contains(part), "{part}: {msg}");
+    }
+    let (s, ep) = server.call(
+        "GET",
+        "/v1/workloadendpoint?podNamespace=default&podName=globbed",
+        &Value::Null,
+    );
+    assert_eq!(s, 404, "no SpiderEndpoint: {ep}");
+    assert_eq!(allocated_count(&server), 0);
+}
+
 /// Spiderpool's release rule: the CNI DEL of a pod that is still alive (a
 /// sandbox restart) keeps its addresses; the DEL after the pod terminates, or
 /// the deletion of the Pod object, frees them.

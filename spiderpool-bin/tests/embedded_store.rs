@@ -98,6 +98,7 @@ fn record(uid: &str) -> PoolIpAllocation {
         container_id: Some(format!("c-{uid}")),
         interface: Some("net1".into()),
         node: Some("node1".into()),
+        network: None,
     }
 }
 
@@ -472,6 +473,7 @@ fn concurrent_allocations_through_the_allocator_are_distinct_and_durable() {
             uid: Some(format!("uid-{i}")),
             container_id: Some(format!("ctr-{i}")),
             owner: None,
+            network: None,
         };
         pollster::block_on(alloc.release(&rel)).unwrap();
     }

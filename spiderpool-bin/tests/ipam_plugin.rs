@@ -331,6 +331,56 @@ fn gc_releases_attachments_not_listed_and_keeps_listed_ones() {
     assert!(env.held("stale").is_empty());
 }
 
+/// Issue 9 item 5: with one pool used by two networks, `GC` of `neta` whose
+/// `cni.dev/valid-attachments` lists only `neta`'s attachments released
+/// `netb`'s container. GC of a network releases only that network's records;
+/// records made before networks were recorded are never collected by CNI GC.
+#[test]
+fn gc_of_one_network_never_releases_another_networks_or_legacy_records() {
+    let env = Env::start();
+    env.pool("10-6-v4", "10.6.212.200-10.6.212.240");
+    let mut neta = env.conf("1.1.0", &["10-6-v4"]);
+    neta["name"] = json!("neta");
+    let mut netb = neta.clone();
+    netb["name"] = json!("netb");
+    for (pod, conf) in [("a-live", &neta), ("a-gone", &neta), ("b-live", &netb)] {
+        let add = plugin("ADD", pod, "net1", conf);
+        assert_eq!(add.code, 0, "{pod}: {}", add.stdout);
+    }
+    // A record from before the change: an ADD without a network, as an older
+    // plugin sends it.
+    let legacy = json!({
+        "containerID": "ctr-legacy", "ifName": "net1", "netNamespace": "/var/run/netns/legacy",
+        "podNamespace": "default", "podName": "legacy", "podUID": "uid-legacy",
+        "defaultIPv4IPPool": ["10-6-v4"],
+    });
+    env.call("POST", "/v1/ipam/ip", &legacy).unwrap();
+    let records = env.call("GET", "/v1/admin/objects/sp/_/10-6-v4", &Value::Null).unwrap().unwrap();
+    let records: Value =
+        serde_json::from_str(records["status"]["allocatedIPs"].as_str().unwrap()).unwrap();
+    let network_of = |pod: &str| {
+        let (_, rec) = records
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(_, r)| r["pod"] == format!("default/{pod}"))
+            .unwrap();
+        rec.get("network").cloned()
+    };
+    assert_eq!(network_of("a-live"), Some(json!("neta")));
+    assert_eq!(network_of("b-live"), Some(json!("netb")));
+    assert_eq!(network_of("legacy"), None, "no key for a record without network");
+
+    let mut gc = neta.clone();
+    gc["cni.dev/valid-attachments"] = json!([{"containerID": "ctr-a-live", "ifname": "net1"}]);
+    let g = plugin("GC", "", "", &gc);
+    assert_eq!((g.code, g.stdout.as_str()), (0, ""));
+    assert_eq!(env.held("a-live"), ["10.6.212.200/16"]);
+    assert!(env.held("a-gone").is_empty(), "neta's unlisted container is released");
+    assert_eq!(env.held("b-live"), ["10.6.212.202/16"], "netb's container is not neta's to free");
+    assert_eq!(env.held("legacy"), ["10.6.212.203/16"], "a record without network is kept");
+}
+
 #[test]
 fn check_passes_for_the_allocation_and_fails_on_a_mismatch() {
     let env = Env::start();

@@ -36,7 +36,10 @@ fn check_quick_start_nad(nad: &Value) {
     assert_eq!(plugins[0]["mode"], "bridge");
     assert_eq!(plugins[0]["ipam"]["type"], "spiderpool");
     assert_eq!(plugins[0]["ipam"]["default_ipv4_ippool"], json!(["10-6-v4"]));
-    assert_eq!(plugins[1]["type"], "coordinator");
+    assert_eq!(plugins[0].get("mtu"), None, "mtu is not set: {config}");
+    // Issue 9 item 1: no defaulted `txQueueLen`/`podRPFilter` that would beat
+    // the SpiderCoordinator's values.
+    assert_eq!(plugins[1], json!({"type": "coordinator", "mode": "auto", "tunePodRoutes": true}));
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! - [`model`]: the `spiderpool.spidernet.io/v2beta1` resources as plain serde types
 //!   with Spiderpool's exact JSON shapes;
 //! - [`annotation`]: the pod and namespace annotations Spiderpool reads;
+//! - [`ifname`]: the Linux interface-name rule every parser shares;
 //! - [`selector`]: Kubernetes label selectors;
 //! - [`name`]: name rules (Kubernetes object names and namespaces, Linux
 //!   interface names, CNI container IDs);
@@ -25,6 +26,7 @@ pub mod annotation;
 pub mod cni;
 pub mod coordinator;
 pub mod error;
+pub mod ifname;
 pub mod ip;
 pub mod model;
 pub mod multus;

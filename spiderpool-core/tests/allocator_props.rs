@@ -62,6 +62,7 @@ fn request(pod: usize, generation: u32, nic: usize) -> AllocateRequest {
             default_ipv6_ippool: v6,
             ..Default::default()
         },
+        network: None,
     }
 }
 
@@ -147,6 +148,7 @@ proptest! {
                         uid: Some(r.pod.uid.clone()),
                         container_id: Some(r.container_id.clone()),
                         owner: None,
+                        network: None,
                     };
                     pollster::block_on(a.release(&rel)).unwrap();
                     let ep = pollster::block_on(a.store().get_endpoint("ns", &r.pod.name)).unwrap();
@@ -172,6 +174,7 @@ proptest! {
                 uid: Some(r.pod.uid.clone()),
                 container_id: None,
                 owner: None,
+                network: None,
             })).unwrap();
         }
         check(&a)?;
@@ -242,6 +245,7 @@ proptest! {
                                     uid: Some(format!("t{t}-{}", r.pod.uid)),
                                     container_id: Some(r.container_id.clone()),
                                     owner: None,
+                                    network: None,
                                 };
                                 pollster::block_on(a.release(&rel)).map_err(|e| e.to_string())?;
                             }

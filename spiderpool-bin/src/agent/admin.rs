@@ -556,7 +556,8 @@ async fn remove<S: AgentStore>(
             .map_err(storage)?;
         if existed && !ctx.pod.uid.is_empty() {
             let _released =
-                super::ipam::release_pod(&agent, &ctx, "", super::ipam::Why::PodDeleted).await?;
+                super::ipam::release_pod(&agent, &ctx, "", None, super::ipam::Why::PodDeleted)
+                    .await?;
         }
         if existed { Deletion::Removed } else { Deletion::NotFound }
     } else {

@@ -49,8 +49,9 @@ pub(super) fn store_error(context: &str, e: &StoreError) -> ApiError {
 }
 
 /// Maps an allocation failure: 400 for an incomplete request, 404 when every
-/// pool named for a family does not exist, 500 (Spiderpool's answer) for the
-/// rest, the message naming every pool tried and why.
+/// pool named for a family does not exist or its globs match no pool, 500
+/// (Spiderpool's answer) for the rest, the message naming every pool tried and
+/// why.
 fn allocate_error(pod: &str, e: &AllocateError) -> ApiError {
     let message = format!("allocate for pod {pod}: {e}");
     match e {
@@ -59,6 +60,9 @@ fn allocate_error(pod: &str, e: &AllocateError) -> ApiError {
             if !ruled_out.is_empty()
                 && ruled_out.iter().all(|r| r.reason == RuledOutReason::NotFound) =>
         {
+            ApiError::not_found(message)
+        }
+        AllocateError::Selection(SelectionError::NoPoolMatches { .. }) => {
             ApiError::not_found(message)
         }
         _ => ApiError::internal(message),
@@ -165,6 +169,7 @@ async fn add_work<S: AgentStore>(
         container_id: args.container_id.clone(),
         nic: args.if_name.clone(),
         settings,
+        network: args.network.clone().filter(|n| !n.is_empty()),
     };
     let result = agent.serialized(agent.allocator().allocate(&req)).await;
     agent.metrics().allocation(started.elapsed(), result.as_ref().map(|_| ()));
@@ -210,6 +215,7 @@ async fn del_work<S: AgentStore>(
         &args.pod_name,
         &args.pod_uid,
         &args.container_id,
+        args.network.as_deref(),
         Why::CniDel,
     )
     .await
@@ -255,6 +261,7 @@ pub(super) async fn release<S: AgentStore>(
     name: &str,
     uid: &str,
     container_id: &str,
+    network: Option<&str>,
     why: Why,
 ) -> Result<Json<Value>, ApiError> {
     let pod_ref = format!("{namespace}/{name}");
@@ -273,15 +280,17 @@ pub(super) async fn release<S: AgentStore>(
         );
         return Ok(ok());
     }
-    release_pod(agent, &ctx, container_id, why).await
+    release_pod(agent, &ctx, container_id, network, why).await
 }
 
 /// Releases what the pod of `ctx` holds (the allocator matches records by UID
-/// and, when given, container ID).
+/// and, when given, container ID; with `network`, only that CNI network's
+/// records).
 pub(super) async fn release_pod<S: AgentStore>(
     agent: &Agent<S>,
     ctx: &PodContext,
     container_id: &str,
+    network: Option<&str>,
     why: Why,
 ) -> Result<Json<Value>, ApiError> {
     let pod_ref = format!("{}/{}", ctx.pod.namespace, ctx.pod.name);
@@ -291,6 +300,7 @@ pub(super) async fn release_pod<S: AgentStore>(
         uid: Some(ctx.pod.uid.clone()).filter(|u| !u.is_empty()),
         container_id: Some(container_id.to_string()).filter(|c| !c.is_empty()),
         owner: if why == Why::Batch { None } else { ctx.pod.owner.clone() },
+        network: network.filter(|n| !n.is_empty()).map(str::to_string),
     };
     let started = Instant::now();
     let result = as_release(agent.serialized(agent.allocator().release(&req))).await;
@@ -300,6 +310,7 @@ pub(super) async fn release_pod<S: AgentStore>(
             tracing::info!(
                 pod = %pod_ref,
                 container_id = %container_id,
+                network = network.unwrap_or(""),
                 ?why,
                 released = ?outcome.released.iter().map(|(p, ip)| format!("{p}:{ip}")).collect::<Vec<_>>(),
                 kept = outcome.kept.as_deref().unwrap_or(""),
@@ -369,7 +380,7 @@ async fn batch_del_work<S: AgentStore>(
             ),
         ));
     }
-    release_pod(&agent, &ctx, &args.container_id, Why::Batch).await
+    release_pod(&agent, &ctx, &args.container_id, None, Why::Batch).await
 }
 
 fn status(code: u16) -> StatusCode {

@@ -80,6 +80,7 @@ pub async fn replay_release_journal<S: AgentStore>(
             &args.pod_name,
             &args.pod_uid,
             &args.container_id,
+            args.network.as_deref(),
             super::ipam::Why::CniDel,
         )
         .await;
@@ -194,6 +195,7 @@ mod tests {
                             pod_name: format!("p-{w}-{i}"),
                             pod_uid: String::new(),
                             net_namespace: None,
+                            network: None,
                         };
                         crate::ipam::journal::append(&path, &args).unwrap();
                     }

@@ -225,7 +225,9 @@ impl Metrics {
         self.allocation.observe(elapsed, result.is_ok());
         if let Err(e) = result {
             match e {
-                AllocateError::Selection(SelectionError::NoAvailablePool { .. }) => {
+                AllocateError::Selection(
+                    SelectionError::NoAvailablePool { .. } | SelectionError::NoPoolMatches { .. },
+                ) => {
                     self.alloc_no_available_pool.inc();
                 }
                 AllocateError::Exhausted { .. } => {

@@ -37,6 +37,11 @@ pub struct IpamAddArgs {
     /// `matchMasterSubnet` (SR-IOV only; accepted, not used on one machine).
     #[serde(default)]
     pub match_master_subnet: bool,
+    /// `network` (our extension): the CNI network (netconf `name`) of this
+    /// ADD, recorded on the records of `ifName` so that CNI GC of a network
+    /// frees only its own. Omitted when unknown; Spiderpool ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
 }
 
 /// `IpConfig`: one address of `IpamAddResponse.ips`.
@@ -115,6 +120,12 @@ pub struct IpamDelArgs {
     /// `netNamespace`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub net_namespace: Option<String>,
+    /// `network` (our extension, sent by CNI GC): release only the records
+    /// this CNI network (netconf `name`) made for the container, and keep the
+    /// pod's other NICs. Absent (every CNI DEL): every NIC of the pod, as
+    /// Spiderpool does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
 }
 
 /// `IpamBatchDelArgs`: the body of `DELETE /v1/ipam/ips`.

@@ -90,6 +90,7 @@ mod tests {
             pod_name: "p".into(),
             pod_uid: "u".into(),
             net_namespace: None,
+            network: None,
         }
     }
 

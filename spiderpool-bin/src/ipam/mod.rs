@@ -280,6 +280,7 @@ fn del_args(req: &CniRequest) -> IpamDelArgs {
         pod_name: req.args.pod_name.clone().unwrap_or_default(),
         pod_uid: req.args.pod_uid.clone().unwrap_or_default(),
         net_namespace: req.netns.clone(),
+        network: None,
     }
 }
 
@@ -377,11 +378,14 @@ impl Spiderpool {
     }
 
     /// GC's candidates: `(podNamespace, podName, podUID, containerID)` of the
-    /// records in `pools` whose container is in no valid attachment.
+    /// records in `pools` that `network` made and whose container is in no
+    /// valid attachment. Records of other networks, and records without a
+    /// network (made before it was recorded), are never candidates.
     fn stale_records(
         &self,
         socket: &Path,
         pools: &BTreeSet<String>,
+        network: &str,
         valid: &BTreeSet<&str>,
         log: &Log,
     ) -> Result<BTreeSet<(String, String, String, String)>, CniError> {
@@ -402,6 +406,9 @@ impl Spiderpool {
                 }
             };
             for (ip, rec) in records {
+                if rec.network.as_deref() != Some(network) {
+                    continue;
+                }
                 let Some(container) = rec.container_id.as_deref().filter(|c| !c.is_empty()) else {
                     continue;
                 };
@@ -442,6 +449,7 @@ impl Plugin for Spiderpool {
                 default_ipv6_ippool: cfg.default_ipv6_ippool.clone(),
                 clean_gateway: cfg.clean_gateway,
                 match_master_subnet: cfg.match_master_subnet,
+                network: Some(req.config.name.clone()).filter(|n| !n.is_empty()),
             };
             let body = serde_json::to_value(&args)
                 .map_err(|e| CniError::Io { what: "IpamAddArgs".into(), reason: e.to_string() })?;
@@ -581,7 +589,8 @@ impl Plugin for Spiderpool {
         }
         let containers: BTreeSet<&str> = valid.iter().map(|a| a.container_id.as_str()).collect();
         let socket = cfg.socket();
-        let stale = self.stale_records(&socket, &pools, &containers, &log)?;
+        let network = req.config.name.as_str();
+        let stale = self.stale_records(&socket, &pools, network, &containers, &log)?;
         let mut failures = Vec::new();
         for (ns, pod, uid, container) in stale {
             let args = IpamDelArgs {
@@ -591,6 +600,7 @@ impl Plugin for Spiderpool {
                 pod_name: pod.clone(),
                 pod_uid: uid,
                 net_namespace: None,
+                network: Some(network.to_string()),
             };
             let body = serde_json::to_value(&args).unwrap_or(Value::Null);
             match self.call(&socket, "DELETE", "/v1/ipam/ip", &body, self.health_timeout) {

@@ -309,6 +309,7 @@ where
             container_id: Some(req.container_id.clone()).filter(|c| !c.is_empty()),
             interface: Some(nic.to_string()),
             node: Some(req.node.name.clone()).filter(|n| !n.is_empty()),
+            network: network_of(req, nic),
         };
         let outcome = self
             .update_pool(pool, |state| {
@@ -319,16 +320,21 @@ where
                 let held = state
                     .records_of_uid(&req.pod.uid)
                     .find(|(_, r)| r.interface.as_deref().is_none_or(|i| i == nic));
-                let one = |ip| vec![(ip, record.clone())];
+                let one = |ip, record: PoolIpAllocation| vec![(ip, record)];
                 match held {
-                    Some((ip, r)) if *r == record => Step::Done(Ok((ip, info, false))),
-                    Some((ip, _)) => Step::Write(
-                        AllocationChange { update: one(ip), ..Default::default() },
-                        Ok((ip, info, false)),
-                    ),
+                    Some((ip, r)) => {
+                        let want = keeping_network(&record, r);
+                        if *r == want {
+                            return Step::Done(Ok((ip, info, false)));
+                        }
+                        Step::Write(
+                            AllocationChange { update: one(ip, want), ..Default::default() },
+                            Ok((ip, info, false)),
+                        )
+                    }
                     None => match state.first_free(reserved) {
                         Some(ip) => Step::Write(
-                            AllocationChange { add: one(ip), ..Default::default() },
+                            AllocationChange { add: one(ip, record.clone()), ..Default::default() },
                             Ok((ip, info, true)),
                         ),
                         None => Step::Done(Err(
@@ -351,7 +357,7 @@ where
     /// cannot remove is left to garbage collection.
     async fn rollback(&self, committed: &[Committed]) {
         for c in committed {
-            let _ = self.remove_record(&c.pool, c.ip, &c.uid, None).await;
+            let _ = self.remove_record(&c.pool, c.ip, &c.uid, None, None).await;
         }
     }
 
@@ -380,6 +386,7 @@ where
                     container_id: Some(req.container_id.clone()).filter(|c| !c.is_empty()),
                     interface: Some(detail.interface.clone()),
                     node: Some(req.node.name.clone()).filter(|n| !n.is_empty()),
+                    network: network_of(req, &detail.interface),
                 };
                 if !self.rebind_one(pool, ip, &old_uid, record, &reserved).await? {
                     return Ok(false);
@@ -406,15 +413,21 @@ where
     ) -> Result<bool, AllocateError> {
         let outcome = self
             .update_pool(pool, |state| {
-                let one = || vec![(ip, record.clone())];
+                let one = |record: PoolIpAllocation| vec![(ip, record)];
                 match state.record(&ip) {
-                    Some(r) if *r == record => Step::Done(true),
                     Some(r)
                         if r.pod_uid == old_uid
                             || r.pod_uid == record.pod_uid
                             || r.pod == record.pod =>
                     {
-                        Step::Write(AllocationChange { update: one(), ..Default::default() }, true)
+                        let want = keeping_network(&record, r);
+                        if *r == want {
+                            return Step::Done(true);
+                        }
+                        Step::Write(
+                            AllocationChange { update: one(want), ..Default::default() },
+                            true,
+                        )
                     }
                     Some(_) => Step::Done(false),
                     None => {
@@ -424,7 +437,10 @@ where
                             && !state.excluded.contains(&ip)
                             && !reserved.contains(&ip);
                         if usable {
-                            Step::Write(AllocationChange { add: one(), ..Default::default() }, true)
+                            Step::Write(
+                                AllocationChange { add: one(record.clone()), ..Default::default() },
+                                true,
+                            )
                         } else {
                             Step::Done(false)
                         }
@@ -438,6 +454,22 @@ where
             Err(e) => Err(e),
         }
     }
+}
+
+/// The network to record for `nic`: the ADD's own network on its own NIC,
+/// nothing on the other NICs it allocates or rebinds.
+fn network_of(req: &AllocateRequest, nic: &str) -> Option<String> {
+    req.network.clone().filter(|n| !n.is_empty() && nic == req.nic)
+}
+
+/// `record`, with the network `held` records when `record` names none (an ADD
+/// of another NIC, or a caller that does not know the network, keeps it).
+fn keeping_network(record: &PoolIpAllocation, held: &PoolIpAllocation) -> PoolIpAllocation {
+    let mut want = record.clone();
+    if want.network.is_none() {
+        want.network = held.network.clone();
+    }
+    want
 }
 
 fn conflict(pod: &crate::pod::PodFacts) -> AllocateError {

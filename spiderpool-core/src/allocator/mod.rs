@@ -119,6 +119,11 @@ pub struct AllocateRequest {
     pub nic: String,
     /// Cluster settings and the CNI config's pool keys.
     pub settings: IpamSettings,
+    /// The CNI network (netconf `name`) of this ADD, when the caller knows it.
+    /// It is recorded on the records of `nic` only (the other NICs of a
+    /// multi-NIC first ADD belong to other networks and get theirs from their
+    /// own ADD), so CNI GC of a network frees only what that network made.
+    pub network: Option<String>,
 }
 
 /// One address handed to a NIC.

@@ -1,5 +1,6 @@
 //! DEL: free what a pod holds, and only what it holds.
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -27,6 +28,10 @@ pub struct ReleaseRequest {
     /// The pod's top controller, when known (StatefulSet members keep their
     /// addresses while their ordinal is below the replica count).
     pub owner: Option<OwnerFacts>,
+    /// Only the records this CNI network (netconf `name`) made, when set (CNI
+    /// GC of that network): records of other networks, and records without a
+    /// network, are kept, and so are the endpoint's NICs that hold them.
+    pub network: Option<String>,
 }
 
 /// What a release did.
@@ -89,15 +94,29 @@ where
                 ..Default::default()
             });
         }
-        let (released, held_elsewhere, errors) =
-            self.release_records(&ep.value, &ep_uid, req.container_id.as_deref()).await;
-        if !errors.is_empty() {
+        let network = req.network.as_deref().filter(|n| !n.is_empty());
+        let freed =
+            self.release_records(&ep.value, &ep_uid, req.container_id.as_deref(), network).await;
+        if !freed.errors.is_empty() {
             return Err(AllocateError::Release {
                 pod: format!("{}/{}", req.namespace, req.name),
-                errors,
+                errors: freed.errors,
             });
         }
-        if held_elsewhere {
+        let released = freed.released;
+        if network.is_some() && !freed.kept_nics.is_empty() {
+            // Only this network's NICs go; the endpoint keeps the others.
+            self.keep_only_nics(&ep, &freed.kept_nics).await?;
+            let kept: Vec<&str> = freed.kept_nics.iter().map(String::as_str).collect();
+            return Ok(ReleaseOutcome {
+                released,
+                kept: Some(format!(
+                    "records of other networks or containers kept on {}",
+                    kept.join(", ")
+                )),
+            });
+        }
+        if freed.held_elsewhere {
             return Ok(ReleaseOutcome {
                 released,
                 kept: Some("a newer container of the pod holds the addresses".into()),
@@ -105,6 +124,22 @@ where
         }
         self.delete_endpoint_if_same(&ep).await?;
         Ok(ReleaseOutcome { released, kept: None })
+    }
+
+    /// Drops the endpoint's NICs not in `nics` (compare-and-swap).
+    async fn keep_only_nics(
+        &self,
+        ep: &Versioned<SpiderEndpoint>,
+        nics: &BTreeSet<String>,
+    ) -> Result<(), StoreError> {
+        let mut value = ep.value.clone();
+        let ips = &mut value.status.current.ips;
+        let before = ips.len();
+        ips.retain(|d| nics.contains(&d.interface));
+        if ips.len() == before {
+            return Ok(());
+        }
+        self.store.update_endpoint(&value, ep.version).await.map(drop)
     }
 
     async fn delete_endpoint_if_same(
@@ -124,7 +159,7 @@ where
         uid: &str,
         container: Option<&str>,
     ) -> Result<(), AllocateError> {
-        let (_, _, errors) = self.release_records(ep, uid, container).await;
+        let errors = self.release_records(ep, uid, container, None).await.errors;
         if errors.is_empty() {
             Ok(())
         } else {
@@ -139,43 +174,50 @@ where
         }
     }
 
-    /// Returns what was freed, whether a record was held by another container,
-    /// and every error.
+    /// Frees the endpoint's records that `uid` holds (and `container` and
+    /// `network`, when given); see [`Freed`].
     async fn release_records(
         &self,
         ep: &SpiderEndpoint,
         uid: &str,
         container: Option<&str>,
-    ) -> (Vec<(String, IpAddr)>, bool, Vec<String>) {
-        let mut released = Vec::new();
-        let mut held_elsewhere = false;
-        let mut errors = Vec::new();
+        network: Option<&str>,
+    ) -> Freed {
+        let mut out = Freed::default();
         for d in endpoint_details(ep) {
             for (addr, pool) in [(&d.ipv4, &d.ipv4_pool), (&d.ipv6, &d.ipv6_pool)] {
                 let (Some(addr), Some(pool)) = (addr, pool) else { continue };
                 let Ok(net) = addr.parse::<IpNet>() else {
-                    errors.push(format!("interface {}: invalid address {addr:?}", d.interface));
+                    out.errors.push(format!("interface {}: invalid address {addr:?}", d.interface));
                     continue;
                 };
-                match self.remove_record(pool, net.addr(), uid, container).await {
-                    Ok(Removed::Freed) => released.push((pool.clone(), net.addr())),
+                match self.remove_record(pool, net.addr(), uid, container, network).await {
+                    Ok(Removed::Freed) => out.released.push((pool.clone(), net.addr())),
                     Ok(Removed::NotHeld) => {}
-                    Ok(Removed::OtherContainer) => held_elsewhere = true,
-                    Err(e) => errors.push(format!("{pool} {}: {e}", net.addr())),
+                    Ok(Removed::OtherContainer) => {
+                        out.held_elsewhere = true;
+                        out.kept_nics.insert(d.interface.clone());
+                    }
+                    Ok(Removed::OtherNetwork) => {
+                        out.kept_nics.insert(d.interface.clone());
+                    }
+                    Err(e) => out.errors.push(format!("{pool} {}: {e}", net.addr())),
                 }
             }
         }
-        (released, held_elsewhere, errors)
+        out
     }
 
     /// Removes the record of `ip` in `pool` if `uid` holds it (and `container`,
-    /// when both sides know it), with compare-and-swap retries.
+    /// when both sides know it, and `network`, when given), with
+    /// compare-and-swap retries.
     pub(super) async fn remove_record(
         &self,
         pool: &str,
         ip: IpAddr,
         uid: &str,
         container: Option<&str>,
+        network: Option<&str>,
     ) -> Result<Removed, AllocateError> {
         let removed = self
             .update_pool(pool, |state| match state.record(&ip) {
@@ -183,6 +225,9 @@ where
                 Some(r) => match (container, r.container_id.as_deref()) {
                     (Some(want), Some(have)) if !want.is_empty() && want != have => {
                         Step::Done(Removed::OtherContainer)
+                    }
+                    _ if network.is_some_and(|n| r.network.as_deref() != Some(n)) => {
+                        Step::Done(Removed::OtherNetwork)
                     }
                     _ => Step::Write(
                         AllocationChange {
@@ -208,4 +253,21 @@ pub(super) enum Removed {
     NotHeld,
     /// The pod holds it under another container ID.
     OtherContainer,
+    /// The record belongs to another CNI network, or to none (a scoped
+    /// release keeps it).
+    OtherNetwork,
+}
+
+/// What [`Allocator::release_records`] did.
+#[derive(Debug, Default)]
+struct Freed {
+    /// Addresses freed, with their pools.
+    released: Vec<(String, IpAddr)>,
+    /// A record was held by another container of the pod.
+    held_elsewhere: bool,
+    /// The endpoint's NICs that still hold a record (another container's or
+    /// another network's).
+    kept_nics: BTreeSet<String>,
+    /// Every failure.
+    errors: Vec<String>,
 }

@@ -50,6 +50,7 @@ fn req(name: &str, uid: &str, nic: &str, v4: &[&str], v6: &[&str]) -> AllocateRe
             default_ipv6_ippool: v6.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
         },
+        network: None,
     }
 }
 
@@ -60,6 +61,7 @@ fn rel(r: &AllocateRequest) -> ReleaseRequest {
         uid: Some(r.pod.uid.clone()),
         container_id: Some(r.container_id.clone()),
         owner: r.pod.owner.clone(),
+        network: None,
     }
 }
 
@@ -465,4 +467,102 @@ fn a_pool_holds_more_than_go_spiderpools_5000_cap() {
     }
     let status = a.store().get_pool("big").unwrap().value.status.unwrap();
     assert_eq!(status.allocated_ip_count, Some(5100));
+}
+
+/// Issue 9 item 3: a glob in `ipam.spidernet.io/ippool` that matches no pool
+/// answered with no address and wrote an empty SpiderEndpoint. It fails, names
+/// the annotation, the NIC and the pattern, and writes nothing.
+#[test]
+fn annotation_glob_matching_no_pool_fails_and_writes_nothing() {
+    let a = store_with(vec![quickstart_pool()]);
+    let mut r = req("p", "u1", "net1", &[], &[]);
+    r.pod.annotations.insert("ipam.spidernet.io/ippool".into(), r#"{"ipv4":["zzz*"]}"#.into());
+    let err = block(a.allocate(&r)).unwrap_err();
+    let msg = err.to_string();
+    for part in ["ipam.spidernet.io/ippool", "NIC net1", "\"zzz*\""] {
+        assert!(msg.contains(part), "{part}: {msg}");
+    }
+    assert!(block(a.store().get_endpoint("default", "p")).unwrap().is_none(), "no endpoint");
+    let status = a.store().get_pool("10-6-v4").unwrap().value.status.unwrap_or_default();
+    assert_eq!(status.allocated_ip_count.unwrap_or(0), 0, "no record");
+}
+
+fn network_of_records(a: &Allocator<MemoryStore>, pool: &str) -> Vec<(String, Option<String>)> {
+    let status = a.store().get_pool(pool).unwrap().value.status.unwrap_or_default();
+    let records = crate::model::parse_allocated_ips(status.allocated_ips.as_deref()).unwrap();
+    records.values().map(|r| (r.pod.clone(), r.network.clone())).collect()
+}
+
+/// Issue 9 item 5: records carry the network of their ADD, and a release
+/// scoped to a network (CNI GC) frees only that network's records: another
+/// network's pod, and a record made before networks were recorded, are kept.
+#[test]
+fn a_network_scoped_release_frees_only_that_networks_records() {
+    let a = store_with(vec![quickstart_pool()]);
+    let on = |pod: &str, network: Option<&str>| {
+        let mut r = req(pod, &format!("u-{pod}"), "net1", &["10-6-v4"], &[]);
+        r.network = network.map(str::to_string);
+        block(a.allocate(&r)).unwrap();
+        r
+    };
+    let (ra, rb, rl) = (on("a", Some("neta")), on("b", Some("netb")), on("legacy", None));
+    assert_eq!(
+        network_of_records(&a, "10-6-v4"),
+        [
+            ("default/a".into(), Some("neta".into())),
+            ("default/b".into(), Some("netb".into())),
+            ("default/legacy".into(), None)
+        ]
+    );
+    let scoped = |r: &AllocateRequest| ReleaseRequest { network: Some("neta".into()), ..rel(r) };
+    for r in [&rb, &rl] {
+        let out = block(a.release(&scoped(r))).unwrap();
+        assert!(out.released.is_empty(), "{}: {out:?}", r.pod.name);
+        assert!(out.kept.unwrap().contains("other networks"));
+        assert!(block(a.store().get_endpoint("default", &r.pod.name)).unwrap().is_some());
+    }
+    let out = block(a.release(&scoped(&ra))).unwrap();
+    assert_eq!(out.released, [("10-6-v4".to_string(), ip("10.6.212.200"))]);
+    assert!(block(a.store().get_endpoint("default", "a")).unwrap().is_none());
+    assert_eq!(network_of_records(&a, "10-6-v4").len(), 2);
+    // A repeated ADD without a network keeps the one recorded.
+    let mut again = rb.clone();
+    again.network = None;
+    block(a.allocate(&again)).unwrap();
+    assert!(network_of_records(&a, "10-6-v4").contains(&("default/b".into(), Some("netb".into()))));
+}
+
+/// With `ipam.spidernet.io/ippools`, the first ADD (net1, network `neta`)
+/// allocates net2 too; net2 gets its network from its own ADD (`netb`), and
+/// GC of `netb` frees net2 only, leaving net1 and its endpoint entry alone.
+#[test]
+fn each_nic_of_a_multi_nic_pod_records_its_own_network() {
+    let a = store_with(vec![
+        pool("p0", "10.1.0.0/16", &["10.1.0.1-10.1.0.9"]),
+        pool("p1", "10.2.0.0/16", &["10.2.0.1-10.2.0.9"]),
+    ]);
+    let mut r = req("x", "ux", "net1", &[], &[]);
+    r.pod.annotations.insert(
+        "ipam.spidernet.io/ippools".into(),
+        r#"[{"interface":"net1","ipv4":["p0"]},{"interface":"net2","ipv4":["p1"]}]"#.into(),
+    );
+    r.network = Some("neta".into());
+    block(a.allocate(&r)).unwrap();
+    assert_eq!(network_of_records(&a, "p0"), [("default/x".into(), Some("neta".into()))]);
+    assert_eq!(network_of_records(&a, "p1"), [("default/x".into(), None)], "not neta's NIC");
+    r.nic = "net2".into();
+    r.network = Some("netb".into());
+    block(a.allocate(&r)).unwrap();
+    assert_eq!(network_of_records(&a, "p0"), [("default/x".into(), Some("neta".into()))]);
+    assert_eq!(network_of_records(&a, "p1"), [("default/x".into(), Some("netb".into()))]);
+
+    let out =
+        block(a.release(&ReleaseRequest { network: Some("netb".into()), ..rel(&r) })).unwrap();
+    assert_eq!(out.released, [("p1".to_string(), ip("10.2.0.1"))]);
+    let ep = block(a.store().get_endpoint("default", "x")).unwrap().unwrap();
+    let nics: Vec<&str> =
+        ep.value.status.current.ips.iter().map(|d| d.interface.as_str()).collect();
+    assert_eq!(nics, ["net1"]);
+    assert_eq!(network_of_records(&a, "p1"), []);
+    assert_eq!(network_of_records(&a, "p0").len(), 1);
 }

@@ -41,8 +41,8 @@ pub(super) fn is_json_form(value: &str) -> bool {
     value.contains(['[', '{', '"'])
 }
 
-/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, the check multus applies to each part of
-/// the comma form (no length limit there).
+/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, the check multus applies to the namespace
+/// and the name of the comma form (no length limit there).
 fn is_dns_label(s: &str) -> bool {
     let ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
     s.starts_with(ok) && s.ends_with(ok) && s.chars().all(|c| ok(c) || c == '-')
@@ -65,7 +65,7 @@ pub(super) fn parse_object_name(
         (Some(name), Some(iface), None) => (name.trim(), iface.trim()),
         _ => return Err(format!("network {item:?} has more than one '@'")),
     };
-    for part in [ns, name, iface] {
+    for part in [ns, name] {
         if !part.is_empty() && !is_dns_label(part) {
             return Err(format!(
                 "{part:?} in network {item:?} must consist of lower case alphanumeric \
@@ -75,6 +75,9 @@ pub(super) fn parse_object_name(
     }
     if name.is_empty() {
         return Err(format!("network {item:?} has an empty name"));
+    }
+    if !iface.is_empty() {
+        crate::ifname::validate(iface).map_err(|e| format!("network {item:?}: {e}"))?;
     }
     let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
     Ok((some(ns), name.to_string(), some(iface)))
@@ -113,6 +116,9 @@ fn selection_from_json(o: &Map<String, Value>) -> Result<NetworkSelection, Strin
     let mut interface = json::string(json::field(o, "interface"), "interface")?;
     if interface.is_empty() {
         interface = json::string(json::field(o, "interfaceRequest"), "interfaceRequest")?;
+    }
+    if !interface.is_empty() {
+        crate::ifname::validate(&interface).map_err(|e| format!("interface: {e}"))?;
     }
     let ips = json::string_list(json::field(o, "ips"), "ips")?;
     for ip in &ips {
@@ -197,8 +203,12 @@ pub(super) fn parse_networks_as(
 /// - JSON form (`[{"name":"macvlan","namespace":"kube-system","interface":"net2"}]`)
 ///   when the value contains `[`, `{` or `"`; keys match case-insensitively and
 ///   `mac`, `infiniband-guid`, `ips` and `default-route` are validated as Multus does;
-/// - otherwise the comma form (`ns/name@ifname, name2`): items are trimmed and
-///   each part must be a DNS-1123 label.
+/// - otherwise the comma form (`ns/name@ifname, name2`): items are trimmed, the
+///   namespace and name must be DNS-1123 labels.
+///
+/// In both forms a requested interface must be a name the kernel accepts
+/// ([`crate::ifname::validate`]: ≤ 15 bytes, not `.`/`..`, no `/`, `:` or
+/// whitespace), as Multus checks it; `net_1`, `Net1` and `eth0.100` are valid.
 ///
 /// An empty (or all-whitespace) value is an empty list. Unlike Multus, an entry
 /// with an empty name is rejected here instead of failing the NAD lookup later.
@@ -260,7 +270,7 @@ mod tests {
             ("a/b/c", "item 0: network \"a/b/c\" has more than one '/'"),
             ("ok, x@y@z", "item 1: network \"x@y@z\" has more than one '@'"),
             ("Macvlan", "\"Macvlan\" in network \"Macvlan\" must consist of lower case"),
-            ("ns/a@eth_1", "\"eth_1\" in network"),
+            ("ns/a@eth:1", "interface name \"eth:1\" contains the forbidden character ':'"),
             ("a,,b", "item 1: network \"\" has an empty name"),
             ("a,", "item 1: network \"\" has an empty name"),
             ("ns/@net1", "has an empty name"),
@@ -271,6 +281,64 @@ mod tests {
             assert!(msg.starts_with("k8s.v1.cni.cncf.io/networks: "), "{msg}");
             assert!(msg.contains(want), "{v:?}: {msg}");
         }
+    }
+
+    /// Issue 9 item 2: the comma form checked the interface as a DNS label, so
+    /// `b@my_if` made the whole annotation unparsable (every NIC lost its NAD
+    /// and pool). Multus takes any name the kernel takes there; so do we, with
+    /// the same rule as the JSON form.
+    #[test]
+    fn comma_form_accepts_any_linux_interface_name() {
+        let v = "a@net1,b@my_if, ns/c@Net1 ,d@net_1,e@eth0.100,f@x-Y_z.1@";
+        assert!(parse_multus_networks(v).is_err(), "two '@' stay an error");
+        let v = "a@net1,b@my_if, ns/c@Net1 ,d@net_1,e@eth0.100,f@123456789012345";
+        let nets = parse_multus_networks(v).unwrap();
+        assert_eq!(
+            multus_interface_names(&nets),
+            vec!["net1", "my_if", "Net1", "net_1", "eth0.100", "123456789012345"]
+        );
+        assert_eq!(nets[2], sel(Some("ns"), "c", Some("Net1")));
+    }
+
+    /// Both forms run one interface-name rule (the kernel's `dev_valid_name`).
+    #[test]
+    fn both_forms_share_the_interface_name_rule() {
+        let good = ["net1", "my_if", "Net1", "eth0.100", "a", "x-Y_z", "123456789012345", "é1"];
+        let bad = [
+            ("1234567890123456", "longer than 15 bytes"),
+            ("ééééééééé", "longer than 15 bytes"),
+            (".", "is not allowed"),
+            ("..", "is not allowed"),
+            ("a:b", "forbidden character ':'"),
+            ("a\\u000bb", "forbidden character '\\u{b}'"),
+        ];
+        for name in good {
+            let comma = parse_multus_networks(&format!("n@{name}")).unwrap();
+            let json = parse_multus_networks(&format!(r#"[{{"name":"n","interface":"{name}"}}]"#))
+                .unwrap();
+            assert_eq!(comma, json, "{name}");
+            assert_eq!(comma[0].interface.as_deref(), Some(name));
+        }
+        for (name, why) in bad {
+            let json = format!(r#"[{{"name":"n","interface":"{name}"}}]"#);
+            let msg = parse_multus_networks(&json).unwrap_err().to_string();
+            assert!(msg.contains(why), "{json}: {msg}");
+            assert!(msg.contains("item 0: interface"), "{json}: {msg}");
+            let unescaped: String = serde_json::from_str(&format!("\"{name}\"")).unwrap();
+            let comma = format!("n@{unescaped}");
+            if !unescaped.chars().any(char::is_whitespace) {
+                let msg = parse_multus_networks(&comma).unwrap_err().to_string();
+                assert!(msg.contains(why), "{comma:?}: {msg}");
+            }
+        }
+        // `interfaceRequest` (deprecated) goes through the same rule.
+        let msg = parse_multus_networks(r#"[{"name":"n","interfaceRequest":"a:b"}]"#)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("forbidden character ':'"), "{msg}");
+        // Whitespace inside a comma-form interface (items are trimmed, not split).
+        let msg = parse_multus_networks("n@a b").unwrap_err().to_string();
+        assert!(msg.contains("forbidden character ' '"), "{msg}");
     }
 
     #[test]

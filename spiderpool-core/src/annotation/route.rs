@@ -59,27 +59,11 @@ pub fn parse_routes(value: &str) -> Result<Vec<CustomRoute>, AnnotationError> {
     Ok(routes)
 }
 
-/// Linux's maximum interface-name length in bytes (`IFNAMSIZ` − 1).
-const MAX_IFNAME_LEN: usize = 15;
-
 /// Validates a Linux interface name as the kernel's `dev_valid_name` does:
-/// 1 to 15 bytes, not `.` or `..`, and no `/`, `:`, whitespace or NUL.
+/// 1 to 15 bytes, not `.` or `..`, and no `/`, `:`, whitespace or NUL (the
+/// shared rule of [`crate::ifname`]).
 pub fn validate_ifname(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("an interface name must not be empty".to_string());
-    }
-    if name.len() > MAX_IFNAME_LEN {
-        return Err(format!("interface name {name:?} is longer than {MAX_IFNAME_LEN} bytes"));
-    }
-    if name == "." || name == ".." {
-        return Err(format!("interface name {name:?} is not allowed"));
-    }
-    // C isspace(): space, \t, \n, \v, \f, \r
-    let bad = |c: char| matches!(c, '/' | ':' | '\0' | ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r');
-    if let Some(c) = name.chars().find(|&c| bad(c)) {
-        return Err(format!("interface name {name:?} contains the forbidden character {c:?}"));
-    }
-    Ok(())
+    crate::ifname::validate(name).map_err(|e| e.to_string())
 }
 
 /// Parses `ipam.spidernet.io/default-route-nic`: a bare interface name (not

@@ -139,9 +139,11 @@ impl IPPoolStatus {
 
 /// One entry of `status.allocatedIPs`: who holds an IP.
 ///
-/// Spiderpool writes `pod` and `podUid`. The optional `containerID`, `interface`
-/// and `node` are ours: they let a release match the exact attachment that holds
-/// the IP. Spiderpool's Go decoder ignores unknown keys, so they stay compatible.
+/// Spiderpool writes `pod` and `podUid`. The optional `containerID`, `interface`,
+/// `node` and `network` are ours: they let a release match the exact attachment
+/// that holds the IP, and CNI GC of one network free only that network's
+/// records. Each is omitted when unset, and Spiderpool's Go decoder ignores
+/// unknown keys, so records stay compatible both ways.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PoolIpAllocation {
     /// The pod as `namespace/name`.
@@ -160,6 +162,12 @@ pub struct PoolIpAllocation {
     /// The node the pod runs on (our extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// The CNI network (the netconf `name`) whose ADD made this record (our
+    /// extension). CNI GC of a network releases only its own records; records
+    /// without it (made before it was recorded, or for another NIC of a
+    /// multi-NIC ADD until that NIC's own ADD) are never collected by CNI GC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
 }
 
 impl PoolIpAllocation {
@@ -297,6 +305,28 @@ mod tests {
         assert_eq!(render_allocated_ips(&PoolIpAllocations::new()), None);
     }
 
+    /// Issue 9 item 5: the `network` key is optional both ways: old records
+    /// without it load, and a record without a network renders without it.
+    #[test]
+    fn record_network_is_optional_and_omitted_when_unset() {
+        let old = parse_allocated_ips(Some(
+            r#"{"10.6.212.201":{"pod":"default/a","podUid":"u1","containerID":"c","interface":"net1"}}"#,
+        ))
+        .unwrap();
+        assert_eq!(old["10.6.212.201"].network, None);
+        assert_eq!(
+            render_allocated_ips(&old).unwrap(),
+            r#"{"10.6.212.201":{"pod":"default/a","podUid":"u1","containerID":"c","interface":"net1"}}"#
+        );
+        let mut m = old;
+        if let Some(r) = m.get_mut("10.6.212.201") {
+            r.network = Some("neta".into());
+        }
+        let text = render_allocated_ips(&m).unwrap();
+        assert!(text.ends_with(r#""interface":"net1","network":"neta"}}"#), "{text}");
+        assert_eq!(parse_allocated_ips(Some(&text)).unwrap(), m);
+    }
+
     #[test]
     fn set_allocations_updates_count_and_string() {
         let mut status = IPPoolStatus::default();
@@ -317,13 +347,10 @@ mod tests {
             proptest::option::of("[a-f0-9]{1,64}"),
             proptest::option::of("(eth|net)[0-9]"),
             proptest::option::of("[a-z0-9\"\\\\ ]{0,10}"),
+            proptest::option::of("[a-z0-9._-]{1,12}"),
         )
-            .prop_map(|(pod, pod_uid, container_id, interface, node)| PoolIpAllocation {
-                pod,
-                pod_uid,
-                container_id,
-                interface,
-                node,
+            .prop_map(|(pod, pod_uid, container_id, interface, node, network)| {
+                PoolIpAllocation { pod, pod_uid, container_id, interface, node, network }
             })
     }
 

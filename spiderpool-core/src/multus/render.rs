@@ -112,9 +112,10 @@ pub fn parse_chain_plugin(s: &str) -> Result<serde_json::Value, String> {
 /// device-plugin resource, the SMC as controlling owner, and the CNI config.
 ///
 /// Render the SMC as admission stored it (after
-/// [`crate::admission::multusconfig::mutate`]): fields the mutation defaults
-/// (`mtu: 0`, `txQueueLen: 0`, `podRPFilter: 0`, ...) appear in the config only
-/// once they are set, as in Spiderpool.
+/// [`crate::admission::multusconfig::mutate`]). An optional numeric key (`mtu`,
+/// sriov/ovs `vlan`, tx rates, `txQueueLen`, `podRPFilter`, `vethMTU`) is
+/// rendered only when the SMC sets it (0 included): the mutation leaves them
+/// unset, because a key in the NAD wins over the SpiderCoordinator.
 pub fn render(smc: &SpiderMultusConfig) -> Result<NetworkAttachmentDefinition, RenderError> {
     let name = nad_name(smc);
     let mut annotations = smc.metadata.annotations.clone().unwrap_or_default();

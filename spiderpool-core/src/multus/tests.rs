@@ -102,7 +102,7 @@ fn quick_start_macvlan_ens192() {
     // The exact string, keys in Spiderpool's order.
     assert_eq!(
         nad.spec.config.as_deref().unwrap(),
-        r#"{"cniVersion":"0.3.1","name":"macvlan-ens192","plugins":[{"type":"macvlan","master":"ens192","mode":"bridge","mtu":0,"ipam":{"type":"spiderpool","default_ipv4_ippool":["10-6-v4"]}},{"txQueueLen":0,"tunePodRoutes":true,"mode":"auto","type":"coordinator","podRPFilter":0}]}"#
+        r#"{"cniVersion":"0.3.1","name":"macvlan-ens192","plugins":[{"type":"macvlan","master":"ens192","mode":"bridge","ipam":{"type":"spiderpool","default_ipv4_ippool":["10-6-v4"]}},{"tunePodRoutes":true,"mode":"auto","type":"coordinator"}]}"#
     );
 }
 
@@ -298,4 +298,109 @@ snapshots! {
         json!({"cniType": "macvlan",
                "macvlan": {"master": ["ens192"], "rdmaResourceName": "spidernet.io/roce",
                            "ippools": {"ipv4": ["v4"]}}});
+}
+
+/// Issue 9 item 1: an SMC without a `coordinator` block rendered
+/// `"podRPFilter":0,"txQueueLen":0` (and `"mtu":0`), and because the NAD wins
+/// over the SpiderCoordinator, a cluster-wide `podRPFilter: 2` /
+/// `txQueueLen: 1000` became 0 on every such network. Spiderpool renders
+/// `{"type":"coordinator","mode":"auto","tunePodRoutes":true}` there.
+#[test]
+fn smc_without_coordinator_block_renders_no_zeros() {
+    let smc = stored("net", json!({}), json!({"cniType": "macvlan", "macvlan": {"master": ["a"]}}));
+    let conf = config(&smc);
+    assert_eq!(
+        conf["plugins"][1],
+        json!({"type": "coordinator", "mode": "auto", "tunePodRoutes": true})
+    );
+    assert_eq!(conf["plugins"][0].get("mtu"), None, "{conf}");
+}
+
+/// Issue 9 item 1, every `cniType`: an optional numeric key appears in the
+/// config only when the user set it (0 included), never from a default.
+#[test]
+fn smc_renders_optional_numeric_keys_only_when_set() {
+    // Numeric keys of the main plugins and the coordinator; the vlan plugin's
+    // `vlanId` is required in manual mode and always rendered there.
+    const NUMERIC: &[&str] = &[
+        "mtu",
+        "vlan",
+        "min_tx_rate",
+        "max_tx_rate",
+        "vlanID",
+        "txQueueLen",
+        "podRPFilter",
+        "vethMTU",
+    ];
+    let unset = [
+        json!({"cniType": "macvlan", "macvlan": {"master": ["a"]}}),
+        json!({"cniType": "ipvlan", "ipvlan": {"master": ["a"]}}),
+        json!({"cniType": "vlan", "vlan": {"master": ["a"], "vlanMode": "auto"}}),
+        json!({"cniType": "sriov", "sriov": {"resourceName": "r"}}),
+        json!({"cniType": "ib-sriov", "ibsriov": {"resourceName": "r"}}),
+        json!({"cniType": "ipoib", "ipoib": {"master": "ib0"}}),
+        json!({"cniType": "ovs", "ovs": {"bridge": "br1"}}),
+    ];
+    for spec in unset {
+        let conf = config(&stored("net", json!({}), spec.clone()));
+        for plugin in conf["plugins"].as_array().unwrap() {
+            for key in NUMERIC {
+                assert_eq!(plugin.get(*key), None, "{spec}: {key} rendered in {plugin}");
+            }
+        }
+    }
+    let vlan =
+        config(&stored("net", json!({}), json!({"cniType": "vlan", "vlan": {"master": ["a"]}})));
+    assert_eq!(vlan["plugins"][0]["vlanId"], json!(0), "manual mode always names its VLAN");
+
+    // Set explicitly (to 0 as well): rendered as given.
+    let set = [
+        (json!({"cniType": "macvlan", "macvlan": {"master": ["a"], "mtu": 0}}), 0, "mtu", json!(0)),
+        (
+            json!({"cniType": "ipvlan", "ipvlan": {"master": ["a"], "mtu": 1400}}),
+            0,
+            "mtu",
+            json!(1400),
+        ),
+        (
+            json!({"cniType": "vlan", "vlan": {"master": ["a"], "vlanID": 7, "mtu": 0}}),
+            0,
+            "mtu",
+            json!(0),
+        ),
+        (
+            json!({"cniType": "sriov", "sriov": {"resourceName": "r", "vlanID": 0}}),
+            0,
+            "vlan",
+            json!(0),
+        ),
+        (
+            json!({"cniType": "sriov", "sriov": {"resourceName": "r", "minTxRateMbps": 0}}),
+            0,
+            "min_tx_rate",
+            json!(0),
+        ),
+        (json!({"cniType": "ovs", "ovs": {"bridge": "br1", "vlan": 0}}), 0, "vlan", json!(0)),
+        (
+            json!({"cniType": "macvlan", "macvlan": {"master": ["a"]},
+                   "coordinator": {"podRPFilter": 0, "txQueueLen": 0, "vethMTU": 1400}}),
+            1,
+            "podRPFilter",
+            json!(0),
+        ),
+    ];
+    for (spec, index, key, want) in set {
+        let conf = config(&stored("net", json!({}), spec.clone()));
+        assert_eq!(conf["plugins"][index][key], want, "{spec}: {conf}");
+    }
+    let given = config(&stored(
+        "net",
+        json!({}),
+        json!({"cniType": "macvlan", "macvlan": {"master": ["a"]}, "coordinator": {"mode": "underlay"}}),
+    ));
+    assert_eq!(
+        given["plugins"][1],
+        json!({"type": "coordinator", "mode": "underlay", "tunePodRoutes": true}),
+        "a block without numeric keys renders none"
+    );
 }

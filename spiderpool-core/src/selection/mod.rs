@@ -244,6 +244,19 @@ pub enum SelectionError {
         /// Where the names came from.
         origin: CandidateSource,
     },
+    /// The names of a family were all globs, and none matches a pool of the
+    /// family: the NIC asked for that family and would get nothing.
+    #[error("{origin}: NIC {nic}: no {family} SpiderIPPool matches {}", format_patterns(.patterns))]
+    NoPoolMatches {
+        /// The NIC.
+        nic: String,
+        /// The family.
+        family: IpFamily,
+        /// The patterns, as listed.
+        patterns: Vec<String>,
+        /// Where the names came from.
+        origin: CandidateSource,
+    },
     /// Every candidate pool was ruled out.
     #[error("no available {family} pool for NIC {nic} ({origin}): {}", format_ruled_out(.ruled_out))]
     NoAvailablePool {
@@ -256,6 +269,16 @@ pub enum SelectionError {
         /// Every pool and why it was ruled out.
         ruled_out: Vec<RuledOut>,
     },
+}
+
+fn format_patterns(patterns: &[String]) -> String {
+    match patterns {
+        [one] => format!("the pattern {one:?}"),
+        _ => {
+            let quoted: Vec<String> = patterns.iter().map(|p| format!("{p:?}")).collect();
+            format!("none of the patterns {}", quoted.join(", "))
+        }
+    }
 }
 
 fn format_ruled_out(list: &[RuledOut]) -> String {
@@ -391,7 +414,9 @@ fn raw_requests(
 
 /// Expands globs against the pools of `family` (by name order), keeps plain
 /// names as they are, and rejects a plain name listed twice. A pool a glob
-/// yields again is kept only at its first place.
+/// yields again is kept only at its first place. A non-empty list that expands
+/// to nothing (only globs, none matching) is [`SelectionError::NoPoolMatches`]:
+/// the family was asked for, so it must not silently drop out.
 fn expand(
     names: &[String],
     family: IpFamily,
@@ -439,6 +464,14 @@ fn expand(
         } else if seen.insert(n.clone()) {
             out.push(n.clone());
         }
+    }
+    if out.is_empty() {
+        return Err(SelectionError::NoPoolMatches {
+            nic: nic.to_string(),
+            family,
+            patterns: names.to_vec(),
+            origin,
+        });
     }
     Ok(out)
 }

@@ -273,3 +273,44 @@ fn priority_sort_is_stable_among_equals() {
         assert_eq!(got, ["pinned", "z", "m", "a"]);
     }
 }
+
+/// Issue 9 item 3: `{"ipv4":["zzz*"]}` expanded to no pool, the NIC then asked
+/// for no family at all and the ADD "succeeded" with no address. A family whose
+/// names all come from globs that match nothing is an error naming the
+/// annotation, the NIC and the patterns.
+#[test]
+fn annotation_glob_matching_no_pool_is_an_error() {
+    let ippool = ("ipam.spidernet.io/ippool", r#"{"ipv4":["zzz*"]}"#);
+    let err = requested_pools(&pod(&[ippool]), &ns(&[]), &cni(&[]), "net1", &pools()).unwrap_err();
+    assert!(matches!(err, SelectionError::NoPoolMatches { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "pod annotation ipam.spidernet.io/ippool: NIC net1: no IPv4 SpiderIPPool matches \
+         the pattern \"zzz*\""
+    );
+
+    // Dual stack: the IPv6 list still names a pool, the IPv4 one nothing.
+    let both = ("ipam.spidernet.io/ippool", r#"{"ipv4":["zzz*","y?"],"ipv6":["v6-a"]}"#);
+    let err = requested_pools(&pod(&[both]), &ns(&[]), &cni(&[]), "net1", &pools()).unwrap_err();
+    assert!(err.to_string().contains("matches none of the patterns \"zzz*\", \"y?\""), "{err}");
+
+    // ippools, namespace defaults and the CNI config: the same, naming their source.
+    let ippools = ("ipam.spidernet.io/ippools", r#"[{"interface":"net1","ipv6":["nope-*"]}]"#);
+    let err = requested_pools(&pod(&[ippools]), &ns(&[]), &cni(&[]), "net1", &pools()).unwrap_err();
+    assert!(err.to_string().starts_with("pod annotation ipam.spidernet.io/ippools: NIC net1:"));
+    let nsd = ("ipam.spidernet.io/default-ipv4-ippool", r#"["nope-*"]"#);
+    let err = requested_pools(&pod(&[]), &ns(&[nsd]), &cni(&[]), "net1", &pools()).unwrap_err();
+    assert!(err.to_string().starts_with("namespace default pools: NIC net1:"), "{err}");
+    let err = requested_pools(&pod(&[]), &ns(&[]), &cni(&["v6-*"]), "net1", &pools()).unwrap_err();
+    assert!(err.to_string().contains("no IPv4 SpiderIPPool matches"), "{err}");
+
+    // A glob beside a name that exists, or one that matches: no error.
+    let mixed = ("ipam.spidernet.io/ippool", r#"{"ipv4":["zzz*","v4-b"]}"#);
+    let r = requested_pools(&pod(&[mixed]), &ns(&[]), &cni(&[]), "net1", &pools()).unwrap();
+    assert_eq!(r[0].ipv4, ["v4-b"]);
+    // A plain name that does not exist is still left to candidates() (ruled out
+    // as "no such SpiderIPPool", with the 404 the agent answers for it).
+    let plain = ("ipam.spidernet.io/ippool", r#"{"ipv4":["gone"]}"#);
+    let r = requested_pools(&pod(&[plain]), &ns(&[]), &cni(&[]), "net1", &pools()).unwrap();
+    assert_eq!(r[0].ipv4, ["gone"]);
+}

@@ -53,6 +53,7 @@ fn record(uid: &str) -> PoolIpAllocation {
         container_id: Some(format!("c-{uid}")),
         interface: Some("net1".into()),
         node: Some("node1".into()),
+        network: None,
     }
 }
 

@@ -17,19 +17,24 @@ pub const INJECT_ANNOTATIONS: [&str; 2] = [
 /// the function is idempotent.
 ///
 /// - `cniType` → `custom`; `enableCoordinator` → `true`; `disableIPAM` → `false`;
-/// - the section of the `cniType`: `vlanID` 0, `mtu` 0, `rdmaResourceName` "",
-///   `bond.options` "", `ippools` {} (sriov: `matchMasterSubnet` false), sriov
-///   rates 0 and `rdmaIsolation` false, ib-sriov `pkey` "", `linkState` enable,
-///   `rdmaIsolation` true, `enableIbKubernetes` false, vlan `vlanMode` manual
-///   (and `vlanID` 0 in manual mode only), ovs `vlan` 0;
+/// - the section of the `cniType`: `rdmaResourceName` "", `bond.options` "",
+///   `ippools` {} (sriov: `matchMasterSubnet` false), sriov `rdmaIsolation`
+///   false, ib-sriov `pkey` "", `linkState` enable, `rdmaIsolation` true,
+///   `enableIbKubernetes` false, vlan `vlanMode` manual (and `vlanID` 0 in manual
+///   mode, the VLAN the vlan plugin always needs);
 /// - `custom`: `customCNI` "", the `coordinator` block removed and
 ///   `enableCoordinator` false;
 /// - otherwise the `coordinator` block (see [`default_smc_coordinator`]);
 /// - the two resource-inject annotations copied to labels.
 ///
-/// Deliberate differences from Go: ovs `vlan` is defaulted only when no `trunk`
-/// is given (a port with a VLAN tag is an access port; ovs-cni ignores the trunk
-/// then), and see [`default_smc_coordinator`].
+/// Deliberate difference from Go: optional numeric keys (`mtu`, `vlanID` of
+/// macvlan/ipvlan/sriov, sriov `minTxRateMbps`/`maxTxRateMbps`, ovs `vlan`, and
+/// the coordinator's `podRPFilter`/`txQueueLen`) are left unset. The NAD renders
+/// a key only when it is set, and a key in the NAD wins over the
+/// SpiderCoordinator in the coordinator plugin, so a defaulted 0 would replace
+/// a cluster-wide `podRPFilter: 2` or `txQueueLen: 1000` on every network (Go
+/// defaults them to 0 and renders `mtu: 0`; its own coordinator block renders
+/// neither `txQueueLen: 0` nor `podRPFilter`). See [`default_smc_coordinator`].
 pub fn default_smc(smc: &mut SpiderMultusConfig) {
     default_spec(&mut smc.spec);
     copy_inject_labels(&mut smc.metadata);
@@ -63,22 +68,21 @@ fn default_spec(spec: &mut MultusCNIConfigSpec) {
 }
 
 /// Defaults of the `coordinator` block of a (non-custom) SMC: `mode` auto,
-/// `podMACPrefix`, `podDefaultRouteNIC` and `vethLinkAddress` "", `podRPFilter` 0,
-/// `txQueueLen` 0 and `tunePodRoutes` true. (`hijackCIDR` and `policyRoutes`
-/// default to empty lists, which is what an absent list already is.)
+/// `podMACPrefix`, `podDefaultRouteNIC` and `vethLinkAddress` "" and
+/// `tunePodRoutes` true. (`hijackCIDR` and `policyRoutes` default to empty
+/// lists, which is what an absent list already is.) `podRPFilter`,
+/// `txQueueLen` and `vethMTU` stay unset unless the user gives them, so the
+/// coordinator takes them from the SpiderCoordinator.
 ///
 /// Deliberate differences from Go (DESIGN.md §5.4): `tunePodRoutes` is `true`
 /// when missing whether or not the block was given (Go: `false` when the block is
-/// given without it, `true` when the block is absent); `txQueueLen` is 0 in both
-/// cases too (Go leaves it unset when the block is absent), so mutating twice
-/// gives the same object.
+/// given without it, `true` when the block is absent), so mutating twice gives
+/// the same object; `podRPFilter` and `txQueueLen` are not defaulted to 0.
 pub fn default_smc_coordinator(c: &mut CoordinatorSpec) {
     c.mode.get_or_insert_with(|| "auto".to_string());
     c.pod_mac_prefix.get_or_insert_with(String::new);
     c.pod_default_route_nic.get_or_insert_with(String::new);
     c.veth_link_address.get_or_insert_with(String::new);
-    c.pod_rp_filter.get_or_insert(CoordinatorSpec::DEFAULT_POD_RP_FILTER);
-    c.tx_queue_len.get_or_insert(CoordinatorSpec::DEFAULT_TX_QUEUE_LEN);
     c.tune_pod_routes.get_or_insert(true);
 }
 
@@ -87,8 +91,6 @@ fn default_pools(pools: &mut Option<SpiderpoolPools>) -> &mut SpiderpoolPools {
 }
 
 fn default_macvlan(s: &mut SpiderMacvlanCniConfig) {
-    s.vlan_id.get_or_insert(0);
-    s.mtu.get_or_insert(0);
     s.rdma_resource_name.get_or_insert_with(String::new);
     if let Some(bond) = s.bond.as_mut() {
         bond.options.get_or_insert_with(String::new);
@@ -101,7 +103,6 @@ fn default_vlan(s: &mut SpiderVlanCniConfig) {
     if mode.parse::<VlanMode>() == Ok(VlanMode::Manual) {
         s.vlan_id.get_or_insert(0);
     }
-    s.mtu.get_or_insert(0);
     s.rdma_resource_name.get_or_insert_with(String::new);
     if let Some(bond) = s.bond.as_mut() {
         bond.options.get_or_insert_with(String::new);
@@ -110,10 +111,6 @@ fn default_vlan(s: &mut SpiderVlanCniConfig) {
 }
 
 fn default_sriov(s: &mut SpiderSRIOVCniConfig) {
-    s.vlan_id.get_or_insert(0);
-    s.mtu.get_or_insert(0);
-    s.min_tx_rate_mbps.get_or_insert(0);
-    s.max_tx_rate_mbps.get_or_insert(0);
     s.rdma_isolation.get_or_insert(false);
     default_pools(&mut s.ippools).match_master_subnet.get_or_insert(false);
 }
@@ -131,9 +128,6 @@ fn default_ipoib(s: &mut SpiderIpoibCniConfig) {
 }
 
 fn default_ovs(s: &mut SpiderOvsCniConfig) {
-    if s.trunk.is_empty() {
-        s.vlan.get_or_insert(0);
-    }
     default_pools(&mut s.ippools);
 }
 

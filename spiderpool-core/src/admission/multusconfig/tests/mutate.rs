@@ -18,7 +18,7 @@ fn spec_json(obj: &SpiderMultusConfig) -> Value {
 }
 
 const DEFAULT_COORDINATOR: &str = r#"{"mode":"auto","podMACPrefix":"","tunePodRoutes":true,
-    "podDefaultRouteNIC":"","podRPFilter":0,"txQueueLen":0,"vethLinkAddress":""}"#;
+    "podDefaultRouteNIC":"","vethLinkAddress":""}"#;
 
 fn default_coordinator() -> Value {
     serde_json::from_str(DEFAULT_COORDINATOR).unwrap()
@@ -39,27 +39,25 @@ fn per_type_defaults() {
     let cases = [
         (
             json!({"cniType": "macvlan", "macvlan": {"master": ["a", "b"], "bond": {"name": "b0", "mode": 1}}}),
-            json!({"master": ["a", "b"], "vlanID": 0, "mtu": 0, "rdmaResourceName": "",
+            json!({"master": ["a", "b"], "rdmaResourceName": "",
                    "bond": {"name": "b0", "mode": 1, "options": ""}, "ippools": {}}),
         ),
         (
             json!({"cniType": "ipvlan", "ipvlan": {"master": ["a"], "vlanID": 7}}),
-            json!({"master": ["a"], "vlanID": 7, "mtu": 0, "rdmaResourceName": "", "ippools": {}}),
+            json!({"master": ["a"], "vlanID": 7, "rdmaResourceName": "", "ippools": {}}),
         ),
         (
             json!({"cniType": "vlan", "vlan": {"master": ["a"]}}),
-            json!({"master": ["a"], "vlanID": 0, "vlanMode": "manual", "mtu": 0,
+            json!({"master": ["a"], "vlanID": 0, "vlanMode": "manual",
                    "rdmaResourceName": "", "ippools": {}}),
         ),
         (
             json!({"cniType": "vlan", "vlan": {"master": ["a"], "vlanMode": "auto"}}),
-            json!({"master": ["a"], "vlanMode": "auto", "mtu": 0, "rdmaResourceName": "",
-                   "ippools": {}}),
+            json!({"master": ["a"], "vlanMode": "auto", "rdmaResourceName": "", "ippools": {}}),
         ),
         (
             json!({"cniType": "sriov", "sriov": {"resourceName": "r"}}),
-            json!({"resourceName": "r", "vlanID": 0, "mtu": 0, "minTxRateMbps": 0,
-                   "maxTxRateMbps": 0, "rdmaIsolation": false,
+            json!({"resourceName": "r", "rdmaIsolation": false,
                    "ippools": {"matchMasterSubnet": false}}),
         ),
         (
@@ -73,7 +71,7 @@ fn per_type_defaults() {
         ),
         (
             json!({"cniType": "ovs", "ovs": {"bridge": "br1"}}),
-            json!({"bridge": "br1", "vlan": 0, "deviceID": "", "ippools": {}}),
+            json!({"bridge": "br1", "deviceID": "", "ippools": {}}),
         ),
         (
             json!({"cniType": "ovs", "ovs": {"bridge": "br1", "trunk": [{"id": 5}]}}),
@@ -124,7 +122,7 @@ fn coordinator_block_defaults() {
         got["coordinator"],
         json!({"mode": "underlay", "podCIDRType": "cluster", "hijackCIDR": ["169.254.0.0/16"],
                "podMACPrefix": "", "tunePodRoutes": true, "podDefaultRouteNIC": "",
-               "podRPFilter": 0, "txQueueLen": 1000, "vethLinkAddress": "", "vethMTU": 1400})
+               "txQueueLen": 1000, "vethLinkAddress": "", "vethMTU": 1400})
     );
     // An explicit false stays false.
     let mut spec = macvlan();
