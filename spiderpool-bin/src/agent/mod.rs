@@ -30,6 +30,7 @@ use tokio::net::UnixListener;
 pub mod admin;
 mod coordinator;
 mod facts;
+mod http_errors;
 mod ipam;
 mod journal;
 mod metered;
@@ -37,6 +38,7 @@ pub mod metrics;
 pub mod models;
 
 pub use facts::gather_pod;
+pub use http_errors::BODY_LIMIT;
 pub use journal::{ReplayOutcome, replay_release_journal, staging_path as journal_staging_path};
 pub use metered::Metered;
 use metrics::{Metrics, PoolCounts};
@@ -224,6 +226,8 @@ pub fn router<S: AgentStore>(agent: Arc<Agent<S>>) -> Router {
         .route("/v1/workloadendpoint", get(coordinator::workload_endpoint::<S>))
         .merge(admin::routes::<S>())
         .with_state(agent)
+        .layer(http_errors::body_limit())
+        .layer(axum::middleware::from_fn(http_errors::json_errors))
 }
 
 /// The router of the TCP health port: `GET /v1/runtime/startup`,
@@ -235,11 +239,15 @@ pub fn health_router<S: AgentStore>(agent: Arc<Agent<S>>) -> Router {
         .route("/v1/runtime/readiness", get(ipam::healthy::<S>))
         .route("/v1/runtime/liveness", get(ipam::healthy::<S>))
         .with_state(agent)
+        .layer(axum::middleware::from_fn(http_errors::json_errors))
 }
 
 /// The router of the metrics port: the OpenMetrics text on every path.
 pub fn metrics_router<S: AgentStore>(agent: Arc<Agent<S>>) -> Router {
-    Router::new().fallback(serve_metrics::<S>).with_state(agent)
+    Router::new()
+        .fallback(serve_metrics::<S>)
+        .with_state(agent)
+        .layer(axum::middleware::from_fn(http_errors::json_errors))
 }
 
 async fn serve_metrics<S: AgentStore>(

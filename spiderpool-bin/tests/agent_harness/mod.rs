@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use spiderpool_bin::agent::{Agent, AgentStore, bind_socket, serve};
 
+pub mod raw_http;
+
 /// A fresh directory `/tmp/<prefix>-<pid>-<n>`, removed on drop. (Kept short:
 /// agent sockets live in it and a socket path has at most 107 bytes.)
 pub struct Dir(pub PathBuf);
