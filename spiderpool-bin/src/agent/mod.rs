@@ -39,7 +39,10 @@ pub mod models;
 
 pub use facts::gather_pod;
 pub use http_errors::BODY_LIMIT;
-pub use journal::{ReplayOutcome, replay_release_journal, staging_path as journal_staging_path};
+pub use journal::{
+    ReplayOutcome, replay_release_journal, restrict_journal_files,
+    staging_path as journal_staging_path,
+};
 pub use metered::Metered;
 use metrics::{Metrics, PoolCounts};
 

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use spiderpool_bin::agent::{
     Agent, AgentConfig, AgentStore, bind_socket, health_router, metrics_router,
-    replay_release_journal, serve,
+    replay_release_journal, restrict_journal_files, serve,
 };
 use spiderpool_bin::agent_client::DEFAULT_SOCKET;
 use spiderpool_bin::store::{EmbeddedStore, SyncMode};
@@ -171,6 +171,7 @@ async fn run_with_store<S: AgentStore>(
     config: AgentConfig,
 ) -> anyhow::Result<()> {
     let agent = Arc::new(Agent::new(store, config));
+    restrict_journal_files(&args.release_journal);
     match replay_release_journal(&agent, &args.release_journal).await {
         Ok(o) => tracing::info!(
             journal = %args.release_journal.display(),

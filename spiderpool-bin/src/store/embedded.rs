@@ -76,6 +76,15 @@ pub enum EmbeddedError {
         #[source]
         source: std::io::Error,
     },
+    /// The database file cannot be created.
+    #[error("embedded store: cannot create database {}: {source}", path.display())]
+    Create {
+        /// The database file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// redb cannot open or create the database file (locked by another
     /// process, not a redb file, I/O error).
     #[error("embedded store: cannot open database {}: {source}", path.display())]
@@ -155,17 +164,16 @@ impl fmt::Debug for EmbeddedStore {
 
 impl EmbeddedStore {
     /// Opens (creating when missing) `dir/spiderpool.redb`, creating `dir`
-    /// first when needed.
+    /// first when needed (mode 0700; an existing directory with a wider mode
+    /// is tightened to 0700, with a warning).
     pub fn open_dir(dir: impl AsRef<Path>) -> Result<Self, EmbeddedError> {
-        let dir = dir.as_ref();
-        std::fs::create_dir_all(dir)
-            .map_err(|source| EmbeddedError::DataDir { path: dir.to_path_buf(), source })?;
-        Self::open(dir.join(DB_FILE_NAME))
+        Self::open_dir_with(dir, SyncMode::EveryWrite)
     }
 
-    /// Opens (creating when missing) the database file at `path` and loads
-    /// its contents into memory. A file left by a killed process opens too:
-    /// redb recovers the last committed transaction.
+    /// Opens (creating when missing, mode 0600) the database file at `path`
+    /// and loads its contents into memory; an existing file with a wider mode
+    /// is tightened to 0600, with a warning. A file left by a killed process
+    /// opens too: redb recovers the last committed transaction.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, EmbeddedError> {
         Self::open_with(path, SyncMode::EveryWrite)
     }
@@ -173,14 +181,20 @@ impl EmbeddedStore {
     /// [`EmbeddedStore::open_dir`] with a [`SyncMode`].
     pub fn open_dir_with(dir: impl AsRef<Path>, mode: SyncMode) -> Result<Self, EmbeddedError> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir)
+        crate::file_mode::create_private_dir(dir)
             .map_err(|source| EmbeddedError::DataDir { path: dir.to_path_buf(), source })?;
+        crate::file_mode::restrict_logged(dir, 0o700, "embedded store's data directory");
         Self::open_with(dir.join(DB_FILE_NAME), mode)
     }
 
     /// [`EmbeddedStore::open`] with a [`SyncMode`].
     pub fn open_with(path: impl AsRef<Path>, mode: SyncMode) -> Result<Self, EmbeddedError> {
         let path = path.as_ref().to_path_buf();
+        // redb initialises an empty file; created here, it is never readable
+        // by others, not even between its creation and a chmod.
+        crate::file_mode::create_private_file(&path)
+            .map_err(|source| EmbeddedError::Create { path: path.clone(), source })?;
+        crate::file_mode::restrict_logged(&path, 0o600, "embedded store's database");
         let db = Database::create(&path)
             .map_err(|source| EmbeddedError::Open { path: path.clone(), source })?;
         let shared = Shared {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use spiderpool_bin::agent::{Agent, AgentStore, bind_socket, serve};
 
+pub mod process;
 pub mod raw_http;
 
 /// A fresh directory `/tmp/<prefix>-<pid>-<n>`, removed on drop. (Kept short:
