@@ -88,3 +88,99 @@ fn data_dir_is_0700_database_and_journal_0600_also_when_they_existed_wider() {
     }
     assert!(agent.terminate().success());
 }
+
+fn memory_args(journal: &Path) -> Vec<&OsStr> {
+    vec![
+        "--store".as_ref(),
+        "memory".as_ref(),
+        "--release-journal".as_ref(),
+        journal.as_os_str(),
+        "--release-journal-interval".as_ref(),
+        "0".as_ref(),
+    ]
+}
+
+fn healthy(socket: &Path) -> bool {
+    matches!(
+        spiderpool_bin::agent_client::request_json(
+            socket,
+            "GET",
+            "/v1/ipam/healthy",
+            &serde_json::json!({}),
+            Duration::from_secs(2)
+        ),
+        Ok(Some(_))
+    )
+}
+
+/// Regression (issue 9 item 6): a second agent started with the same
+/// `--socket` deleted the live socket, served its own empty store, and on
+/// SIGTERM removed the socket, leaving the first agent unreachable; it also
+/// replayed (and so took) the first agent's release journal before finding
+/// out. Now the second agent refuses to start, naming the socket and the
+/// first agent's pid, and touches neither the socket nor the journal.
+#[test]
+fn a_second_agent_on_the_same_socket_refuses_to_start_and_leaves_the_first_alone() {
+    let tmp = Dir::new("sp-agent-two");
+    let socket = tmp.path().join("agent.sock");
+    let journal = tmp.path().join("journal.jsonl");
+    let mut first =
+        AgentProcess::start(&socket, &tmp.path().join("first.log"), &memory_args(&journal));
+    first.wait_healthy(Duration::from_secs(20));
+    let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    let first_socket = ino(&socket);
+    // A DEL the plugin journaled meanwhile: the first agent replays it later.
+    let line = r#"{"containerID":"c1","ifName":"net1","podNamespace":"default","podName":"p1","podUID":"u1"}"#;
+    std::fs::write(&journal, format!("{line}\n")).unwrap();
+
+    let mut second =
+        AgentProcess::start(&socket, &tmp.path().join("second.log"), &memory_args(&journal));
+    let status = second.wait_exit(Duration::from_secs(20));
+    let said = second.log_text();
+    assert!(!status.success(), "second agent: {status}\n{said}");
+    assert!(said.contains(&*socket.to_string_lossy()), "{said}");
+    assert!(said.contains(&format!("pid {}", first.child.id())), "{said}");
+    assert_eq!(ino(&socket), first_socket, "the live socket was replaced");
+    assert_eq!(std::fs::read_to_string(&journal).unwrap(), format!("{line}\n"), "journal taken");
+    assert!(healthy(&socket), "the first agent is unreachable");
+
+    assert!(first.terminate().success());
+    assert!(!socket.exists(), "the first agent's own socket is removed at exit");
+}
+
+/// An agent of an older version holds no lock: a live listener on the socket
+/// is enough to refuse. A stale socket file (nobody listening) is replaced.
+#[test]
+fn a_live_listener_without_the_lock_is_refused_and_a_stale_socket_is_replaced() {
+    let tmp = Dir::new("sp-agent-old");
+    let socket = tmp.path().join("agent.sock");
+    let journal = tmp.path().join("journal.jsonl");
+    let old = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let mut agent = AgentProcess::start(&socket, &tmp.path().join("a.log"), &memory_args(&journal));
+    let status = agent.wait_exit(Duration::from_secs(20));
+    let said = agent.log_text();
+    assert!(!status.success(), "{said}");
+    assert!(said.contains("answers on") && said.contains(&*socket.to_string_lossy()), "{said}");
+    assert!(socket.exists());
+
+    drop(old); // The file stays: a stale socket.
+    let mut agent = AgentProcess::start(&socket, &tmp.path().join("b.log"), &memory_args(&journal));
+    agent.wait_healthy(Duration::from_secs(20));
+    assert!(agent.terminate().success());
+}
+
+/// An agent removes its socket at exit only while the path is still the
+/// socket it bound: a file put there by someone else stays.
+#[test]
+fn an_agent_never_removes_a_socket_it_did_not_create() {
+    let tmp = Dir::new("sp-agent-own");
+    let socket = tmp.path().join("agent.sock");
+    let journal = tmp.path().join("journal.jsonl");
+    let mut agent = AgentProcess::start(&socket, &tmp.path().join("a.log"), &memory_args(&journal));
+    agent.wait_healthy(Duration::from_secs(20));
+    std::fs::remove_file(&socket).unwrap();
+    let other = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    assert!(agent.terminate().success());
+    assert!(socket.exists(), "the agent removed a socket it did not create");
+    drop(other);
+}

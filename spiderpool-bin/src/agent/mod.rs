@@ -14,8 +14,6 @@
 //! HTTP.
 
 use std::io;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +23,6 @@ use spiderpool_core::admission::ClusterSettings;
 use spiderpool_core::allocator::{Allocator, Clock, RetryPolicy};
 use spiderpool_core::selection::IpamSettings;
 use spiderpool_core::store::{AdminStore, EndpointStore, PoolStore, StoreError};
-use tokio::net::UnixListener;
 
 pub mod admin;
 mod coordinator;
@@ -36,6 +33,7 @@ mod journal;
 mod metered;
 pub mod metrics;
 pub mod models;
+mod socket;
 
 pub use facts::gather_pod;
 pub use http_errors::BODY_LIMIT;
@@ -45,6 +43,7 @@ pub use journal::{
 };
 pub use metered::Metered;
 use metrics::{Metrics, PoolCounts};
+pub use socket::{AgentSocket, SocketError, bind_socket, lock_path};
 
 /// Sleeps on tokio's timer between store-conflict retries.
 #[derive(Debug, Clone, Copy, Default)]
@@ -268,52 +267,15 @@ async fn serve_metrics<S: AgentStore>(
     }
 }
 
-/// Binds the agent's socket: creates the parent directory, replaces a stale
-/// socket file, and sets mode 0600 (root only). A path that exists and is not
-/// a socket is refused rather than deleted.
-pub fn bind_socket(path: &Path) -> io::Result<UnixListener> {
-    use std::os::unix::fs::FileTypeExt;
-    let named = |e: io::Error, what: &str| {
-        io::Error::new(e.kind(), format!("socket {}: {what}: {e}", path.display()))
-    };
-    if let Some(parent) = path.parent()
-        && !parent.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(parent).map_err(|e| named(e, "create parent directory"))?;
-    }
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_socket() => {
-            std::fs::remove_file(path).map_err(|e| named(e, "remove stale socket"))?;
-        }
-        Ok(_) => {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!(
-                    "socket {}: path exists and is not a socket; not replacing it",
-                    path.display()
-                ),
-            ));
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(named(e, "stat")),
-    }
-    let listener = UnixListener::bind(path).map_err(|e| named(e, "bind"))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| named(e, "chmod 0600"))?;
-    Ok(listener)
-}
-
-/// Serves the agent on `listener` until `shutdown` completes, then removes the
-/// socket file `socket` (when given).
+/// Serves the agent on `socket` until `shutdown` completes; the socket file
+/// is removed when `socket` is dropped (if it is still the one bound).
 pub async fn serve<S: AgentStore>(
-    listener: UnixListener,
+    mut socket: AgentSocket,
     agent: Arc<Agent<S>>,
-    socket: Option<&Path>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let result = axum::serve(listener, router(agent)).with_graceful_shutdown(shutdown).await;
-    if let Some(path) = socket {
-        let _ = std::fs::remove_file(path);
-    }
-    result
+    let listener = socket.take_listener().ok_or_else(|| {
+        io::Error::other(format!("socket {}: already served", socket.path().display()))
+    })?;
+    axum::serve(listener, router(agent)).with_graceful_shutdown(shutdown).await
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use spiderpool_bin::agent::{
-    Agent, AgentConfig, AgentStore, bind_socket, health_router, metrics_router,
+    Agent, AgentConfig, AgentSocket, AgentStore, bind_socket, health_router, metrics_router,
     replay_release_journal, restrict_journal_files, serve,
 };
 use spiderpool_bin::agent_client::DEFAULT_SOCKET;
@@ -42,7 +42,9 @@ enum StoreSync {
 #[command(name = "spiderpool-agent", version)]
 struct Args {
     /// Unix socket to serve the agent API on (created mode 0600; a stale socket
-    /// is replaced).
+    /// is replaced; `<socket>.lock` beside it is held while the agent runs, and
+    /// an agent finding it held, or a live agent on the socket, refuses to
+    /// start).
     #[arg(long, env = "SPIDERPOOL_IPAM_UNIX_SOCKET_PATH", default_value = DEFAULT_SOCKET)]
     socket: PathBuf,
     /// This node's name.
@@ -145,8 +147,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             ..ClusterSettings::default()
         },
     };
+    // The socket first: a second agent must stop here, before it opens a
+    // store or replays the journal of the agent that owns the socket.
+    let socket = bind_socket(&args.socket).await.context("--socket")?;
     match args.store {
-        StoreKind::Memory => run_with_store(&args, MemoryStore::new(), config).await,
+        StoreKind::Memory => run_with_store(&args, MemoryStore::new(), config, socket).await,
         StoreKind::Embedded => {
             let dir = args.data_dir.clone();
             let mode = match args.store_sync {
@@ -158,7 +163,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     .await
                     .context("opening the embedded store")?
                     .with_context(|| format!("--data-dir {}", args.data_dir.display()))?;
-            run_with_store(&args, store, config).await
+            run_with_store(&args, store, config, socket).await
         }
     }
 }
@@ -169,6 +174,7 @@ async fn run_with_store<S: AgentStore>(
     args: &Args,
     store: S,
     config: AgentConfig,
+    socket: AgentSocket,
 ) -> anyhow::Result<()> {
     let agent = Arc::new(Agent::new(store, config));
     restrict_journal_files(&args.release_journal);
@@ -257,16 +263,13 @@ async fn run_with_store<S: AgentStore>(
         None
     };
 
-    let listener = bind_socket(&args.socket).with_context(|| "--socket".to_string())?;
     tracing::info!(
         socket = %args.socket.display(),
         node = %args.node_name,
         store = ?args.store,
         "spiderpool-agent serving"
     );
-    serve(listener, agent, Some(&args.socket), stopped(stop_rx))
-        .await
-        .context("serving the agent socket")?;
+    serve(socket, agent, stopped(stop_rx)).await.context("serving the agent socket")?;
     if let Some(t) = replays {
         t.await.context("release journal task")?;
     }

@@ -61,9 +61,9 @@ pub fn serve_agent<S: AgentStore>(agent: Arc<Agent<S>>, socket: &Path) -> Servin
             .build()
             .unwrap();
         rt.block_on(async move {
-            let listener = bind_socket(&sock).unwrap();
+            let socket = bind_socket(&sock).await.unwrap();
             ready_tx.send(()).unwrap();
-            serve(listener, agent, Some(&sock), async move {
+            serve(socket, agent, async move {
                 let _ = rx.await;
             })
             .await
