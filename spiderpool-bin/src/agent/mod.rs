@@ -33,6 +33,7 @@ mod journal;
 mod metered;
 pub mod metrics;
 pub mod models;
+mod server;
 mod socket;
 
 pub use facts::gather_pod;
@@ -43,6 +44,7 @@ pub use journal::{
 };
 pub use metered::Metered;
 use metrics::{Metrics, PoolCounts};
+pub use server::{EVICTION_GRACE, ServerLimits, serve_router};
 pub use socket::{AgentSocket, SocketError, bind_socket, lock_path};
 
 /// Sleeps on tokio's timer between store-conflict retries.
@@ -267,15 +269,17 @@ async fn serve_metrics<S: AgentStore>(
     }
 }
 
-/// Serves the agent on `socket` until `shutdown` completes; the socket file
-/// is removed when `socket` is dropped (if it is still the one bound).
+/// Serves the agent on `socket` with `limits` until `shutdown` completes
+/// (then waits for the requests in flight); the socket file is removed when
+/// `socket` is dropped (if it is still the one bound).
 pub async fn serve<S: AgentStore>(
     mut socket: AgentSocket,
     agent: Arc<Agent<S>>,
+    limits: ServerLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let listener = socket.take_listener().ok_or_else(|| {
         io::Error::other(format!("socket {}: already served", socket.path().display()))
     })?;
-    axum::serve(listener, router(agent)).with_graceful_shutdown(shutdown).await
+    serve_router(listener, router(agent), limits, shutdown).await
 }

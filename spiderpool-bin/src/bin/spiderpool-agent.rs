@@ -8,8 +8,8 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use spiderpool_bin::agent::{
-    Agent, AgentConfig, AgentSocket, AgentStore, bind_socket, health_router, metrics_router,
-    replay_release_journal, restrict_journal_files, serve,
+    Agent, AgentConfig, AgentSocket, AgentStore, ServerLimits, bind_socket, health_router,
+    metrics_router, replay_release_journal, restrict_journal_files, serve, serve_router,
 };
 use spiderpool_bin::agent_client::DEFAULT_SOCKET;
 use spiderpool_bin::store::{EmbeddedStore, SyncMode};
@@ -107,6 +107,19 @@ struct Args {
     /// start-up.
     #[arg(long, env = "SPIDERPOOL_RELEASE_JOURNAL_INTERVAL", default_value_t = 10)]
     release_journal_interval: u64,
+    /// Seconds a client may take, from the first byte of a request, to send
+    /// the whole request head; then the connection is closed.
+    #[arg(long, env = "SPIDERPOOL_HTTP_HEADER_READ_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    http_header_read_timeout: u64,
+    /// Seconds a connection may wait for its next request (after it opened or
+    /// after its previous answer); then it is closed.
+    #[arg(long, env = "SPIDERPOOL_HTTP_IDLE_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    http_idle_timeout: u64,
+    /// Open connections at most, per server (socket, health port, metrics
+    /// port). At the cap a new connection replaces the one idle longest;
+    /// keep it well below the open-file limit (`ulimit -n`).
+    #[arg(long, env = "SPIDERPOOL_HTTP_MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..))]
+    http_max_connections: u64,
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, env = "SPIDERPOOL_LOG_LEVEL", default_value = "info")]
     log_level: tracing::Level,
@@ -176,6 +189,11 @@ async fn run_with_store<S: AgentStore>(
     config: AgentConfig,
     socket: AgentSocket,
 ) -> anyhow::Result<()> {
+    let limits = ServerLimits {
+        header_read_timeout: std::time::Duration::from_secs(args.http_header_read_timeout),
+        idle_timeout: std::time::Duration::from_secs(args.http_idle_timeout),
+        max_connections: usize::try_from(args.http_max_connections).unwrap_or(usize::MAX),
+    };
     let agent = Arc::new(Agent::new(store, config));
     restrict_journal_files(&args.release_journal);
     match replay_release_journal(&agent, &args.release_journal).await {
@@ -241,9 +259,7 @@ async fn run_with_store<S: AgentStore>(
         let app = health_router(agent.clone());
         let shutdown = stopped(stop_rx.clone());
         tracing::info!(%addr, "health endpoints listening");
-        Some(tokio::spawn(async move {
-            axum::serve(listener, app).with_graceful_shutdown(shutdown).await
-        }))
+        Some(tokio::spawn(async move { serve_router(listener, app, limits, shutdown).await }))
     } else {
         None
     };
@@ -256,9 +272,7 @@ async fn run_with_store<S: AgentStore>(
         let app = metrics_router(agent.clone());
         let shutdown = stopped(stop_rx.clone());
         tracing::info!(%addr, "metrics listening");
-        Some(tokio::spawn(async move {
-            axum::serve(listener, app).with_graceful_shutdown(shutdown).await
-        }))
+        Some(tokio::spawn(async move { serve_router(listener, app, limits, shutdown).await }))
     } else {
         None
     };
@@ -269,7 +283,7 @@ async fn run_with_store<S: AgentStore>(
         store = ?args.store,
         "spiderpool-agent serving"
     );
-    serve(socket, agent, stopped(stop_rx)).await.context("serving the agent socket")?;
+    serve(socket, agent, limits, stopped(stop_rx)).await.context("serving the agent socket")?;
     if let Some(t) = replays {
         t.await.context("release journal task")?;
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use spiderpool_bin::agent::{Agent, AgentStore, bind_socket, serve};
+use spiderpool_bin::agent::{Agent, AgentStore, ServerLimits, bind_socket, serve};
 
 pub mod process;
 pub mod raw_http;
@@ -51,6 +51,15 @@ pub struct Serving {
 /// Serves `agent` on `socket` (parent directories created) from a thread with
 /// a 2-worker tokio runtime; returns once the socket is bound.
 pub fn serve_agent<S: AgentStore>(agent: Arc<Agent<S>>, socket: &Path) -> Serving {
+    serve_agent_with(agent, socket, ServerLimits::default())
+}
+
+/// [`serve_agent`] with the server's limits.
+pub fn serve_agent_with<S: AgentStore>(
+    agent: Arc<Agent<S>>,
+    socket: &Path,
+    limits: ServerLimits,
+) -> Serving {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let sock = socket.to_path_buf();
@@ -63,7 +72,7 @@ pub fn serve_agent<S: AgentStore>(agent: Arc<Agent<S>>, socket: &Path) -> Servin
         rt.block_on(async move {
             let socket = bind_socket(&sock).await.unwrap();
             ready_tx.send(()).unwrap();
-            serve(socket, agent, async move {
+            serve(socket, agent, limits, async move {
                 let _ = rx.await;
             })
             .await

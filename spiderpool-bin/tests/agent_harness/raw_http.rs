@@ -109,3 +109,71 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// Connections that send a request head one byte at a time (slowloris), or
+/// nothing at all, and notice when the server closes them.
+pub struct SlowClients {
+    conns: Vec<Option<UnixStream>>,
+}
+
+impl SlowClients {
+    /// Opens `n` connections; with `head`, each sends the start of a request
+    /// head (never its end).
+    pub fn open(socket: &Path, n: usize, head: bool) -> SlowClients {
+        let conns = (0..n)
+            .map(|_| {
+                let mut s = UnixStream::connect(socket).unwrap();
+                if head {
+                    s.write_all(b"POST /v1/ipam/ip HTTP/1.1\r\nhost: localhost\r\nx-slow: ")
+                        .unwrap();
+                }
+                s.set_nonblocking(true).unwrap();
+                Some(s)
+            })
+            .collect();
+        SlowClients { conns }
+    }
+
+    /// Sends one more byte of the head on every open connection (when
+    /// `dribble`) and notes the ones the server closed; returns how many are
+    /// still open.
+    pub fn poll(&mut self, dribble: bool) -> usize {
+        for slot in &mut self.conns {
+            let Some(s) = slot else { continue };
+            let mut closed =
+                dribble && s.write(b"x").is_err_and(|e| e.kind() != std::io::ErrorKind::WouldBlock);
+            let mut buf = [0u8; 256];
+            match s.read(&mut buf) {
+                Ok(0) => closed = true,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => closed = true,
+            }
+            if closed {
+                *slot = None;
+            }
+        }
+        self.open_count()
+    }
+
+    /// How many are still open (as of the last [`SlowClients::poll`]).
+    pub fn open_count(&self) -> usize {
+        self.conns.iter().filter(|c| c.is_some()).count()
+    }
+}
+
+/// `VmRSS` of process `pid` in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// Open file descriptors of process `pid`.
+pub fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+}
