@@ -213,9 +213,11 @@ impl<S: AgentStore> Agent<S> {
         &self.config
     }
 
-    /// True when the store answers (a pool listing succeeds).
-    pub async fn is_healthy(&self) -> bool {
-        self.store().list_pools().await.is_ok()
+    /// `Ok` when the store answers (a pool listing succeeds) and can take
+    /// writes ([`PoolStore::health`]); otherwise why not.
+    pub async fn health(&self) -> Result<(), String> {
+        self.store().list_pools().await.map_err(|e| e.to_string())?;
+        self.store().health().await.map_err(|e| e.to_string())
     }
 }
 

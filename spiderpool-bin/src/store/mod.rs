@@ -14,6 +14,7 @@
 mod admin;
 mod embedded;
 mod endpoints;
+mod fault;
 mod pools;
 
 pub use embedded::{DB_FILE_NAME, EmbeddedError, EmbeddedStore, SyncMode};

@@ -101,11 +101,16 @@ impl Drop for AgentProcess {
     }
 }
 
-/// The agent command: `--node-name n1 --health-port 0 --socket SOCKET` and
-/// `args`, with the environment's SPIDERPOOL_* settings removed.
+/// The agent command: `--node-name n1 --socket SOCKET`, `--health-port 0`
+/// unless `args` name one, and `args`, with the environment's SPIDERPOOL_*
+/// settings removed.
 pub fn agent_command(socket: &Path, args: &[&std::ffi::OsStr]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_spiderpool-agent"));
-    c.args(["--node-name", "n1", "--health-port", "0", "--socket"]).arg(socket).args(args);
+    c.args(["--node-name", "n1", "--socket"]).arg(socket);
+    if !args.iter().any(|a| *a == "--health-port") {
+        c.args(["--health-port", "0"]);
+    }
+    c.args(args);
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("SPIDERPOOL_") {
             c.env_remove(k);
