@@ -1,5 +1,11 @@
-//! `spiderpool-agent`: Spiderpool's agent API on a unix socket (axum on a tokio
-//! `UnixListener`), generic over the store.
+//! `spiderpool-agent`: Spiderpool's agent API on a unix socket (an axum
+//! router on a tokio `UnixListener`), generic over the store.
+//!
+//! The socket is owned through [`AgentSocket`] (one agent per path, see
+//! [`bind_socket`]); every server of the agent runs [`serve_router`] (header
+//! read and idle timeouts, connection cap); every error answer carries the
+//! JSON error body, also those axum makes itself (404, 405, 413, rejected
+//! extractors).
 //!
 //! Routes (reference §1.2; models in [`models`]):
 //! `GET /v1/ipam/healthy`, `POST /v1/ipam/ip`, `DELETE /v1/ipam/ip`,

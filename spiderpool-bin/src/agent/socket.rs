@@ -155,7 +155,8 @@ fn take_lock(socket: &Path) -> Result<File, SocketError> {
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(io("lock")(e)),
     }
-    crate::file_mode::restrict_logged(&path, 0o600, "agent's lock file");
+    // It holds only a pid; owner-only like the socket all the same.
+    crate::file_mode::restrict(&path, 0o600).map_err(io("chmod lock file"))?;
     file.set_len(0).map_err(io("truncate lock file"))?;
     writeln!(file, "{}", std::process::id()).map_err(io("write lock file"))?;
     Ok(file)
