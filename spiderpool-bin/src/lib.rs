@@ -16,5 +16,6 @@ pub mod agent_client;
 pub mod cni;
 pub mod coordinator;
 pub mod ctl;
+pub mod file_mode;
 pub mod ipam;
 pub mod store;

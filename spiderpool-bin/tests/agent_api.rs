@@ -120,17 +120,26 @@ fn text(v: &Value) -> String {
 }
 
 #[test]
-fn socket_is_root_only_and_a_stale_socket_is_replaced() {
+fn socket_is_root_only_a_live_one_is_kept_and_a_stale_one_replaced() {
     let server = Server::start();
     let mode = std::fs::metadata(&server.socket).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    // A second bind on the same path replaces the (live, here) socket file.
+    // A second bind on the live socket is refused (its lock is held) and
+    // leaves the socket file alone.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async { drop(bind_socket(&server.socket).unwrap()) });
+    let err = rt.block_on(async { bind_socket(&server.socket).await.map(drop).unwrap_err() });
+    assert!(err.to_string().contains("another spiderpool-agent"), "{err}");
+    assert!(server.socket.exists());
+    // A stale socket file (nobody listens, nobody holds the lock) is replaced,
+    // and removed again when the socket is dropped.
+    let stale = server.dir.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    rt.block_on(async { drop(bind_socket(&stale).await.unwrap()) });
+    assert!(!stale.exists());
     // A path that is not a socket is refused, not deleted.
     let file = server.dir.path().join("plain");
     std::fs::write(&file, b"x").unwrap();
-    let err = rt.block_on(async { bind_socket(&file).map(drop).unwrap_err() });
+    let err = rt.block_on(async { bind_socket(&file).await.map(drop).unwrap_err() });
     assert!(err.to_string().contains("not a socket"), "{err}");
     assert!(file.exists());
 }

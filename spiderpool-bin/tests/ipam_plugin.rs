@@ -425,11 +425,18 @@ fn the_agent_binary_replays_the_journal_before_serving() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // The socket is bound before the replay, but answered only after it.
+    let answers = || {
+        matches!(
+            request_json(&socket, "GET", "/v1/ipam/healthy", &json!({}), Duration::from_secs(2)),
+            Ok(Some(_))
+        )
+    };
     let started = Instant::now();
-    while !socket.exists() && started.elapsed() < Duration::from_secs(10) {
+    while !answers() && started.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let serving = socket.exists();
+    let serving = answers();
     let journal_left = journal.exists();
     let _ = child.kill();
     let out = child.wait_with_output().unwrap();

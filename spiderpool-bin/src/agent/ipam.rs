@@ -23,11 +23,14 @@ use super::models::{
 use super::{Agent, AgentConfig, AgentStore};
 
 /// `GET /v1/ipam/healthy` (and the TCP runtime probes): 200 when the store
-/// answers, 500 otherwise.
+/// answers and can write, 500 naming why not otherwise.
 pub(super) async fn healthy<S: AgentStore>(
     State(agent): State<Arc<Agent<S>>>,
 ) -> Result<Json<Value>, ApiError> {
-    if agent.is_healthy().await { Ok(ok()) } else { Err(ApiError::internal("store is not ready")) }
+    match agent.health().await {
+        Ok(()) => Ok(ok()),
+        Err(why) => Err(ApiError::internal(format!("store is not ready: {why}"))),
+    }
 }
 
 /// `POST /v1/ipam/ips`: a stub in Spiderpool (always 200); kept for clients.

@@ -103,12 +103,30 @@ pub async fn replay_release_journal<S: AgentStore>(
         let mut tmp = staging.clone().into_os_string();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
-        let mut f = std::fs::File::create(&tmp).map_err(|e| named(e, "create temp file"))?;
+        let mut f = {
+            use std::os::unix::fs::OpenOptionsExt;
+            OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)
+        }
+        .map_err(|e| named(e, "create temp file"))?;
+        // A temp file left by an older agent keeps its mode through `open`.
+        crate::file_mode::restrict(&tmp, 0o600).map_err(|e| named(e, "chmod temp file"))?;
         f.write_all(keep.as_bytes()).map_err(|e| named(e, "write temp file"))?;
         f.sync_all().map_err(|e| named(e, "fsync temp file"))?;
         std::fs::rename(&tmp, &staging).map_err(|e| named(e, "rename"))?;
     }
     Ok(outcome)
+}
+
+/// Tightens the journal's files (the journal, its staging and temp files)
+/// to mode 0600 when an older version left them wider, logging each change:
+/// they name pods and their UIDs. The agent calls it at start-up.
+pub fn restrict_journal_files(path: &Path) {
+    let staging = staging_path(path);
+    let mut tmp = staging.clone().into_os_string();
+    tmp.push(".tmp");
+    for p in [path.to_path_buf(), staging, taking_path(path), PathBuf::from(tmp)] {
+        crate::file_mode::restrict_logged(&p, 0o600, "release journal");
+    }
 }
 
 /// `PATH.replaying`: where a replay keeps the lines it took from the journal.
@@ -221,6 +239,25 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), 400);
+    }
+
+    /// Regression (issue 9 item 11): journal files an older version left
+    /// readable by others are tightened to 0600.
+    #[test]
+    fn journal_files_left_wider_are_tightened_to_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let files = [path.clone(), staging_path(&path), taking_path(&path)];
+        for f in &files {
+            std::fs::write(f, "").unwrap();
+            std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        restrict_journal_files(&path);
+        for f in &files {
+            let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", f.display());
+        }
     }
 
     /// A replay that died after renaming the journal away: the next one

@@ -67,6 +67,10 @@ impl<S: PoolStore> PoolStore for Metered<S> {
     async fn sync(&self) -> Result<(), StoreError> {
         self.inner.sync().await
     }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        self.inner.health().await
+    }
 }
 
 impl<S: EndpointStore> EndpointStore for Metered<S> {

@@ -1,5 +1,11 @@
-//! `spiderpool-agent`: Spiderpool's agent API on a unix socket (axum on a tokio
-//! `UnixListener`), generic over the store.
+//! `spiderpool-agent`: Spiderpool's agent API on a unix socket (an axum
+//! router on a tokio `UnixListener`), generic over the store.
+//!
+//! The socket is owned through [`AgentSocket`] (one agent per path, see
+//! [`bind_socket`]); every server of the agent runs [`serve_router`] (header
+//! read and idle timeouts, connection cap); every error answer carries the
+//! JSON error body, also those axum makes itself (404, 405, 413, rejected
+//! extractors).
 //!
 //! Routes (reference §1.2; models in [`models`]):
 //! `GET /v1/ipam/healthy`, `POST /v1/ipam/ip`, `DELETE /v1/ipam/ip`,
@@ -14,8 +20,6 @@
 //! HTTP.
 
 use std::io;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,22 +29,30 @@ use spiderpool_core::admission::ClusterSettings;
 use spiderpool_core::allocator::{Allocator, Clock, RetryPolicy};
 use spiderpool_core::selection::IpamSettings;
 use spiderpool_core::store::{AdminStore, EndpointStore, PoolStore, StoreError};
-use tokio::net::UnixListener;
 
 pub mod admin;
 mod coordinator;
 mod facts;
+mod http_errors;
 mod ipam;
 mod journal;
 mod metered;
 pub mod metrics;
 pub mod models;
+mod server;
+mod socket;
 mod timestamp;
 
 pub use facts::gather_pod;
-pub use journal::{ReplayOutcome, replay_release_journal, staging_path as journal_staging_path};
+pub use http_errors::BODY_LIMIT;
+pub use journal::{
+    ReplayOutcome, replay_release_journal, restrict_journal_files,
+    staging_path as journal_staging_path,
+};
 pub use metered::Metered;
 use metrics::{Metrics, PoolCounts};
+pub use server::{EVICTION_GRACE, ServerLimits, serve_router};
+pub use socket::{AgentSocket, SocketError, bind_socket, lock_path};
 
 /// Sleeps on tokio's timer between store-conflict retries.
 #[derive(Debug, Clone, Copy, Default)]
@@ -208,9 +220,11 @@ impl<S: AgentStore> Agent<S> {
         &self.config
     }
 
-    /// True when the store answers (a pool listing succeeds).
-    pub async fn is_healthy(&self) -> bool {
-        self.store().list_pools().await.is_ok()
+    /// `Ok` when the store answers (a pool listing succeeds) and can take
+    /// writes ([`PoolStore::health`]); otherwise why not.
+    pub async fn health(&self) -> Result<(), String> {
+        self.store().list_pools().await.map_err(|e| e.to_string())?;
+        self.store().health().await.map_err(|e| e.to_string())
     }
 }
 
@@ -225,6 +239,8 @@ pub fn router<S: AgentStore>(agent: Arc<Agent<S>>) -> Router {
         .route("/v1/workloadendpoint", get(coordinator::workload_endpoint::<S>))
         .merge(admin::routes::<S>())
         .with_state(agent)
+        .layer(http_errors::body_limit())
+        .layer(axum::middleware::from_fn(http_errors::json_errors))
 }
 
 /// The router of the TCP health port: `GET /v1/runtime/startup`,
@@ -236,11 +252,15 @@ pub fn health_router<S: AgentStore>(agent: Arc<Agent<S>>) -> Router {
         .route("/v1/runtime/readiness", get(ipam::healthy::<S>))
         .route("/v1/runtime/liveness", get(ipam::healthy::<S>))
         .with_state(agent)
+        .layer(axum::middleware::from_fn(http_errors::json_errors))
 }
 
 /// The router of the metrics port: the OpenMetrics text on every path.
 pub fn metrics_router<S: AgentStore>(agent: Arc<Agent<S>>) -> Router {
-    Router::new().fallback(serve_metrics::<S>).with_state(agent)
+    Router::new()
+        .fallback(serve_metrics::<S>)
+        .with_state(agent)
+        .layer(axum::middleware::from_fn(http_errors::json_errors))
 }
 
 async fn serve_metrics<S: AgentStore>(
@@ -258,52 +278,17 @@ async fn serve_metrics<S: AgentStore>(
     }
 }
 
-/// Binds the agent's socket: creates the parent directory, replaces a stale
-/// socket file, and sets mode 0600 (root only). A path that exists and is not
-/// a socket is refused rather than deleted.
-pub fn bind_socket(path: &Path) -> io::Result<UnixListener> {
-    use std::os::unix::fs::FileTypeExt;
-    let named = |e: io::Error, what: &str| {
-        io::Error::new(e.kind(), format!("socket {}: {what}: {e}", path.display()))
-    };
-    if let Some(parent) = path.parent()
-        && !parent.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(parent).map_err(|e| named(e, "create parent directory"))?;
-    }
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_socket() => {
-            std::fs::remove_file(path).map_err(|e| named(e, "remove stale socket"))?;
-        }
-        Ok(_) => {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!(
-                    "socket {}: path exists and is not a socket; not replacing it",
-                    path.display()
-                ),
-            ));
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(named(e, "stat")),
-    }
-    let listener = UnixListener::bind(path).map_err(|e| named(e, "bind"))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| named(e, "chmod 0600"))?;
-    Ok(listener)
-}
-
-/// Serves the agent on `listener` until `shutdown` completes, then removes the
-/// socket file `socket` (when given).
+/// Serves the agent on `socket` with `limits` until `shutdown` completes
+/// (then waits for the requests in flight); the socket file is removed when
+/// `socket` is dropped (if it is still the one bound).
 pub async fn serve<S: AgentStore>(
-    listener: UnixListener,
+    mut socket: AgentSocket,
     agent: Arc<Agent<S>>,
-    socket: Option<&Path>,
+    limits: ServerLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let result = axum::serve(listener, router(agent)).with_graceful_shutdown(shutdown).await;
-    if let Some(path) = socket {
-        let _ = std::fs::remove_file(path);
-    }
-    result
+    let listener = socket.take_listener().ok_or_else(|| {
+        io::Error::other(format!("socket {}: already served", socket.path().display()))
+    })?;
+    serve_router(listener, router(agent), limits, shutdown).await
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use spiderpool_bin::agent::{
-    Agent, AgentConfig, AgentStore, bind_socket, health_router, metrics_router,
-    replay_release_journal, serve,
+    Agent, AgentConfig, AgentSocket, AgentStore, ServerLimits, bind_socket, health_router,
+    metrics_router, replay_release_journal, restrict_journal_files, serve, serve_router,
 };
 use spiderpool_bin::agent_client::DEFAULT_SOCKET;
 use spiderpool_bin::store::{EmbeddedStore, SyncMode};
@@ -42,7 +42,9 @@ enum StoreSync {
 #[command(name = "spiderpool-agent", version)]
 struct Args {
     /// Unix socket to serve the agent API on (created mode 0600; a stale socket
-    /// is replaced).
+    /// is replaced; `<socket>.lock` beside it is held while the agent runs, and
+    /// an agent finding it held, or a live agent on the socket, refuses to
+    /// start).
     #[arg(long, env = "SPIDERPOOL_IPAM_UNIX_SOCKET_PATH", default_value = DEFAULT_SOCKET)]
     socket: PathBuf,
     /// This node's name.
@@ -105,6 +107,19 @@ struct Args {
     /// start-up.
     #[arg(long, env = "SPIDERPOOL_RELEASE_JOURNAL_INTERVAL", default_value_t = 10)]
     release_journal_interval: u64,
+    /// Seconds a client may take, from the first byte of a request, to send
+    /// the whole request head; then the connection is closed.
+    #[arg(long, env = "SPIDERPOOL_HTTP_HEADER_READ_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    http_header_read_timeout: u64,
+    /// Seconds a connection may wait for its next request (after it opened or
+    /// after its previous answer); then it is closed.
+    #[arg(long, env = "SPIDERPOOL_HTTP_IDLE_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    http_idle_timeout: u64,
+    /// Open connections at most, per server (socket, health port, metrics
+    /// port). At the cap a new connection replaces the one idle longest;
+    /// keep it well below the open-file limit (`ulimit -n`).
+    #[arg(long, env = "SPIDERPOOL_HTTP_MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..))]
+    http_max_connections: u64,
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, env = "SPIDERPOOL_LOG_LEVEL", default_value = "info")]
     log_level: tracing::Level,
@@ -145,8 +160,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             ..ClusterSettings::default()
         },
     };
+    // The socket first: a second agent must stop here, before it opens a
+    // store or replays the journal of the agent that owns the socket.
+    let socket = bind_socket(&args.socket).await.context("--socket")?;
     match args.store {
-        StoreKind::Memory => run_with_store(&args, MemoryStore::new(), config).await,
+        StoreKind::Memory => run_with_store(&args, MemoryStore::new(), config, socket).await,
         StoreKind::Embedded => {
             let dir = args.data_dir.clone();
             let mode = match args.store_sync {
@@ -158,7 +176,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     .await
                     .context("opening the embedded store")?
                     .with_context(|| format!("--data-dir {}", args.data_dir.display()))?;
-            run_with_store(&args, store, config).await
+            run_with_store(&args, store, config, socket).await
         }
     }
 }
@@ -169,8 +187,15 @@ async fn run_with_store<S: AgentStore>(
     args: &Args,
     store: S,
     config: AgentConfig,
+    socket: AgentSocket,
 ) -> anyhow::Result<()> {
+    let limits = ServerLimits {
+        header_read_timeout: std::time::Duration::from_secs(args.http_header_read_timeout),
+        idle_timeout: std::time::Duration::from_secs(args.http_idle_timeout),
+        max_connections: usize::try_from(args.http_max_connections).unwrap_or(usize::MAX),
+    };
     let agent = Arc::new(Agent::new(store, config));
+    restrict_journal_files(&args.release_journal);
     match replay_release_journal(&agent, &args.release_journal).await {
         Ok(o) => tracing::info!(
             journal = %args.release_journal.display(),
@@ -234,9 +259,7 @@ async fn run_with_store<S: AgentStore>(
         let app = health_router(agent.clone());
         let shutdown = stopped(stop_rx.clone());
         tracing::info!(%addr, "health endpoints listening");
-        Some(tokio::spawn(async move {
-            axum::serve(listener, app).with_graceful_shutdown(shutdown).await
-        }))
+        Some(tokio::spawn(async move { serve_router(listener, app, limits, shutdown).await }))
     } else {
         None
     };
@@ -249,23 +272,18 @@ async fn run_with_store<S: AgentStore>(
         let app = metrics_router(agent.clone());
         let shutdown = stopped(stop_rx.clone());
         tracing::info!(%addr, "metrics listening");
-        Some(tokio::spawn(async move {
-            axum::serve(listener, app).with_graceful_shutdown(shutdown).await
-        }))
+        Some(tokio::spawn(async move { serve_router(listener, app, limits, shutdown).await }))
     } else {
         None
     };
 
-    let listener = bind_socket(&args.socket).with_context(|| "--socket".to_string())?;
     tracing::info!(
         socket = %args.socket.display(),
         node = %args.node_name,
         store = ?args.store,
         "spiderpool-agent serving"
     );
-    serve(listener, agent, Some(&args.socket), stopped(stop_rx))
-        .await
-        .context("serving the agent socket")?;
+    serve(socket, agent, limits, stopped(stop_rx)).await.context("serving the agent socket")?;
     if let Some(t) = replays {
         t.await.context("release journal task")?;
     }

@@ -29,14 +29,14 @@ pub enum Appended {
     Unlocked,
 }
 
-/// Appends `args` as one JSON line to the journal at `path` (parent created,
-/// mode 0600) and fsyncs it, holding the file's exclusive lock when it can
+/// Appends `args` as one JSON line to the journal at `path` (parent created
+/// mode 0700, file mode 0600) and fsyncs it, holding the file's exclusive lock when it can
 /// be had within [`LOCK_WAIT`]. The whole line is written with one `write` on
 /// an `O_APPEND` file.
 pub fn append(path: &Path, args: &IpamDelArgs) -> std::io::Result<Appended> {
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
+        crate::file_mode::create_private_dir(parent)?;
     }
     let mut line = serde_json::to_vec(args)?;
     line.push(b'\n');

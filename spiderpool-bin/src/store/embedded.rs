@@ -32,6 +32,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use redb::{
@@ -41,6 +42,8 @@ use redb::{
 use spiderpool_core::ip::u128_to_ip;
 use spiderpool_core::model::{PoolIpAllocation, SpiderEndpoint, SpiderIPPool, SpiderReservedIP};
 use spiderpool_core::store::{ObjectKey, PoolState, StoreError, Version, Versioned};
+
+use super::fault::Fault;
 
 /// File name of the database inside the agent's data directory.
 pub const DB_FILE_NAME: &str = "spiderpool.redb";
@@ -69,6 +72,15 @@ pub enum EmbeddedError {
     #[error("embedded store: cannot create data directory {}: {source}", path.display())]
     DataDir {
         /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database file cannot be created.
+    #[error("embedded store: cannot create database {}: {source}", path.display())]
+    Create {
+        /// The database file.
         path: PathBuf,
         /// The I/O error.
         #[source]
@@ -134,15 +146,24 @@ pub struct EmbeddedStore {
 
 /// The store's state, shared with the blocking tasks that write.
 pub(super) struct Shared {
-    path: PathBuf,
-    db: Database,
+    pub(super) path: PathBuf,
+    /// The database; `None` after an I/O failure until it is reopened (see
+    /// the `fault` module).
+    pub(super) db: RwLock<Option<Database>>,
     writer: Mutex<()>,
     cache: RwLock<Cache>,
     mode: SyncMode,
     /// The highest version known to be durable; held while a `sync` commits,
     /// so concurrent `sync` calls queue behind one fsync and then find their
     /// writes covered.
-    durable: Mutex<Version>,
+    pub(super) durable: Mutex<Version>,
+    /// Why the store cannot write, since when (`None` while it can).
+    pub(super) fault: Mutex<Option<Fault>>,
+    /// Set by a write that failed with an I/O error: the database must be
+    /// reopened (and the cache reloaded) once the write has returned.
+    pub(super) reopen_needed: AtomicBool,
+    /// When the store last recovered from a fault, and the wait it had.
+    pub(super) recovered: Mutex<Option<(std::time::Instant, std::time::Duration)>>,
 }
 
 impl fmt::Debug for EmbeddedStore {
@@ -153,17 +174,16 @@ impl fmt::Debug for EmbeddedStore {
 
 impl EmbeddedStore {
     /// Opens (creating when missing) `dir/spiderpool.redb`, creating `dir`
-    /// first when needed.
+    /// first when needed (mode 0700; an existing directory with a wider mode
+    /// is tightened to 0700, with a warning).
     pub fn open_dir(dir: impl AsRef<Path>) -> Result<Self, EmbeddedError> {
-        let dir = dir.as_ref();
-        std::fs::create_dir_all(dir)
-            .map_err(|source| EmbeddedError::DataDir { path: dir.to_path_buf(), source })?;
-        Self::open(dir.join(DB_FILE_NAME))
+        Self::open_dir_with(dir, SyncMode::EveryWrite)
     }
 
-    /// Opens (creating when missing) the database file at `path` and loads
-    /// its contents into memory. A file left by a killed process opens too:
-    /// redb recovers the last committed transaction.
+    /// Opens (creating when missing, mode 0600) the database file at `path`
+    /// and loads its contents into memory; an existing file with a wider mode
+    /// is tightened to 0600, with a warning. A file left by a killed process
+    /// opens too: redb recovers the last committed transaction.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, EmbeddedError> {
         Self::open_with(path, SyncMode::EveryWrite)
     }
@@ -171,28 +191,39 @@ impl EmbeddedStore {
     /// [`EmbeddedStore::open_dir`] with a [`SyncMode`].
     pub fn open_dir_with(dir: impl AsRef<Path>, mode: SyncMode) -> Result<Self, EmbeddedError> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir)
+        crate::file_mode::create_private_dir(dir)
             .map_err(|source| EmbeddedError::DataDir { path: dir.to_path_buf(), source })?;
+        crate::file_mode::restrict_logged(dir, 0o700, "embedded store's data directory");
         Self::open_with(dir.join(DB_FILE_NAME), mode)
     }
 
     /// [`EmbeddedStore::open`] with a [`SyncMode`].
     pub fn open_with(path: impl AsRef<Path>, mode: SyncMode) -> Result<Self, EmbeddedError> {
         let path = path.as_ref().to_path_buf();
+        // redb initialises an empty file; created here, it is never readable
+        // by others, not even between its creation and a chmod.
+        crate::file_mode::create_private_file(&path)
+            .map_err(|source| EmbeddedError::Create { path: path.clone(), source })?;
+        crate::file_mode::restrict_logged(&path, 0o600, "embedded store's database");
         let db = Database::create(&path)
             .map_err(|source| EmbeddedError::Open { path: path.clone(), source })?;
         let shared = Shared {
             path,
-            db,
+            db: RwLock::new(Some(db)),
             writer: Mutex::new(()),
             cache: RwLock::new(Cache::default()),
             mode,
             durable: Mutex::new(0),
+            fault: Mutex::new(None),
+            reopen_needed: AtomicBool::new(false),
+            recovered: Mutex::new(None),
         };
         let load = |s: &Shared| -> Result<Cache, StoreError> {
             s.create_tables()?;
-            let txn = s.db.begin_read().map_err(|e| s.backend("begin read", e))?;
-            s.load(&txn)
+            s.with_db("begin read", |db| {
+                let txn = db.begin_read().map_err(|e| s.backend("begin read", e))?;
+                s.load(&txn)
+            })
         };
         let cache = load(&shared)
             .map_err(|source| EmbeddedError::Load { path: shared.path.clone(), source })?;
@@ -221,6 +252,9 @@ impl EmbeddedStore {
         if self.shared.mode == SyncMode::EveryWrite {
             return Ok(());
         }
+        // Writes that returned before a failure may have been lost with it:
+        // no sync succeeds until the store has recovered.
+        self.shared.fault_error()?;
         let target = self.version();
         if *self.shared.durable.lock().unwrap_or_else(|e| e.into_inner()) >= target {
             return Ok(());
@@ -248,6 +282,16 @@ impl EmbeddedStore {
         R: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        // A failed store refuses writes at once, except when it is time to
+        // try reopening it (see the `fault` module).
+        let f = move |s: &Shared| -> Result<R, E> {
+            s.writable()?;
+            let r = f(s);
+            if s.reopen_needed.swap(false, Ordering::SeqCst) {
+                s.reopen();
+            }
+            r
+        };
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
                 let shared = Arc::clone(&self.shared);
@@ -266,7 +310,7 @@ impl EmbeddedStore {
 impl Shared {
     /// Makes the commits up to version `target` durable: one empty durable
     /// commit, skipped when a `sync` that finished meanwhile covered them.
-    fn sync_through(&self, target: Version) -> Result<(), StoreError> {
+    pub(super) fn sync_through(&self, target: Version) -> Result<(), StoreError> {
         let mut durable = self.durable.lock().unwrap_or_else(|e| e.into_inner());
         if *durable >= target {
             return Ok(());
@@ -274,25 +318,27 @@ impl Shared {
         // Everything committed before this point is covered by the commit
         // below: redb persists earlier non-durable commits with it.
         let covered = self.read_cache().version.max(target);
-        let mut txn = self.db.begin_write().map_err(|e| self.backend("sync", e))?;
-        txn.set_durability(Durability::Immediate).map_err(|e| self.backend("sync", e))?;
-        txn.commit().map_err(|e| self.backend("sync", e))?;
+        self.with_db("sync", |db| {
+            let mut txn = db.begin_write().map_err(|e| self.failure("sync", e.into()))?;
+            txn.set_durability(Durability::Immediate).map_err(|e| self.backend("sync", e))?;
+            txn.commit().map_err(|e| self.failure("sync", e.into()))
+        })?;
         *durable = covered;
         Ok(())
     }
 
     fn create_tables(&self) -> Result<(), StoreError> {
-        let next = {
-            let txn = self.db.begin_read().map_err(|e| self.backend("begin read", e))?;
+        let next = self.with_db("begin read", |db| {
+            let txn = db.begin_read().map_err(|e| self.backend("begin read", e))?;
             match txn.open_table(META) {
-                Ok(t) => t
+                Ok(t) => Ok(t
                     .get(VERSION_KEY)
                     .map_err(|e| self.backend("read meta", e))?
-                    .map_or(0, |g| g.value()),
-                Err(redb::TableError::TableDoesNotExist(_)) => 0,
-                Err(e) => return Err(self.backend("open table meta", e)),
+                    .map_or(0, |g| g.value())),
+                Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+                Err(e) => Err(self.backend("open table meta", e)),
             }
-        };
+        })?;
         self.transact("create tables", next, |txn| {
             txn.open_table(POOLS)?;
             txn.open_table(POOL_VERSIONS)?;
@@ -304,7 +350,7 @@ impl Shared {
         })
     }
 
-    fn load(&self, txn: &ReadTransaction) -> Result<Cache, StoreError> {
+    pub(super) fn load(&self, txn: &ReadTransaction) -> Result<Cache, StoreError> {
         let mut cache = Cache::default();
         let meta = txn.open_table(META).map_err(|e| self.backend("open table meta", e))?;
         cache.version = meta
@@ -405,8 +451,11 @@ impl Shared {
     /// cache refused a change the database took, which the pre-commit check
     /// rules out).
     pub(super) fn reload_pool(&self, cache: &mut Cache, name: &str) -> Result<(), StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.backend("begin read", e))?;
-        match self.load_pool(&txn, name)? {
+        let loaded = self.with_db("begin read", |db| {
+            let txn = db.begin_read().map_err(|e| self.backend("begin read", e))?;
+            self.load_pool(&txn, name)
+        })?;
+        match loaded {
             Some(p) => cache.pools.insert(name.to_string(), p),
             None => cache.pools.remove(name),
         };
@@ -442,26 +491,28 @@ impl Shared {
         next: Version,
         f: impl FnOnce(&WriteTransaction) -> Result<R, redb::Error>,
     ) -> Result<R, StoreError> {
-        let mut txn = self.db.begin_write().map_err(|e| self.backend(op, e))?;
-        let durability = match self.mode {
-            SyncMode::EveryWrite => Durability::Immediate,
-            SyncMode::Group => Durability::None,
-        };
-        txn.set_durability(durability).map_err(|e| self.backend(op, e))?;
-        let run = |txn: &WriteTransaction| -> Result<R, redb::Error> {
-            txn.open_table(META)?.insert(VERSION_KEY, next)?;
-            f(txn)
-        };
-        match run(&txn) {
-            Ok(r) => {
-                txn.commit().map_err(|e| self.backend(op, e))?;
-                Ok(r)
+        self.with_db(op, |db| {
+            let mut txn = db.begin_write().map_err(|e| self.failure(op, e.into()))?;
+            let durability = match self.mode {
+                SyncMode::EveryWrite => Durability::Immediate,
+                SyncMode::Group => Durability::None,
+            };
+            txn.set_durability(durability).map_err(|e| self.backend(op, e))?;
+            let run = |txn: &WriteTransaction| -> Result<R, redb::Error> {
+                txn.open_table(META)?.insert(VERSION_KEY, next)?;
+                f(txn)
+            };
+            match run(&txn) {
+                Ok(r) => {
+                    txn.commit().map_err(|e| self.failure(op, e.into()))?;
+                    Ok(r)
+                }
+                Err(e) => {
+                    let _ = txn.abort();
+                    Err(self.failure(op, e))
+                }
             }
-            Err(e) => {
-                let _ = txn.abort();
-                Err(self.backend(op, e))
-            }
-        }
+        })
     }
 }
 

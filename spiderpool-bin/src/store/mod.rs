@@ -15,6 +15,7 @@ mod admin;
 mod deletion;
 mod embedded;
 mod endpoints;
+mod fault;
 mod pools;
 
 pub use embedded::{DB_FILE_NAME, EmbeddedError, EmbeddedStore, SyncMode};

@@ -167,6 +167,10 @@ impl PoolStore for EmbeddedStore {
     async fn sync(&self) -> Result<(), StoreError> {
         EmbeddedStore::sync(self).await
     }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        EmbeddedStore::health(self).await
+    }
 }
 
 #[cfg(test)]

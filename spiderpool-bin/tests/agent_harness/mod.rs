@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use spiderpool_bin::agent::{Agent, AgentStore, bind_socket, serve};
+use spiderpool_bin::agent::{Agent, AgentStore, ServerLimits, bind_socket, serve};
+
+pub mod process;
+pub mod raw_http;
 
 /// A fresh directory `/tmp/<prefix>-<pid>-<n>`, removed on drop. (Kept short:
 /// agent sockets live in it and a socket path has at most 107 bytes.)
@@ -48,6 +51,15 @@ pub struct Serving {
 /// Serves `agent` on `socket` (parent directories created) from a thread with
 /// a 2-worker tokio runtime; returns once the socket is bound.
 pub fn serve_agent<S: AgentStore>(agent: Arc<Agent<S>>, socket: &Path) -> Serving {
+    serve_agent_with(agent, socket, ServerLimits::default())
+}
+
+/// [`serve_agent`] with the server's limits.
+pub fn serve_agent_with<S: AgentStore>(
+    agent: Arc<Agent<S>>,
+    socket: &Path,
+    limits: ServerLimits,
+) -> Serving {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let sock = socket.to_path_buf();
@@ -58,9 +70,9 @@ pub fn serve_agent<S: AgentStore>(agent: Arc<Agent<S>>, socket: &Path) -> Servin
             .build()
             .unwrap();
         rt.block_on(async move {
-            let listener = bind_socket(&sock).unwrap();
+            let socket = bind_socket(&sock).await.unwrap();
             ready_tx.send(()).unwrap();
-            serve(listener, agent, Some(&sock), async move {
+            serve(socket, agent, limits, async move {
                 let _ = rx.await;
             })
             .await

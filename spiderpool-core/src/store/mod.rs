@@ -462,6 +462,14 @@ pub trait PoolStore: Send + Sync {
     fn sync(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
         async { Ok(()) }
     }
+
+    /// Whether the store can take writes now: `Err` naming why not (a store
+    /// whose disk is full says so here, and keeps saying it until a write
+    /// can succeed again). Stores that cannot fail, like this default,
+    /// answer `Ok`. Health probes report it.
+    fn health(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// SpiderEndpoints (one per pod), keyed by namespace and name.
