@@ -26,7 +26,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{delete, get, post};
 use spiderpool_core::admission::ClusterSettings;
-use spiderpool_core::allocator::{Allocator, Clock, RetryPolicy};
+use spiderpool_core::allocator::{Allocator, Clock, Jitter, RetryPolicy, unit_interval};
 use spiderpool_core::selection::IpamSettings;
 use spiderpool_core::store::{AdminStore, EndpointStore, PoolStore, StoreError};
 
@@ -61,6 +61,21 @@ pub struct TokioClock;
 impl Clock for TokioClock {
     async fn sleep(&self, d: Duration) {
         tokio::time::sleep(d).await;
+    }
+}
+
+/// Retry jitter from the operating system's randomness (a fresh
+/// `RandomState` per draw), so the agents and requests that conflict on a
+/// store spread their retries out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OsJitter;
+
+impl Jitter for OsJitter {
+    fn sample(&self) -> f64 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0x9e37_79b9_7f4a_7c15);
+        unit_interval(h.finish())
     }
 }
 
@@ -128,7 +143,7 @@ impl AgentConfig {
 /// The agent: configuration and the allocator over the store.
 #[derive(Debug)]
 pub struct Agent<S> {
-    allocator: Allocator<Metered<S>, TokioClock>,
+    allocator: Allocator<Metered<S>, TokioClock, OsJitter>,
     config: AgentConfig,
     metrics: Arc<Metrics>,
     /// Node-local serialisation of allocations and releases (Spiderpool's
@@ -146,7 +161,8 @@ impl<S: AgentStore> Agent<S> {
         let metrics = Arc::new(Metrics::new());
         let metered = Metered { inner: store, metrics: metrics.clone() };
         Self {
-            allocator: Allocator::with_clock(metered, TokioClock, RetryPolicy::default()),
+            allocator: Allocator::with_clock(metered, TokioClock, RetryPolicy::default())
+                .with_jitter(OsJitter),
             config,
             metrics,
             write_queue: tokio::sync::Mutex::new(()),
@@ -187,7 +203,7 @@ impl<S: AgentStore> Agent<S> {
     }
 
     /// The allocator (over the store wrapped for conflict counting).
-    pub fn allocator(&self) -> &Allocator<Metered<S>, TokioClock> {
+    pub fn allocator(&self) -> &Allocator<Metered<S>, TokioClock, OsJitter> {
         &self.allocator
     }
 

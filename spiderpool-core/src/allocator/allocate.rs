@@ -6,23 +6,21 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
+use super::endpoint::{Reconciled, allocation_from_endpoint, endpoint_details};
+use super::record::{keeping_network, pod_record};
 use super::{
-    AllocateError, AllocateRequest, AllocatedIp, Allocation, Allocator, Clock, PodRoute,
-    PoolAttempt, Step,
+    AllocateError, AllocateRequest, Allocation, Allocator, Clock, Jitter, PoolAttempt, Step,
 };
 use crate::annotation;
 use crate::ip::{IpFamily, IpSet, parse_cidr, parse_ip_of};
-use crate::model::{
-    IPAllocationDetail, PodIPAllocation, PoolIpAllocation, Route, SpiderEndpoint, SpiderIPPool,
-    WorkloadEndpointStatus,
-};
+use crate::model::{IPAllocationDetail, PoolIpAllocation, Route, SpiderEndpoint, SpiderIPPool};
 use crate::selection::{self, FilterContext, NicRequest};
 use crate::store::{
-    AllocationChange, EndpointStore, PoolState, PoolStore, StoreError, Versioned, reserved_set,
+    AllocationChange, EndpointStore, PoolState, PoolStore, StoreError, reserved_set,
 };
 
 /// What a pool gives the pod besides the address.
-#[derive(Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct PoolInfo {
     prefix: u8,
     gateway: Option<IpAddr>,
@@ -54,15 +52,17 @@ struct Committed {
 
 /// One family of one NIC, allocated.
 struct Got {
+    family: IpFamily,
     pool: String,
     address: IpNet,
     info: PoolInfo,
 }
 
-impl<S, C> Allocator<S, C>
+impl<S, C, J> Allocator<S, C, J>
 where
     S: PoolStore + EndpointStore,
     C: Clock,
+    J: Jitter,
 {
     /// Allocates the addresses of one CNI ADD and returns those of every NIC of
     /// the pod (filter with [`Allocation::for_nic`]).
@@ -101,66 +101,54 @@ where
         })
     }
 
+    /// One attempt of an ADD: settle the endpoint the pod has
+    /// ([`Allocator::reconcile_endpoint`]), allocate every NIC it does not
+    /// record ([`Allocator::allocate_nics`]), attach the annotation's routes,
+    /// write the endpoint. A failure after a record was added gives the
+    /// records of this attempt back.
     async fn try_allocate(&self, req: &AllocateRequest) -> Result<Allocation, AllocateError> {
         let pod = &req.pod;
-        let mut endpoint = self.store.get_endpoint(&pod.namespace, &pod.name).await?;
+        let endpoint = self.store.get_endpoint(&pod.namespace, &pod.name).await?;
         let pools = self.store.list_pools().await?;
         let requests =
             || selection::requested_pools(pod, &req.namespace, &req.settings, &req.nic, &pools);
-
-        if let Some(ep) = &endpoint {
-            let ep_uid = endpoint_uid(&ep.value).to_string();
-            let statefulset = pod.is_statefulset_pod();
-            let has_nic = endpoint_details(&ep.value).any(|d| d.interface == req.nic);
-            if statefulset && pools_changed(&ep.value, &requests()?) {
-                // The pod now asks for other pools: give the old addresses back.
-                self.release_endpoint_records(&ep.value, &ep_uid, None).await?;
-                self.store.delete_endpoint(&pod.namespace, &pod.name, ep.version).await?;
-                endpoint = None;
-            } else if !statefulset && ep_uid != pod.uid {
-                // A same-name pod that is gone: its addresses are no longer live.
-                self.release_endpoint_records(&ep.value, &ep_uid, None).await?;
-                self.store.delete_endpoint(&pod.namespace, &pod.name, ep.version).await?;
-                endpoint = None;
-            } else if has_nic {
-                if ep_uid == pod.uid || statefulset {
-                    if self.rebind(ep, req).await? {
-                        let fresh = self.store.get_endpoint(&pod.namespace, &pod.name).await?;
-                        let Some(fresh) = fresh else {
-                            return Err(conflict(pod));
-                        };
-                        return allocation_from_endpoint(&fresh.value);
-                    }
-                    // An address could not be taken back: start over.
-                    self.release_endpoint_records(&ep.value, &ep_uid, None).await?;
-                    self.store.delete_endpoint(&pod.namespace, &pod.name, ep.version).await?;
-                    endpoint = None;
-                }
-            } else if ep_uid != pod.uid {
-                // StatefulSet pod re-created with a NIC not recorded yet: rebind
-                // what is recorded, then add the new NIC below.
-                if !self.rebind(ep, req).await? {
-                    self.release_endpoint_records(&ep.value, &ep_uid, None).await?;
-                    self.store.delete_endpoint(&pod.namespace, &pod.name, ep.version).await?;
-                    endpoint = None;
-                } else {
-                    endpoint = self.store.get_endpoint(&pod.namespace, &pod.name).await?;
-                }
+        let endpoint = match self.reconcile_endpoint(req, endpoint, requests).await? {
+            Reconciled::Answered(allocation) => return Ok(allocation),
+            Reconciled::Allocate(endpoint) => endpoint.map(|ep| *ep),
+        };
+        let requests = requests()?;
+        let todo = unrecorded(&requests, endpoint.as_ref().map(|ep| &ep.value));
+        let mut committed = Vec::new();
+        let details = match self.allocate_nics(req, &todo, &pools, &mut committed).await {
+            Ok(mut details) => attach_custom_routes(pod, &mut details).map(|()| details),
+            Err(e) => Err(e),
+        };
+        let written = match details {
+            Ok(details) => self.write_endpoint(req, endpoint, details).await.map_err(Into::into),
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(ep) => allocation_from_endpoint(&ep),
+            Err(e) => {
+                self.rollback(&committed).await;
+                Err(e)
             }
         }
+    }
 
-        let requests = requests()?;
-        let recorded: Vec<String> = endpoint
-            .as_ref()
-            .map(|ep| endpoint_details(&ep.value).map(|d| d.interface.clone()).collect())
-            .unwrap_or_default();
-        let todo: Vec<&NicRequest> =
-            requests.iter().filter(|r| !recorded.contains(&r.nic)).collect();
-
+    /// Allocates both families of every NIC of `todo`, in order; the records
+    /// added go to `committed` (for a rollback).
+    async fn allocate_nics(
+        &self,
+        req: &AllocateRequest,
+        todo: &[&NicRequest],
+        pools: &[Arc<SpiderIPPool>],
+        committed: &mut Vec<Committed>,
+    ) -> Result<Vec<IPAllocationDetail>, AllocateError> {
         let by_name: BTreeMap<&str, &Arc<SpiderIPPool>> =
             pools.iter().map(|p| (p.metadata.name_str(), p)).collect();
         let ctx = FilterContext {
-            pod,
+            pod: &req.pod,
             namespace: &req.namespace,
             node: &req.node,
             settings: &req.settings,
@@ -168,90 +156,24 @@ where
         let reserved = self.store.list_reserved_ips().await?;
         let reserved_v4 = reserved_set(&reserved, IpFamily::V4);
         let reserved_v6 = reserved_set(&reserved, IpFamily::V6);
-
-        let mut committed: Vec<Committed> = Vec::new();
-        let mut details: Vec<IPAllocationDetail> = Vec::new();
-        for request in &todo {
-            let mut detail =
-                IPAllocationDetail { interface: request.nic.clone(), ..Default::default() };
-            let mut gateway_seen = false;
+        let mut details = Vec::with_capacity(todo.len());
+        for request in todo {
+            let mut got = Vec::new();
             for family in selection::families(request, &req.settings) {
-                let outcome = match selection::candidates(request, family, &by_name, &ctx) {
-                    Ok(cands) => {
-                        let reserved = match family {
-                            IpFamily::V4 => &reserved_v4,
-                            IpFamily::V6 => &reserved_v6,
-                        };
-                        self.allocate_family(
-                            req,
-                            &request.nic,
-                            family,
-                            &cands,
-                            reserved,
-                            &mut committed,
-                        )
-                        .await
-                    }
-                    Err(e) => Err(e.into()),
+                let candidates = selection::candidates(request, family, &by_name, &ctx)?;
+                let reserved = match family {
+                    IpFamily::V4 => &reserved_v4,
+                    IpFamily::V6 => &reserved_v6,
                 };
-                let got = match outcome {
-                    Ok(got) => got,
-                    Err(e) => {
-                        self.rollback(&committed).await;
-                        return Err(e);
-                    }
-                };
-                let address = Some(got.address.to_string());
-                let pool = Some(got.pool.clone());
-                let gateway = got.info.gateway.map(|g| g.to_string());
-                gateway_seen |= gateway.is_some();
-                match family {
-                    IpFamily::V4 => {
-                        detail.ipv4 = address;
-                        detail.ipv4_pool = pool;
-                        detail.ipv4_gateway = gateway;
-                    }
-                    IpFamily::V6 => {
-                        detail.ipv6 = address;
-                        detail.ipv6_pool = pool;
-                        detail.ipv6_gateway = gateway;
-                    }
-                }
-                detail.routes.extend(got.info.routes.iter().cloned());
+                let nic = &request.nic;
+                got.push(
+                    self.allocate_family(req, nic, family, &candidates, reserved, committed)
+                        .await?,
+                );
             }
-            if gateway_seen {
-                detail.clean_gateway = Some(request.clean_gateway);
-            }
-            details.push(detail);
+            details.push(nic_detail(request, &got));
         }
-
-        if let Err(e) = attach_custom_routes(pod, &mut details) {
-            self.rollback(&committed).await;
-            return Err(e);
-        }
-
-        let written = match endpoint {
-            Some(ep) if !details.is_empty() => {
-                let mut value = ep.value.clone();
-                let status = &mut value.status;
-                status.current.uid = pod.uid.clone();
-                status.current.node = req.node.name.clone();
-                status.current.ips.extend(details);
-                self.store.update_endpoint(&value, ep.version).await.map(|_| value)
-            }
-            Some(ep) => Ok(ep.value),
-            None => {
-                let value = new_endpoint(req, details);
-                self.store.create_endpoint(&value).await.map(|_| value)
-            }
-        };
-        match written {
-            Ok(ep) => allocation_from_endpoint(&ep),
-            Err(e) => {
-                self.rollback(&committed).await;
-                Err(e.into())
-            }
-        }
+        Ok(details)
     }
 
     /// Tries the candidate pools of one NIC and family in order.
@@ -268,7 +190,7 @@ where
         for pool in candidates {
             let name = pool.metadata.name_str();
             match self.allocate_in_pool(req, nic, name, reserved).await {
-                Ok(Ok((ip, info, fresh))) => {
+                Ok(Ok(Picked { ip, info, fresh })) => {
                     if fresh {
                         committed.push(Committed {
                             pool: name.to_string(),
@@ -280,7 +202,7 @@ where
                         pod: req.pod.namespaced_name(),
                         message: e.to_string(),
                     })?;
-                    return Ok(Got { pool: name.to_string(), address, info });
+                    return Ok(Got { family, pool: name.to_string(), address, info });
                 }
                 Ok(Err(reason)) => tried.push(PoolAttempt { pool: name.to_string(), reason }),
                 Err(AllocateError::RetriesExhausted { attempts, .. }) => tried.push(PoolAttempt {
@@ -302,49 +224,9 @@ where
         nic: &str,
         pool: &str,
         reserved: &IpSet,
-    ) -> Result<Result<(IpAddr, PoolInfo, bool), String>, AllocateError> {
-        let record = PoolIpAllocation {
-            pod: req.pod.namespaced_name(),
-            pod_uid: req.pod.uid.clone(),
-            container_id: Some(req.container_id.clone()).filter(|c| !c.is_empty()),
-            interface: Some(nic.to_string()),
-            node: Some(req.node.name.clone()).filter(|n| !n.is_empty()),
-            network: network_of(req, nic),
-        };
-        let outcome = self
-            .update_pool(pool, |state| {
-                let info = match pool_info(state) {
-                    Ok(info) => info,
-                    Err(reason) => return Step::Done(Err(reason)),
-                };
-                let held = state
-                    .records_of_uid(&req.pod.uid)
-                    .find(|(_, r)| r.interface.as_deref().is_none_or(|i| i == nic));
-                let one = |ip, record: PoolIpAllocation| vec![(ip, record)];
-                match held {
-                    Some((ip, r)) => {
-                        let want = keeping_network(&record, r);
-                        if *r == want {
-                            return Step::Done(Ok((ip, info, false)));
-                        }
-                        Step::Write(
-                            AllocationChange { update: one(ip, want), ..Default::default() },
-                            Ok((ip, info, false)),
-                        )
-                    }
-                    None => match state.first_free(reserved) {
-                        Some(ip) => Step::Write(
-                            AllocationChange { add: one(ip, record.clone()), ..Default::default() },
-                            Ok((ip, info, true)),
-                        ),
-                        None => Step::Done(Err(
-                            "no free address (every address is allocated, excluded or reserved)"
-                                .to_string(),
-                        )),
-                    },
-                }
-            })
-            .await;
+    ) -> Result<Result<Picked, String>, AllocateError> {
+        let record = pod_record(req, nic);
+        let outcome = self.update_pool(pool, |state| pick_in_pool(state, &record, reserved)).await;
         match outcome {
             Ok(Some(result)) => Ok(result),
             Ok(None) => Ok(Err("no such SpiderIPPool (deleted meanwhile)".to_string())),
@@ -360,162 +242,93 @@ where
             let _ = self.remove_record(&c.pool, c.ip, &c.uid, None, None).await;
         }
     }
+}
 
-    /// Re-points the endpoint's records at this pod (UID, container, node), as
-    /// Spiderpool does for StatefulSet pods and repeated ADDs. Returns false when
-    /// an address is now held by someone else.
-    async fn rebind(
-        &self,
-        ep: &Versioned<SpiderEndpoint>,
-        req: &AllocateRequest,
-    ) -> Result<bool, AllocateError> {
-        let pod = &req.pod;
-        let old_uid = endpoint_uid(&ep.value).to_string();
-        let reserved = self.store.list_reserved_ips().await?;
-        for detail in endpoint_details(&ep.value) {
-            for (addr, pool) in
-                [(&detail.ipv4, &detail.ipv4_pool), (&detail.ipv6, &detail.ipv6_pool)]
-            {
-                let (Some(addr), Some(pool)) = (addr, pool) else { continue };
-                let Ok(net) = addr.parse::<IpNet>() else { return Ok(false) };
-                let ip = net.addr();
-                let reserved = reserved_set(&reserved, IpFamily::of(&ip));
-                let record = PoolIpAllocation {
-                    pod: pod.namespaced_name(),
-                    pod_uid: pod.uid.clone(),
-                    container_id: Some(req.container_id.clone()).filter(|c| !c.is_empty()),
-                    interface: Some(detail.interface.clone()),
-                    node: Some(req.node.name.clone()).filter(|n| !n.is_empty()),
-                    network: network_of(req, &detail.interface),
-                };
-                if !self.rebind_one(pool, ip, &old_uid, record, &reserved).await? {
-                    return Ok(false);
-                }
+/// An address a pool gave a NIC.
+#[derive(Debug, Clone, PartialEq)]
+struct Picked {
+    ip: IpAddr,
+    info: PoolInfo,
+    /// A record was added (not one the pod already held).
+    fresh: bool,
+}
+
+/// What one read of a pool decides for `record` (a pod's NIC): the address
+/// the pod holds there for that NIC (its record rewritten when it changed),
+/// else the first free address that is not in `reserved`, else why not.
+fn pick_in_pool(
+    state: &PoolState,
+    record: &PoolIpAllocation,
+    reserved: &IpSet,
+) -> Step<Result<Picked, String>> {
+    let info = match pool_info(state) {
+        Ok(info) => info,
+        Err(reason) => return Step::Done(Err(reason)),
+    };
+    let nic = record.interface.as_deref().unwrap_or_default();
+    let held = state
+        .records_of_uid(&record.pod_uid)
+        .find(|(_, r)| r.interface.as_deref().is_none_or(|i| i == nic));
+    let one = |ip, record: PoolIpAllocation| vec![(ip, record)];
+    match held {
+        Some((ip, r)) => {
+            let want = keeping_network(record, r);
+            let picked = Ok(Picked { ip, info, fresh: false });
+            if *r == want {
+                return Step::Done(picked);
+            }
+            Step::Write(AllocationChange { update: one(ip, want), ..Default::default() }, picked)
+        }
+        None => match state.first_free(reserved) {
+            Some(ip) => Step::Write(
+                AllocationChange { add: one(ip, record.clone()), ..Default::default() },
+                Ok(Picked { ip, info, fresh: true }),
+            ),
+            None => Step::Done(Err(
+                "no free address (every address is allocated, excluded or reserved)".to_string(),
+            )),
+        },
+    }
+}
+
+/// The requests of the NICs `endpoint` does not record yet.
+fn unrecorded<'a>(
+    requests: &'a [NicRequest],
+    endpoint: Option<&SpiderEndpoint>,
+) -> Vec<&'a NicRequest> {
+    let recorded: Vec<&str> = endpoint
+        .map(|ep| endpoint_details(ep).map(|d| d.interface.as_str()).collect())
+        .unwrap_or_default();
+    requests.iter().filter(|r| !recorded.contains(&r.nic.as_str())).collect()
+}
+
+/// The endpoint's record of one NIC from what each family got: address,
+/// pool and gateway per family, the pools' routes, and `cleanGateway` when
+/// a pool has a gateway.
+fn nic_detail(request: &NicRequest, got: &[Got]) -> IPAllocationDetail {
+    let mut detail = IPAllocationDetail { interface: request.nic.clone(), ..Default::default() };
+    for got in got {
+        let address = Some(got.address.to_string());
+        let pool = Some(got.pool.clone());
+        let gateway = got.info.gateway.map(|g| g.to_string());
+        match got.family {
+            IpFamily::V4 => {
+                detail.ipv4 = address;
+                detail.ipv4_pool = pool;
+                detail.ipv4_gateway = gateway;
+            }
+            IpFamily::V6 => {
+                detail.ipv6 = address;
+                detail.ipv6_pool = pool;
+                detail.ipv6_gateway = gateway;
             }
         }
-        let mut value = ep.value.clone();
-        let status = &mut value.status;
-        if status.current.uid != pod.uid || status.current.node != req.node.name {
-            status.current.uid = pod.uid.clone();
-            status.current.node = req.node.name.clone();
-            self.store.update_endpoint(&value, ep.version).await?;
-        }
-        Ok(true)
+        detail.routes.extend(got.info.routes.iter().cloned());
     }
-
-    async fn rebind_one(
-        &self,
-        pool: &str,
-        ip: IpAddr,
-        old_uid: &str,
-        record: PoolIpAllocation,
-        reserved: &IpSet,
-    ) -> Result<bool, AllocateError> {
-        let outcome = self
-            .update_pool(pool, |state| {
-                let one = |record: PoolIpAllocation| vec![(ip, record)];
-                match state.record(&ip) {
-                    Some(r)
-                        if r.pod_uid == old_uid
-                            || r.pod_uid == record.pod_uid
-                            || r.pod == record.pod =>
-                    {
-                        let want = keeping_network(&record, r);
-                        if *r == want {
-                            return Step::Done(true);
-                        }
-                        Step::Write(
-                            AllocationChange { update: one(want), ..Default::default() },
-                            true,
-                        )
-                    }
-                    Some(_) => Step::Done(false),
-                    None => {
-                        // Released meanwhile (for example by GC): take it back if
-                        // it is still usable.
-                        let usable = state.ips.iter().any(|r| r.contains(&ip))
-                            && !state.excluded.contains(&ip)
-                            && !reserved.contains(&ip);
-                        if usable {
-                            Step::Write(
-                                AllocationChange { add: one(record.clone()), ..Default::default() },
-                                true,
-                            )
-                        } else {
-                            Step::Done(false)
-                        }
-                    }
-                }
-            })
-            .await;
-        match outcome {
-            Ok(taken) => Ok(taken.unwrap_or(false)),
-            Err(AllocateError::Store(StoreError::Invalid { .. })) => Ok(false),
-            Err(e) => Err(e),
-        }
+    if detail.ipv4_gateway.is_some() || detail.ipv6_gateway.is_some() {
+        detail.clean_gateway = Some(request.clean_gateway);
     }
-}
-
-/// The network to record for `nic`: the ADD's own network on its own NIC,
-/// nothing on the other NICs it allocates or rebinds.
-fn network_of(req: &AllocateRequest, nic: &str) -> Option<String> {
-    req.network.clone().filter(|n| !n.is_empty() && nic == req.nic)
-}
-
-/// `record`, with the network `held` records when `record` names none (an ADD
-/// of another NIC, or a caller that does not know the network, keeps it).
-fn keeping_network(record: &PoolIpAllocation, held: &PoolIpAllocation) -> PoolIpAllocation {
-    let mut want = record.clone();
-    if want.network.is_none() {
-        want.network = held.network.clone();
-    }
-    want
-}
-
-fn conflict(pod: &crate::pod::PodFacts) -> AllocateError {
-    AllocateError::Store(StoreError::Conflict {
-        kind: "SpiderEndpoint",
-        name: pod.namespaced_name(),
-        expected: 0,
-        actual: None,
-    })
-}
-
-/// The UID an endpoint records.
-pub(super) fn endpoint_uid(ep: &SpiderEndpoint) -> &str {
-    ep.status.current.uid.as_str()
-}
-
-/// The per-NIC records of an endpoint.
-pub(super) fn endpoint_details(ep: &SpiderEndpoint) -> impl Iterator<Item = &IPAllocationDetail> {
-    ep.status.current.ips.iter()
-}
-
-/// True when a recorded NIC's pool is no longer among the names the pod asks
-/// for on that NIC (StatefulSet pods then get fresh addresses).
-fn pools_changed(ep: &SpiderEndpoint, requests: &[NicRequest]) -> bool {
-    endpoint_details(ep).any(|d| {
-        let Some(r) = requests.iter().find(|r| r.nic == d.interface) else { return false };
-        let v4 = d.ipv4_pool.as_ref().is_some_and(|p| !r.ipv4.contains(p));
-        let v6 = d.ipv6_pool.as_ref().is_some_and(|p| !r.ipv6.contains(p));
-        v4 || v6
-    })
-}
-
-fn new_endpoint(req: &AllocateRequest, details: Vec<IPAllocationDetail>) -> SpiderEndpoint {
-    let pod = &req.pod;
-    let status = WorkloadEndpointStatus {
-        current: PodIPAllocation {
-            uid: pod.uid.clone(),
-            node: req.node.name.clone(),
-            ips: details,
-        },
-        owner_controller_type: pod.owner_kind().to_string(),
-        owner_controller_name: pod.owner_name().to_string(),
-    };
-    let mut ep = SpiderEndpoint::new(&pod.namespace, &pod.name, status);
-    ep.metadata.finalizers = Some(vec![crate::model::FINALIZER.to_string()]);
-    ep
+    detail
 }
 
 /// `ipam.spidernet.io/routes`: each route goes to the NIC whose allocated subnet
@@ -541,51 +354,131 @@ fn attach_custom_routes(
     Ok(())
 }
 
-/// The answer for every NIC an endpoint records.
-pub(super) fn allocation_from_endpoint(ep: &SpiderEndpoint) -> Result<Allocation, AllocateError> {
-    let mut out = Allocation::default();
-    let bad = |what: &str, v: &str| AllocateError::Pod {
-        pod: format!(
-            "{}/{}",
-            ep.metadata.namespace.as_deref().unwrap_or(""),
-            ep.metadata.name_str()
-        ),
-        message: format!("SpiderEndpoint records an invalid {what} {v:?}"),
-    };
-    for d in endpoint_details(ep) {
-        let clean = d.clean_gateway.unwrap_or(false);
-        for (family, addr, pool, gw) in [
-            (IpFamily::V4, &d.ipv4, &d.ipv4_pool, &d.ipv4_gateway),
-            (IpFamily::V6, &d.ipv6, &d.ipv6_pool, &d.ipv6_gateway),
-        ] {
-            let Some(addr) = addr else { continue };
-            let address: IpNet = addr.parse().map_err(|_| bad("address", addr))?;
-            let gateway = match gw.as_deref() {
-                Some(g) if !g.is_empty() => {
-                    Some(parse_ip_of(g, family).map_err(|_| bad("gateway", g))?)
-                }
-                _ => None,
-            };
-            if let (Some(gw), false) = (gateway, clean) {
-                let dst = match family {
-                    IpFamily::V4 => IpNet::V4(Default::default()),
-                    IpFamily::V6 => IpNet::V6(Default::default()),
-                };
-                out.routes.push(PodRoute { nic: d.interface.clone(), dst, gw });
-            }
-            out.ips.push(AllocatedIp {
-                nic: d.interface.clone(),
-                address,
-                pool: pool.clone().unwrap_or_default(),
-                gateway,
-                vlan: d.vlan.unwrap_or(0),
-            });
-        }
-        for r in &d.routes {
-            let dst: IpNet = r.dst.parse().map_err(|_| bad("route destination", &r.dst))?;
-            let gw: IpAddr = r.gw.parse().map_err(|_| bad("route gateway", &r.gw))?;
-            out.routes.push(PodRoute { nic: d.interface.clone(), dst, gw });
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::selection::CandidateSource;
+    use crate::store::contract::pool;
+
+    fn nic_request(nic: &str, clean_gateway: bool) -> NicRequest {
+        NicRequest {
+            nic: nic.into(),
+            clean_gateway,
+            ipv4: vec!["p4".into()],
+            ipv6: vec!["p6".into()],
+            origin: CandidateSource::CniConfig,
         }
     }
-    Ok(out)
+
+    fn got(family: IpFamily, address: &str, gateway: Option<&str>) -> Got {
+        Got {
+            family,
+            pool: format!("p{}", if family == IpFamily::V4 { 4 } else { 6 }),
+            address: address.parse().unwrap(),
+            info: PoolInfo {
+                prefix: 0,
+                gateway: gateway.map(|g| g.parse().unwrap()),
+                routes: vec![Route { dst: "10.9.0.0/16".into(), gw: "10.6.0.254".into() }],
+            },
+        }
+    }
+
+    fn record(uid: &str, nic: &str, network: Option<&str>) -> PoolIpAllocation {
+        PoolIpAllocation {
+            pod: "ns/p".into(),
+            pod_uid: uid.into(),
+            container_id: Some("c1".into()),
+            interface: Some(nic.into()),
+            node: None,
+            network: network.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn unrecorded_leaves_out_the_nics_the_endpoint_holds() {
+        let requests = [nic_request("net1", false), nic_request("net2", false)];
+        let all: Vec<&str> = unrecorded(&requests, None).iter().map(|r| r.nic.as_str()).collect();
+        assert_eq!(all, ["net1", "net2"]);
+        let mut ep = SpiderEndpoint::default();
+        ep.status
+            .current
+            .ips
+            .push(IPAllocationDetail { interface: "net1".into(), ..Default::default() });
+        let left: Vec<&str> =
+            unrecorded(&requests, Some(&ep)).iter().map(|r| r.nic.as_str()).collect();
+        assert_eq!(left, ["net2"]);
+    }
+
+    #[test]
+    fn a_nic_detail_holds_both_families_and_clean_gateway_only_with_a_gateway() {
+        let dual = [
+            got(IpFamily::V4, "10.6.0.10/16", Some("10.6.0.1")),
+            got(IpFamily::V6, "fd00::10/64", None),
+        ];
+        let d = nic_detail(&nic_request("net1", true), &dual);
+        assert_eq!(d.interface, "net1");
+        assert_eq!(d.ipv4.as_deref(), Some("10.6.0.10/16"));
+        assert_eq!(d.ipv4_pool.as_deref(), Some("p4"));
+        assert_eq!(d.ipv4_gateway.as_deref(), Some("10.6.0.1"));
+        assert_eq!(d.ipv6.as_deref(), Some("fd00::10/64"));
+        assert_eq!(d.ipv6_gateway, None);
+        assert_eq!(d.routes.len(), 2, "each pool's routes");
+        assert_eq!(d.clean_gateway, Some(true));
+        let no_gateway =
+            nic_detail(&nic_request("net1", true), &[got(IpFamily::V6, "fd00::1/64", None)]);
+        assert_eq!(no_gateway.clean_gateway, None);
+    }
+
+    #[test]
+    fn a_pool_gives_the_held_address_else_the_first_free_one() {
+        let mut p = pool("p", "10.6.0.0/16", &["10.6.0.10-10.6.0.11"]);
+        p.spec.gateway = Some("10.6.0.1".into());
+        let mut state = PoolState::from_pool(p).unwrap();
+        let none = IpSet::new(IpFamily::V4);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+
+        // Nothing held: the first free address, as a new record.
+        let want = record("u1", "net1", Some("n1"));
+        let Step::Write(change, Ok(picked)) = pick_in_pool(&state, &want, &none) else {
+            panic!("expected a write")
+        };
+        assert_eq!((picked.ip, picked.fresh), (ip("10.6.0.10"), true));
+        assert_eq!(picked.info.gateway, Some(ip("10.6.0.1")));
+        assert_eq!(change.add, vec![(ip("10.6.0.10"), want.clone())]);
+        state.apply(&change).unwrap();
+
+        // Held with the same record: nothing to write.
+        let Step::Done(Ok(again)) = pick_in_pool(&state, &want, &none) else { panic!() };
+        assert_eq!((again.ip, again.fresh), (ip("10.6.0.10"), false));
+
+        // Held, asked without a network: the record is rewritten (new
+        // container) and keeps the network it has.
+        let mut newer = record("u1", "net1", None);
+        newer.container_id = Some("c2".into());
+        let Step::Write(change, Ok(kept)) = pick_in_pool(&state, &newer, &none) else { panic!() };
+        assert!(!kept.fresh);
+        assert_eq!(change.update[0].1.network.as_deref(), Some("n1"));
+        assert_eq!(change.update[0].1.container_id.as_deref(), Some("c2"));
+
+        // Another pod: the next free address, skipping reserved ones.
+        let mut reserved = IpSet::new(IpFamily::V4);
+        reserved.insert_u128(crate::ip::ip_to_u128(ip("10.6.0.11")));
+        let other = record("u2", "net1", None);
+        let Step::Done(Err(why)) = pick_in_pool(&state, &other, &reserved) else { panic!() };
+        assert!(why.contains("no free address"), "{why}");
+    }
+
+    #[test]
+    fn a_pool_with_a_broken_gateway_gives_nothing_and_says_why() {
+        let mut p = pool("p", "10.6.0.0/16", &["10.6.0.10"]);
+        p.spec.gateway = Some("nope".into());
+        let state = PoolState::from_pool(p).unwrap();
+        let r = record("u1", "net1", None);
+        let Step::Done(Err(why)) = pick_in_pool(&state, &r, &IpSet::new(IpFamily::V4)) else {
+            panic!()
+        };
+        assert!(why.starts_with("spec.gateway"), "{why}");
+    }
 }

@@ -13,10 +13,7 @@
 //! else.
 
 use std::fmt;
-use std::future::Future;
-use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
-use std::time::Duration;
 
 use ipnet::IpNet;
 
@@ -28,81 +25,13 @@ use crate::store::{
 };
 
 mod allocate;
+mod endpoint;
+mod record;
 mod release;
+mod retry;
 
 pub use release::{ReleaseOutcome, ReleaseRequest};
-
-/// Sleeps between retries. The agent passes tokio's timer; tests pass [`NoSleep`].
-pub trait Clock: Send + Sync {
-    /// Waits for `d`.
-    fn sleep(&self, d: Duration) -> impl Future<Output = ()> + Send;
-}
-
-/// A clock that never waits (tests, and embedders that retry immediately).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoSleep;
-
-impl Clock for NoSleep {
-    async fn sleep(&self, _d: Duration) {}
-}
-
-/// A clock that blocks the calling thread (synchronous embedders).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ThreadSleep;
-
-impl Clock for ThreadSleep {
-    async fn sleep(&self, d: Duration) {
-        std::thread::sleep(d);
-    }
-}
-
-/// Bounded exponential backoff with jitter for store conflicts.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RetryPolicy {
-    /// Attempts per write, the first included (at least 1).
-    pub max_attempts: u32,
-    /// Wait before the second attempt.
-    pub initial: Duration,
-    /// Growth factor of the wait.
-    pub factor: f64,
-    /// Up to this fraction of the wait is added at random (0.0 to 1.0).
-    pub jitter: f64,
-    /// Upper bound of one wait.
-    pub max_wait: Duration,
-}
-
-impl Default for RetryPolicy {
-    /// 8 attempts, 10 ms initial, factor 1.5, 50 % jitter, 200 ms cap: a little
-    /// more patient than Spiderpool's 5 × 10 ms × 1.5, because group commits
-    /// are not in the core.
-    fn default() -> Self {
-        Self {
-            max_attempts: 8,
-            initial: Duration::from_millis(10),
-            factor: 1.5,
-            jitter: 0.5,
-            max_wait: Duration::from_millis(200),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// The wait after failed attempt `attempt` (0-based), with jitter drawn from
-    /// `random` in `[0, 1)`.
-    pub fn wait(&self, attempt: u32, random: f64) -> Duration {
-        let base = self.initial.as_secs_f64() * self.factor.max(1.0).powi(attempt.min(64) as i32);
-        let jitter = base * self.jitter.clamp(0.0, 1.0) * random.clamp(0.0, 1.0);
-        let secs = (base + jitter).min(self.max_wait.as_secs_f64());
-        if secs.is_finite() && secs > 0.0 { Duration::from_secs_f64(secs) } else { Duration::ZERO }
-    }
-}
-
-/// A number in `[0, 1)` that differs between calls and threads, for jitter.
-fn jitter_sample() -> f64 {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(0x9e37_79b9_7f4a_7c15);
-    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
-}
+pub use retry::{Clock, Jitter, NoSleep, RetryPolicy, SeededJitter, ThreadSleep, unit_interval};
 
 /// One allocation request: one CNI ADD.
 #[derive(Debug, Clone, Default)]
@@ -246,31 +175,56 @@ fn format_attempts(tried: &[PoolAttempt]) -> String {
 }
 
 /// Allocates and releases pod addresses over a store.
+///
+/// Time ([`Clock`]) and the randomness of retry waits ([`Jitter`]) are
+/// injected: by default conflicts are retried at once ([`NoSleep`]) with
+/// [`SeededJitter`] (seed 0), so a run is reproducible; the agent passes
+/// tokio's timer and jitter drawn from the operating system.
 #[derive(Debug, Clone)]
-pub struct Allocator<S, C = NoSleep> {
+pub struct Allocator<S, C = NoSleep, J = SeededJitter> {
     store: S,
     clock: C,
+    jitter: J,
     retry: RetryPolicy,
 }
 
-impl<S> Allocator<S, NoSleep>
+impl<S> Allocator<S, NoSleep, SeededJitter>
 where
     S: PoolStore + EndpointStore,
 {
     /// An allocator that retries conflicts without waiting.
     pub fn new(store: S) -> Self {
-        Self { store, clock: NoSleep, retry: RetryPolicy::default() }
+        Self {
+            store,
+            clock: NoSleep,
+            jitter: SeededJitter::default(),
+            retry: RetryPolicy::default(),
+        }
     }
 }
 
-impl<S, C> Allocator<S, C>
+impl<S, C> Allocator<S, C, SeededJitter>
 where
     S: PoolStore + EndpointStore,
     C: Clock,
 {
-    /// An allocator with a clock and a retry policy.
+    /// An allocator with a clock and a retry policy (jitter from
+    /// [`SeededJitter`] with seed 0 until [`Allocator::with_jitter`]).
     pub fn with_clock(store: S, clock: C, retry: RetryPolicy) -> Self {
-        Self { store, clock, retry }
+        Self { store, clock, jitter: SeededJitter::default(), retry }
+    }
+}
+
+impl<S, C, J> Allocator<S, C, J>
+where
+    S: PoolStore + EndpointStore,
+    C: Clock,
+    J: Jitter,
+{
+    /// The same allocator, drawing the jitter of its retry waits from
+    /// `jitter`.
+    pub fn with_jitter<K: Jitter>(self, jitter: K) -> Allocator<S, C, K> {
+        Allocator { store: self.store, clock: self.clock, jitter, retry: self.retry }
     }
 
     /// The store.
@@ -278,8 +232,9 @@ where
         &self.store
     }
 
+    /// Waits before the retry that follows failed attempt `attempt`.
     async fn backoff(&self, attempt: u32) {
-        self.clock.sleep(self.retry.wait(attempt, jitter_sample())).await;
+        self.clock.sleep(self.retry.wait(attempt, self.jitter.sample())).await;
     }
 
     fn attempts(&self) -> u32 {
@@ -328,5 +283,7 @@ impl fmt::Display for PoolAttempt {
     }
 }
 
+#[cfg(test)]
+mod retry_tests;
 #[cfg(test)]
 mod tests;

@@ -5,8 +5,8 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::allocate::{endpoint_details, endpoint_uid};
-use super::{AllocateError, Allocator, Clock, Step};
+use super::endpoint::{endpoint_details, endpoint_uid};
+use super::{AllocateError, Allocator, Clock, Jitter, Step};
 use crate::model::SpiderEndpoint;
 use crate::pod::{OwnerFacts, statefulset_keeps_addresses};
 use crate::store::{AllocationChange, EndpointStore, PoolStore, StoreError, Versioned};
@@ -43,10 +43,11 @@ pub struct ReleaseOutcome {
     pub kept: Option<String>,
 }
 
-impl<S, C> Allocator<S, C>
+impl<S, C, J> Allocator<S, C, J>
 where
     S: PoolStore + EndpointStore,
     C: Clock,
+    J: Jitter,
 {
     /// Releases what a pod holds. Idempotent: releasing twice, or a pod that
     /// holds nothing, succeeds. Keeps going after a failure and reports all

@@ -431,7 +431,7 @@ fn retry_waits_grow_and_stay_bounded() {
     assert!(p.wait(0, 0.0) < p.wait(3, 0.0));
     assert!(p.wait(60, 1.0) <= p.max_wait);
     assert_eq!(p.wait(0, 0.0), std::time::Duration::from_millis(10));
-    let r = jitter_sample();
+    let r = SeededJitter::default().sample();
     assert!((0.0..1.0).contains(&r));
     let _unused: BTreeMap<(), ()> = BTreeMap::new();
 }
