@@ -24,14 +24,18 @@
 //!
 //! JSON keys come out in the order Spiderpool's Go structs produce them.
 
+mod error;
+mod main_plugin;
 mod nad;
 mod plugin;
 mod render;
 
+pub use error::RenderError;
+pub use main_plugin::{IPAM_TYPE, OVS_RESOURCE_PREFIX};
 pub use nad::{NAD_API_VERSION, NAD_KIND, NadSpec, NetworkAttachmentDefinition};
 pub use render::{
-    DEFAULT_CNI_VERSION, IPAM_TYPE, OVS_RESOURCE_PREFIX, RESOURCE_NAME_ANNOTATION, RenderError,
-    SUPPORTED_CNI_VERSIONS, cni_config_name, cni_version, nad_name, parse_chain_plugin, render,
+    DEFAULT_CNI_VERSION, RESOURCE_NAME_ANNOTATION, SUPPORTED_CNI_VERSIONS, cni_config_name,
+    cni_version, nad_name, parse_chain_plugin, render,
 };
 
 #[cfg(test)]
