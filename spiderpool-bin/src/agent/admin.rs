@@ -27,6 +27,7 @@ use axum::routing::{get, put};
 use serde_json::{Value, json};
 use spiderpool_core::admission::names::check_names;
 use spiderpool_core::admission::{self, Context, Existing, Operation, Rejection};
+use spiderpool_core::allocator::ReleaseTrigger;
 use spiderpool_core::model::{
     KINDS, Resource, SpiderCoordinator, SpiderEndpoint, SpiderIPPool, SpiderMultusConfig,
     SpiderReservedIP, SpiderSubnet,
@@ -35,8 +36,7 @@ use spiderpool_core::multus::{self, NetworkAttachmentDefinition};
 use spiderpool_core::store::deletion::{self, Deletion};
 use spiderpool_core::store::{AdminError, ObjectKey, StoreError};
 
-use super::facts::gather_pod;
-use super::ipam::store_error;
+use super::ipam::{release_gathered, store_error};
 use super::models::ApiError;
 use super::timestamp::rfc3339;
 use super::{Agent, AgentStore};
@@ -546,18 +546,16 @@ async fn remove<S: AgentStore>(
     } else if info.kind == "Pod" {
         // The pod is gone: what it holds is released (as Spiderpool's GC does
         // for a deleted pod), except a valid StatefulSet member's addresses,
-        // kept for the pod that replaces it. Its facts (owner) are read before
-        // the object goes.
-        let ctx =
-            gather_pod(store, agent.config(), &namespace, &name, "").await.map_err(storage)?;
+        // kept for the pod that replaces it (the core's release decision).
+        // Its facts (owner) are read before the object goes.
+        let ctx = agent.gather(&namespace, &name, "").await.map_err(storage)?;
         let existed = store
             .delete_object(&ObjectKey::new(info.kind, &namespace, &name))
             .await
             .map_err(storage)?;
-        if existed && !ctx.pod.uid.is_empty() {
+        if existed {
             let _released =
-                super::ipam::release_pod(&agent, &ctx, "", None, super::ipam::Why::PodDeleted)
-                    .await?;
+                release_gathered(&agent, &ctx, "", None, ReleaseTrigger::PodDeleted).await?;
         }
         if existed { Deletion::Removed } else { Deletion::NotFound }
     } else {

@@ -10,15 +10,14 @@ use spiderpool_core::annotation::{ANNO_DEFAULT_ROUTE_NIC, parse_default_route_ni
 use spiderpool_core::coordinator::{ClusterCoordinatorConfig, PolicyRouteWire};
 use spiderpool_core::ip::normalize_ip_or_cidr;
 use spiderpool_core::model::{CoordinatorMode, SpiderCoordinator};
-use spiderpool_core::store::ObjectKey;
+use spiderpool_core::store::StoreError;
 
-use super::facts::gather_pod;
 use super::ipam::store_error;
 use super::models::{
     ApiError, GetCoordinatorArgs, Ident, InterfaceDetail, Route, WorkloadEndpoint,
     check_identifiers, parse_body,
 };
-use super::{Agent, AgentStore};
+use super::{Agent, AgentBackend};
 
 /// The name of the cluster's SpiderCoordinator.
 pub const DEFAULT_COORDINATOR: &str = "default";
@@ -88,7 +87,7 @@ pub fn coordinator_config(scc: &SpiderCoordinator) -> Result<ClusterCoordinatorC
 /// `GET /v1/coordinator/config` with a `GetCoordinatorArgs` body (an empty
 /// body is accepted: no pod, no annotation override). 500 with a JSON string
 /// when the SpiderCoordinator `default` is missing or not `Synced`.
-pub(super) async fn config<S: AgentStore>(
+pub(super) async fn config<S: AgentBackend>(
     State(agent): State<Arc<Agent<S>>>,
     body: Bytes,
 ) -> Result<Json<ClusterCoordinatorConfig>, ApiError> {
@@ -97,20 +96,20 @@ pub(super) async fn config<S: AgentStore>(
     } else {
         parse_body(&body, "GetCoordinatorArgs")?
     };
-    let key = ObjectKey::new(SpiderCoordinator::KIND, "", DEFAULT_COORDINATOR);
-    let stored = agent
+    let scc: SpiderCoordinator = agent
         .store()
-        .get_object(&key)
+        .coordinator(DEFAULT_COORDINATOR)
         .await
-        .map_err(|e| ApiError::internal(format!("SpiderCoordinator {DEFAULT_COORDINATOR}: {e}")))?
+        .map_err(|e| match e {
+            // Names the object already.
+            StoreError::Invalid { .. } => ApiError::internal(e.to_string()),
+            e => ApiError::internal(format!("SpiderCoordinator {DEFAULT_COORDINATOR}: {e}")),
+        })?
         .ok_or_else(|| {
             ApiError::internal(format!(
                 "SpiderCoordinator {DEFAULT_COORDINATOR} not found: apply one before adding pods with the coordinator"
             ))
         })?;
-    let scc: SpiderCoordinator = serde_json::from_value(stored.value).map_err(|e| {
-        ApiError::internal(format!("SpiderCoordinator {DEFAULT_COORDINATOR}: stored object: {e}"))
-    })?;
     check_identifiers(
         "GetCoordinatorArgs",
         &[
@@ -121,10 +120,10 @@ pub(super) async fn config<S: AgentStore>(
     let mut answer = coordinator_config(&scc).map_err(ApiError::internal)?;
     if !args.pod_name.is_empty() && !args.pod_namespace.is_empty() {
         let pod_ref = format!("{}/{}", args.pod_namespace, args.pod_name);
-        let ctx =
-            gather_pod(agent.store(), agent.config(), &args.pod_namespace, &args.pod_name, "")
-                .await
-                .map_err(|e| store_error(&format!("pod {pod_ref}"), &e))?;
+        let ctx = agent
+            .gather(&args.pod_namespace, &args.pod_name, "")
+            .await
+            .map_err(|e| store_error(&format!("pod {pod_ref}"), &e))?;
         if let Some(value) = ctx.pod.annotation(ANNO_DEFAULT_ROUTE_NIC) {
             answer.pod_default_route_nic = parse_default_route_nic(value)
                 .map_err(|e| ApiError::internal(format!("pod {pod_ref}: {e}")))?;
@@ -136,7 +135,7 @@ pub(super) async fn config<S: AgentStore>(
 /// `GET /v1/workloadendpoint?podNamespace=&podName=`: the pod's
 /// SpiderEndpoint as Spiderpool's `WorkloadEndpointStatus`. 400 when a query
 /// parameter is missing, 404 when the pod has no SpiderEndpoint.
-pub(super) async fn workload_endpoint<S: AgentStore>(
+pub(super) async fn workload_endpoint<S: AgentBackend>(
     State(agent): State<Arc<Agent<S>>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<WorkloadEndpoint>, ApiError> {

@@ -9,22 +9,24 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::Value;
-use spiderpool_core::allocator::{AllocateError, AllocateRequest, Allocation, ReleaseRequest};
+use spiderpool_core::allocator::{
+    AllocateError, AllocateRequest, Allocation, ReleaseDecision, ReleaseTrigger, release_decision,
+};
 use spiderpool_core::ip::IpFamily;
+use spiderpool_core::pod::PodContext;
 use spiderpool_core::selection::{RuledOutReason, SelectionError};
 use spiderpool_core::store::StoreError;
 
-use super::facts::{PodContext, gather_pod};
 use super::metered::as_release;
 use super::models::{
     ApiError, Ident, IpConfig, IpamAddArgs, IpamAddResponse, IpamBatchDelArgs, IpamDelArgs, Route,
     check_identifiers, parse_body, require_non_empty,
 };
-use super::{Agent, AgentConfig, AgentStore};
+use super::{Agent, AgentBackend, AgentConfig};
 
 /// `GET /v1/ipam/healthy` (and the TCP runtime probes): 200 when the store
 /// answers and can write, 500 naming why not otherwise.
-pub(super) async fn healthy<S: AgentStore>(
+pub(super) async fn healthy<S: AgentBackend>(
     State(agent): State<Arc<Agent<S>>>,
 ) -> Result<Json<Value>, ApiError> {
     match agent.health().await {
@@ -113,14 +115,14 @@ async fn detached<T: Send + 'static>(
 
 /// `POST /v1/ipam/ip`: allocates for one CNI ADD and answers with the
 /// addresses and routes of every NIC of the pod.
-pub(super) async fn add<S: AgentStore>(
+pub(super) async fn add<S: AgentBackend>(
     State(agent): State<Arc<Agent<S>>>,
     body: Bytes,
 ) -> Result<Json<IpamAddResponse>, ApiError> {
     detached(add_work(agent, body)).await
 }
 
-async fn add_work<S: AgentStore>(
+async fn add_work<S: AgentBackend>(
     agent: Arc<Agent<S>>,
     body: Bytes,
 ) -> Result<Json<IpamAddResponse>, ApiError> {
@@ -147,15 +149,10 @@ async fn add_work<S: AgentStore>(
         ],
     )?;
     let pod_ref = format!("{}/{}", args.pod_namespace, args.pod_name);
-    let ctx = gather_pod(
-        agent.store(),
-        agent.config(),
-        &args.pod_namespace,
-        &args.pod_name,
-        &args.pod_uid,
-    )
-    .await
-    .map_err(|e| store_error(&format!("pod {pod_ref}"), &e))?;
+    let ctx = agent
+        .gather(&args.pod_namespace, &args.pod_name, &args.pod_uid)
+        .await
+        .map_err(|e| store_error(&format!("pod {pod_ref}"), &e))?;
     if let Some(reason) = &ctx.not_alive {
         return Err(ApiError::internal(format!(
             "allocate for pod {pod_ref}: the pod is not alive: {reason}"
@@ -199,14 +196,14 @@ async fn add_work<S: AgentStore>(
 
 /// `DELETE /v1/ipam/ip`: releases what the pod holds (every NIC, as Spiderpool
 /// does). Idempotent. StatefulSet members keep their addresses.
-pub(super) async fn del<S: AgentStore>(
+pub(super) async fn del<S: AgentBackend>(
     State(agent): State<Arc<Agent<S>>>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     detached(del_work(agent, body)).await
 }
 
-async fn del_work<S: AgentStore>(
+async fn del_work<S: AgentBackend>(
     agent: Arc<Agent<S>>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -219,7 +216,7 @@ async fn del_work<S: AgentStore>(
         &args.pod_uid,
         &args.container_id,
         args.network.as_deref(),
-        Why::CniDel,
+        ReleaseTrigger::CniDel,
     )
     .await
 }
@@ -243,67 +240,45 @@ pub(super) fn check_del_args(args: &IpamDelArgs) -> Result<(), ApiError> {
     )
 }
 
-/// Why addresses are released: what may keep them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Why {
-    /// A CNI DEL (`DELETE /v1/ipam/ip`, or its journal line): a registered pod
-    /// that is still alive keeps its addresses (Spiderpool's rule: the DEL of a
-    /// sandbox restart must not free what the new sandbox gets back), and so
-    /// does a valid StatefulSet member.
-    CniDel,
-    /// The pod's `Pod` object was deleted: a valid StatefulSet member keeps
-    /// its addresses for the pod that replaces it.
-    PodDeleted,
-    /// `DELETE /v1/ipam/ips`: everything goes.
-    Batch,
-}
-
-pub(super) async fn release<S: AgentStore>(
+/// Releases what `trigger` frees of pod `namespace/name` (`uid`: the
+/// caller's, empty when unknown): gathers its facts, then
+/// [`release_gathered`].
+pub(super) async fn release<S: AgentBackend>(
     agent: &Agent<S>,
     namespace: &str,
     name: &str,
     uid: &str,
     container_id: &str,
     network: Option<&str>,
-    why: Why,
+    trigger: ReleaseTrigger,
 ) -> Result<Json<Value>, ApiError> {
     let pod_ref = format!("{namespace}/{name}");
-    let ctx = gather_pod(agent.store(), agent.config(), namespace, name, uid)
+    let ctx = agent
+        .gather(namespace, name, uid)
         .await
         .map_err(|e| store_error(&format!("pod {pod_ref}"), &e))?;
-    if why == Why::CniDel
-        && ctx.registered
-        && ctx.not_alive.is_none()
-        && (uid.is_empty() || ctx.stored_uid.as_deref().is_none_or(|s| s == uid))
-    {
-        tracing::info!(
-            pod = %pod_ref,
-            container_id = %container_id,
-            "release skipped: the registered pod is still alive (delete the Pod object or mark it terminating to free its addresses)"
-        );
-        return Ok(ok());
-    }
-    release_pod(agent, &ctx, container_id, network, why).await
+    release_gathered(agent, &ctx, container_id, network, trigger).await
 }
 
-/// Releases what the pod of `ctx` holds (the allocator matches records by UID
-/// and, when given, container ID; with `network`, only that CNI network's
-/// records).
-pub(super) async fn release_pod<S: AgentStore>(
+/// Carries out the core's [`release_decision`] for the pod of `ctx`: keeps
+/// (200), refuses (522), or has the allocator release the records it names.
+pub(super) async fn release_gathered<S: AgentBackend>(
     agent: &Agent<S>,
     ctx: &PodContext,
     container_id: &str,
     network: Option<&str>,
-    why: Why,
+    trigger: ReleaseTrigger,
 ) -> Result<Json<Value>, ApiError> {
     let pod_ref = format!("{}/{}", ctx.pod.namespace, ctx.pod.name);
-    let req = ReleaseRequest {
-        namespace: ctx.pod.namespace.clone(),
-        name: ctx.pod.name.clone(),
-        uid: Some(ctx.pod.uid.clone()).filter(|u| !u.is_empty()),
-        container_id: Some(container_id.to_string()).filter(|c| !c.is_empty()),
-        owner: if why == Why::Batch { None } else { ctx.pod.owner.clone() },
-        network: network.filter(|n| !n.is_empty()).map(str::to_string),
+    let req = match release_decision(ctx, trigger, container_id, network) {
+        ReleaseDecision::Release(req) => req,
+        ReleaseDecision::Keep(why) => {
+            tracing::info!(pod = %pod_ref, container_id = %container_id, "release skipped: {why}");
+            return Ok(ok());
+        }
+        ReleaseDecision::Refuse(why) => {
+            return Err(ApiError::message(status(522), format!("pod {pod_ref}: {why}")));
+        }
     };
     let started = Instant::now();
     let result = as_release(agent.serialized(agent.allocator().release(&req))).await;
@@ -314,7 +289,7 @@ pub(super) async fn release_pod<S: AgentStore>(
                 pod = %pod_ref,
                 container_id = %container_id,
                 network = network.unwrap_or(""),
-                ?why,
+                ?trigger,
                 released = ?outcome.released.iter().map(|(p, ip)| format!("{p}:{ip}")).collect::<Vec<_>>(),
                 kept = outcome.kept.as_deref().unwrap_or(""),
                 "released"
@@ -331,14 +306,14 @@ pub(super) async fn release_pod<S: AgentStore>(
 /// `DELETE /v1/ipam/ips`: releases every address of the pod (used after an IP
 /// conflict). With `isReleaseConflictIPs`: 521 when releasing conflict IPs is
 /// disabled, 522 for StatefulSet pods (reference §4.7).
-pub(super) async fn batch_del<S: AgentStore>(
+pub(super) async fn batch_del<S: AgentBackend>(
     State(agent): State<Arc<Agent<S>>>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     detached(batch_del_work(agent, body)).await
 }
 
-async fn batch_del_work<S: AgentStore>(
+async fn batch_del_work<S: AgentBackend>(
     agent: Arc<Agent<S>>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -365,25 +340,17 @@ async fn batch_del_work<S: AgentStore>(
             ),
         ));
     }
-    let ctx = gather_pod(
-        agent.store(),
-        agent.config(),
+    let trigger = ReleaseTrigger::Batch { conflict_ips: args.is_release_conflict_ips };
+    release(
+        &agent,
         &args.pod_namespace,
         &args.pod_name,
         &args.pod_uid,
+        &args.container_id,
+        None,
+        trigger,
     )
     .await
-    .map_err(|e| store_error(&format!("pod {pod_ref}"), &e))?;
-    if args.is_release_conflict_ips && ctx.pod.is_statefulset_pod() {
-        return Err(ApiError::message(
-            status(522),
-            format!(
-                "pod {pod_ref}: releasing the IPs of a stateful pod (StatefulSet {}) is forbidden",
-                ctx.pod.owner_name()
-            ),
-        ));
-    }
-    release_pod(&agent, &ctx, &args.container_id, None, Why::Batch).await
 }
 
 fn status(code: u16) -> StatusCode {

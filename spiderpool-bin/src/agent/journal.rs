@@ -18,7 +18,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::models::IpamDelArgs;
-use super::{Agent, AgentStore};
+use spiderpool_core::allocator::ReleaseTrigger;
+
+use super::{Agent, AgentBackend};
 
 /// What a replay did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,7 +38,7 @@ pub struct ReplayOutcome {
 /// Replays the journal at `path` against `agent`: the staged lines of an
 /// earlier replay, then the journal's new lines. A missing file is an empty
 /// journal. When every line is released nothing is left on disk.
-pub async fn replay_release_journal<S: AgentStore>(
+pub async fn replay_release_journal<S: AgentBackend>(
     agent: &Agent<S>,
     path: &Path,
 ) -> std::io::Result<ReplayOutcome> {
@@ -81,7 +83,7 @@ pub async fn replay_release_journal<S: AgentStore>(
             &args.pod_uid,
             &args.container_id,
             args.network.as_deref(),
-            super::ipam::Why::CniDel,
+            ReleaseTrigger::CniDel,
         )
         .await;
         match result {

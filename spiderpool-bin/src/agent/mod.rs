@@ -10,14 +10,23 @@
 //! Routes (reference §1.2; models in [`models`]):
 //! `GET /v1/ipam/healthy`, `POST /v1/ipam/ip`, `DELETE /v1/ipam/ip`,
 //! `DELETE /v1/ipam/ips`, `GET /v1/coordinator/config`,
-//! `GET /v1/workloadendpoint`, and the administrative routes of [`admin`] under
-//! `/v1/admin/objects`. The health endpoints of the TCP port are in
-//! [`health_router`].
+//! `GET /v1/workloadendpoint` ([`api_router`], for every backend), and for a
+//! backend that keeps the administrative objects itself ([`AgentStore`]: the
+//! embedded and memory stores) the administrative routes of [`admin`] under
+//! `/v1/admin/objects` ([`router`]). The health endpoints of the TCP port are
+//! in [`health_router`].
+//!
+//! The agent is generic over its backend ([`AgentBackend`]): pools and
+//! endpoints ([`PoolStore`], [`EndpointStore`]), the pod facts
+//! ([`PodSource`]) and the SpiderCoordinator ([`CoordinatorSource`]). A
+//! Kubernetes backend implements those and gets every route but the
+//! administrative ones (there, users apply objects with kubectl).
 //!
 //! What it does not do: decide. Pool selection, allocation and release are the
-//! core [`Allocator`]'s; admission is `spiderpool_core::admission`. This module
-//! gathers the pod's facts from the store, calls them and maps the answers to
-//! HTTP.
+//! core [`Allocator`]'s, the pod facts and release rules are
+//! `spiderpool_core::pod` and [`release_decision`], admission is
+//! `spiderpool_core::admission`. This module gathers the pod's facts from the
+//! backend, calls them and maps the answers to HTTP.
 
 use std::io;
 use std::sync::Arc;
@@ -26,13 +35,15 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{delete, get, post};
 use spiderpool_core::admission::ClusterSettings;
+#[cfg(doc)]
+use spiderpool_core::allocator::release_decision;
 use spiderpool_core::allocator::{Allocator, Clock, Jitter, RetryPolicy, unit_interval};
+use spiderpool_core::pod::{PodContext, PodSource, gather_pod};
 use spiderpool_core::selection::IpamSettings;
-use spiderpool_core::store::{AdminStore, EndpointStore, PoolStore, StoreError};
+use spiderpool_core::store::{AdminStore, CoordinatorSource, EndpointStore, PoolStore, StoreError};
 
 pub mod admin;
 mod coordinator;
-mod facts;
 mod http_errors;
 mod ipam;
 mod journal;
@@ -43,7 +54,6 @@ mod server;
 mod socket;
 mod timestamp;
 
-pub use facts::gather_pod;
 pub use http_errors::BODY_LIMIT;
 pub use journal::{
     ReplayOutcome, replay_release_journal, restrict_journal_files,
@@ -79,11 +89,20 @@ impl Jitter for OsJitter {
     }
 }
 
-/// The store bound the agent needs: allocation state plus the administrative
-/// objects.
-pub trait AgentStore: PoolStore + EndpointStore + AdminStore + 'static {}
+/// What the agent needs from its backend: pools and endpoints (with `sync`
+/// and `health`), the pod facts, and the SpiderCoordinator.
+pub trait AgentBackend:
+    PoolStore + EndpointStore + PodSource + CoordinatorSource + 'static
+{
+}
 
-impl<T: PoolStore + EndpointStore + AdminStore + 'static> AgentStore for T {}
+impl<T: PoolStore + EndpointStore + PodSource + CoordinatorSource + 'static> AgentBackend for T {}
+
+/// A backend that keeps every object itself (the embedded and memory
+/// stores): the agent also serves the administrative routes over it.
+pub trait AgentStore: AgentBackend + AdminStore {}
+
+impl<T: AgentBackend + AdminStore> AgentStore for T {}
 
 /// Settings of the agent (flags and environment of `spiderpool-agent`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,7 +159,7 @@ impl AgentConfig {
     }
 }
 
-/// The agent: configuration and the allocator over the store.
+/// The agent: configuration and the allocator over the backend.
 #[derive(Debug)]
 pub struct Agent<S> {
     allocator: Allocator<Metered<S>, TokioClock, OsJitter>,
@@ -155,7 +174,7 @@ pub struct Agent<S> {
     write_queue: tokio::sync::Mutex<()>,
 }
 
-impl<S: AgentStore> Agent<S> {
+impl<S: AgentBackend> Agent<S> {
     /// An agent over `store`.
     pub fn new(store: S, config: AgentConfig) -> Self {
         let metrics = Arc::new(Metrics::new());
@@ -197,9 +216,20 @@ impl<S: AgentStore> Agent<S> {
         r
     }
 
-    /// The store.
+    /// The backend.
     pub fn store(&self) -> &S {
         &self.allocator.store().inner
+    }
+
+    /// The facts of pod `namespace/name` from the backend (`uid`: the
+    /// caller's, empty when unknown); see [`gather_pod`].
+    pub async fn gather(
+        &self,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+    ) -> Result<PodContext, StoreError> {
+        gather_pod(self.store(), namespace, name, uid, &self.config.node_name).await
     }
 
     /// The allocator (over the store wrapped for conflict counting).
@@ -244,25 +274,39 @@ impl<S: AgentStore> Agent<S> {
     }
 }
 
-/// The router of the unix socket: Spiderpool's agent routes and the
-/// administrative routes.
-pub fn router<S: AgentStore>(agent: Arc<Agent<S>>) -> Router {
+/// Spiderpool's agent routes, served for every backend.
+fn api_routes<S: AgentBackend>() -> Router<Arc<Agent<S>>> {
     Router::new()
         .route("/v1/ipam/healthy", get(ipam::healthy::<S>))
         .route("/v1/ipam/ip", post(ipam::add::<S>).delete(ipam::del::<S>))
         .route("/v1/ipam/ips", delete(ipam::batch_del::<S>).post(ipam::batch_post))
         .route("/v1/coordinator/config", get(coordinator::config::<S>))
         .route("/v1/workloadendpoint", get(coordinator::workload_endpoint::<S>))
-        .merge(admin::routes::<S>())
+}
+
+/// `routes` with the agent as state, the body limit and JSON error bodies.
+fn socket_router<S: AgentBackend>(routes: Router<Arc<Agent<S>>>, agent: Arc<Agent<S>>) -> Router {
+    routes
         .with_state(agent)
         .layer(http_errors::body_limit())
         .layer(axum::middleware::from_fn(http_errors::json_errors))
 }
 
+/// The router of the unix socket for any backend: Spiderpool's agent routes.
+pub fn api_router<S: AgentBackend>(agent: Arc<Agent<S>>) -> Router {
+    socket_router(api_routes::<S>(), agent)
+}
+
+/// The router of the unix socket for a backend that keeps every object
+/// ([`AgentStore`]): Spiderpool's agent routes and the administrative routes.
+pub fn router<S: AgentStore>(agent: Arc<Agent<S>>) -> Router {
+    socket_router(api_routes::<S>().merge(admin::routes::<S>()), agent)
+}
+
 /// The router of the TCP health port: `GET /v1/runtime/startup`,
 /// `/v1/runtime/readiness` and `/v1/runtime/liveness` (200 when the store
 /// answers, 500 otherwise).
-pub fn health_router<S: AgentStore>(agent: Arc<Agent<S>>) -> Router {
+pub fn health_router<S: AgentBackend>(agent: Arc<Agent<S>>) -> Router {
     Router::new()
         .route("/v1/runtime/startup", get(ipam::healthy::<S>))
         .route("/v1/runtime/readiness", get(ipam::healthy::<S>))
@@ -272,14 +316,14 @@ pub fn health_router<S: AgentStore>(agent: Arc<Agent<S>>) -> Router {
 }
 
 /// The router of the metrics port: the OpenMetrics text on every path.
-pub fn metrics_router<S: AgentStore>(agent: Arc<Agent<S>>) -> Router {
+pub fn metrics_router<S: AgentBackend>(agent: Arc<Agent<S>>) -> Router {
     Router::new()
         .fallback(serve_metrics::<S>)
         .with_state(agent)
         .layer(axum::middleware::from_fn(http_errors::json_errors))
 }
 
-async fn serve_metrics<S: AgentStore>(
+async fn serve_metrics<S: AgentBackend>(
     axum::extract::State(agent): axum::extract::State<Arc<Agent<S>>>,
 ) -> axum::response::Response {
     use axum::http::{StatusCode, header};
@@ -294,17 +338,29 @@ async fn serve_metrics<S: AgentStore>(
     }
 }
 
-/// Serves the agent on `socket` with `limits` until `shutdown` completes
-/// (then waits for the requests in flight); the socket file is removed when
-/// `socket` is dropped (if it is still the one bound).
+/// Serves the agent over a store ([`router`]: with the administrative
+/// routes) on `socket`; see [`serve_socket`].
 pub async fn serve<S: AgentStore>(
-    mut socket: AgentSocket,
+    socket: AgentSocket,
     agent: Arc<Agent<S>>,
+    limits: ServerLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    serve_socket(socket, router(agent), limits, shutdown).await
+}
+
+/// Serves `router` ([`router`] or [`api_router`]) on `socket` with `limits`
+/// until `shutdown` completes (then waits for the requests in flight); the
+/// socket file is removed when `socket` is dropped (if it is still the one
+/// bound).
+pub async fn serve_socket(
+    mut socket: AgentSocket,
+    router: Router,
     limits: ServerLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let listener = socket.take_listener().ok_or_else(|| {
         io::Error::other(format!("socket {}: already served", socket.path().display()))
     })?;
-    serve_router(listener, router(agent), limits, shutdown).await
+    serve_router(listener, router, limits, shutdown).await
 }

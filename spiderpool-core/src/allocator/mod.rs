@@ -26,10 +26,14 @@ use crate::store::{
 
 mod allocate;
 mod endpoint;
+mod pod_release;
 mod record;
 mod release;
 mod retry;
 
+pub use pod_release::{
+    KeepReason, RefuseReason, ReleaseDecision, ReleaseTrigger, release_decision,
+};
 pub use release::{ReleaseOutcome, ReleaseRequest};
 pub use retry::{Clock, Jitter, NoSleep, RetryPolicy, SeededJitter, ThreadSleep, unit_interval};
 

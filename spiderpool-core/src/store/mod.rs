@@ -27,10 +27,12 @@ use crate::model::{
 mod admin;
 #[cfg(any(test, feature = "testing"))]
 pub mod contract;
+mod coordinator;
 pub mod deletion;
 mod memory;
 
 pub use admin::{AdminError, AdminStore, ObjectKey};
+pub use coordinator::CoordinatorSource;
 pub use deletion::Deletion;
 pub use memory::MemoryStore;
 

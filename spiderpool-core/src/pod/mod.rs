@@ -1,8 +1,29 @@
-//! Facts about a pod, its namespace and its node that allocation decisions need,
-//! and the pure StatefulSet decision. The caller (agent) gathers the facts from
-//! Kubernetes or the embedded store; this module only decides.
+//! Facts about a pod, its namespace and its node that allocation and release
+//! decisions need, where they come from, and the rules that read them.
+//!
+//! - [`PodSource`] ([`source`]): the trait an agent backend implements to
+//!   fetch a pod, a namespace, a node or a controller, as the typed views of
+//!   [`view`]; every [`crate::store::AdminStore`] is one ([`stored`]).
+//! - [`gather_pod`] ([`context`]): one pod's [`PodContext`] over any source:
+//!   owner resolution (ReplicaSet → Deployment, Job → CronJob, StatefulSet
+//!   replicas and ordinals) and liveness ([`not_alive`]).
+//! - [`statefulset_keeps_addresses`]: the pure StatefulSet membership rule.
+//!
+//! What a release keeps is decided in [`crate::allocator::release_decision`].
 
 use std::collections::BTreeMap;
+
+pub mod context;
+pub mod source;
+pub mod stored;
+pub mod view;
+
+pub use context::{NotAlive, PodContext, gather_pod, not_alive, statefulset_facts, top_controller};
+pub use source::{ControllerKind, PodSource};
+pub use view::{
+    ControllerSpecView, ControllerView, NamespaceView, NodeView, ObjectMetaView, OrdinalsView,
+    OwnerRef, OwnerReferenceView, PodSpecView, PodStatusView, PodView,
+};
 
 /// The pod being served.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
