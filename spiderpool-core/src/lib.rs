@@ -7,18 +7,21 @@
 //! - [`model`]: the `spiderpool.spidernet.io/v2beta1` resources as plain serde types
 //!   with Spiderpool's exact JSON shapes;
 //! - [`annotation`]: the pod and namespace annotations Spiderpool reads;
-//! - [`ifname`]: the Linux interface-name rule every parser shares;
 //! - [`selector`]: Kubernetes label selectors;
-//! - [`name`]: name rules (Kubernetes object names and namespaces, Linux
-//!   interface names, CNI container IDs);
+//! - [`name`]: one validator per name rule (Kubernetes object names and
+//!   namespaces, Linux interface names, CNI container IDs, pod UIDs), used by
+//!   every parser;
+//! - [`pod`]: pod, namespace and node facts, the [`pod::PodSource`] trait a
+//!   backend implements, and gathering a pod's context (owner, liveness);
 //! - [`selection`]: candidate pools per NIC and family, in Spiderpool's precedence;
 //! - [`allocator`] and [`store`]: allocation and release over a compare-and-swap
 //!   store contract, with an in-memory store.
 //!
 //! What it deliberately does not do: talk to Kubernetes, netlink, files, sockets or
-//! clocks. There is no tokio, kube, rtnetlink or nix in its dependency tree. Time
-//! and storage are injected through traits ([`store::PoolStore`],
-//! [`store::EndpointStore`], [`allocator::Clock`]).
+//! clocks. There is no tokio, kube, rtnetlink or nix in its dependency tree. Time,
+//! randomness and storage are injected through traits ([`store::PoolStore`],
+//! [`store::EndpointStore`], [`pod::PodSource`], [`allocator::Clock`],
+//! [`allocator::Jitter`]).
 
 pub mod admission;
 pub mod allocator;
@@ -26,7 +29,6 @@ pub mod annotation;
 pub mod cni;
 pub mod coordinator;
 pub mod error;
-pub mod ifname;
 pub mod ip;
 pub mod model;
 pub mod multus;

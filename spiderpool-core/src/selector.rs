@@ -40,8 +40,6 @@ impl SelectorError {
 
 /// Maximum length of a label value and of the name part of a qualified name.
 const MAX_NAME_LEN: usize = 63;
-/// Maximum length of a DNS-1123 subdomain (the prefix of a qualified name).
-const MAX_SUBDOMAIN_LEN: usize = 253;
 
 /// True for `[A-Za-z0-9]`.
 fn is_alnum(c: char) -> bool {
@@ -56,29 +54,6 @@ fn is_qualified_name_part(s: &str) -> bool {
     is_alnum(first)
         && is_alnum(last)
         && s.chars().all(|c| is_alnum(c) || c == '-' || c == '_' || c == '.')
-}
-
-/// One DNS-1123 label: `[a-z0-9]([-a-z0-9]*[a-z0-9])?`.
-fn is_dns1123_label_chars(s: &str) -> bool {
-    let lower_alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    let (Some(first), Some(last)) = (s.chars().next(), s.chars().last()) else {
-        return false;
-    };
-    lower_alnum(first) && lower_alnum(last) && s.chars().all(|c| lower_alnum(c) || c == '-')
-}
-
-/// `IsDNS1123Subdomain`: at most 253 characters, dot-separated DNS-1123 labels.
-pub(crate) fn validate_dns1123_subdomain(s: &str) -> Result<(), String> {
-    if s.len() > MAX_SUBDOMAIN_LEN {
-        return Err(format!("must be no more than {MAX_SUBDOMAIN_LEN} characters"));
-    }
-    if s.split('.').all(is_dns1123_label_chars) {
-        Ok(())
-    } else {
-        Err("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric \
-             characters, '-' or '.', and must start and end with an alphanumeric character"
-            .to_string())
-    }
 }
 
 /// Validates a label key as a Kubernetes qualified name: an optional DNS-1123
@@ -101,7 +76,9 @@ pub fn validate_label_key(key: &str) -> Result<(), String> {
         if prefix.is_empty() {
             return Err("prefix part must be non-empty".to_string());
         }
-        validate_dns1123_subdomain(prefix).map_err(|e| format!("prefix part {e}"))?;
+        if let Some(e) = crate::name::dns1123_subdomain(prefix).first() {
+            return Err(format!("prefix part {e}"));
+        }
     }
     if name.is_empty() {
         return Err("name part must be non-empty".to_string());

@@ -315,17 +315,15 @@ impl Ident {
     /// Why `value` breaks the rule, if it does.
     fn check(self, value: &str) -> Result<(), String> {
         use spiderpool_core::name;
-        let first = |errs: Vec<String>| errs.into_iter().next().map_or(Ok(()), Err);
+        let first = |errs: Vec<name::DnsNameError>| {
+            errs.into_iter().next().map_or(Ok(()), |e| Err(e.to_string()))
+        };
         match self {
             Ident::PodNamespace => first(name::dns1123_label(value)),
             Ident::PodName => first(name::dns1123_subdomain(value)),
-            Ident::PodUid => {
-                let ok = value.len() <= 128
-                    && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-                if ok { Ok(()) } else { Err("letters, digits and '-', at most 128".into()) }
-            }
-            Ident::IfName => name::interface_name(value),
-            Ident::ContainerId => name::container_id(value),
+            Ident::PodUid => name::pod_uid(value).map_err(|e| e.to_string()),
+            Ident::IfName => name::interface_name(value).map_err(|e| e.to_string()),
+            Ident::ContainerId => name::container_id(value).map_err(|e| e.to_string()),
         }
     }
 }
@@ -333,8 +331,8 @@ impl Ident {
 /// Checks identifiers of a request body (empty ones are skipped: whether a
 /// field is required is [`require_non_empty`]'s): 400 naming the first bad
 /// field, its value (shortened when long) and the rule, e.g. `IpamAddArgs:
-/// field ifName: Invalid value "a/b": must not contain '/', ':', NUL or
-/// whitespace`.
+/// field ifName: Invalid value "a/b": contains the forbidden character '/'
+/// (an interface name must not contain '/', ':', NUL or whitespace)`.
 pub fn check_identifiers(model: &str, fields: &[(&str, Ident, &str)]) -> Result<(), ApiError> {
     for (field, ident, value) in fields {
         if value.is_empty() {

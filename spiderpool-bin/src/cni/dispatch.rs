@@ -3,7 +3,6 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use spiderpool_core::cni::config::is_cni_identifier;
 use spiderpool_core::cni::{
     CURRENT_VERSION, CniArgs, CniError, ErrorReply, NetConf, Version, VersionInfo,
 };
@@ -20,9 +19,6 @@ const CNI_NETNS: &str = "CNI_NETNS";
 const CNI_IFNAME: &str = "CNI_IFNAME";
 /// `CNI_PATH`.
 const CNI_PATH: &str = "CNI_PATH";
-
-/// Linux `IFNAMSIZ - 1`.
-const MAX_IFNAME_LEN: usize = 15;
 
 /// Runs one CNI command for `plugin` and returns the process exit code (0 on
 /// success, 1 after printing the error JSON).
@@ -197,31 +193,16 @@ fn dispatch<P: Plugin>(
     }
 }
 
-/// libcni's rule: `^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$`.
+/// The CNI spec's container ID ([`spiderpool_core::name::container_id`]).
 fn validate_container_id(id: &str) -> Result<(), CniError> {
-    if is_cni_identifier(id) {
-        Ok(())
-    } else {
-        Err(CniError::invalid_env(
-            CNI_CONTAINERID,
-            Some(id),
-            "must start with a letter or digit and contain only letters, digits, '_', '.', '-'",
-        ))
-    }
+    spiderpool_core::name::container_id(id)
+        .map_err(|e| CniError::invalid_env(CNI_CONTAINERID, Some(id), e.to_string()))
 }
 
-/// libcni's rule: at most 15 bytes, not `.` or `..`, no `/`, `:` or whitespace.
+/// The kernel's interface-name rule ([`spiderpool_core::name::interface_name`]).
 fn validate_ifname(name: &str) -> Result<(), CniError> {
-    let reason = if name.len() > MAX_IFNAME_LEN {
-        "longer than 15 characters"
-    } else if name == "." || name == ".." {
-        "must not be . or .."
-    } else if name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
-        "must not contain '/', ':' or whitespace"
-    } else {
-        return Ok(());
-    };
-    Err(CniError::invalid_env(CNI_IFNAME, Some(name), reason))
+    spiderpool_core::name::interface_name(name)
+        .map_err(|e| CniError::invalid_env(CNI_IFNAME, Some(name), e.to_string()))
 }
 
 #[cfg(test)]

@@ -27,7 +27,6 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use serde_json::Value;
-use spiderpool_core::cni::config::is_cni_identifier;
 use spiderpool_core::cni::{CniArgs, ConfList, ErrorReply, NetConf, SUPPORTED_VERSIONS, Version};
 
 use super::CtlError;
@@ -46,8 +45,6 @@ pub const EXIT_PLUGIN_FAILED: u8 = 1;
 pub const DEFAULT_CNI_PATH: &str = "/opt/cni/bin:/usr/lib/cni";
 /// The default result cache directory.
 pub const DEFAULT_CACHE_DIR: &str = "/var/lib/cni/spiderpoolctl";
-/// Longest interface name the kernel takes.
-const MAX_IFNAME_LEN: usize = 15;
 
 /// The CNI operation to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -291,23 +288,6 @@ impl Network {
     }
 }
 
-/// `CNI_IFNAME` rules (libcni's `ValidateInterfaceName`).
-fn check_ifname(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("empty".into());
-    }
-    if name.len() > MAX_IFNAME_LEN {
-        return Err(format!("longer than {MAX_IFNAME_LEN} bytes"));
-    }
-    if name == "." || name == ".." {
-        return Err("not a valid name".into());
-    }
-    if name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
-        return Err("contains '/', ':' or whitespace".into());
-    }
-    Ok(())
-}
-
 /// Checks the flags for `args.command` and builds the runtime.
 pub fn runtime(args: &CniRunArgs) -> Result<Runtime, CtlError> {
     let per_attachment =
@@ -326,13 +306,10 @@ pub fn runtime(args: &CniRunArgs) -> Result<Runtime, CtlError> {
         ChainCommand::Add | ChainCommand::Check => required("--netns", &args.netns)?,
         _ => args.netns.clone().unwrap_or_default(),
     };
-    if per_attachment && !is_cni_identifier(&container_id) {
-        return Err(CtlError::Usage(format!(
-            "--container-id {container_id:?}: must start with a letter or digit and contain only letters, digits, '_', '.', '-'"
-        )));
-    }
     if per_attachment {
-        check_ifname(&ifname)
+        spiderpool_core::name::container_id(&container_id)
+            .map_err(|why| CtlError::Usage(format!("--container-id {container_id:?}: {why}")))?;
+        spiderpool_core::name::interface_name(&ifname)
             .map_err(|why| CtlError::Usage(format!("--ifname {ifname:?}: {why}")))?;
     }
     CniArgs::parse(&args.args).map_err(|e| CtlError::Usage(format!("--args: {e}")))?;

@@ -251,22 +251,10 @@ fn check_mac_prefix(prefix: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Linux's `dev_valid_name`: 1 to 15 bytes, not `.` or `..`, no `/`, `:` or
-/// whitespace.
+/// Linux's `dev_valid_name` ([`crate::name::interface_name`]), the reason
+/// as text for a field error.
 pub fn check_interface_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("must not be empty".to_owned());
-    }
-    if name.len() > 15 {
-        return Err("must be at most 15 bytes long".to_owned());
-    }
-    if name == "." || name == ".." {
-        return Err("must not be \".\" or \"..\"".to_owned());
-    }
-    if name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
-        return Err("must not contain '/', ':' or whitespace".to_owned());
-    }
-    Ok(())
+    crate::name::interface_name(name).map_err(|e| e.to_string())
 }
 
 /// An IPv4 link-local address (169.254.0.0/16).

@@ -23,11 +23,11 @@ pub fn name_errors(
     for reason in
         ObjectNameRule::for_kind(kind).check(name).into_iter().filter(|_| !name.is_empty())
     {
-        errs.push(FieldError::invalid("metadata.name", shown(name), reason));
+        errs.push(FieldError::invalid("metadata.name", shown(name), reason.to_string()));
     }
     if namespaced && let Some(ns) = namespace.filter(|ns| !ns.is_empty()) {
         for reason in dns1123_label(ns) {
-            errs.push(FieldError::invalid("metadata.namespace", shown(ns), reason));
+            errs.push(FieldError::invalid("metadata.namespace", shown(ns), reason.to_string()));
         }
     }
     errs

@@ -41,13 +41,6 @@ pub(super) fn is_json_form(value: &str) -> bool {
     value.contains(['[', '{', '"'])
 }
 
-/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, the check multus applies to the namespace
-/// and the name of the comma form (no length limit there).
-fn is_dns_label(s: &str) -> bool {
-    let ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    s.starts_with(ok) && s.ends_with(ok) && s.chars().all(|c| ok(c) || c == '-')
-}
-
 /// Parses `ns/name@ifname` (namespace and interface optional), as multus
 /// `parsePodNetworkObjectName` does; returns (namespace, name, interface).
 pub(super) fn parse_object_name(
@@ -66,7 +59,9 @@ pub(super) fn parse_object_name(
         _ => return Err(format!("network {item:?} has more than one '@'")),
     };
     for part in [ns, name] {
-        if !part.is_empty() && !is_dns_label(part) {
+        // Multus' check of the comma form: the label characters, no length
+        // limit.
+        if !part.is_empty() && !crate::name::is_dns1123_label_format(part) {
             return Err(format!(
                 "{part:?} in network {item:?} must consist of lower case alphanumeric \
                  characters or '-', and must start and end with an alphanumeric character"
@@ -77,7 +72,7 @@ pub(super) fn parse_object_name(
         return Err(format!("network {item:?} has an empty name"));
     }
     if !iface.is_empty() {
-        crate::ifname::validate(iface).map_err(|e| format!("network {item:?}: {e}"))?;
+        super::validate_ifname(iface).map_err(|e| format!("network {item:?}: {e}"))?;
     }
     let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
     Ok((some(ns), name.to_string(), some(iface)))
@@ -118,7 +113,7 @@ fn selection_from_json(o: &Map<String, Value>) -> Result<NetworkSelection, Strin
         interface = json::string(json::field(o, "interfaceRequest"), "interfaceRequest")?;
     }
     if !interface.is_empty() {
-        crate::ifname::validate(&interface).map_err(|e| format!("interface: {e}"))?;
+        super::validate_ifname(&interface).map_err(|e| format!("interface: {e}"))?;
     }
     let ips = json::string_list(json::field(o, "ips"), "ips")?;
     for ip in &ips {
@@ -207,7 +202,7 @@ pub(super) fn parse_networks_as(
 ///   namespace and name must be DNS-1123 labels.
 ///
 /// In both forms a requested interface must be a name the kernel accepts
-/// ([`crate::ifname::validate`]: ≤ 15 bytes, not `.`/`..`, no `/`, `:` or
+/// ([`crate::name::interface_name`]: ≤ 15 bytes, not `.`/`..`, no `/`, `:` or
 /// whitespace), as Multus checks it; `net_1`, `Net1` and `eth0.100` are valid.
 ///
 /// An empty (or all-whitespace) value is an empty list. Unlike Multus, an entry

@@ -59,11 +59,11 @@ pub fn parse_routes(value: &str) -> Result<Vec<CustomRoute>, AnnotationError> {
     Ok(routes)
 }
 
-/// Validates a Linux interface name as the kernel's `dev_valid_name` does:
-/// 1 to 15 bytes, not `.` or `..`, and no `/`, `:`, whitespace or NUL (the
-/// shared rule of [`crate::ifname`]).
+/// Validates a Linux interface name as the kernel's `dev_valid_name` does
+/// ([`crate::name::interface_name`]), the message naming it:
+/// `interface name "a:b" contains the forbidden character ':' ...`.
 pub fn validate_ifname(name: &str) -> Result<(), String> {
-    crate::ifname::validate(name).map_err(|e| e.to_string())
+    crate::name::interface_name(name).map_err(|e| format!("interface name {name:?} {e}"))
 }
 
 /// Parses `ipam.spidernet.io/default-route-nic`: a bare interface name (not

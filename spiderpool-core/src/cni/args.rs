@@ -3,8 +3,8 @@
 //! `K8S_POD_INFRA_CONTAINER_ID`) are typed and validated; other keys are kept
 //! in order. Every failure is code 4 naming `CNI_ARGS`, the key and the value.
 
-use super::config::is_cni_identifier;
 use super::error::CniError;
+use crate::name;
 
 /// The environment variable this module parses.
 pub const CNI_ARGS: &str = "CNI_ARGS";
@@ -30,20 +30,6 @@ fn bad(key: &str, value: &str, reason: &str) -> CniError {
     CniError::invalid_env(CNI_ARGS, None, format!("{key}={value:?}: {reason}"))
 }
 
-/// Lowercase RFC 1123 label: `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63.
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-/// Lowercase RFC 1123 subdomain: dot-separated labels, at most 253.
-fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
-}
-
 impl CniArgs {
     /// Parses `CNI_ARGS`. Empty segments (`a=b;;c=d`, a trailing `;`) are
     /// skipped; a segment without `=` or with an empty key, a repeated
@@ -64,7 +50,7 @@ impl CniArgs {
             }
             let slot = match key {
                 "K8S_POD_NAME" => {
-                    if !value.is_empty() && !is_dns_subdomain(value) {
+                    if !value.is_empty() && !name::dns1123_subdomain(value).is_empty() {
                         return Err(bad(
                             key,
                             value,
@@ -74,7 +60,7 @@ impl CniArgs {
                     &mut args.pod_name
                 }
                 "K8S_POD_NAMESPACE" => {
-                    if !value.is_empty() && !is_dns_label(value) {
+                    if !value.is_empty() && !name::dns1123_label(value).is_empty() {
                         return Err(bad(
                             key,
                             value,
@@ -84,9 +70,7 @@ impl CniArgs {
                     &mut args.pod_namespace
                 }
                 "K8S_POD_UID" => {
-                    let ok = value.len() <= 128
-                        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-                    if !ok {
+                    if name::pod_uid(value).is_err() {
                         return Err(bad(
                             key,
                             value,
@@ -96,7 +80,7 @@ impl CniArgs {
                     &mut args.pod_uid
                 }
                 "K8S_POD_INFRA_CONTAINER_ID" => {
-                    if !value.is_empty() && !is_cni_identifier(value) {
+                    if !value.is_empty() && !name::is_cni_identifier(value) {
                         return Err(bad(
                             key,
                             value,

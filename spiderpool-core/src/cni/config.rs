@@ -95,7 +95,7 @@ pub fn validate_network_name(field: &str, name: &str) -> Result<(), CniError> {
     if name.is_empty() {
         return Err(CniError::invalid_config(field, "\"\"", "missing network name"));
     }
-    if !is_cni_identifier(name) {
+    if !crate::name::is_cni_identifier(name) {
         return Err(CniError::invalid_config(
             field,
             format!("{name:?}"),
@@ -103,14 +103,6 @@ pub fn validate_network_name(field: &str, name: &str) -> Result<(), CniError> {
         ));
     }
     Ok(())
-}
-
-/// True for `^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$` (libcni's rule for network names
-/// and container IDs).
-pub fn is_cni_identifier(s: &str) -> bool {
-    let mut bytes = s.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_alphanumeric())
-        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 /// A network configuration list (`.conflist`).

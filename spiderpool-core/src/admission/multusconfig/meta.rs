@@ -6,7 +6,8 @@ use super::spec::section_key;
 use crate::admission::{Context, FieldError};
 use crate::model::{CniType, MultusCNIConfigSpec, SpiderMultusConfig, SpiderpoolPools};
 use crate::multus::{NetworkAttachmentDefinition, SUPPORTED_CNI_VERSIONS, nad_name};
-use crate::selector::{validate_dns1123_subdomain, validate_label_value};
+use crate::name::dns1123_subdomain;
+use crate::selector::validate_label_value;
 
 const CR_NAME: &str = SpiderMultusConfig::ANNOTATION_CR_NAME;
 const CNI_VERSION: &str = SpiderMultusConfig::ANNOTATION_CNI_VERSION;
@@ -38,8 +39,8 @@ pub(super) fn check_annotations(smc: &SpiderMultusConfig, errs: &mut Vec<FieldEr
                 name,
                 "the NetworkAttachmentDefinition name must not be empty",
             ));
-        } else if let Err(why) = validate_dns1123_subdomain(name) {
-            errs.push(FieldError::invalid(path, name, why));
+        } else if let Some(why) = dns1123_subdomain(name).first() {
+            errs.push(FieldError::invalid(path, name, why.to_string()));
         }
     }
     if let Some(version) = smc.metadata.annotation(CNI_VERSION)

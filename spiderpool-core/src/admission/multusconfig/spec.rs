@@ -14,7 +14,7 @@ pub const MAX_VLAN_ID: i64 = 4094;
 /// Highest Linux bonding mode (`balance-alb`).
 pub const MAX_BOND_MODE: i32 = 6;
 /// Longest Linux interface name (`IFNAMSIZ` − 1).
-pub const MAX_IFNAME_LEN: usize = 15;
+pub const MAX_IFNAME_LEN: usize = crate::name::IFNAME_MAX;
 
 /// The typed sections: JSON key and the `cniType` it belongs to.
 const SECTIONS: [(&str, CniType); 7] = [
@@ -132,23 +132,13 @@ fn check_custom(raw: &str, errs: &mut Vec<FieldError>) {
     }
 }
 
-/// A Linux interface name: 1–15 bytes, not `.` or `..`, no `/`, `:` or
-/// whitespace. (Go only checks that `master` is non-empty; a name the kernel
+/// A Linux interface name ([`crate::name::interface_name`]: 1–15 bytes,
+/// not `.` or `..`, no `/`, `:`, NUL or whitespace), as a field error at
+/// `path`. (Go only checks that `master` is non-empty; a name the kernel
 /// cannot have fails every pod later.)
 pub fn check_ifname(name: &str, path: &str, errs: &mut Vec<FieldError>) {
-    let why = if name.is_empty() {
-        Some("must not be empty".to_string())
-    } else if name.len() > MAX_IFNAME_LEN {
-        Some(format!("an interface name has at most {MAX_IFNAME_LEN} characters"))
-    } else if name == "." || name == ".." {
-        Some("is not a valid interface name".to_string())
-    } else if name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
-        Some("an interface name must not contain '/', ':' or whitespace".to_string())
-    } else {
-        None
-    };
-    if let Some(why) = why {
-        errs.push(FieldError::invalid(path, name, why));
+    if let Err(why) = crate::name::interface_name(name) {
+        errs.push(FieldError::invalid(path, name, why.to_string()));
     }
 }
 
