@@ -122,6 +122,7 @@ fn full_plan(host_veth: &str) -> RoutePlan {
                 mtu: Some(1400),
                 txqlen: None,
                 up: Some(true),
+                alias: None,
             }),
         ),
         op(Pod, Add, Item::Addr(AddrOp { dev: "veth0".into(), local: net("10.77.0.2/24") })),

@@ -6,7 +6,10 @@
 //!   is not `Synced`), read the pod and host namespaces, plan, apply, print
 //!   `prevResult`.
 //! - DEL: never fails because the agent is unreachable or not `Synced`
-//!   (DESIGN.md §5.5), and succeeds when the namespace or links are gone.
+//!   (DESIGN.md §5.5), and succeeds when the namespace or links are gone. It
+//!   deletes the host veth only when its alias or MAC proves it is this
+//!   container's (`spiderpool_core::coordinator::owner`): container IDs that
+//!   share their first 11 characters share the name.
 //! - CHECK: plans again on the current state and reports every operation whose
 //!   effect is missing (rules, routes, links, neighbours, sysctls, marks).
 //! - GC: the coordinator keeps no state of its own beyond links that die with
@@ -21,9 +24,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use spiderpool_core::cni::{self, CniError};
+use spiderpool_core::coordinator::mac::host_veth_name;
 use spiderpool_core::coordinator::{
     ClusterCoordinatorConfig, CoordinatorNetConf, EffectiveConfig, ModeSetting, NetnsView,
-    PlanInput, RoutePlan, Side, merge, plan_add, plan_del,
+    PlanInput, ResolvedMode, RoutePlan, Side, VethOwner, host_veth_conflict, merge, plan_add,
+    plan_del, veth_owner,
 };
 use spiderpool_netlink::{Netns, Session};
 
@@ -127,10 +132,31 @@ async fn add_in_session(
             .map(|l| format!("  {l}")),
     );
     log.lines(&lines);
-    s.apply(&plan).await.map_err(|e| {
-        log.line(&format!("ADD failed: {e}"));
-        plugin_error(codes::APPLY, e.to_string())
-    })
+    let Err(e) = s.apply(&plan).await else { return Ok(()) };
+    log.line(&format!("ADD failed: {e}"));
+    // A concurrent ADD of a container whose ID shares the first 11
+    // characters may have taken the host veth name since the plan was made:
+    // say which container holds it.
+    if plan.mode == ResolvedMode::Underlay
+        && plan.first_invoke
+        && let Ok(now) = s.host_view(&ips, input.config.host_rule_table).await
+        && let Some(taken) = host_veth_conflict(&now, &input.pod, &input.container_id)
+    {
+        return Err(CniError::plugin(codes::APPLY, taken.to_string(), e.to_string()));
+    }
+    Err(plugin_error(codes::APPLY, e.to_string()))
+}
+
+/// Logs why DEL leaves a host veth of this container's name in place.
+fn log_foreign_veth(input: &PlanInput, log: &Log) {
+    let name = host_veth_name(&input.container_id);
+    let Some(link) = input.host.links.iter().find(|l| l.name == name) else { return };
+    let holder = match veth_owner(link, &input.container_id) {
+        VethOwner::This => return,
+        VethOwner::Container(id) => format!("belongs to container {id}"),
+        VethOwner::Unmarked => "carries no mark of this container (alias or MAC)".to_owned(),
+    };
+    log.line(&format!("DEL: host veth {name} {holder}: left in place"));
 }
 
 /// DEL inside a [`Session`]. Without `pod_alive` the session's pod side is the
@@ -161,6 +187,7 @@ async fn del_in_session(
         host,
     };
     let mut plan = plan_del(&input);
+    log_foreign_veth(&input, log);
     if !pod_alive {
         plan.ops.retain(|op| op.side == Side::Host);
     }

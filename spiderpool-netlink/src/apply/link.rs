@@ -4,7 +4,7 @@
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
-use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth};
+use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute};
 use rtnetlink::{Handle, LinkMessageBuilder, LinkUnspec, LinkVeth};
 use spiderpool_core::coordinator::{Action, LinkOp, MacOp, Side};
 
@@ -102,6 +102,10 @@ async fn set_link(h: &Handle, l: &LinkOp) -> Result<()> {
     }
     if let Some(q) = l.txqlen {
         b = b.txqueuelen(q);
+        any = true;
+    }
+    if let Some(alias) = &l.alias {
+        b = b.append_extra_attribute(LinkAttribute::IfAlias(alias.clone()));
         any = true;
     }
     match l.up {
