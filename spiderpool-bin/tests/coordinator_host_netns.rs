@@ -1,13 +1,18 @@
-//! The `coordinator` binary and the host it runs on (issue 9, item 8),
-//! against real kernel objects in namespaces the tests build:
+//! The `coordinator` binary and the host it runs on (issue 9, items 8 and
+//! 12), against real kernel objects in namespaces the tests build:
 //!
 //! - container IDs that share their first 11 characters want the same host
 //!   veth name: the second ADD fails naming the container that holds it, and
 //!   the second container's DEL leaves the first pod's veth alone (also for a
-//!   veth made before the ownership alias existed).
+//!   veth made before the ownership alias existed);
+//! - `CNI_NETNS` naming the namespace the plugin itself runs in (the host's
+//!   own) is refused on ADD and CHECK, and DEL succeeds without changing it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod netns;
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use netns::*;
@@ -138,4 +143,85 @@ fn host_veth_name_collision_names_the_holder_and_del_spares_the_other_pods_veth(
     let (ok, _, text) = coordinator(&lan, &pod_a, &cid_a, "pod-a", "DEL", &conf_a);
     assert!(ok, "DEL of A: {text}");
     assert!(!lan.node.show(&["link"]).contains(&host_veth), "A's DEL removes its veth");
+}
+
+/// What the tests compare before and after: link names, IPv4 addresses,
+/// rules of both families, IPv4 routes of every table, the nftables ruleset
+/// and the rp_filter sysctls.
+fn host_state(ns: &Netns) -> String {
+    let links: Vec<String> = ns
+        .ip_json(&["link", "show"])
+        .as_array()
+        .map(|a| a.iter().filter_map(|l| l["ifname"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let nft = ns.exec(&["nft", "list", "ruleset"]);
+    let rp = ns.exec(&["sysctl", "net.ipv4.conf.all.rp_filter", "net.ipv4.conf.default.rp_filter"]);
+    format!(
+        "links {links:?}\n{}\n{}\n{}\n{}\nnft:\n{}\n{}",
+        ns.show(&["-4", "addr"]),
+        ns.show(&["-4", "rule"]),
+        ns.show(&["-6", "rule"]),
+        ns.show(&["-4", "route", "show", "table", "all"]),
+        String::from_utf8_lossy(&nft.stdout),
+        String::from_utf8_lossy(&rp.stdout),
+    )
+}
+
+fn netns_inode(path: &str) -> u64 {
+    std::fs::metadata(path).unwrap().ino()
+}
+
+#[test]
+fn coordinator_refuses_the_hosts_own_network_namespace() {
+    need_netns!();
+    let tag = unique_tag();
+    // The test's "host": the plugin runs inside it, and CNI_NETNS names it too.
+    let host = Netns::new("hself", &tag);
+    let peer = Netns::new("hpeer", &tag);
+    let far = format!("p{tag}");
+    host.ip(&["link", "add", "eth0", "type", "veth", "peer", "name", &far, "netns", &peer.name]);
+    host.ip(&["addr", "add", "10.88.0.2/24", "dev", "eth0"]);
+    host.ip(&["link", "set", "eth0", "up"]);
+    host.sysctl("net.ipv4.conf.all.rp_filter", "1");
+    let log = LogFile::new(&tag, "hostns");
+    let prev = json!({
+        "cniVersion": "1.0.0",
+        "interfaces": [{"name": "eth0", "sandbox": host.path()}],
+        "ips": [{"address": "10.88.0.2/24", "interface": 0}],
+    });
+    let conf = coordinator_conf("underlay", &log, &prev);
+    let plugin = Path::new(env!("CARGO_BIN_EXE_coordinator"));
+    let cid = format!("{tag:0>12}hostns");
+    let call = |command| CniCall {
+        plugin,
+        command,
+        container_id: &cid,
+        pod: Some(&host),
+        ifname: "eth0",
+        args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=hostns",
+    };
+    let before = host_state(&host);
+    let want = format!(
+        "CNI_NETNS {:?}: is the network namespace the coordinator runs in (net:[{}]), the host's own: \
+         the coordinator only configures pod network namespaces",
+        host.path(),
+        netns_inode(&host.path())
+    );
+
+    let (ok, out, text) = cni(&host, &call("ADD"), &conf);
+    assert!(!ok, "ADD into the host's own namespace must be refused: {text}");
+    assert_eq!(host_state(&host), before, "ADD changed the host\nlog:\n{}", log.text());
+    assert_eq!(out["code"], 4, "{text}");
+    assert_eq!(out["msg"], want, "{text}");
+
+    let (ok, out, text) = cni(&host, &call("CHECK"), &conf);
+    assert!(!ok, "CHECK in the host's own namespace fails: {text}");
+    assert_eq!((out["code"].clone(), out["msg"].clone()), (json!(4), json!(want)), "{text}");
+
+    for round in 0..2 {
+        let (ok, _, text) = cni(&host, &call("DEL"), &conf);
+        assert!(ok, "DEL #{round} succeeds: {text}");
+        assert_eq!(host_state(&host), before, "DEL #{round} changed the host");
+    }
+    assert!(log.text().contains("host's own"), "DEL logs why it did nothing:\n{}", log.text());
 }

@@ -10,6 +10,7 @@ use std::fmt;
 use std::fs::File;
 use std::future::Future;
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use nix::sched::{CloneFlags, setns};
@@ -32,14 +33,46 @@ impl Netns {
         Self::Path(path.into())
     }
 
+    /// The namespace file: the path, or `/proc/thread-self/ns/net`.
+    fn file(&self) -> PathBuf {
+        match self {
+            Self::Current => PathBuf::from("/proc/thread-self/ns/net"),
+            Self::Path(p) => p.clone(),
+        }
+    }
+
     /// Opens the namespace file. `Current` is resolved on the calling thread,
     /// so a worker thread spawned afterwards can return to it.
     pub(crate) fn open(&self) -> Result<OwnedFd> {
-        let path = match self {
-            Self::Current => PathBuf::from("/proc/thread-self/ns/net"),
-            Self::Path(p) => p.clone(),
-        };
+        let path = self.file();
         File::open(&path).map(OwnedFd::from).map_err(|source| Error::OpenNetns { path, source })
+    }
+
+    /// Which namespace this is: the device and inode of its file (`stat`
+    /// follows the `/proc/.../ns/net` link to the nsfs inode; a bind mount
+    /// under `/var/run/netns` has the same). `Current` is the calling
+    /// thread's namespace. Two paths name the same namespace exactly when
+    /// their ids are equal.
+    pub fn id(&self) -> Result<NetnsId> {
+        let path = self.file();
+        let meta = std::fs::metadata(&path).map_err(|source| Error::OpenNetns { path, source })?;
+        Ok(NetnsId { dev: meta.dev(), ino: meta.ino() })
+    }
+}
+
+/// The identity of a network namespace (see [`Netns::id`]). Displays as the
+/// kernel names it in `/proc/PID/ns/net`: `net:[<inode>]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NetnsId {
+    /// Device of the nsfs file.
+    pub dev: u64,
+    /// Inode: the namespace's number.
+    pub ino: u64,
+}
+
+impl fmt::Display for NetnsId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "net:[{}]", self.ino)
     }
 }
 

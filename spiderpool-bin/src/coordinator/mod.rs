@@ -12,6 +12,8 @@
 //!   share their first 11 characters share the name.
 //! - CHECK: plans again on the current state and reports every operation whose
 //!   effect is missing (rules, routes, links, neighbours, sysctls, marks).
+//! - ADD and CHECK refuse a `CNI_NETNS` that is the plugin's own (the host's)
+//!   network namespace with code 4; DEL succeeds there without doing anything.
 //! - GC: the coordinator keeps no state of its own beyond links that die with
 //!   their namespace or are removed by DEL, so GC has nothing to release.
 //! - STATUS: ready whenever the plugin can run; the agent is optional.
@@ -30,7 +32,7 @@ use spiderpool_core::coordinator::{
     PlanInput, ResolvedMode, RoutePlan, Side, VethOwner, host_veth_conflict, merge, plan_add,
     plan_del, veth_owner,
 };
-use spiderpool_netlink::{Netns, Session};
+use spiderpool_netlink::{Netns, NetnsId, Session};
 
 use crate::agent_client::{self, AgentError};
 use crate::cni::{CniRequest, Plugin};
@@ -198,6 +200,29 @@ async fn del_in_session(
     })
 }
 
+/// `Some(id)` when `path` is the network namespace the plugin runs in: the
+/// host's own (`CNI_NETNS` of a misconfigured runtime, or of a caller that
+/// wants the coordinator to rewire the node). Compared by namespace
+/// identity, not by path.
+fn host_netns(path: &str) -> Result<Option<NetnsId>, spiderpool_netlink::Error> {
+    let pod = Netns::path(path).id()?;
+    Ok((pod == Netns::Current.id()?).then_some(pod))
+}
+
+/// ADD and CHECK refuse the host's own namespace (code 4): they would create
+/// a veth pair there, set `all.rp_filter`, add `from all lookup
+/// <hostRuleTable>` and an nftables table on the node itself.
+fn host_netns_refused(path: &str, id: NetnsId) -> CniError {
+    CniError::invalid_env(
+        "CNI_NETNS",
+        Some(path),
+        format!(
+            "is the network namespace the coordinator runs in ({id}), the host's own: \
+             the coordinator only configures pod network namespaces"
+        ),
+    )
+}
+
 impl Coordinator {
     /// Asks the agent for the cluster config. `Ok(None)` without an agent.
     fn cluster_config(
@@ -248,9 +273,16 @@ impl Coordinator {
         merge(netconf, cluster.as_ref(), None).map_err(config_error)
     }
 
+    /// The pod namespace of ADD and CHECK: `CNI_NETNS`, which must not be the
+    /// host's own namespace (see [`host_netns`]). A path that cannot be
+    /// looked at is not refused here: opening it fails later, naming it, as
+    /// it always has (and after the agent was asked).
     fn pod_ns(req: &CniRequest) -> Result<Netns, CniError> {
         match req.netns.as_deref() {
-            Some(p) if !p.is_empty() => Ok(Netns::path(p)),
+            Some(p) if !p.is_empty() => match host_netns(p) {
+                Ok(Some(id)) => Err(host_netns_refused(p, id)),
+                _ => Ok(Netns::path(p)),
+            },
             _ => Err(CniError::InvalidEnvironment {
                 var: "CNI_NETNS".into(),
                 value: None,
@@ -285,8 +317,8 @@ impl Coordinator {
 
     fn plan(&self, req: &CniRequest, log: &Log) -> Result<(Option<RoutePlan>, Netns), CniError> {
         let netconf = CoordinatorNetConf::from_slice(&req.raw_config).map_err(config_error)?;
-        let config = self.effective(req, &netconf, log, true)?;
         let pod = Self::pod_ns(req)?;
+        let config = self.effective(req, &netconf, log, true)?;
         if config.mode == ModeSetting::Disabled {
             return Ok((None, pod));
         }
@@ -305,8 +337,8 @@ impl Plugin for Coordinator {
             reason: "coordinator must run as a chained plugin after the main CNI".into(),
         })?;
         let netconf = CoordinatorNetConf::from_slice(&req.raw_config).map_err(config_error)?;
-        let config = self.effective(req, &netconf, &log, true)?;
         let pod = Self::pod_ns(req)?;
+        let config = self.effective(req, &netconf, &log, true)?;
         if config.mode == ModeSetting::Disabled {
             log.line(&format!("ADD {} {}: mode disabled", req.container_id, req.ifname));
             return Ok(prev);
@@ -323,6 +355,18 @@ impl Plugin for Coordinator {
 
     fn del(&self, req: &CniRequest) -> Result<(), CniError> {
         let log = Log::for_request(req);
+        let live_path = req.netns.as_deref().filter(|p| !p.is_empty() && Path::new(p).exists());
+        // ADD refuses the host's own namespace, so there is nothing of ours
+        // to remove there: succeed (DEL is idempotent) and change nothing.
+        if let Some(path) = live_path
+            && let Ok(Some(id)) = host_netns(path)
+        {
+            log.line(&format!(
+                "DEL {} {}: CNI_NETNS {path} is the host's own network namespace ({id}): nothing to do",
+                req.container_id, req.ifname
+            ));
+            return Ok(());
+        }
         let netconf = match CoordinatorNetConf::from_slice(&req.raw_config) {
             Ok(n) => n,
             Err(e) => {
@@ -334,9 +378,7 @@ impl Plugin for Coordinator {
         if config.mode == ModeSetting::Disabled {
             return Ok(());
         }
-        let netns_alive =
-            req.netns.as_deref().is_some_and(|p| !p.is_empty() && Path::new(p).exists());
-        if netns_alive && let Some(path) = req.netns.as_deref() {
+        if let Some(path) = live_path {
             let log_ref = &log;
             let cfg = config.clone();
             match spiderpool_netlink::with_session(
