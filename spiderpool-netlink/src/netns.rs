@@ -45,7 +45,7 @@ impl Netns {
     /// so a worker thread spawned afterwards can return to it.
     pub(crate) fn open(&self) -> Result<OwnedFd> {
         let path = self.file();
-        File::open(&path).map(OwnedFd::from).map_err(|source| Error::OpenNetns { path, source })
+        File::open(&path).map(OwnedFd::from).map_err(|cause| Error::OpenNetns { path, cause })
     }
 
     /// Which namespace this is: the device and inode of its file (`stat`
@@ -55,7 +55,7 @@ impl Netns {
     /// their ids are equal.
     pub fn id(&self) -> Result<NetnsId> {
         let path = self.file();
-        let meta = std::fs::metadata(&path).map_err(|source| Error::OpenNetns { path, source })?;
+        let meta = std::fs::metadata(&path).map_err(|cause| Error::OpenNetns { path, cause })?;
         Ok(NetnsId { dev: meta.dev(), ino: meta.ino() })
     }
 }
@@ -101,7 +101,7 @@ impl NsFd {
     /// this crate spawned.
     pub(crate) fn enter(&self) -> Result<()> {
         setns(&self.fd, CloneFlags::CLONE_NEWNET)
-            .map_err(|source| Error::EnterNetns { netns: self.name.clone(), source })
+            .map_err(|cause| Error::EnterNetns { netns: self.name.clone(), cause })
     }
 }
 
@@ -118,7 +118,7 @@ where
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_io()
                 .build()
-                .map_err(|source| Error::Worker { what: "tokio runtime", source })?;
+                .map_err(|cause| Error::Worker { what: "tokio runtime", cause })?;
             rt.block_on(f())
         })
         .join()
@@ -130,7 +130,7 @@ where
 /// drives it on the current runtime. Call inside [`on_worker`].
 pub(crate) fn connect() -> Result<Handle> {
     let (conn, handle, _) = rtnetlink::new_connection()
-        .map_err(|source| Error::Worker { what: "netlink socket", source })?;
+        .map_err(|cause| Error::Worker { what: "netlink socket", cause })?;
     tokio::spawn(conn);
     Ok(handle)
 }

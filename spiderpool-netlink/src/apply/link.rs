@@ -156,9 +156,9 @@ pub(super) async fn apply_mac(h: &Handle, m: &MacOp) -> Result<()> {
 
 fn write_dev_knob(family: &str, dev: &str, knob: &str) -> Result<()> {
     let path: PathBuf = ["/proc/sys/net", family, "conf", dev, knob].iter().collect();
-    std::fs::write(&path, b"1").map_err(|source| Error::Sysctl {
+    std::fs::write(&path, b"1").map_err(|cause| Error::Sysctl {
         key: format!("net.{family}.conf.{dev}.{knob}"),
         path,
-        source,
+        cause,
     })
 }
