@@ -33,6 +33,7 @@ fn link(index: u32, name: &str, peer: Option<u32>) -> LinkView {
         mtu: Some(1500),
         kind: None,
         peer_index: peer,
+        ifalias: None,
     }
 }
 

@@ -39,6 +39,7 @@ fn link(index: u32, name: &str) -> LinkView {
         mtu: Some(1500),
         kind: None,
         peer_index: None,
+        ifalias: None,
     }
 }
 

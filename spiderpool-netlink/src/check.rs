@@ -128,6 +128,11 @@ fn link_matches(st: &NsState, l: &LinkOp, mac_changed_later: bool) -> Option<Str
     if l.up == Some(true) && !have.flags.up {
         return Some(format!("link {} is down", l.ifname));
     }
+    if let Some(alias) = &l.alias
+        && have.ifalias.as_deref() != Some(alias.as_str())
+    {
+        return Some(format!("link {} alias {:?}, want {alias}", l.ifname, have.ifalias));
+    }
     None
 }
 

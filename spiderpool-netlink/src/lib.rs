@@ -40,7 +40,7 @@ pub use apply::apply;
 pub use check::{Missing, NeighView, NsState, Observed, check, observe};
 pub use error::{Error, Result};
 pub use mac::{format_mac, parse_mac};
-pub use netns::{Netns, with_netns};
+pub use netns::{Netns, NetnsId, with_netns};
 pub use read::{read_neighbours, read_view, read_view_with};
 pub use session::{Session, with_session};
 pub use sysctl::{read_sysctl, sysctl_path};

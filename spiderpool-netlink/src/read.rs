@@ -83,6 +83,7 @@ pub(crate) async fn read_links(h: &Handle) -> Result<Vec<LinkView>> {
                     LinkAttribute::Address(b) if b.len() == 6 => v.mac = Some(format_mac(b)),
                     LinkAttribute::Mtu(mtu) => v.mtu = Some(*mtu),
                     LinkAttribute::Link(i) => v.peer_index = Some(*i),
+                    LinkAttribute::IfAlias(a) if !a.is_empty() => v.ifalias = Some(a.clone()),
                     LinkAttribute::LinkInfo(infos) => {
                         for i in infos {
                             if let LinkInfo::Kind(k) = i {

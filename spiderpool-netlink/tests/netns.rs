@@ -122,6 +122,7 @@ fn full_plan(host_veth: &str) -> RoutePlan {
                 mtu: Some(1400),
                 txqlen: None,
                 up: Some(true),
+                alias: None,
             }),
         ),
         op(Pod, Add, Item::Addr(AddrOp { dev: "veth0".into(), local: net("10.77.0.2/24") })),
@@ -515,4 +516,22 @@ fn host_ips_come_from_route_src_then_non_container_links() {
     let ips =
         spiderpool_netlink::host::discover_pod_host_ips(&host.netns(), &[ip("10.6.9.9")]).unwrap();
     assert_eq!(ips, vec![ip("10.6.0.11"), ip("10.6.0.10")], "a usable route src comes first");
+}
+
+#[test]
+fn netns_ids_tell_namespaces_apart_and_the_current_one_by_any_path() {
+    if !root() {
+        return;
+    }
+    let a = TestNs::new("spid", "a");
+    let b = TestNs::new("spid", "b");
+    let id_a = a.netns().id().unwrap();
+    assert_ne!(id_a, b.netns().id().unwrap());
+    assert_eq!(id_a, a.netns().id().unwrap());
+    // A thread inside `a` sees `a` as its current namespace.
+    let current = with_netns(&a.netns(), |_| async { Netns::Current.id() }).unwrap();
+    assert_eq!(current, id_a);
+    assert_eq!(id_a.to_string(), format!("net:[{}]", id_a.ino));
+    let missing = Netns::path("/var/run/netns/sp-no-such-ns").id().unwrap_err();
+    assert!(missing.to_string().contains("sp-no-such-ns"), "{missing}");
 }

@@ -192,11 +192,12 @@ pub struct RenderNadArgs {
 #[non_exhaustive]
 pub enum CtlError {
     /// A file (or standard input) cannot be read.
-    #[error("cannot read {source_name}: {source}")]
+    #[error("cannot read {source_name}")]
     Read {
         /// The file name, or `<stdin>`.
         source_name: String,
-        /// The I/O error.
+        /// The I/O error: `source()`, not part of the message (`spiderpoolctl`
+        /// prints the chain, so it appears once).
         #[source]
         source: std::io::Error,
     },

@@ -204,16 +204,17 @@ fn plugin_error(code: u32, msg: impl Into<String>, details: impl Into<String>) -
 
 /// Maps an agent failure to a CNI error: timeouts are 11 (try again), an
 /// error answer is 100 with the agent's message (its body is a JSON string),
-/// the rest 101 or 102.
+/// the rest 101 or 102. `what` (`METHOD /path`) prefixes the errors that do
+/// not name the request themselves (`Status` and `Decode` do).
 fn agent_error(what: &str, e: AgentError) -> CniError {
     match e {
         AgentError::Timeout { .. } => CniError::TryAgainLater { reason: format!("{what}: {e}") },
         AgentError::Io { .. } => plugin_error(codes::UNREACHABLE, format!("{what}: {e}"), ""),
         AgentError::Status { method, path, status, body } => {
             let msg = serde_json::from_str::<String>(&body).unwrap_or(body);
-            plugin_error(codes::AGENT, msg, format!("{what}: agent {method} {path}: HTTP {status}"))
+            plugin_error(codes::AGENT, msg, format!("agent {method} {path}: HTTP {status}"))
         }
-        AgentError::Decode { .. } => plugin_error(codes::NO_ADDRESS, format!("{what}: {e}"), ""),
+        AgentError::Decode { .. } => plugin_error(codes::NO_ADDRESS, e.to_string(), ""),
         // The plugin's paths are fixed: cannot happen, but say what it is.
         AgentError::Request { .. } => plugin_error(codes::AGENT, format!("{what}: {e}"), ""),
     }

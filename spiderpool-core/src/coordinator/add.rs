@@ -8,6 +8,7 @@ use super::config::EffectiveConfig;
 use super::error::PlanError;
 use super::mac::{POD_VETH, host_veth_name, prefixed_mac, veth_mac};
 use super::mode::{Resolution, TABLE_REPLY, resolve};
+use super::owner::{host_veth_conflict, veth_alias};
 use super::plan::{
     Action, AddrOp, Item, LinkOp, MacOp, MarkOp, NeighOp, Op, ResolvedMode, RouteOp, RoutePlan,
     RuleOp, Side, SysctlOp,
@@ -446,6 +447,10 @@ fn setup_veth(
         }
         let host_name = host_veth_name(&input.container_id);
         if res.first_invoke {
+            if let Some(taken) = host_veth_conflict(&b.host, &b.pod, &input.container_id) {
+                return Err(taken);
+            }
+            let creates = !b.host.links.iter().any(|l| l.name == host_name);
             let pod_mac = veth_mac(&input.container_id, Side::Pod);
             let host_mac = veth_mac(&input.container_id, Side::Host);
             b.push(
@@ -460,8 +465,22 @@ fn setup_veth(
                     mtu: Some(cfg.veth_mtu),
                     txqlen: None,
                     up: Some(true),
+                    alias: None,
                 }),
             );
+            // The ownership mark DEL checks (the kernel takes no alias in the
+            // request that creates the pair; the MAC covers the gap).
+            if creates {
+                b.push(
+                    Side::Host,
+                    Action::Set,
+                    Item::Link(LinkOp {
+                        ifname: host_name.clone(),
+                        alias: Some(veth_alias(&input.container_id)),
+                        ..LinkOp::default()
+                    }),
+                );
+            }
             if let Some(addr) = cfg.veth_link_address
                 && fam.v4
             {

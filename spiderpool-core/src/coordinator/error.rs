@@ -93,4 +93,28 @@ pub enum PlanError {
     /// The container ID is empty.
     #[error("containerID must not be empty")]
     EmptyContainerId,
+    /// The host veth name this container needs is held by a link that is not
+    /// its own (see [`owner`](super::owner)).
+    #[error(
+        "host veth {name:?} already exists and {} (container IDs that share their first 11 characters get the same host veth name)",
+        holder_text(holder.as_deref(), mac.as_deref())
+    )]
+    HostVethTaken {
+        /// The host veth name (`veth` + the first 11 characters).
+        name: String,
+        /// The container its alias names, when it has one of ours.
+        holder: Option<String>,
+        /// Its MAC, when known.
+        mac: Option<String>,
+    },
+}
+
+fn holder_text(holder: Option<&str>, mac: Option<&str>) -> String {
+    match holder {
+        Some(h) => format!("belongs to container {h}"),
+        None => format!(
+            "is not this container's (no spiderpool-coordinator alias, MAC {}): another container holds the name",
+            mac.unwrap_or("unknown")
+        ),
+    }
 }

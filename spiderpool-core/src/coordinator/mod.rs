@@ -21,6 +21,7 @@ mod del;
 pub mod error;
 pub mod mac;
 pub mod mode;
+pub mod owner;
 pub mod plan;
 pub mod render;
 mod simulate;
@@ -37,6 +38,7 @@ pub use config::{
 };
 pub use del::plan_del;
 pub use error::PlanError;
+pub use owner::{VethOwner, host_veth_conflict, veth_alias, veth_owner};
 pub use plan::{Action, Item, Op, RoutePlan, Side};
 pub use plan::{AddrOp, LinkOp, MacOp, MarkOp, NeighOp, ResolvedMode, RouteOp, RuleOp, SysctlOp};
 pub use simulate::{apply_to_view, is_present};

@@ -61,6 +61,10 @@ pub struct LinkOp {
     /// Bring the link (and a new veth's peer) up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub up: Option<bool>,
+    /// `alias` (`IFLA_IFALIAS`) for `set`: the coordinator's ownership mark
+    /// on a host veth (see [`owner`](super::owner)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
 }
 
 /// An address on a link.

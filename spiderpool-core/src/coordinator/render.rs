@@ -225,6 +225,9 @@ pub fn op_lines(op: &Op) -> Vec<String> {
                 if let Some(q) = l.txqlen {
                     s.push_str(&format!(" txqueuelen {q}"));
                 }
+                if let Some(alias) = &l.alias {
+                    s.push_str(&format!(" alias {alias}"));
+                }
                 match l.up {
                     Some(true) => s.push_str(" up"),
                     Some(false) => s.push_str(" down"),

@@ -139,6 +139,7 @@ fn new_link(links: &[LinkView], name: &str, mac: Option<&String>, l: &LinkOp) ->
         mtu: l.mtu,
         kind: l.kind.clone(),
         peer_index: None,
+        ifalias: None,
     }
 }
 
@@ -173,6 +174,9 @@ fn apply_link(pod: &mut NetnsView, host: &mut HostView, side: Side, action: Acti
                 }
                 if l.mtu.is_some() {
                     link.mtu = l.mtu;
+                }
+                if l.alias.is_some() {
+                    link.ifalias = l.alias.clone();
                 }
             }
         }

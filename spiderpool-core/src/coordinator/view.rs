@@ -53,6 +53,11 @@ pub struct LinkView {
     /// For a veth: the peer's ifindex in the other namespace (`link_index`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer_index: Option<u32>,
+    /// `ifalias` (`IFLA_IFALIAS`), when the link has one. The coordinator
+    /// marks the host end of a pod's veth pair with its container ID (see
+    /// [`owner`](super::owner)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ifalias: Option<String>,
 }
 
 impl LinkView {

@@ -130,30 +130,29 @@ impl PoolState {
         let family = pool_family(&pool)?;
         let mut ips = Vec::with_capacity(pool.spec.ips.len());
         for (index, s) in pool.spec.ips.iter().enumerate() {
-            let r = IpRange::parse_of(s, family).map_err(|source| PoolStateError::Spec {
+            let r = IpRange::parse_of(s, family).map_err(|cause| PoolStateError::Spec {
                 pool: name.clone(),
                 field: format!("spec.ips[{index}]"),
-                source,
+                cause,
             })?;
             ips.push(r);
         }
-        let excluded = IpSet::parse_ranges(family, &pool.spec.exclude_ips).map_err(|source| {
-            PoolStateError::Spec { pool: name.clone(), field: "spec.excludeIPs".into(), source }
+        let excluded = IpSet::parse_ranges(family, &pool.spec.exclude_ips).map_err(|cause| {
+            PoolStateError::Spec { pool: name.clone(), field: "spec.excludeIPs".into(), cause }
         })?;
         let allocated =
             parse_allocated_ips(pool.status.as_ref().and_then(|s| s.allocated_ips.as_deref()))
-                .map_err(|source| PoolStateError::Status { pool: name.clone(), source })?;
+                .map_err(|cause| PoolStateError::Status { pool: name.clone(), cause })?;
         let mut records = BTreeMap::new();
         let mut used = IpSet::new(family);
         let mut by_uid: HashMap<String, Vec<u128>> = HashMap::new();
         for (ip_text, record) in allocated {
-            let ip = crate::ip::parse_ip_of(&ip_text, family).map_err(|source| {
-                PoolStateError::Spec {
+            let ip =
+                crate::ip::parse_ip_of(&ip_text, family).map_err(|cause| PoolStateError::Spec {
                     pool: name.clone(),
                     field: format!("status.allocatedIPs[{ip_text:?}]"),
-                    source,
-                }
-            })?;
+                    cause,
+                })?;
             let v = ip_to_u128(ip);
             used.insert_u128(v);
             by_uid.entry(record.pod_uid.clone()).or_default().push(v);
@@ -372,7 +371,7 @@ pub fn pool_family(pool: &SpiderIPPool) -> Result<IpFamily, PoolStateError> {
     }
     crate::ip::parse_cidr(&pool.spec.subnet)
         .map(|net| crate::ip::family_of_cidr(&net))
-        .map_err(|source| PoolStateError::Spec { pool: name, field: "spec.subnet".into(), source })
+        .map_err(|cause| PoolStateError::Spec { pool: name, field: "spec.subnet".into(), cause })
 }
 
 /// Why a pool object cannot be used by the allocator.
@@ -380,15 +379,14 @@ pub fn pool_family(pool: &SpiderIPPool) -> Result<IpFamily, PoolStateError> {
 #[non_exhaustive]
 pub enum PoolStateError {
     /// A spec field does not parse.
-    #[error("SpiderIPPool {pool}: {field}: {source}")]
+    #[error("SpiderIPPool {pool}: {field}: {cause}")]
     Spec {
         /// Pool name.
         pool: String,
         /// Field path.
         field: String,
-        /// The parse error.
-        #[source]
-        source: IpError,
+        /// The parse error (part of the message, so not `source()`).
+        cause: IpError,
     },
     /// `spec.ipVersion` is neither 4 nor 6.
     #[error("SpiderIPPool {pool}: spec.ipVersion: unsupported value {value} (want 4 or 6)")]
@@ -399,13 +397,12 @@ pub enum PoolStateError {
         value: i64,
     },
     /// `status.allocatedIPs` does not parse.
-    #[error("SpiderIPPool {pool}: {source}")]
+    #[error("SpiderIPPool {pool}: {cause}")]
     Status {
         /// Pool name.
         pool: String,
-        /// The parse error.
-        #[source]
-        source: ModelError,
+        /// The parse error (part of the message, so not `source()`).
+        cause: ModelError,
     },
 }
 
@@ -524,4 +521,23 @@ pub fn reserved_set(reserved: &[Arc<SpiderReservedIP>], family: IpFamily) -> IpS
         }
     }
     set
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_state_errors_print_their_cause_once() {
+        let spec_err = PoolState::from_pool(contract::pool("a", "10.6.0.0/33", &[])).unwrap_err();
+        let mut status = contract::pool("b", "10.6.0.0/16", &["10.6.0.1"]);
+        status.status.get_or_insert_with(Default::default).allocated_ips = Some("{not json".into());
+        let status_err = PoolState::from_pool(status).unwrap_err();
+        for e in [spec_err, status_err] {
+            // The message holds the cause; `source()` must not hand it to a
+            // printer that walks the chain (anyhow's `{:#}`) a second time.
+            assert!(std::error::Error::source(&e).is_none(), "{e}");
+        }
+    }
 }

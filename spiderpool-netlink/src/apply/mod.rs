@@ -90,7 +90,7 @@ pub(crate) async fn apply_with(ctx: &mut Ctx, plan: &RoutePlan) -> Result<()> {
             side: op.side,
             action: action_name(op.action),
             kind: kind_name(&op.item),
-            source: Box::new(e),
+            cause: Box::new(e),
         })?;
     }
     Ok(())

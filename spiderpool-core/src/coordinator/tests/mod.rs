@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod config;
+mod del;
 mod overlay;
 mod underlay;
 
@@ -36,6 +37,7 @@ pub(super) fn link(index: u32, name: &str, mac: &str) -> LinkView {
         mtu: Some(1500),
         kind: None,
         peer_index: None,
+        ifalias: None,
     }
 }
 

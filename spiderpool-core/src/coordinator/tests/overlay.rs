@@ -254,8 +254,9 @@ fn del_removes_host_veth_and_legacy_rules() {
         addresses: vec![a("eth0", "10.6.1.2/16"), a("eth0", "fe80::2/64")],
         ..NetnsView::default()
     };
-    let host =
-        HostView { links: vec![link(9, &host_veth, "02:00:00:00:00:09")], ..HostView::default() };
+    // The host veth carries this container's derived MAC (its ownership mark).
+    let mac = crate::coordinator::mac::veth_mac(CID, Side::Host);
+    let host = HostView { links: vec![link(9, &host_veth, &mac)], ..HostView::default() };
     let plan = plan_del(&input(cfg(ModeSetting::Auto), "eth0", pod.clone(), host.clone()));
     assert_eq!(plan.mode, ResolvedMode::Underlay);
     assert_eq!(
