@@ -1,0 +1,3 @@
+//! Test support (feature `testing`): fixtures of every kind.
+
+pub mod fixtures;
