@@ -10,7 +10,8 @@
 //! - [`KubeObject`]: a core kind as a `kube::Resource` (k8s-openapi metadata
 //!   around the core's spec and status), with lossless conversion to and from
 //!   the core type, for `kube::Api`, watchers and reflectors;
-//! - `testing` (feature `testing`): fixtures of every kind for tests.
+//! - `testing` (feature `testing`): a harness for tests against a real API
+//!   server.
 //!
 //! What it deliberately does not do: decide anything. Which pool a pod gets,
 //! which address is freed, what admission answers — all of that stays in
