@@ -52,6 +52,7 @@ impl SpiderCoordinator {
 /// (`detectGateway`, `detectIPConflict`, `hostRPFilter`) are accepted on input and
 /// dropped, as the API server prunes them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CoordinatorSpec {
     /// `auto` (default), `underlay`, `overlay` or `disabled` (we also accept
@@ -123,6 +124,7 @@ impl CoordinatorSpec {
 
 /// `status` of a [`SpiderCoordinator`] (Go `CoordinatorStatus`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CoordinatorStatus {
     /// `Synced` or `NotReady` (always printed); see [`CoordinatorPhase`].
