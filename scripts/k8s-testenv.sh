@@ -314,12 +314,13 @@ stop_all() {
   return $rc
 }
 
-# start NAME ARGS...: start detached (own session, stdin closed, a clean environment: no proxy,
+# start NAME ARGS...: start detached (own session, stdin closed, the script's saved stdout/stderr
+# (fds 6, 7) and lock (fd 9) not inherited — a caller piping `up` into `tail` must see EOF —, a clean environment: no proxy,
 # KUBECONFIG, ETCD_* or GO* settings of the caller leak in), log to DIR/logs/NAME.log.
 start() {
   local n=$1; shift
   setsid env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "${PROC_ENV[@]}" "$BIN/$n" "$@" \
-    </dev/null >"$D/logs/$n.log" 2>&1 &
+    </dev/null >"$D/logs/$n.log" 2>&1 6>&- 7>&- 9>&- &
   local pid=$!
   echo "$pid" > "$D/$n.pid"
   local i
