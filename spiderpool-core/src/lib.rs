@@ -11,6 +11,9 @@
 //! - [`selector`]: Kubernetes label selectors;
 //! - [`name`]: name rules (Kubernetes object names and namespaces, Linux
 //!   interface names, CNI container IDs);
+//! - [`kind`]: every kind known by name (Spiderpool's, the
+//!   NetworkAttachmentDefinition, the Kubernetes kinds pod facts come from):
+//!   names, `apiVersion`, scope and name rule;
 //! - [`selection`]: candidate pools per NIC and family, in Spiderpool's precedence;
 //! - [`allocator`] and [`store`]: allocation and release over a compare-and-swap
 //!   store contract, with an in-memory store.
@@ -28,6 +31,7 @@ pub mod coordinator;
 pub mod error;
 pub mod ifname;
 pub mod ip;
+pub mod kind;
 pub mod model;
 pub mod multus;
 pub mod name;
