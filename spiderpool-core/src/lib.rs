@@ -14,6 +14,8 @@
 //! - [`kind`]: every kind known by name (Spiderpool's, the
 //!   NetworkAttachmentDefinition, the Kubernetes kinds pod facts come from):
 //!   names, `apiVersion`, scope and name rule;
+//! - [`agent_api`]: the agent API's routes and request/answer types, for the
+//!   agent, its clients and other CNIs;
 //! - [`selection`]: candidate pools per NIC and family, in Spiderpool's precedence;
 //! - [`allocator`] and [`store`]: allocation and release over a compare-and-swap
 //!   store contract, with an in-memory store.
@@ -24,6 +26,7 @@
 //! [`store::EndpointStore`], [`allocator::Clock`]).
 
 pub mod admission;
+pub mod agent_api;
 pub mod allocator;
 pub mod annotation;
 pub mod cni;
