@@ -11,6 +11,11 @@
 //! - [`selector`]: Kubernetes label selectors;
 //! - [`name`]: name rules (Kubernetes object names and namespaces, Linux
 //!   interface names, CNI container IDs);
+//! - [`kind`]: every kind known by name (Spiderpool's, the
+//!   NetworkAttachmentDefinition, the Kubernetes kinds pod facts come from):
+//!   names, `apiVersion`, scope and name rule;
+//! - [`agent_api`]: the agent API's routes and request/answer types, for the
+//!   agent, its clients and other CNIs;
 //! - [`selection`]: candidate pools per NIC and family, in Spiderpool's precedence;
 //! - [`allocator`] and [`store`]: allocation and release over a compare-and-swap
 //!   store contract, with an in-memory store.
@@ -21,6 +26,7 @@
 //! [`store::EndpointStore`], [`allocator::Clock`]).
 
 pub mod admission;
+pub mod agent_api;
 pub mod allocator;
 pub mod annotation;
 pub mod cni;
@@ -28,6 +34,7 @@ pub mod coordinator;
 pub mod error;
 pub mod ifname;
 pub mod ip;
+pub mod kind;
 pub mod model;
 pub mod multus;
 pub mod name;

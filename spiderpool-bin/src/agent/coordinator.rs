@@ -6,18 +6,16 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
+use spiderpool_core::agent_api::{GetCoordinatorArgs, InterfaceDetail, Route, WorkloadEndpoint};
 use spiderpool_core::annotation::{ANNO_DEFAULT_ROUTE_NIC, parse_default_route_nic};
 use spiderpool_core::coordinator::{ClusterCoordinatorConfig, PolicyRouteWire};
 use spiderpool_core::ip::normalize_ip_or_cidr;
 use spiderpool_core::model::{CoordinatorMode, SpiderCoordinator};
 use spiderpool_core::store::ObjectKey;
 
+use super::api::{ApiError, Ident, check_identifiers, parse_body};
 use super::facts::gather_pod;
 use super::ipam::store_error;
-use super::models::{
-    ApiError, GetCoordinatorArgs, Ident, InterfaceDetail, Route, WorkloadEndpoint,
-    check_identifiers, parse_body,
-};
 use super::{Agent, AgentStore};
 
 /// The name of the cluster's SpiderCoordinator.

@@ -9,17 +9,17 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::Value;
+use spiderpool_core::agent_api::{
+    IpConfig, IpamAddArgs, IpamAddResponse, IpamBatchDelArgs, IpamDelArgs, Route,
+};
 use spiderpool_core::allocator::{AllocateError, AllocateRequest, Allocation, ReleaseRequest};
 use spiderpool_core::ip::IpFamily;
 use spiderpool_core::selection::{RuledOutReason, SelectionError};
 use spiderpool_core::store::StoreError;
 
+use super::api::{ApiError, Ident, check_identifiers, parse_body, require_non_empty};
 use super::facts::{PodContext, gather_pod};
 use super::metered::as_release;
-use super::models::{
-    ApiError, Ident, IpConfig, IpamAddArgs, IpamAddResponse, IpamBatchDelArgs, IpamDelArgs, Route,
-    check_identifiers, parse_body, require_non_empty,
-};
 use super::{Agent, AgentConfig, AgentStore};
 
 /// `GET /v1/ipam/healthy` (and the TCP runtime probes): 200 when the store

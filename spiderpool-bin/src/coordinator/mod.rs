@@ -25,6 +25,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use spiderpool_core::agent_api::GetCoordinatorArgs;
 use spiderpool_core::cni::{self, CniError};
 use spiderpool_core::coordinator::mac::host_veth_name;
 use spiderpool_core::coordinator::{
@@ -34,7 +35,7 @@ use spiderpool_core::coordinator::{
 };
 use spiderpool_netlink::{Netns, NetnsId, Session};
 
-use crate::agent_client::{self, AgentError};
+use crate::agent_client::{self, AgentClient, AgentError};
 use crate::cni::{CniRequest, Plugin};
 
 mod log;
@@ -229,24 +230,14 @@ impl Coordinator {
         &self,
         req: &CniRequest,
     ) -> Result<Option<ClusterCoordinatorConfig>, AgentError> {
-        let body = serde_json::json!({
-            "podName": req.args.pod_name.clone().unwrap_or_default(),
-            "podNamespace": req.args.pod_namespace.clone().unwrap_or_default(),
-        });
-        let Some(answer) = agent_client::request_json(
-            &self.agent_socket,
-            "GET",
-            "/v1/coordinator/config",
-            &body,
-            self.agent_timeout,
-        )?
-        else {
+        let Some(mut agent) = AgentClient::new(&self.agent_socket)? else {
             return Ok(None);
         };
-        serde_json::from_value(answer).map(Some).map_err(|e| AgentError::Decode {
-            path: "/v1/coordinator/config".into(),
-            message: e.to_string(),
-        })
+        let args = GetCoordinatorArgs {
+            pod_name: req.args.pod_name.clone().unwrap_or_default(),
+            pod_namespace: req.args.pod_namespace.clone().unwrap_or_default(),
+        };
+        agent.coordinator_config(&args, self.agent_timeout).map(Some)
     }
 
     /// Netconf + agent config, merged. For DEL the agent is optional.
@@ -330,7 +321,7 @@ impl Coordinator {
 
 impl Plugin for Coordinator {
     fn add(&self, req: &CniRequest) -> Result<cni::Result, CniError> {
-        let log = Log::for_request(req);
+        let log = log::for_request(req);
         let prev = req.prev_result()?.ok_or_else(|| CniError::InvalidConfig {
             field: "prevResult".into(),
             value: "null".into(),
@@ -354,7 +345,7 @@ impl Plugin for Coordinator {
     }
 
     fn del(&self, req: &CniRequest) -> Result<(), CniError> {
-        let log = Log::for_request(req);
+        let log = log::for_request(req);
         let live_path = req.netns.as_deref().filter(|p| !p.is_empty() && Path::new(p).exists());
         // ADD refuses the host's own namespace, so there is nothing of ours
         // to remove there: succeed (DEL is idempotent) and change nothing.
@@ -402,7 +393,7 @@ impl Plugin for Coordinator {
     }
 
     fn check(&self, req: &CniRequest) -> Result<(), CniError> {
-        let log = Log::for_request(req);
+        let log = log::for_request(req);
         if req.prev_result()?.is_none() {
             return Err(CniError::InvalidConfig {
                 field: "prevResult".into(),

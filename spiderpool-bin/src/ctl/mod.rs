@@ -45,7 +45,7 @@ pub struct Cli {
     pub command: Command,
     /// The agent's unix socket (for apply, get, describe, delete, release).
     #[arg(long, global = true, value_name = "PATH",
-          default_value = crate::agent_client::DEFAULT_SOCKET)]
+          default_value = spiderpool_core::agent_api::DEFAULT_SOCKET)]
     pub socket: PathBuf,
 }
 
