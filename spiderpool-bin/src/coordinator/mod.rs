@@ -415,7 +415,7 @@ impl Plugin for Coordinator {
         let observed = spiderpool_netlink::observe(&plan, &pod, &Netns::Current).map_err(|e| {
             CniError::Io { what: "reading the namespaces".into(), reason: e.to_string() }
         })?;
-        let missing = spiderpool_netlink::check(&plan, &observed);
+        let missing = spiderpool_core::coordinator::check::check(&plan, &observed);
         if missing.is_empty() {
             return Ok(());
         }
