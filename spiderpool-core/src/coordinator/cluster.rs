@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::config::{ConfigError, CoordinatorNetConf, checked};
 use super::defaults;
-use super::setting::{self, RoutePart};
+use super::setting::{self, PolicyRoute, RoutePart};
 use crate::ip::normalize_ip_or_cidr;
 use crate::model::{ModelError, SpiderCoordinator};
 
@@ -243,7 +243,7 @@ fn cidrs(list: &[String], name: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> 
         .collect()
 }
 
-fn policy_routes(list: &[PolicyRouteWire]) -> Result<Vec<super::PolicyRoute>, ConfigError> {
+fn policy_routes(list: &[PolicyRouteWire]) -> Result<Vec<PolicyRoute>, ConfigError> {
     list.iter()
         .enumerate()
         .map(|(i, r)| {

@@ -11,122 +11,15 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::defaults;
+pub use super::error::ConfigError;
 use super::setting::{self, RoutePart};
+pub use super::setting::{MacPrefix, ModeSetting, PolicyRoute};
+pub use super::wire::IGNORED_KEYS;
 use super::wire::{LogOptionsWire, NetConfWire, PolicyRouteItem, Wire};
-
-/// Netconf keys that are accepted and ignored (Spiderpool removed or never
-/// used them).
-pub const IGNORED_KEYS: [&str; 5] =
-    ["hostRPFilter", "multusNicPrefix", "detectGateway", "detectIPConflict", "detectOptions"];
-
-/// A bad configuration value.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// A key holds a value of the wrong JSON type or an invalid value.
-    #[error("{key}: invalid value {value}: {reason}")]
-    Invalid {
-        /// The key, e.g. `vethMTU`, `policyRoutes[1].gw` or
-        /// `clusterConfig.hijackCIDR[0]`.
-        key: String,
-        /// The value as JSON text.
-        value: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The netconf is not a JSON object.
-    #[error("coordinator netconf: expected a JSON object, got {value}")]
-    NotAnObject {
-        /// The value as JSON text (shortened).
-        value: String,
-    },
-}
-
-impl ConfigError {
-    /// `key` holds `value` (shown as JSON, at most 200 bytes), refused for
-    /// `reason`.
-    pub(crate) fn invalid(key: &str, value: &Value, reason: impl Into<String>) -> ConfigError {
-        invalid(key, value, reason)
-    }
-}
-
-fn invalid(key: &str, value: &Value, reason: impl Into<String>) -> ConfigError {
-    let mut text = value.to_string();
-    if text.len() > 200 {
-        let mut cut = 200;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push('…');
-    }
-    ConfigError::Invalid { key: key.to_owned(), value: text, reason: reason.into() }
-}
-
-/// The coordinator mode as configured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ModeSetting {
-    /// Decide from the pod's links (reference §5.2).
-    Auto,
-    /// veth pair to the host; the underlay NIC keeps the default route.
-    Underlay,
-    /// `eth0` belongs to an overlay CNI; extra NICs get policy tables.
-    Overlay,
-    /// Do nothing (`disable` or `disabled`).
-    Disabled,
-}
-
-impl ModeSetting {
-    /// Parses `auto`, `underlay`, `overlay`, `disable` or `disabled`.
-    pub fn parse(s: &str) -> Option<ModeSetting> {
-        match s {
-            "auto" => Some(ModeSetting::Auto),
-            "underlay" => Some(ModeSetting::Underlay),
-            "overlay" => Some(ModeSetting::Overlay),
-            "disable" | "disabled" => Some(ModeSetting::Disabled),
-            _ => None,
-        }
-    }
-}
-
-/// A two-byte MAC prefix (`podMACPrefix`), unicast.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct MacPrefix(pub [u8; 2]);
-
-impl MacPrefix {
-    /// Parses `hh:hh` or `hh-hh`; the first byte must be unicast (lowest bit
-    /// 0). Go's regex only refuses a `1` as second digit; we refuse every
-    /// multicast prefix, as admission does.
-    pub fn parse(s: &str) -> Result<MacPrefix, String> {
-        let bad = || "expected two hex bytes like \"0a:1b\"".to_owned();
-        let (a, b) = s.split_once([':', '-']).ok_or_else(bad)?;
-        let byte = |t: &str| {
-            (t.len() == 2 && t.bytes().all(|c| c.is_ascii_hexdigit()))
-                .then(|| u8::from_str_radix(t, 16).ok())
-                .flatten()
-        };
-        let a = byte(a).ok_or_else(bad)?;
-        let b = byte(b).ok_or_else(bad)?;
-        if a & 1 != 0 {
-            return Err("not a unicast MAC: the lowest bit of the first byte must be 0".to_owned());
-        }
-        Ok(MacPrefix([a, b]))
-    }
-}
-
-/// One static policy route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PolicyRoute {
-    /// Destination.
-    pub dst: IpNet,
-    /// Gateway (same family as `dst`).
-    pub gw: IpAddr,
-}
 
 /// `logOptions` of the netconf.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::plan::{Action, Item, Op, RoutePlan, Side};
+use super::plan::{Action, Item, LinkOp, Op, RoutePlan, Side};
 use super::route::{Route, Rule, Scope};
 use super::view::{NetnsView, TABLE_LOCAL, TABLE_MAIN};
 use crate::ip::{IpFamily, family_of_cidr};
@@ -172,6 +172,67 @@ fn route_cmd(r: &Route) -> String {
     s
 }
 
+/// A link operation as command lines (a veth pair with `up` gives two or
+/// three).
+fn link_lines(op: &Op, l: &LinkOp, ip: &str) -> Vec<String> {
+    match op.action {
+        Action::Add => {
+            let mut s = format!("{ip} link add {}", l.ifname);
+            if let Some(mac) = &l.address {
+                s.push_str(&format!(" address {mac}"));
+            }
+            if let Some(mtu) = l.mtu {
+                s.push_str(&format!(" mtu {mtu}"));
+            }
+            if let Some(kind) = &l.kind {
+                s.push_str(&format!(" type {kind}"));
+            }
+            let mut out = Vec::new();
+            if let Some(peer) = &l.peer {
+                s.push_str(&format!(" peer name {peer}"));
+                if let Some(mac) = &l.peer_address {
+                    s.push_str(&format!(" address {mac}"));
+                }
+                if let Some(mtu) = l.mtu {
+                    s.push_str(&format!(" mtu {mtu}"));
+                }
+                s.push_str(if op.side == Side::Pod { " netns 1" } else { " netns pod" });
+            }
+            out.push(s);
+            if l.up == Some(true) {
+                out.push(format!("{ip} link set {} up", l.ifname));
+                if let Some(peer) = &l.peer {
+                    let other = if op.side == Side::Pod { "ip" } else { "ip -n pod" };
+                    out.push(format!("{other} link set {peer} up"));
+                }
+            }
+            out
+        }
+        Action::Del => vec![format!("{ip} link del {}", l.ifname)],
+        Action::Set => {
+            let mut s = format!("{ip} link set {}", l.ifname);
+            if let Some(mac) = &l.address {
+                s.push_str(&format!(" address {mac}"));
+            }
+            if let Some(mtu) = l.mtu {
+                s.push_str(&format!(" mtu {mtu}"));
+            }
+            if let Some(q) = l.txqlen {
+                s.push_str(&format!(" txqueuelen {q}"));
+            }
+            if let Some(alias) = &l.alias {
+                s.push_str(&format!(" alias {alias}"));
+            }
+            match l.up {
+                Some(true) => s.push_str(" up"),
+                Some(false) => s.push_str(" down"),
+                None => {}
+            }
+            vec![s]
+        }
+    }
+}
+
 /// One operation as command lines (a veth pair with `up` gives two).
 pub fn op_lines(op: &Op) -> Vec<String> {
     let (ip, exec) = match op.side {
@@ -181,62 +242,7 @@ pub fn op_lines(op: &Op) -> Vec<String> {
     let v6 = |f: IpFamily| if f == IpFamily::V6 { " -6" } else { "" };
     let a = verb(op.action);
     match &op.item {
-        Item::Link(l) => match op.action {
-            Action::Add => {
-                let mut s = format!("{ip} link add {}", l.ifname);
-                if let Some(mac) = &l.address {
-                    s.push_str(&format!(" address {mac}"));
-                }
-                if let Some(mtu) = l.mtu {
-                    s.push_str(&format!(" mtu {mtu}"));
-                }
-                if let Some(kind) = &l.kind {
-                    s.push_str(&format!(" type {kind}"));
-                }
-                let mut out = Vec::new();
-                if let Some(peer) = &l.peer {
-                    s.push_str(&format!(" peer name {peer}"));
-                    if let Some(mac) = &l.peer_address {
-                        s.push_str(&format!(" address {mac}"));
-                    }
-                    if let Some(mtu) = l.mtu {
-                        s.push_str(&format!(" mtu {mtu}"));
-                    }
-                    s.push_str(if op.side == Side::Pod { " netns 1" } else { " netns pod" });
-                }
-                out.push(s);
-                if l.up == Some(true) {
-                    out.push(format!("{ip} link set {} up", l.ifname));
-                    if let Some(peer) = &l.peer {
-                        let other = if op.side == Side::Pod { "ip" } else { "ip -n pod" };
-                        out.push(format!("{other} link set {peer} up"));
-                    }
-                }
-                out
-            }
-            Action::Del => vec![format!("{ip} link del {}", l.ifname)],
-            Action::Set => {
-                let mut s = format!("{ip} link set {}", l.ifname);
-                if let Some(mac) = &l.address {
-                    s.push_str(&format!(" address {mac}"));
-                }
-                if let Some(mtu) = l.mtu {
-                    s.push_str(&format!(" mtu {mtu}"));
-                }
-                if let Some(q) = l.txqlen {
-                    s.push_str(&format!(" txqueuelen {q}"));
-                }
-                if let Some(alias) = &l.alias {
-                    s.push_str(&format!(" alias {alias}"));
-                }
-                match l.up {
-                    Some(true) => s.push_str(" up"),
-                    Some(false) => s.push_str(" down"),
-                    None => {}
-                }
-                vec![s]
-            }
-        },
+        Item::Link(l) => link_lines(op, l, ip),
         Item::Addr(x) => vec![format!("{ip} addr {a} {} dev {}", x.local, x.dev)],
         Item::Route(r) => {
             vec![format!("{ip}{} route {a} {}", v6(r.family()), route_cmd(r))]

@@ -14,8 +14,12 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use super::view::TABLE_MAIN;
 use crate::ip::IpFamily;
+
+/// The main routing table.
+pub const TABLE_MAIN: u32 = 254;
+/// The local routing table.
+pub const TABLE_LOCAL: u32 = 255;
 
 /// Route scope.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

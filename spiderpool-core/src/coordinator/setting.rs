@@ -2,15 +2,78 @@
 //! netconf read by serde in [`wire`](super::wire), the agent's
 //! [`ClusterCoordinatorConfig`](super::ClusterCoordinatorConfig)) passes its
 //! values through the same functions. Each returns the reason a value is
-//! refused; the caller names the key.
+//! refused; the caller names the key. The typed values that are not plain
+//! numbers or addresses ([`ModeSetting`], [`MacPrefix`], [`PolicyRoute`])
+//! live here too.
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
 
-use super::config::{MacPrefix, ModeSetting, PolicyRoute};
 use crate::admission::coordinator::check_interface_name;
 use crate::ip::{self, IpFamily};
+
+/// The coordinator mode as configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModeSetting {
+    /// Decide from the pod's links (reference §5.2).
+    Auto,
+    /// veth pair to the host; the underlay NIC keeps the default route.
+    Underlay,
+    /// `eth0` belongs to an overlay CNI; extra NICs get policy tables.
+    Overlay,
+    /// Do nothing (`disable` or `disabled`).
+    Disabled,
+}
+
+impl ModeSetting {
+    /// Parses `auto`, `underlay`, `overlay`, `disable` or `disabled`.
+    pub fn parse(s: &str) -> Option<ModeSetting> {
+        match s {
+            "auto" => Some(ModeSetting::Auto),
+            "underlay" => Some(ModeSetting::Underlay),
+            "overlay" => Some(ModeSetting::Overlay),
+            "disable" | "disabled" => Some(ModeSetting::Disabled),
+            _ => None,
+        }
+    }
+}
+
+/// A two-byte MAC prefix (`podMACPrefix`), unicast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MacPrefix(pub [u8; 2]);
+
+impl MacPrefix {
+    /// Parses `hh:hh` or `hh-hh`; the first byte must be unicast (lowest bit
+    /// 0). Go's regex only refuses a `1` as second digit; we refuse every
+    /// multicast prefix, as admission does.
+    pub fn parse(s: &str) -> Result<MacPrefix, String> {
+        let bad = || "expected two hex bytes like \"0a:1b\"".to_owned();
+        let (a, b) = s.split_once([':', '-']).ok_or_else(bad)?;
+        let byte = |t: &str| {
+            (t.len() == 2 && t.bytes().all(|c| c.is_ascii_hexdigit()))
+                .then(|| u8::from_str_radix(t, 16).ok())
+                .flatten()
+        };
+        let a = byte(a).ok_or_else(bad)?;
+        let b = byte(b).ok_or_else(bad)?;
+        if a & 1 != 0 {
+            return Err("not a unicast MAC: the lowest bit of the first byte must be 0".to_owned());
+        }
+        Ok(MacPrefix([a, b]))
+    }
+}
+
+/// One static policy route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PolicyRoute {
+    /// Destination.
+    pub dst: IpNet,
+    /// Gateway (same family as `dst`).
+    pub gw: IpAddr,
+}
 
 /// `auto`, `underlay`, `overlay`, `disable` or `disabled`.
 pub(crate) fn mode(s: &str) -> Result<ModeSetting, String> {

@@ -10,11 +10,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::route::{Route, Rule};
-
-/// The main routing table.
-pub const TABLE_MAIN: u32 = 254;
-/// The local routing table.
-pub const TABLE_LOCAL: u32 = 255;
+pub use super::route::{TABLE_LOCAL, TABLE_MAIN};
 
 /// Interface flags the planner looks at.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

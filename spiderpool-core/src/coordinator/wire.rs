@@ -9,7 +9,12 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use super::config::ConfigError;
+use super::error::ConfigError;
+
+/// Netconf keys that are accepted and ignored (Spiderpool removed or never
+/// used them).
+pub const IGNORED_KEYS: [&str; 5] =
+    ["hostRPFilter", "multusNicPrefix", "detectGateway", "detectIPConflict", "detectOptions"];
 
 /// One key's value: absent (or `null`), of the expected type, or not.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -109,8 +114,8 @@ pub(crate) struct NetConfWire {
 }
 
 impl NetConfWire {
-    /// The accepted-and-ignored keys that are there, in
-    /// [`IGNORED_KEYS`](super::IGNORED_KEYS) order.
+    /// The accepted-and-ignored keys that are there, in [`IGNORED_KEYS`]
+    /// order.
     pub(crate) fn ignored_keys(&self) -> Vec<String> {
         let present = [
             self.host_rp_filter,
@@ -119,7 +124,7 @@ impl NetConfWire {
             self.detect_ip_conflict,
             self.detect_options,
         ];
-        super::config::IGNORED_KEYS
+        IGNORED_KEYS
             .iter()
             .zip(present)
             .filter(|(_, p)| p.0)
