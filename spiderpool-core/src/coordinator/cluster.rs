@@ -205,9 +205,11 @@ impl CoordinatorNetConf {
                 &key("podDefaultRouteNIC"),
                 setting::ifname,
             )?,
-            pod_mac_prefix: checked(text(&c.pod_mac_prefix), &key("podMACPrefix"), |s| {
-                setting::mac_prefix(s)
-            })?,
+            pod_mac_prefix: checked(
+                text(&c.pod_mac_prefix),
+                &key("podMACPrefix"),
+                setting::mac_prefix,
+            )?,
             overlay_pod_cidr: cidrs(&c.overlay_pod_cidr, "overlayPodCIDR")?,
             service_cidr: cidrs(&c.service_cidr, "serviceCIDR")?,
             hijack_cidr: cidrs(&c.hijack_cidr, "hijackCIDR")?,

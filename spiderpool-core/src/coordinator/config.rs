@@ -101,13 +101,15 @@ impl CoordinatorNetConf {
         })?;
         let ignored_keys = w.ignored_keys();
         Ok(CoordinatorNetConf {
-            mode: checked(w.mode.text("mode")?, "mode", |s| setting::mode(s))?,
+            mode: checked(w.mode.text("mode")?, "mode", setting::mode)?,
             tune_pod_routes: w.tune_pod_routes.get("tunePodRoutes", "expected true or false")?,
             pod_default_route_nic: ifname(w.pod_default_route_nic, "podDefaultRouteNic")?,
             pod_default_cni_nic: ifname(w.pod_default_cni_nic, "podDefaultCniNic")?,
-            pod_mac_prefix: checked(w.pod_mac_prefix.text("podMACPrefix")?, "podMACPrefix", |s| {
-                setting::mac_prefix(s)
-            })?,
+            pod_mac_prefix: checked(
+                w.pod_mac_prefix.text("podMACPrefix")?,
+                "podMACPrefix",
+                setting::mac_prefix,
+            )?,
             overlay_pod_cidr: cidrs(w.overlay_pod_cidr, "overlayPodCIDR")?,
             service_cidr: cidrs(w.service_cidr, "serviceCIDR")?,
             hijack_cidr: cidrs(w.hijack_cidr, "hijackCIDR")?,
@@ -118,7 +120,7 @@ impl CoordinatorNetConf {
             veth_link_address: checked(
                 w.veth_link_address.text("vethLinkAddress")?,
                 "vethLinkAddress",
-                |s| setting::ip(s),
+                setting::ip,
             )?,
             veth_mtu: number(w.veth_mtu, "vethMTU", setting::mtu)?,
             log_options: log_options(w.log_options)?,
