@@ -4,7 +4,7 @@
 //! ([`ClusterCoordinatorConfig::from_spider_coordinator`], defaults from
 //! [`defaults`]), and read back as a typed settings layer
 //! ([`CoordinatorNetConf::from_cluster`]) by the same
-//! [`setting`](super::setting) rules the netconf passes, with errors naming
+//! value rules (module `setting`) the netconf passes, with errors naming
 //! `clusterConfig.<key>`.
 
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,5 @@
 //! The coordinator's configuration: the netconf as it appears in a NAD
-//! ([`CoordinatorNetConf`], read with serde through [`wire`](super::wire))
+//! ([`CoordinatorNetConf`], read with serde through the keys of module `wire`)
 //! and the merged result the planner works from ([`EffectiveConfig`],
 //! reference §5.1). What the agent returns is in
 //! [`cluster`](super::cluster); the one precedence rule in
@@ -85,9 +85,9 @@ impl CoordinatorNetConf {
         Self::from_value(&value)
     }
 
-    /// Parses a netconf JSON value: serde picks the keys out
-    /// ([`NetConfWire`]), each value passes its [`setting`] rule, and the
-    /// first bad one is an error naming its key and value.
+    /// Parses a netconf JSON value: serde picks the keys out (`NetConfWire`),
+    /// each value passes its rule (module `setting`), and the first bad one
+    /// is an error naming its key and value.
     pub fn from_value(value: &Value) -> Result<CoordinatorNetConf, ConfigError> {
         if !value.is_object() {
             let mut text = value.to_string();
