@@ -101,6 +101,28 @@ fn io_error(what: &str, e: spiderpool_netlink::Error) -> CniError {
     CniError::Io { what: what.into(), reason: e.to_string() }
 }
 
+/// The planner's input for `req`: `pod` (the pod view as read, or empty when
+/// the pod side is gone) and the host view for the pod's addresses, read
+/// through the session's host socket. The one place a [`PlanInput`] is
+/// assembled.
+async fn plan_input(
+    s: &Session,
+    req: &CniRequest,
+    config: EffectiveConfig,
+    pod: NetnsView,
+) -> Result<PlanInput, CniError> {
+    let ips = pod_ips(&pod);
+    let host =
+        s.host_view(&ips, config.host_rule_table).await.map_err(|e| io_error("host netns", e))?;
+    Ok(PlanInput {
+        config,
+        container_id: req.container_id.clone(),
+        ifname: req.ifname.clone(),
+        pod,
+        host,
+    })
+}
+
 /// ADD inside a [`Session`]: read the pod and host views, plan, log, apply.
 async fn add_in_session(
     s: &mut Session,
@@ -109,16 +131,7 @@ async fn add_in_session(
     log: &Log,
 ) -> Result<(), CniError> {
     let pod_view = s.pod_view().await.map_err(|e| io_error("pod netns", e))?;
-    let ips = pod_ips(&pod_view);
-    let host =
-        s.host_view(&ips, config.host_rule_table).await.map_err(|e| io_error("host netns", e))?;
-    let input = PlanInput {
-        config,
-        container_id: req.container_id.clone(),
-        ifname: req.ifname.clone(),
-        pod: pod_view,
-        host,
-    };
+    let input = plan_input(s, req, config, pod_view).await?;
     let plan = plan_add(&input).map_err(|e| plugin_error(codes::PLAN, e.to_string()))?;
     let mut lines = vec![format!(
         "ADD {} {}: mode {:?}, first invoke {}, table {}, {} ops",
@@ -142,7 +155,7 @@ async fn add_in_session(
     // say which container holds it.
     if plan.mode == ResolvedMode::Underlay
         && plan.first_invoke
-        && let Ok(now) = s.host_view(&ips, input.config.host_rule_table).await
+        && let Ok(now) = s.host_view(&pod_ips(&input.pod), input.config.host_rule_table).await
         && let Some(taken) = host_veth_conflict(&now, &input.pod, &input.container_id)
     {
         return Err(CniError::plugin(codes::APPLY, taken.to_string(), e.to_string()));
@@ -179,16 +192,7 @@ async fn del_in_session(
     } else {
         NetnsView::default()
     };
-    let ips = pod_ips(&pod_view);
-    let host =
-        s.host_view(&ips, config.host_rule_table).await.map_err(|e| io_error("host netns", e))?;
-    let input = PlanInput {
-        config,
-        container_id: req.container_id.clone(),
-        ifname: req.ifname.clone(),
-        pod: pod_view,
-        host,
-    };
+    let input = plan_input(s, req, config, pod_view).await?;
     let mut plan = plan_del(&input);
     log_foreign_veth(&input, log);
     if !pod_alive {
@@ -282,30 +286,6 @@ impl Coordinator {
         }
     }
 
-    fn plan_input(
-        &self,
-        req: &CniRequest,
-        config: EffectiveConfig,
-        pod: &Netns,
-    ) -> Result<PlanInput, CniError> {
-        let io = |what: &str, e: spiderpool_netlink::Error| CniError::Io {
-            what: what.into(),
-            reason: e.to_string(),
-        };
-        let pod_view = spiderpool_netlink::read_view(pod).map_err(|e| io("pod netns", e))?;
-        let ips = pod_ips(&pod_view);
-        let host =
-            spiderpool_netlink::host::read_host_view(&Netns::Current, &ips, config.host_rule_table)
-                .map_err(|e| io("host netns", e))?;
-        Ok(PlanInput {
-            config,
-            container_id: req.container_id.clone(),
-            ifname: req.ifname.clone(),
-            pod: pod_view,
-            host,
-        })
-    }
-
     fn plan(&self, req: &CniRequest, log: &Log) -> Result<(Option<RoutePlan>, Netns), CniError> {
         let netconf = CoordinatorNetConf::from_slice(&req.raw_config).map_err(config_error)?;
         let pod = Self::pod_ns(req)?;
@@ -313,7 +293,14 @@ impl Coordinator {
         if config.mode == ModeSetting::Disabled {
             return Ok((None, pod));
         }
-        let input = self.plan_input(req, config, &pod)?;
+        let input = spiderpool_netlink::with_session(&pod, &Netns::Current, |s| async move {
+            let pod_view = s.pod_view().await.map_err(|e| io_error("pod netns", e));
+            Ok(match pod_view {
+                Ok(view) => plan_input(&s, req, config, view).await,
+                Err(e) => Err(e),
+            })
+        })
+        .map_err(|e| io_error("pod netns", e))??;
         let plan = plan_add(&input).map_err(|e| plugin_error(codes::PLAN, e.to_string()))?;
         Ok((Some(plan), pod))
     }
@@ -406,7 +393,7 @@ impl Plugin for Coordinator {
         let observed = spiderpool_netlink::observe(&plan, &pod, &Netns::Current).map_err(|e| {
             CniError::Io { what: "reading the namespaces".into(), reason: e.to_string() }
         })?;
-        let missing = spiderpool_netlink::check(&plan, &observed);
+        let missing = spiderpool_core::coordinator::check::check(&plan, &observed);
         if missing.is_empty() {
             return Ok(());
         }

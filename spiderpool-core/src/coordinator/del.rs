@@ -1,11 +1,13 @@
 //! The DEL plan (reference §5.5).
 
-use super::add::{PlanInput, nic_addresses};
+use super::build::{PlanInput, nic_addresses};
 use super::config::ModeSetting;
 use super::mac::{POD_VETH, host_veth_name};
 use super::owner::{VethOwner, veth_owner};
-use super::plan::{Action, Item, LinkOp, Op, ResolvedMode, RoutePlan, RuleOp, Side};
-use super::simulate::{host_net, net_family};
+use super::plan::{Action, Item, LinkOp, Op, ResolvedMode, RoutePlan, Side};
+use super::route::Rule;
+use super::simulate::host_net;
+use crate::ip::family_of_cidr;
 
 /// Plans a DEL: remove the host end of the underlay veth pair
 /// (`veth<containerID[:11]>`) when the host view holds it and it is provably
@@ -53,8 +55,8 @@ pub fn plan_del(input: &PlanInput) -> RoutePlan {
         ops.push(Op {
             side: Side::Host,
             action: Action::Del,
-            item: Item::Rule(RuleOp {
-                family: net_family(&dst),
+            item: Item::Rule(Rule {
+                family: family_of_cidr(&dst),
                 priority: None,
                 src: None,
                 dst: Some(dst),

@@ -1,4 +1,5 @@
-//! Why a plan cannot be made.
+//! Why a plan cannot be made ([`PlanError`]) and why a configuration value
+//! is refused ([`ConfigError`]).
 
 use std::net::IpAddr;
 
@@ -116,5 +117,49 @@ fn holder_text(holder: Option<&str>, mac: Option<&str>) -> String {
             "is not this container's (no spiderpool-coordinator alias, MAC {}): another container holds the name",
             mac.unwrap_or("unknown")
         ),
+    }
+}
+
+/// A bad configuration value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A key holds a value of the wrong JSON type or an invalid value.
+    #[error("{key}: invalid value {value}: {reason}")]
+    Invalid {
+        /// The key, e.g. `vethMTU`, `policyRoutes[1].gw` or
+        /// `clusterConfig.hijackCIDR[0]`.
+        key: String,
+        /// The value as JSON text.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The netconf is not a JSON object.
+    #[error("coordinator netconf: expected a JSON object, got {value}")]
+    NotAnObject {
+        /// The value as JSON text (shortened).
+        value: String,
+    },
+}
+
+impl ConfigError {
+    /// `key` holds `value` (shown as JSON, at most 200 bytes), refused for
+    /// `reason`.
+    pub(crate) fn invalid(
+        key: &str,
+        value: &serde_json::Value,
+        reason: impl Into<String>,
+    ) -> ConfigError {
+        let mut text = value.to_string();
+        if text.len() > 200 {
+            let mut cut = 200;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push('…');
+        }
+        ConfigError::Invalid { key: key.to_owned(), value: text, reason: reason.into() }
     }
 }

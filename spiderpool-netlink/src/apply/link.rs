@@ -8,9 +8,10 @@ use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute};
 use rtnetlink::{Handle, LinkMessageBuilder, LinkUnspec, LinkVeth};
 use spiderpool_core::coordinator::{Action, LinkOp, MacOp, Side};
 
-use super::{Ctx, link_index, need_link};
+use crate::context::Ctx;
 use crate::error::{Error, Result, errno};
 use crate::mac::parse_mac;
+use crate::read::{link_index, need_link};
 
 pub(super) async fn apply_link(
     ctx: &mut Ctx,

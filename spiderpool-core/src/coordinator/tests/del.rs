@@ -96,7 +96,7 @@ fn fresh_underlay() -> PlanInput {
             r("default via 10.6.0.1 dev eth0"),
             r("10.6.0.0/16 dev eth0 proto kernel scope link src 10.6.1.2"),
         ],
-        rules: default_rules(4),
+        rules: default_rules(V4),
     };
     let host = HostView { pod_host_ips: vec![ip("10.6.0.100")], ..HostView::default() };
     input(cfg(ModeSetting::Underlay), "eth0", pod, host)
