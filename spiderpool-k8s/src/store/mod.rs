@@ -363,7 +363,14 @@ impl EndpointStore for KubeStore {
         name: &str,
     ) -> Result<Option<Versioned<SpiderEndpoint>>, StoreError> {
         self.shared.wait_ready().await?;
-        Ok(self.shared.lock().get_endpoint(&key(namespace, name)))
+        let k = key(namespace, name);
+        let mut tables = self.shared.lock();
+        if let Some(unit) = units::current() {
+            // The answer may rest on other units' staged writes of this
+            // endpoint (an earlier ADD of the same pod still committing).
+            tables.depend_on_staged_endpoint(unit, &k);
+        }
+        Ok(tables.get_endpoint(&k))
     }
 
     async fn create_endpoint(&self, endpoint: &SpiderEndpoint) -> Result<Version, StoreError> {

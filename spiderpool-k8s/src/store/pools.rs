@@ -94,6 +94,9 @@ pub(super) struct PoolSlot {
     /// Changes whenever the base is replaced or the view recomputed, so a
     /// commit can tell whether the view is still the one it took.
     pub(super) generation: u64,
+    /// Changes whenever the base is replaced, so an install split around a
+    /// parse can tell whether something else was installed meanwhile.
+    pub(super) base_serial: u64,
     /// The status write on its way, if any.
     pub(super) inflight: Option<InFlight>,
 }
@@ -109,6 +112,7 @@ impl PoolSlot {
             version,
             base_rv: None,
             generation: 0,
+            base_serial: 0,
             inflight: None,
         }
     }

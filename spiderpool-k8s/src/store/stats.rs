@@ -28,6 +28,9 @@ pub struct StoreStats {
     pub lists: u64,
     /// Errors the watches reported (each is retried with backoff).
     pub watch_errors: u64,
+    /// Of those, watches that expired (`410 Gone`: the API server no longer
+    /// has the events since the store's `resourceVersion`; a relist follows).
+    pub watch_expiries: u64,
 }
 
 /// The live counters behind [`StoreStats`].
@@ -43,6 +46,7 @@ pub(super) struct Counters {
     pub(super) units_failed: AtomicU64,
     pub(super) lists: AtomicU64,
     pub(super) watch_errors: AtomicU64,
+    pub(super) watch_expiries: AtomicU64,
 }
 
 /// Adds one.
@@ -64,6 +68,7 @@ impl Counters {
             units_failed: get(&self.units_failed),
             lists: get(&self.lists),
             watch_errors: get(&self.watch_errors),
+            watch_expiries: get(&self.watch_expiries),
         }
     }
 }

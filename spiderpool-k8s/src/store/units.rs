@@ -8,6 +8,11 @@
 //! runs its future with a task-local [`UnitId`], every staged write records the
 //! id, and `sync` inside the scope reports the unit's outcome. A write made
 //! outside any scope is a unit of its own (and is committed before it returns).
+//!
+//! A unit can also *depend* on another: when it reads an endpoint that another
+//! unit's staged write made (a second ADD of a pod while the first one's
+//! commit is under way), its answer rests on that write, so its outcome waits
+//! for the other unit's and fails with it.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -37,7 +42,14 @@ pub(super) async fn scoped<F: Future>(id: UnitId, work: F) -> F::Output {
 pub(super) struct Units {
     next: u64,
     states: HashMap<UnitId, UnitState>,
+    /// Whether recently finished units failed (for units that depend on
+    /// them), oldest first, at most [`FINISHED`].
+    finished: HashMap<UnitId, bool>,
+    finished_order: std::collections::VecDeque<UnitId>,
 }
+
+/// How many finished units are remembered for dependants.
+const FINISHED: usize = 4096;
 
 #[derive(Debug, Default)]
 struct UnitState {
@@ -47,6 +59,8 @@ struct UnitState {
     failed: Option<StoreError>,
     /// The unit's scope ended: nobody will take its outcome.
     abandoned: bool,
+    /// Units whose staged writes this unit's answer rests on.
+    deps: HashSet<UnitId>,
 }
 
 impl Units {
@@ -66,7 +80,36 @@ impl Units {
         let Some(state) = self.states.get_mut(&unit) else { return };
         state.pending = state.pending.saturating_sub(1);
         if state.pending == 0 && state.abandoned {
-            self.states.remove(&unit);
+            self.forget(unit);
+        }
+    }
+
+    /// `unit`'s answer rests on staged writes of `on`.
+    pub(super) fn depend(&mut self, unit: UnitId, on: UnitId) {
+        if unit != on {
+            self.states.entry(unit).or_default().deps.insert(on);
+        }
+    }
+
+    /// Drops a finished unit, remembering whether it failed.
+    fn forget(&mut self, unit: UnitId) {
+        let Some(state) = self.states.remove(&unit) else { return };
+        if self.finished_order.len() == FINISHED
+            && let Some(oldest) = self.finished_order.pop_front()
+        {
+            self.finished.remove(&oldest);
+        }
+        self.finished.insert(unit, state.failed.is_some());
+        self.finished_order.push_back(unit);
+    }
+
+    /// `Some(failed)` once `unit` has no staged write pending.
+    fn settled(&self, unit: UnitId) -> Option<bool> {
+        match self.states.get(&unit) {
+            Some(s) if s.pending > 0 => None,
+            Some(s) => Some(s.failed.is_some()),
+            // Forgotten long ago counts as committed: its writes were resolved.
+            None => Some(self.finished.get(&unit).copied().unwrap_or(false)),
         }
     }
 
@@ -94,14 +137,30 @@ impl Units {
     /// forgets the unit (work after it starts afresh). `None` while writes are
     /// pending.
     pub(super) fn take_outcome(&mut self, unit: UnitId) -> Option<Result<(), StoreError>> {
-        match self.states.get(&unit) {
-            None => Some(Ok(())),
-            Some(s) if s.pending > 0 => None,
-            Some(_) => {
-                let failed = self.states.remove(&unit).and_then(|s| s.failed);
-                Some(failed.map_or(Ok(()), Err))
+        let Some(state) = self.states.get(&unit) else { return Some(Ok(())) };
+        if state.pending > 0 {
+            return None;
+        }
+        let mut lost = None;
+        for dep in &state.deps {
+            match self.settled(*dep) {
+                None => return None,
+                Some(true) => lost = Some(*dep),
+                Some(false) => {}
             }
         }
+        let outcome = match (&state.failed, lost) {
+            (Some(error), _) => Err(error.clone()),
+            (None, Some(dep)) => Err(StoreError::Conflict {
+                kind: "SpiderEndpoint",
+                name: format!("(written by unit {}, whose commit failed)", dep.0),
+                expected: 0,
+                actual: None,
+            }),
+            (None, None) => Ok(()),
+        };
+        self.forget(unit);
+        Some(outcome)
     }
 
     /// The unit's scope ended. Its writes still pending are withdrawn (marked
@@ -109,7 +168,7 @@ impl Units {
     pub(super) fn abandon(&mut self, unit: UnitId) -> bool {
         let Some(state) = self.states.get_mut(&unit) else { return false };
         if state.pending == 0 {
-            self.states.remove(&unit);
+            self.forget(unit);
             return false;
         }
         state.abandoned = true;
@@ -159,6 +218,27 @@ mod tests {
         assert!(units.failed().contains(&u), "its staged writes are withdrawn");
         units.resolve(u);
         assert!(units.failed().is_empty(), "forgotten");
+    }
+
+    #[test]
+    fn a_unit_that_read_another_units_write_waits_for_it_and_fails_with_it() {
+        let mut units = Units::default();
+        let (first, second) = (units.allocate(), units.allocate());
+        units.add_pending(first);
+        units.depend(second, first);
+        assert_eq!(units.take_outcome(second), None, "waits for the first unit's commit");
+        units.fail(first, conflict());
+        units.resolve(first);
+        assert!(units.take_outcome(second).unwrap().unwrap_err().is_conflict());
+        assert!(units.take_outcome(first).unwrap().is_err());
+        // A dependency that committed and was forgotten counts as committed.
+        let third = units.allocate();
+        let fourth = units.allocate();
+        units.add_pending(third);
+        units.resolve(third);
+        assert_eq!(units.take_outcome(third), Some(Ok(())));
+        units.depend(fourth, third);
+        assert_eq!(units.take_outcome(fourth), Some(Ok(())));
     }
 
     #[tokio::test]

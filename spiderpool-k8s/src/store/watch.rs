@@ -172,6 +172,9 @@ async fn run<K: Kind, F: Fold<K>>(shared: Arc<Shared>, what: Watched, mut fold: 
             Ok(Event::Delete(object)) => fold.delete(&shared, object),
             Err(error) => {
                 inc(&shared.counters.watch_errors);
+                if matches!(&error, watcher::Error::WatchError(status) if status.code == 410) {
+                    inc(&shared.counters.watch_expiries);
+                }
                 let message = chain(&error);
                 tracing::warn!(kind = what.plural(), error = %message, "watch failed; retrying");
                 shared.readiness.set_error(what, Some(message));

@@ -32,6 +32,19 @@ impl Tables {
         self.endpoints.get(key).and_then(|slot| slot.get())
     }
 
+    /// `unit` read `key`: its outcome depends on the units whose staged
+    /// writes make up the view.
+    pub(in crate::store) fn depend_on_staged_endpoint(&mut self, unit: UnitId, key: &EndpointKey) {
+        let writers: Vec<UnitId> = self
+            .endpoints
+            .get(key)
+            .map(|s| s.pending.iter().map(|p| p.unit).collect())
+            .unwrap_or_default();
+        for writer in writers {
+            self.units.depend(unit, writer);
+        }
+    }
+
     /// Checks a write of `key` against the view.
     pub(in crate::store) fn check_endpoint(
         &self,

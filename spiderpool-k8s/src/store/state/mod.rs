@@ -213,17 +213,49 @@ impl Tables {
     /// Ends a commit: the writes it carried are resolved (their units learn
     /// the outcome from [`Units`]); failed units' other writes are withdrawn.
     pub(super) fn finish_batch(&mut self, upto: u64, now: std::time::Instant) {
+        // A write that did not go in (its unit failed) is still in the view:
+        // those views are recomputed from the base.
+        let failed = self.units.failed();
+        let lost = |staged: &[(u64, UnitId)]| {
+            staged.iter().any(|(seq, unit)| *seq <= upto && failed.contains(unit))
+        };
         let mut resolved = Vec::new();
-        for slot in self.pools.values_mut() {
+        let mut pools = Vec::new();
+        for (name, slot) in &mut self.pools {
+            let items: Vec<(u64, UnitId)> = slot.pending.iter().map(|s| (s.seq, s.unit)).collect();
+            if lost(&items) {
+                pools.push(name.clone());
+            }
             resolved.extend(slot.pending.extract_if(.., |s| s.seq <= upto).map(|s| s.unit));
         }
-        for slot in self.endpoints.values_mut() {
+        let mut endpoints = Vec::new();
+        for (key, slot) in &mut self.endpoints {
+            let items: Vec<(u64, UnitId)> = slot.pending.iter().map(|s| (s.seq, s.unit)).collect();
+            if lost(&items) {
+                endpoints.push(key.clone());
+            }
             resolved.extend(slot.pending.extract_if(.., |s| s.seq <= upto).map(|s| s.unit));
         }
         for unit in resolved {
             self.units.resolve(unit);
         }
         self.inflight_upto = None;
+        for name in pools {
+            let version = self.bump();
+            let Some(slot) = self.pools.get_mut(&name) else { continue };
+            slot.generation += 1;
+            slot.version = version;
+            let newly = slot.recompute(&failed);
+            self.fail_units(newly, |e| pool_conflict(&name, e, Some(version)));
+        }
+        for key in endpoints {
+            let version = self.bump();
+            let Some(slot) = self.endpoints.get_mut(&key) else { continue };
+            slot.version = version;
+            let newly = slot.recompute(&failed);
+            let actual = slot.view.as_ref().map(|_| version);
+            self.fail_units(newly, |e| endpoint_conflict(&key, e, actual));
+        }
         self.withdraw_failed();
         for slot in self.endpoints.values_mut() {
             // Committed: the view is the server's object now (its metadata,

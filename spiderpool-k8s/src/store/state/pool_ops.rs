@@ -121,7 +121,7 @@ impl Tables {
         // Someone else's write: a write of ours still in flight cannot land
         // (it will be refused) — or it landed before this event.
         slot.inflight = None;
-        Some(Ticket::Existing(slot.generation))
+        Some(Ticket::Existing(slot.base_serial))
     }
 
     /// Phase two: installs the parsed pool unless something newer was
@@ -135,7 +135,7 @@ impl Tables {
         now: Instant,
     ) {
         match (ticket, self.pools.get_mut(name)) {
-            (Ticket::Existing(generation), Some(slot)) if slot.generation == generation => {}
+            (Ticket::Existing(serial), Some(slot)) if slot.base_serial == serial => {}
             (Ticket::New, None) => {
                 let mut slot = PoolSlot::new(0);
                 slot.tracker.on_watch_apply(rv, now);
@@ -255,6 +255,7 @@ impl Tables {
             slot.base = Ok(write.state);
             slot.base_rv = Some(rv.to_owned());
             slot.generation += 1;
+            slot.base_serial += 1;
             self.rejected.remove(&(POOL, name.to_owned()));
             return;
         }
@@ -270,7 +271,14 @@ impl Tables {
         now: Instant,
     ) {
         let Some(slot) = self.pools.get_mut(name) else { return };
-        if slot.tracker.on_answer(rv, now) == Answer::New {
+        let install = match slot.tracker.on_answer(rv, now) {
+            Answer::New => true,
+            // Delivered by the watch; not installed when a newer answer won
+            // the race against its parse.
+            Answer::Held => slot.base_rv.as_deref() != Some(rv),
+            Answer::Older => false,
+        };
+        if install {
             slot.inflight = None;
             self.set_pool_base(name, parsed, rv);
         }
@@ -300,6 +308,7 @@ impl Tables {
         slot.base = parsed.map(Into::into);
         slot.base_rv = Some(rv.to_owned());
         slot.generation += 1;
+        slot.base_serial += 1;
         slot.version = version;
         let newly = if slot.pending.is_empty() {
             slot.view = slot.base.as_ref().ok().cloned();

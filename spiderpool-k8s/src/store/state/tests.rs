@@ -207,3 +207,23 @@ fn watch_events_during_an_endpoint_write_wait_for_its_answer() {
     assert!(got.version > v);
     assert_eq!(got.value.status.current.node, "n2");
 }
+
+/// Regression: a status write that failed (API server restarting) left its
+/// records in the view; the retried ADD of the same pod found "its" record
+/// there, wrote nothing, and two nodes handed out the same addresses.
+#[test]
+fn a_failed_commit_leaves_no_record_in_the_view_for_a_retry_to_reuse() {
+    let mut t = Tables::default();
+    watched(&mut t, "a", "10", &[]);
+    let (u, later) = (t.units.allocate(), t.units.allocate());
+    t.stage_pool("a", version(&t, "a"), &add("10.6.0.1", "u"), u).unwrap();
+    let batch = t.take_batch();
+    // Staged while the commit runs: stays.
+    t.stage_pool("a", version(&t, "a"), &add("10.6.0.2", "later"), later).unwrap();
+    t.units.fail(u, StoreError::Backend("connection refused".into()));
+    t.finish_batch(batch.upto, Instant::now());
+    assert_eq!(holder(&t, "a", "10.6.0.1"), None, "not written, not in the view");
+    assert_eq!(holder(&t, "a", "10.6.0.2").as_deref(), Some("later"));
+    assert!(t.units.take_outcome(u).unwrap().is_err());
+    assert_eq!(t.units.take_outcome(later), None, "still to be committed");
+}
