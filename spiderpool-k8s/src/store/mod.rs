@@ -12,7 +12,7 @@
 //!               endpoint create/replace/delete (CAS)          (the allocator)
 //! ```
 //!
-//! - **Reads** come from caches the watches keep ([`tracker`] decides which
+//! - **Reads** come from caches the watches keep (the `tracker` module decides which
 //!   of the watch's and the answers' states is newest without ordering
 //!   `resourceVersion`s). Each pool is parsed once per `resourceVersion`; a
 //!   read or a staged change touches the parsed index only. Reads wait for
@@ -30,7 +30,7 @@
 //!   commits them in [`PoolStore::sync`]: one status write per pool carries
 //!   every staged change of that pool, then the endpoint writes; on a 409 the
 //!   changes are replayed on a fresh read and those that no longer fit fail
-//!   their *unit of work* ([`KubeStore::unit_of_work`], [`units`]).
+//!   their *unit of work* ([`KubeStore::unit_of_work`]).
 //! - **Bad objects** (a pool whose `spec.ips` or `status.allocatedIPs` does not
 //!   parse, an object that does not decode) are logged with the object and
 //!   the field, listed by [`KubeStore::rejected`], read as

@@ -29,9 +29,10 @@ impl Clock for TokioClock {
     }
 }
 
-/// How often a request is run again when its commit reports a conflict (the
-/// agent's loop around a unit of work).
-pub const UNIT_ATTEMPTS: u32 = 6;
+/// How often a request is run when its commit reports a conflict (the agent's
+/// loop around a unit of work). Nodes that race for one pool pick the same
+/// lowest free addresses, and a node may lose about one round per other node.
+pub const UNIT_ATTEMPTS: u32 = 12;
 
 /// One node: a store and the agent's single write queue.
 pub struct Node {
@@ -84,6 +85,8 @@ impl Node {
                         self.allocator.allocate(req).await
                     };
                     match store.sync().await {
+                        // At once: the view is fresh already (waiting lets
+                        // more commits collide).
                         Err(e) if e.is_conflict() => last = format!("commit: {e}"),
                         Err(e) => return Err(format!("commit: {e}")),
                         Ok(()) => return result.map_err(|e| e.to_string()),
