@@ -7,7 +7,9 @@
 //! are label-scoped (`KubeStoreOptions::scope_label`) and each store's setup
 //! first deletes every object carrying this binary's label. The tests of this
 //! binary run one at a time (a lock); test binaries run one after another, and
-//! no other test uses the names `a`, `b`, `missing`.
+//! no other test uses the names `a`, `b`, `missing`. The contract's endpoints
+//! live in namespace `ns`, created when missing and kept (deleting a namespace
+//! takes a while, and the next run would find it terminating).
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;

@@ -307,3 +307,42 @@ async fn pools_that_bypassed_admission_are_reported_and_skipped() -> TestResult<
     scope.cleanup().await;
     Ok(())
 }
+
+/// A store started while the API server cannot be reached waits: reads fail
+/// after `sync_timeout` saying which kinds were never listed and why, health
+/// says the same; once the API server is reachable the store syncs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_store_started_without_the_api_server_waits_and_says_why() -> TestResult<()> {
+    let Some(cluster) = TestCluster::from_env().await? else { return Ok(()) };
+    let _serial = SERIAL.lock().await;
+    let (scope, _namespace, label) = setup(&cluster, "nostart").await?;
+    let pool = scope.name("pool");
+    create_pool(&scope, &pool, "10.66.0.0/16", &["10.66.1.1-10.66.1.10"], &label).await?;
+    let proxy = ApiProxy::start(cluster.apiserver_addr()?).await?;
+    proxy.cut();
+    let client = kube::Client::try_from(cluster.config_through(proxy.addr())?)?;
+    let mut options = KubeStoreOptions::default().with_scope_label(LABEL, &label);
+    options.sync_timeout = Duration::from_secs(2);
+    let store = spiderpool_k8s::KubeStore::new(client, options)?;
+    let err = store.list_pools().await.unwrap_err().to_string();
+    println!("{err}");
+    assert!(
+        err.starts_with(
+            "store backend: kubernetes store not ready: waiting for the first list of spiderippools"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("last error:") && err.contains("(after 2s)"), "{err}");
+    let health = store.health().await.unwrap_err().to_string();
+    assert!(health.contains("not ready"), "{health}");
+    proxy.restore();
+    eventually(Duration::from_secs(90), "the store syncs", || async {
+        store.wait_synced().await.is_ok()
+    })
+    .await?;
+    assert_eq!(store.list_pools().await?.len(), 1);
+    assert!(store.health().await.is_ok());
+    drop(store);
+    scope.cleanup().await;
+    Ok(())
+}
