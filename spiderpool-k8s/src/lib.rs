@@ -10,6 +10,9 @@
 //! - [`KubeObject`]: a core kind as a `kube::Resource` (k8s-openapi metadata
 //!   around the core's spec and status), with lossless conversion to and from
 //!   the core type, for `kube::Api`, watchers and reflectors;
+//! - [`store`]: the Kubernetes store — the core's `PoolStore` and
+//!   `EndpointStore` over the API server, with caches from watches,
+//!   compare-and-swap writes and group commit ([`KubeStore`]);
 //! - `testing` (feature `testing`): a harness for tests against a real API
 //!   server.
 //!
@@ -26,6 +29,7 @@ pub mod crd;
 mod kind;
 pub mod meta;
 mod object;
+pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -34,6 +38,7 @@ pub use object::{
     CoordinatorObject, EndpointObject, IPPoolObject, KubeObject, MultusConfigObject,
     ReservedIPObject, SubnetObject,
 };
+pub use store::{CommitMode, KubeStore, KubeStoreOptions, RejectedObject, StoreStats};
 
 /// Errors of the Kubernetes adapter.
 #[derive(Debug, thiserror::Error)]

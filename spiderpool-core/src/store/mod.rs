@@ -460,6 +460,25 @@ pub trait PoolStore: Send + Sync {
         async { Ok(()) }
     }
 
+    /// Runs `work` — one request's writes and the [`PoolStore::sync`] after
+    /// them — as one unit of work. A store that stages writes and commits
+    /// those of many requests together (group commit) uses the scope to tell
+    /// whose write failed: `sync` inside the scope reports the outcome of this
+    /// unit's writes only, and a unit whose write cannot be committed has its
+    /// other staged writes withdrawn. Stores whose writes are committed when
+    /// they return, like this default, run `work` as it is.
+    ///
+    /// Callers that retry a request whose `sync` returned
+    /// [`StoreError::Conflict`] run the retry inside the same scope or a new
+    /// one; both are fine.
+    fn unit_of_work<F>(&self, work: F) -> impl Future<Output = F::Output> + Send
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
+        work
+    }
+
     /// Whether the store can take writes now: `Err` naming why not (a store
     /// whose disk is full says so here, and keeps saying it until a write
     /// can succeed again). Stores that cannot fail, like this default,
@@ -539,5 +558,14 @@ mod tests {
             // printer that walks the chain (anyhow's `{:#}`) a second time.
             assert!(std::error::Error::source(&e).is_none(), "{e}");
         }
+    }
+
+    /// Stores that commit every write when it returns run a unit of work as
+    /// it is (the default `PoolStore::unit_of_work`).
+    #[test]
+    fn default_unit_of_work_runs_the_work_as_it_is() {
+        let store = MemoryStore::new();
+        let out = pollster::block_on(store.unit_of_work(async { 41 + 1 }));
+        assert_eq!(out, 42);
     }
 }

@@ -22,9 +22,21 @@
 //! Established. [`TestScope`] names objects `<base>-<pid>-<n>` and deletes every
 //! object it created or was told about when it is dropped — also when the test
 //! panics — after removing their finalizers (no controller runs in the test
-//! cluster to remove them).
+//! cluster to remove them); [`TestScope::track_labelled`] covers objects a
+//! label-scoped store creates.
+//!
+//! For store tests: [`request_counts`] reads the API server's own request
+//! counters (`apiserver_request_total` on `/metrics`), [`ApiProxy`] cuts a
+//! client off the real API server and lets it back, and
+//! [`TestCluster::restart_apiserver`] restarts the test environment's
+//! kube-apiserver (`scripts/k8s-testenv.sh restart-apiserver`).
 
+pub mod apiserver;
 pub mod fixtures;
+mod proxy;
+
+pub use apiserver::{RequestCounts, request_counts};
+pub use proxy::ApiProxy;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -33,7 +45,9 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Client, Config, Resource};
@@ -162,12 +176,14 @@ pub struct TestScope {
     tracked: Mutex<Vec<Tracked>>,
 }
 
-/// An object to delete when the scope ends.
+/// What to delete when the scope ends.
 #[derive(Debug, Clone)]
 struct Tracked {
     resource: ApiResource,
     namespace: Option<String>,
-    name: String,
+    /// The object; `None`: every object matching `selector`.
+    name: Option<String>,
+    selector: Option<String>,
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -196,7 +212,16 @@ impl TestScope {
     pub fn track<K: Kind>(&self, namespace: Option<&str>, name: &str) {
         let namespace = if K::NAMESPACED { namespace.map(str::to_owned) } else { None };
         let resource = ApiResource::erase::<KubeObject<K>>(&());
-        self.push(Tracked { resource, namespace, name: name.to_owned() });
+        self.push(Tracked { resource, namespace, name: Some(name.to_owned()), selector: None });
+    }
+
+    /// Deletes every object of kind `K` (in every namespace) labelled
+    /// `key=value` when the scope ends — the objects a label-scoped store
+    /// created, say. Objects created after this call are included.
+    pub fn track_labelled<K: Kind>(&self, key: &str, value: &str) {
+        let resource = ApiResource::erase::<KubeObject<K>>(&());
+        let selector = Some(format!("{key}={value}"));
+        self.push(Tracked { resource, namespace: None, name: None, selector });
     }
 
     fn push(&self, tracked: Tracked) {
@@ -229,7 +254,8 @@ impl TestScope {
         self.push(Tracked {
             resource: ApiResource::erase::<Namespace>(&()),
             namespace: None,
-            name: name.clone(),
+            name: Some(name.clone()),
+            selector: None,
         });
         api.create(&PostParams::default(), &ns).await?;
         Ok(name)
@@ -248,27 +274,53 @@ impl TestScope {
 /// Removes finalizers and deletes, newest first; a missing object is fine.
 async fn delete_all(client: &Client, tracked: Vec<Tracked>) -> Vec<String> {
     let mut errors = Vec::new();
-    let unfinalize = serde_json::json!({"metadata": {"finalizers": null}});
     for t in tracked.into_iter().rev() {
         let api: Api<DynamicObject> = match &t.namespace {
             Some(ns) => Api::namespaced_with(client.clone(), ns, &t.resource),
             None => Api::all_with(client.clone(), &t.resource),
         };
-        let what = format!("{} {}", t.resource.kind, t.name);
-        // Namespaces have no finalizers in metadata worth clearing.
-        if t.resource.kind != Namespace::kind(&()) {
-            match api.patch(&t.name, &PatchParams::default(), &Patch::Merge(&unfinalize)).await {
-                Ok(_) | Err(kube::Error::Api(_)) => {}
-                Err(e) => errors.push(format!("{what}: removing finalizers: {e}")),
-            }
-        }
-        match api.delete(&t.name, &DeleteParams::default()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 404 => {}
-            Err(e) => errors.push(format!("{what}: delete: {e}")),
+        let objects: Vec<(Option<String>, String)> = match (&t.name, &t.selector) {
+            (Some(name), _) => vec![(t.namespace.clone(), name.clone())],
+            (None, Some(selector)) => match api.list(&ListParams::default().labels(selector)).await
+            {
+                Ok(list) => list
+                    .items
+                    .into_iter()
+                    .map(|o| (o.metadata.namespace, o.metadata.name.unwrap_or_default()))
+                    .collect(),
+                Err(e) => {
+                    errors.push(format!("{} with {selector}: list: {e}", t.resource.kind));
+                    continue;
+                }
+            },
+            (None, None) => continue,
+        };
+        for (namespace, name) in objects {
+            let api: Api<DynamicObject> = match &namespace {
+                Some(ns) => Api::namespaced_with(client.clone(), ns, &t.resource),
+                None => Api::all_with(client.clone(), &t.resource),
+            };
+            delete_one(&api, &t.resource.kind, &name, &mut errors).await;
         }
     }
     errors
+}
+
+async fn delete_one(api: &Api<DynamicObject>, kind: &str, name: &str, errors: &mut Vec<String>) {
+    let unfinalize = serde_json::json!({"metadata": {"finalizers": null}});
+    let what = format!("{kind} {name}");
+    // Namespaces have no finalizers in metadata worth clearing.
+    if kind != Namespace::kind(&()) {
+        match api.patch(name, &PatchParams::default(), &Patch::Merge(&unfinalize)).await {
+            Ok(_) | Err(kube::Error::Api(_)) => {}
+            Err(e) => errors.push(format!("{what}: removing finalizers: {e}")),
+        }
+    }
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 404 => {}
+        Err(e) => errors.push(format!("{what}: delete: {e}")),
+    }
 }
 
 impl Drop for TestScope {
