@@ -9,6 +9,9 @@
 #   scripts/k8s-testenv.sh status DIR     show processes, ports, health; exit 0 when healthy
 #   scripts/k8s-testenv.sh env DIR        print `export KUBECONFIG=...` lines (eval them)
 #   scripts/k8s-testenv.sh selftest DIR   check the running control plane end to end
+#   scripts/k8s-testenv.sh restart-apiserver DIR [SECONDS]
+#                                         stop kube-apiserver, keep it down SECONDS (default 0),
+#                                         start it again; returns when /readyz answers
 #
 # See docs/k8s-testenv.md. Everything listens on 127.0.0.1 only; nothing it starts talks to
 # any other address. Needs root for `build` (apt, /var/cache) and on a fresh machine for the
@@ -314,12 +317,13 @@ stop_all() {
   return $rc
 }
 
-# start NAME ARGS...: start detached (own session, stdin closed, a clean environment: no proxy,
+# start NAME ARGS...: start detached (own session, stdin closed, the script's saved stdout/stderr
+# (fds 6, 7) and lock (fd 9) not inherited — a caller piping `up` into `tail` must see EOF —, a clean environment: no proxy,
 # KUBECONFIG, ETCD_* or GO* settings of the caller leak in), log to DIR/logs/NAME.log.
 start() {
   local n=$1; shift
   setsid env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "${PROC_ENV[@]}" "$BIN/$n" "$@" \
-    </dev/null >"$D/logs/$n.log" 2>&1 &
+    </dev/null >"$D/logs/$n.log" 2>&1 6>&- 7>&- 9>&- &
   local pid=$!
   echo "$pid" > "$D/$n.pid"
   local i
@@ -537,18 +541,7 @@ cmd_up() {
   # rejects (loopback). There is no kubelet or kube-proxy in `up`, so nothing could use those
   # endpoints anyway: --endpoint-reconciler-type=none, and no address but loopback appears.
   t=$(now)
-  start kube-apiserver \
-    --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-    --bind-address=127.0.0.1 --secure-port="$API_PORT" --insecure-port=0 \
-    --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
-    --cert-dir="$D/pki" \
-    --tls-cert-file="$D/pki/apiserver.crt" --tls-private-key-file="$D/pki/apiserver.key" \
-    --client-ca-file="$D/pki/ca.crt" --token-auth-file="$D/pki/tokens.csv" \
-    --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
-    --service-cluster-ip-range="$SERVICE_CIDR" --allow-privileged=true \
-    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-    --service-account-key-file="$D/pki/sa.pub" --service-account-signing-key-file="$D/pki/sa.key" \
-    --kubelet-preferred-address-types=InternalIP --profiling=false
+  start_apiserver
   wait_for "kube-apiserver to listen on 127.0.0.1:$API_PORT" kube-apiserver listening "$API_PORT"
   flock -u 9; exec 9>&-
   wait_for "kube-apiserver /readyz" kube-apiserver apiserver_ready
@@ -577,6 +570,47 @@ cmd_up() {
   } > "$D/env"
   trap - EXIT
   say "up in $(since "$t0") s: KUBECONFIG=$D/kubeconfig (kubectl: $D/bin/kubectl)"
+}
+
+# start_apiserver: kube-apiserver of $D on $ETCD_PORT/$API_PORT (`up`, `restart-apiserver`).
+start_apiserver() {
+  start kube-apiserver \
+    --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+    --bind-address=127.0.0.1 --secure-port="$API_PORT" --insecure-port=0 \
+    --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
+    --cert-dir="$D/pki" \
+    --tls-cert-file="$D/pki/apiserver.crt" --tls-private-key-file="$D/pki/apiserver.key" \
+    --client-ca-file="$D/pki/ca.crt" --token-auth-file="$D/pki/tokens.csv" \
+    --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
+    --service-cluster-ip-range="$SERVICE_CIDR" --allow-privileged=true \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$D/pki/sa.pub" --service-account-signing-key-file="$D/pki/sa.key" \
+    --kubelet-preferred-address-types=InternalIP --profiling=false
+}
+
+# restart-apiserver DIR [SECONDS]: stop kube-apiserver (as `down` stops it), leave it down for
+# SECONDS (default 0), start it again with the same flags and ports, return when /readyz answers.
+# Fault tests use it: clients see refused connections, then a fresh watch cache (a watch resumed
+# from an older resourceVersion gets 410 Gone).
+cmd_restart_apiserver() {
+  D=$(abs_dir "${1:-}")
+  local pause=${2:-0} t0
+  [[ $pause =~ ^[0-9]+([.][0-9]+)?$ ]] || die "SECONDS must be a number, not '$pause'"
+  if [ ! -f "$D/$MARKER" ] || [ ! -f "$D/env" ]; then die "$D is not up"; fi
+  load_ports || die "$D has no ports file"
+  pid_of "$D" etcd >/dev/null || die "etcd of $D is not running"
+  t0=$(now)
+  stop_one "$D" kube-apiserver || die "could not stop kube-apiserver of $D"
+  say "kube-apiserver stopped after $(since "$t0") s; down for ${pause} s"
+  sleep "$pause"
+  exec 6>&1 7>&2
+  STARTED=()
+  PROC_ENV=()
+  FAILED=''
+  mv -f "$D/logs/kube-apiserver.log" "$D/logs/kube-apiserver.log.$(date +%s)" 2>/dev/null || true
+  start_apiserver
+  wait_for "kube-apiserver /readyz" kube-apiserver apiserver_ready
+  say "kube-apiserver restarted: ready $(since "$t0") s after the stop began"
 }
 
 etcd_healthy() {
@@ -894,6 +928,7 @@ main() {
     status) cmd_status "$@" ;;
     env) cmd_env "$@" ;;
     selftest) cmd_selftest "$@" ;;
+    restart-apiserver) cmd_restart_apiserver "$@" ;;
     help | -h | --help) usage ;;
     *) usage >&2; exit 2 ;;
   esac

@@ -34,6 +34,18 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "kubernetes test control plane (scripts/k8s-testenv.sh: built once per machine, then cached)"
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  bash scripts/k8s-testenv.sh build
+  K8S_DIR=$(mktemp -d /tmp/spiderpool-test-k8s.XXXXXX)
+  rmdir "$K8S_DIR"
+  trap 'bash scripts/k8s-testenv.sh down "$K8S_DIR" >/dev/null 2>&1 || true' EXIT
+  bash scripts/k8s-testenv.sh up "$K8S_DIR"
+  export SPIDERPOOL_TEST_KUBECONFIG="$K8S_DIR/kubeconfig"
+else
+  echo "skipped: the Kubernetes tests need root and apt-get (they print why they skip)"
+fi
+
 step "cargo test"
 cargo test --workspace --locked
 

@@ -13,7 +13,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ipnet::IpNet;
 use spiderpool_core::coordinator::{
     AddrView, EffectiveConfig, HostView, LinkFlags, LinkView, ModeSetting, NetnsView, PlanInput,
-    RouteView, Scope, apply_to_view, plan_add,
+    Route, Scope, apply_to_view, plan_add,
 };
 
 fn net(s: &str) -> IpNet {
@@ -33,11 +33,12 @@ fn link(index: u32, name: &str, peer: Option<u32>) -> LinkView {
         mtu: Some(1500),
         kind: None,
         peer_index: peer,
+        ifalias: None,
     }
 }
 
-fn route(dst: &str, gw: Option<&str>, dev: &str, scope: Scope) -> RouteView {
-    RouteView {
+fn route(dst: &str, gw: Option<&str>, dev: &str, scope: Scope) -> Route {
+    Route {
         table: 254,
         dst: net(dst),
         gateway: gw.map(ip),

@@ -18,4 +18,5 @@ pub mod coordinator;
 pub mod ctl;
 pub mod file_mode;
 pub mod ipam;
+pub mod journal;
 pub mod store;

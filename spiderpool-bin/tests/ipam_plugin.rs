@@ -209,6 +209,31 @@ fn add_fails_with_the_agents_message_when_no_pool_has_room() {
 }
 
 #[test]
+fn pod_route_errors_name_the_pod_and_the_request_once() {
+    let env = Env::start();
+    env.pool("pool-a", "10.6.212.200");
+    env.apply(json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "p1",
+            "namespace": "default",
+            "uid": "uid-p1",
+            "annotations": {"ipam.spidernet.io/routes": "[{\"dst\":\"10.10.0.0/16\",\"gw\":\"bad\"}]"}
+        }
+    }));
+    let e = plugin("ADD", "p1", "net1", &env.conf("1.0.0", &["pool-a"]));
+    assert_eq!(e.code, 1);
+    let err = e.json();
+    assert_eq!(err["code"], 100, "{err}");
+    assert_eq!(
+        err["msg"],
+        "allocate for pod default/p1: ipam.spidernet.io/routes: item 0: gw \"bad\" is not an IP address"
+    );
+    assert_eq!(err["details"], "agent POST /v1/ipam/ip: HTTP 500");
+}
+
+#[test]
 fn add_without_an_agent_fails_naming_the_socket() {
     let env = Env::start();
     let mut conf = env.conf("1.0.0", &["10-6-v4"]);

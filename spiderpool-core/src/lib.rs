@@ -13,6 +13,11 @@
 //!   every parser;
 //! - [`pod`]: pod, namespace and node facts, the [`pod::PodSource`] trait a
 //!   backend implements, and gathering a pod's context (owner, liveness);
+//! - [`kind`]: every kind known by name (Spiderpool's, the
+//!   NetworkAttachmentDefinition, the Kubernetes kinds pod facts come from):
+//!   names, `apiVersion`, scope and name rule;
+//! - [`agent_api`]: the agent API's routes and request/answer types, for the
+//!   agent, its clients and other CNIs;
 //! - [`selection`]: candidate pools per NIC and family, in Spiderpool's precedence;
 //! - [`allocator`] and [`store`]: allocation and release over a compare-and-swap
 //!   store contract, with an in-memory store.
@@ -24,12 +29,14 @@
 //! [`allocator::Jitter`]).
 
 pub mod admission;
+pub mod agent_api;
 pub mod allocator;
 pub mod annotation;
 pub mod cni;
 pub mod coordinator;
 pub mod error;
 pub mod ip;
+pub mod kind;
 pub mod model;
 pub mod multus;
 pub mod name;

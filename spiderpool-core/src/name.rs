@@ -5,7 +5,7 @@
 //!
 //! - Kubernetes object names and namespaces (`k8s.io/apimachinery`
 //!   `IsDNS1123Label` / `IsDNS1123Subdomain`, and the rule each kind's API
-//!   validation picks: [`ObjectNameRule::for_kind`]);
+//!   validation picks: [`ObjectNameRule`], per kind in [`crate::kind`]);
 //! - Linux interface names (the kernel's `dev_valid_name`:
 //!   [`interface_name`]);
 //! - CNI container IDs and network names (the CNI spec and libcni:
@@ -106,22 +106,6 @@ pub enum ObjectNameRule {
 }
 
 impl ObjectNameRule {
-    /// The rule of `kind`, as the API server's validation for it (current
-    /// Kubernetes): Namespace and StatefulSet names are DNS-1123 labels (a
-    /// StatefulSet's name becomes its pods' hostnames), CronJob names are
-    /// subdomains of at most 52 characters, Job names at most 63 (the
-    /// `job-name` label carries them); every other kind — the Spiderpool
-    /// custom resources, NetworkAttachmentDefinition, Pod, Node, Deployment,
-    /// ReplicaSet, DaemonSet — uses DNS-1123 subdomains.
-    pub fn for_kind(kind: &str) -> Self {
-        match kind {
-            "Namespace" | "StatefulSet" => ObjectNameRule::Label,
-            "CronJob" => ObjectNameRule::Subdomain { max: 52 },
-            "Job" => ObjectNameRule::Subdomain { max: DNS1123_LABEL_MAX },
-            _ => ObjectNameRule::Subdomain { max: DNS1123_SUBDOMAIN_MAX },
-        }
-    }
-
     /// The reasons `name` breaks the rule (empty when it does not).
     pub fn check(self, name: &str) -> Vec<DnsNameError> {
         match self {
@@ -304,21 +288,6 @@ mod tests {
         for bad in ["", "-a", "a-", "A", "a.b"] {
             assert!(!is_dns1123_label_format(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn kinds_pick_the_api_servers_rule() {
-        assert_eq!(ObjectNameRule::for_kind("Namespace"), ObjectNameRule::Label);
-        assert_eq!(ObjectNameRule::for_kind("StatefulSet"), ObjectNameRule::Label);
-        assert_eq!(
-            ObjectNameRule::for_kind("SpiderIPPool"),
-            ObjectNameRule::Subdomain { max: 253 }
-        );
-        assert!(ObjectNameRule::for_kind("Pod").check("a.b").is_empty());
-        assert!(!ObjectNameRule::for_kind("Namespace").check("a.b").is_empty());
-        let cron = ObjectNameRule::for_kind("CronJob");
-        assert!(cron.check(&"c".repeat(52)).is_empty());
-        assert_eq!(cron.check(&"c".repeat(53)), [DnsNameError::TooLong { max: 52 }]);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use ipnet::IpNet;
 use proptest::prelude::*;
 use spiderpool_core::coordinator::{
     AddrView, EffectiveConfig, HostView, LinkFlags, LinkView, MacPrefix, ModeSetting, NetnsView,
-    PlanInput, PolicyRoute, RouteView, RuleView, Scope, apply_to_view, is_present, plan_add,
+    PlanInput, PolicyRoute, Route, Rule, Scope, apply_to_view, is_present, plan_add,
 };
 
 fn net(s: &str) -> IpNet {
@@ -39,11 +39,12 @@ fn link(index: u32, name: &str) -> LinkView {
         mtu: Some(1500),
         kind: None,
         peer_index: None,
+        ifalias: None,
     }
 }
 
-fn route(dst: IpNet, gw: Option<IpAddr>, dev: &str, scope: Scope) -> RouteView {
-    RouteView {
+fn route(dst: IpNet, gw: Option<IpAddr>, dev: &str, scope: Scope) -> Route {
+    Route {
         table: 254,
         dst,
         gateway: gw,
@@ -113,7 +114,7 @@ fn add_nic(pod: &mut NetnsView, c: &Case, i: u8, name: &str, host_byte: u8, defa
     if c.v4 {
         pod.addresses
             .push(AddrView { dev: name.into(), address: net(&format!("10.{i}.0.{host_byte}/24")) });
-        pod.routes.push(RouteView {
+        pod.routes.push(Route {
             protocol: Some("kernel".into()),
             prefsrc: Some(ip(&format!("10.{i}.0.{host_byte}"))),
             ..route(net(&format!("10.{i}.0.0/24")), None, name, Scope::Link)
@@ -241,15 +242,12 @@ fn check_state(pod: &NetnsView, host: &HostView) -> Result<(), TestCaseError> {
         });
         prop_assert!(link_local || covered, "gateway {} of {:?} not reachable on {}", gw, r, dev);
     }
-    let empty = |rules: &[RuleView], routes: &[RouteView]| {
+    let empty = |rules: &[Rule], routes: &[Route]| {
         rules
             .iter()
             .find(|rule| {
                 !(253..=255).contains(&rule.table)
-                    && !routes.iter().any(|r| {
-                        r.table == rule.table
-                            && (if r.dst.addr().is_ipv4() { 4 } else { 6 }) == rule.family
-                    })
+                    && !routes.iter().any(|r| r.table == rule.table && r.family() == rule.family)
             })
             .cloned()
     };

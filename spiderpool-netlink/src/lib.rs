@@ -18,29 +18,36 @@
 //! - [`probe`] runs the IPAM plugin's ARP/NDP probes inside a pod namespace:
 //!   IP-conflict detection, gateway reachability, gratuitous ARP / unsolicited
 //!   NA (an `AF_PACKET` socket through `pnet_datalink`, frames built here).
-//! - [`observe`] + [`check`] list the operations of a plan whose effect is not
-//!   present (CNI CHECK).
+//! - [`observe`] reads back what a plan can be checked against (CNI CHECK);
+//!   the core's [`check`](spiderpool_core::coordinator::check::check) lists
+//!   the operations whose effect is not present.
+//!
+//! Layers, bottom up (no module imports one above it): `error`, `mac`,
+//! `netns`, `sysctl`, [`nft`] → `read` (the kernel into the core's view
+//! types) and `context` (the two namespaces of one command on one thread) →
+//! `apply`, `observe`, [`host`] → `session`.
 //!
 //! What it does not do: decide anything (the planner in `spiderpool-core` does),
 //! shell out to `ip`, `sysctl`, `nft` or `iptables`, or use `unsafe`.
 
 mod apply;
-mod check;
+mod context;
 mod error;
 pub mod host;
 mod mac;
 mod netns;
 pub mod nft;
+mod observe;
 pub mod probe;
 mod read;
 mod session;
 mod sysctl;
 
 pub use apply::apply;
-pub use check::{Missing, NeighView, NsState, Observed, check, observe};
 pub use error::{Error, Result};
 pub use mac::{format_mac, parse_mac};
-pub use netns::{Netns, with_netns};
+pub use netns::{Netns, NetnsId, with_netns};
+pub use observe::observe;
 pub use read::{read_neighbours, read_view, read_view_with};
 pub use session::{Session, with_session};
 pub use sysctl::{read_sysctl, sysctl_path};

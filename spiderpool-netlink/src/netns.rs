@@ -10,6 +10,7 @@ use std::fmt;
 use std::fs::File;
 use std::future::Future;
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use nix::sched::{CloneFlags, setns};
@@ -32,14 +33,46 @@ impl Netns {
         Self::Path(path.into())
     }
 
+    /// The namespace file: the path, or `/proc/thread-self/ns/net`.
+    fn file(&self) -> PathBuf {
+        match self {
+            Self::Current => PathBuf::from("/proc/thread-self/ns/net"),
+            Self::Path(p) => p.clone(),
+        }
+    }
+
     /// Opens the namespace file. `Current` is resolved on the calling thread,
     /// so a worker thread spawned afterwards can return to it.
     pub(crate) fn open(&self) -> Result<OwnedFd> {
-        let path = match self {
-            Self::Current => PathBuf::from("/proc/thread-self/ns/net"),
-            Self::Path(p) => p.clone(),
-        };
-        File::open(&path).map(OwnedFd::from).map_err(|source| Error::OpenNetns { path, source })
+        let path = self.file();
+        File::open(&path).map(OwnedFd::from).map_err(|cause| Error::OpenNetns { path, cause })
+    }
+
+    /// Which namespace this is: the device and inode of its file (`stat`
+    /// follows the `/proc/.../ns/net` link to the nsfs inode; a bind mount
+    /// under `/var/run/netns` has the same). `Current` is the calling
+    /// thread's namespace. Two paths name the same namespace exactly when
+    /// their ids are equal.
+    pub fn id(&self) -> Result<NetnsId> {
+        let path = self.file();
+        let meta = std::fs::metadata(&path).map_err(|cause| Error::OpenNetns { path, cause })?;
+        Ok(NetnsId { dev: meta.dev(), ino: meta.ino() })
+    }
+}
+
+/// The identity of a network namespace (see [`Netns::id`]). Displays as the
+/// kernel names it in `/proc/PID/ns/net`: `net:[<inode>]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NetnsId {
+    /// Device of the nsfs file.
+    pub dev: u64,
+    /// Inode: the namespace's number.
+    pub ino: u64,
+}
+
+impl fmt::Display for NetnsId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "net:[{}]", self.ino)
     }
 }
 
@@ -68,7 +101,7 @@ impl NsFd {
     /// this crate spawned.
     pub(crate) fn enter(&self) -> Result<()> {
         setns(&self.fd, CloneFlags::CLONE_NEWNET)
-            .map_err(|source| Error::EnterNetns { netns: self.name.clone(), source })
+            .map_err(|cause| Error::EnterNetns { netns: self.name.clone(), cause })
     }
 }
 
@@ -85,7 +118,7 @@ where
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_io()
                 .build()
-                .map_err(|source| Error::Worker { what: "tokio runtime", source })?;
+                .map_err(|cause| Error::Worker { what: "tokio runtime", cause })?;
             rt.block_on(f())
         })
         .join()
@@ -97,7 +130,7 @@ where
 /// drives it on the current runtime. Call inside [`on_worker`].
 pub(crate) fn connect() -> Result<Handle> {
     let (conn, handle, _) = rtnetlink::new_connection()
-        .map_err(|source| Error::Worker { what: "netlink socket", source })?;
+        .map_err(|cause| Error::Worker { what: "netlink socket", cause })?;
     tokio::spawn(conn);
     Ok(handle)
 }

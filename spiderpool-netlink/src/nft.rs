@@ -425,8 +425,8 @@ fn parse_rule(payload: &[u8]) -> NftRule {
     rule
 }
 
-fn nft_io(what: &str, source: std::io::Error) -> Error {
-    Error::Nftables { what: what.to_string(), source }
+fn nft_io(what: &str, cause: std::io::Error) -> Error {
+    Error::Nftables { what: what.to_string(), cause }
 }
 
 fn open() -> Result<Socket> {
@@ -479,7 +479,7 @@ pub fn delete_marks() -> Result<()> {
     let (buf, acks) = batch(vec![(NFT_MSG_DELTABLE, NLM_F_REQUEST | NLM_F_ACK, table_attrs())], 1);
     send(&s, "send delete batch", &buf)?;
     match wait_acks(&s, &format!("delete table inet {TABLE}"), &acks) {
-        Err(Error::Nftables { source, .. }) if source.raw_os_error() == Some(2) => Ok(()),
+        Err(Error::Nftables { cause, .. }) if cause.raw_os_error() == Some(2) => Ok(()),
         other => other,
     }
 }

@@ -4,6 +4,9 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::error::{Error, Result, errno};
+use crate::mac::format_mac;
+use crate::netns::{Netns, with_netns};
 use futures::TryStreamExt;
 use ipnet::IpNet;
 use netlink_packet_route::address::AddressAttribute;
@@ -14,15 +17,12 @@ use netlink_packet_route::route::{
 };
 use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use rtnetlink::{Handle, IpVersion, RouteMessageBuilder};
+use spiderpool_core::coordinator::check::NeighView;
 use spiderpool_core::coordinator::view::TABLE_LOCAL;
 use spiderpool_core::coordinator::{
-    AddrView, LinkFlags as ViewFlags, LinkView, NetnsView, NextHop, RouteView, RuleView, Scope,
+    AddrView, LinkFlags as ViewFlags, LinkView, NetnsView, NextHop, Route, Rule, Scope,
 };
-
-use crate::check::NeighView;
-use crate::error::{Error, Result};
-use crate::mac::format_mac;
-use crate::netns::{Netns, with_netns};
+use spiderpool_core::ip::IpFamily;
 
 /// Reads the view of a namespace on a thread inside it.
 pub fn read_view(ns: &Netns) -> Result<NetnsView> {
@@ -41,16 +41,8 @@ pub async fn read_view_with(h: &Handle) -> Result<NetnsView> {
         routes.extend(read_routes(h, v6, &names).await?);
     }
     let mut rules = Vec::new();
-    for v in [IpVersion::V4, IpVersion::V6] {
-        let family = if v == IpVersion::V4 { 4 } else { 6 };
-        let msgs: Vec<RuleMessage> = h
-            .rule()
-            .get(v)
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|e| Error::netlink("dump rules", e))?;
-        rules.extend(msgs.iter().filter_map(|m| rule_view(m, family)));
+    for family in [IpFamily::V4, IpFamily::V6] {
+        rules.extend(read_rules(h, family).await?);
     }
     Ok(NetnsView { links, addresses, routes, rules })
 }
@@ -83,6 +75,7 @@ pub(crate) async fn read_links(h: &Handle) -> Result<Vec<LinkView>> {
                     LinkAttribute::Address(b) if b.len() == 6 => v.mac = Some(format_mac(b)),
                     LinkAttribute::Mtu(mtu) => v.mtu = Some(*mtu),
                     LinkAttribute::Link(i) => v.peer_index = Some(*i),
+                    LinkAttribute::IfAlias(a) if !a.is_empty() => v.ifalias = Some(a.clone()),
                     LinkAttribute::LinkInfo(infos) => {
                         for i in infos {
                             if let LinkInfo::Kind(k) = i {
@@ -168,10 +161,10 @@ pub(crate) fn route_table(m: &RouteMessage) -> u32 {
         .unwrap_or(u32::from(m.header.table))
 }
 
-pub(crate) fn route_view(m: &RouteMessage, names: &BTreeMap<u32, String>) -> Option<RouteView> {
+pub(crate) fn route_view(m: &RouteMessage, names: &BTreeMap<u32, String>) -> Option<Route> {
     let v6 = m.header.address_family == netlink_packet_route::AddressFamily::Inet6;
     let mut dst: Option<IpAddr> = None;
-    let mut view = RouteView {
+    let mut view = Route {
         table: route_table(m),
         dst: IpNet::default(),
         gateway: None,
@@ -206,11 +199,7 @@ pub(crate) fn route_view(m: &RouteMessage, names: &BTreeMap<u32, String>) -> Opt
     Some(view)
 }
 
-async fn read_routes(
-    h: &Handle,
-    v6: bool,
-    names: &BTreeMap<u32, String>,
-) -> Result<Vec<RouteView>> {
+async fn read_routes(h: &Handle, v6: bool, names: &BTreeMap<u32, String>) -> Result<Vec<Route>> {
     let req = if v6 {
         RouteMessageBuilder::<Ipv6Addr>::new().build()
     } else {
@@ -227,19 +216,35 @@ async fn read_routes(
         .collect())
 }
 
-pub(crate) fn rule_view(m: &RuleMessage, family: u8) -> Option<RuleView> {
+/// The rules of one family that look a table up, each with the message it
+/// was read from (what a rule delete sends back).
+pub(crate) async fn read_rule_messages(
+    h: &Handle,
+    family: IpFamily,
+) -> Result<Vec<(Rule, RuleMessage)>> {
+    let version = match family {
+        IpFamily::V4 => IpVersion::V4,
+        IpFamily::V6 => IpVersion::V6,
+    };
+    let msgs: Vec<RuleMessage> = h
+        .rule()
+        .get(version)
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| Error::netlink("dump rules", e))?;
+    Ok(msgs.into_iter().filter_map(|m| Some((rule_view(&m, family)?, m))).collect())
+}
+
+async fn read_rules(h: &Handle, family: IpFamily) -> Result<Vec<Rule>> {
+    Ok(read_rule_messages(h, family).await?.into_iter().map(|(rule, _)| rule).collect())
+}
+
+fn rule_view(m: &RuleMessage, family: IpFamily) -> Option<Rule> {
     if m.header.action != RuleAction::ToTable {
         return None;
     }
-    let mut v = RuleView {
-        priority: None,
-        family,
-        src: None,
-        dst: None,
-        fwmark: None,
-        fwmask: None,
-        table: u32::from(m.header.table),
-    };
+    let mut v = Rule::lookup(family, u32::from(m.header.table));
     for a in &m.attributes {
         match a {
             RuleAttribute::Priority(p) => v.priority = Some(*p),
@@ -292,4 +297,20 @@ pub async fn read_neighbours(h: &Handle) -> Result<Vec<NeighView>> {
         });
     }
     Ok(out)
+}
+
+/// The index of a link by name; `None` when there is none.
+pub(crate) async fn link_index(h: &Handle, name: &str) -> Result<Option<u32>> {
+    let res = h.link().get().match_name(name.to_string()).execute().try_next().await;
+    match res {
+        Ok(Some(m)) => Ok(Some(m.header.index)),
+        Ok(None) => Ok(None),
+        Err(e) if errno(&e) == Some(19) => Ok(None), // ENODEV
+        Err(e) => Err(Error::netlink(format!("get link {name}"), e)),
+    }
+}
+
+/// Like [`link_index`], but a missing link is an error.
+pub(crate) async fn need_link(h: &Handle, name: &str) -> Result<u32> {
+    link_index(h, name).await?.ok_or_else(|| Error::LinkNotFound { name: name.to_string() })
 }

@@ -17,7 +17,8 @@ use std::net::IpAddr;
 
 use spiderpool_core::coordinator::{HostView, NetnsView, RoutePlan};
 
-use crate::apply::{Ctx, apply_with, with_ctx};
+use crate::apply::apply_with;
+use crate::context::{Ctx, with_ctx};
 use crate::error::Result;
 use crate::host::read_host_view_with;
 use crate::netns::Netns;

@@ -25,20 +25,20 @@ pub fn sysctl_path(key: &str) -> Result<PathBuf> {
 /// Reads a sysctl in the calling thread's namespace, trimmed.
 pub fn read_sysctl(key: &str) -> Result<String> {
     let path = sysctl_path(key)?;
-    std::fs::read_to_string(&path).map(|s| s.trim().to_string()).map_err(|source| Error::Sysctl {
+    std::fs::read_to_string(&path).map(|s| s.trim().to_string()).map_err(|cause| Error::Sysctl {
         key: key.to_string(),
         path,
-        source,
+        cause,
     })
 }
 
 /// Writes a sysctl in the calling thread's namespace.
 pub(crate) fn write_sysctl(key: &str, value: &str) -> Result<()> {
     let path = sysctl_path(key)?;
-    std::fs::write(&path, value.as_bytes()).map_err(|source| Error::Sysctl {
+    std::fs::write(&path, value.as_bytes()).map_err(|cause| Error::Sysctl {
         key: key.to_string(),
         path,
-        source,
+        cause,
     })
 }
 

@@ -9,11 +9,13 @@ mod common;
 
 use common::{TestNs, ip, root, unique};
 
+use spiderpool_core::coordinator::check::check;
 use spiderpool_core::coordinator::{
-    Action, AddrOp, Item, LinkOp, MacOp, MarkOp, NeighOp, Op, ResolvedMode, RouteOp, RoutePlan,
-    RuleOp, Scope, Side, SysctlOp,
+    Action, AddrOp, Item, LinkOp, MacOp, MarkOp, NeighOp, Op, ResolvedMode, Route, RoutePlan, Rule,
+    Scope, Side, SysctlOp,
 };
-use spiderpool_netlink::{Netns, apply, check, observe, read_neighbours, read_view, with_netns};
+use spiderpool_core::ip::IpFamily;
+use spiderpool_netlink::{Netns, apply, nft, observe, read_neighbours, read_view, with_netns};
 
 fn op(side: Side, action: Action, item: Item) -> Op {
     Op { side, action, item }
@@ -69,10 +71,12 @@ fn read_view_sees_veth_addresses_routes_of_all_tables_and_rules() {
     let from = v.rules.iter().find(|r| r.table == 101).expect("from rule");
     assert_eq!(
         (from.priority, from.src, from.family),
-        (Some(999), Some(net("192.168.50.1/32")), 4)
+        (Some(999), Some(net("192.168.50.1/32")), IpFamily::V4)
     );
     let mark = v.rules.iter().find(|r| r.table == 100).expect("fwmark rule");
     assert_eq!((mark.priority, mark.fwmark), (Some(1000), Some(1)));
+    // The kernel keeps a mark given without mask with the full mask, and says so.
+    assert_eq!(mark.fwmask, Some(u32::MAX));
     assert!(v.rules.iter().any(|r| r.table == 254 && r.priority == Some(32766)));
 
     // A multipath route reads back with its next hops.
@@ -122,6 +126,7 @@ fn full_plan(host_veth: &str) -> RoutePlan {
                 mtu: Some(1400),
                 txqlen: None,
                 up: Some(true),
+                alias: None,
             }),
         ),
         op(Pod, Add, Item::Addr(AddrOp { dev: "veth0".into(), local: net("10.77.0.2/24") })),
@@ -134,44 +139,47 @@ fn full_plan(host_veth: &str) -> RoutePlan {
         op(
             Pod,
             Add,
-            Item::Route(RouteOp {
+            Item::Route(Route {
                 table: 254,
                 dst: net("10.88.0.0/16"),
                 gateway: Some(ip("10.77.0.1")),
                 dev: Some("veth0".into()),
                 scope: Scope::Global,
                 prefsrc: Some(ip("10.77.0.2")),
+                ..Route::default()
             }),
         ),
         op(
             Pod,
             Add,
-            Item::Route(RouteOp {
+            Item::Route(Route {
                 table: 101,
                 dst: net("10.77.0.1/32"),
                 gateway: None,
                 dev: Some("veth0".into()),
                 scope: Scope::Link,
                 prefsrc: None,
+                ..Route::default()
             }),
         ),
         op(
             Pod,
             Add,
-            Item::Route(RouteOp {
+            Item::Route(Route {
                 table: 100,
                 dst: net("0.0.0.0/0"),
                 gateway: Some(ip("10.77.0.1")),
                 dev: Some("veth0".into()),
                 scope: Scope::Global,
                 prefsrc: None,
+                ..Route::default()
             }),
         ),
         op(
             Pod,
             Add,
-            Item::Rule(RuleOp {
-                family: 4,
+            Item::Rule(Rule {
+                family: IpFamily::V4,
                 priority: Some(1000),
                 src: None,
                 dst: None,
@@ -183,8 +191,8 @@ fn full_plan(host_veth: &str) -> RoutePlan {
         op(
             Pod,
             Add,
-            Item::Rule(RuleOp {
-                family: 4,
+            Item::Rule(Rule {
+                family: IpFamily::V4,
                 priority: None,
                 src: Some(net("10.77.0.2/32")),
                 dst: None,
@@ -196,8 +204,8 @@ fn full_plan(host_veth: &str) -> RoutePlan {
         op(
             Host,
             Add,
-            Item::Rule(RuleOp {
-                family: 4,
+            Item::Rule(Rule {
+                family: IpFamily::V4,
                 priority: Some(1000),
                 src: None,
                 dst: None,
@@ -209,13 +217,14 @@ fn full_plan(host_veth: &str) -> RoutePlan {
         op(
             Host,
             Add,
-            Item::Route(RouteOp {
+            Item::Route(Route {
                 table: 500,
                 dst: net("10.77.0.2/32"),
                 gateway: None,
                 dev: Some(host_veth.into()),
                 scope: Scope::Link,
                 prefsrc: None,
+                ..Route::default()
             }),
         ),
         op(
@@ -294,7 +303,8 @@ fn apply_plan_reads_back_reapplies_checks_and_carries_traffic() {
     assert!(host.ip(&["rule"]).contains("1000:\tfrom all lookup 500"));
     assert!(host.ip(&["neigh", "show", "dev", &host_veth]).contains(POD_MAC));
     // The nftables marks, cross-checked with nft when it is installed.
-    assert!(obs.pod.marks.has("veth0", 1));
+    let reply_mark = MarkOp { iif: "veth0".into(), fwmark: 1 };
+    assert_eq!(obs.pod.marks, [reply_mark]);
     let nft = pod.exec(&["nft", "list", "table", "inet", "spiderpool"]);
     let out = String::from_utf8_lossy(&nft.stdout);
     if nft.status.success() {
@@ -315,8 +325,9 @@ fn apply_plan_reads_back_reapplies_checks_and_carries_traffic() {
     let after = read_view(&pod.netns()).unwrap();
     assert_eq!(before.rules, after.rules);
     assert_eq!(before.routes.len(), after.routes.len());
+    let marks = with_netns(&pod.netns(), |_| async { nft::read_marks() }).unwrap();
+    assert_eq!(marks.rules.len(), 3, "one copy of the mark rules");
     let obs = observe(&plan, &pod.netns(), &host.netns()).unwrap();
-    assert_eq!(obs.pod.marks.rules.len(), 3, "one copy of the mark rules");
     assert_eq!(check(&plan, &obs), vec![]);
 
     // CHECK reports a deleted rule, and only that.
@@ -354,7 +365,9 @@ fn apply_plan_reads_back_reapplies_checks_and_carries_traffic() {
     let obs = observe(&del, &pod.netns(), &host.netns()).unwrap();
     assert_eq!(check(&del, &obs), vec![]);
     assert!(obs.pod.view.link("veth0").is_none(), "deleting the host end removes the pair");
-    assert!(obs.pod.marks.rules.is_empty());
+    assert!(obs.pod.marks.is_empty());
+    let marks = with_netns(&pod.netns(), |_| async { nft::read_marks() }).unwrap();
+    assert!(marks.rules.is_empty());
 }
 
 trait WithAction {
@@ -515,4 +528,22 @@ fn host_ips_come_from_route_src_then_non_container_links() {
     let ips =
         spiderpool_netlink::host::discover_pod_host_ips(&host.netns(), &[ip("10.6.9.9")]).unwrap();
     assert_eq!(ips, vec![ip("10.6.0.11"), ip("10.6.0.10")], "a usable route src comes first");
+}
+
+#[test]
+fn netns_ids_tell_namespaces_apart_and_the_current_one_by_any_path() {
+    if !root() {
+        return;
+    }
+    let a = TestNs::new("spid", "a");
+    let b = TestNs::new("spid", "b");
+    let id_a = a.netns().id().unwrap();
+    assert_ne!(id_a, b.netns().id().unwrap());
+    assert_eq!(id_a, a.netns().id().unwrap());
+    // A thread inside `a` sees `a` as its current namespace.
+    let current = with_netns(&a.netns(), |_| async { Netns::Current.id() }).unwrap();
+    assert_eq!(current, id_a);
+    assert_eq!(id_a.to_string(), format!("net:[{}]", id_a.ino));
+    let missing = Netns::path("/var/run/netns/sp-no-such-ns").id().unwrap_err();
+    assert!(missing.to_string().contains("sp-no-such-ns"), "{missing}");
 }

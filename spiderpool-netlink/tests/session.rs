@@ -13,8 +13,9 @@ mod common;
 use common::{TestNs, ip, root};
 
 use spiderpool_core::coordinator::{
-    Action, Item, Op, ResolvedMode, RouteOp, RoutePlan, RuleOp, Scope, Side,
+    Action, Item, Op, ResolvedMode, Route, RoutePlan, Rule, Scope, Side,
 };
+use spiderpool_core::ip::IpFamily;
 use spiderpool_netlink::{Netns, read_view, with_session};
 
 #[test]
@@ -47,20 +48,21 @@ fn one_session_reads_both_sides_and_applies_like_the_separate_calls() {
             Op {
                 side: Side::Pod,
                 action: Action::Add,
-                item: Item::Route(RouteOp {
+                item: Item::Route(Route {
                     table: 101,
                     dst: "0.0.0.0/0".parse().unwrap(),
                     gateway: Some(ip("10.6.0.10")),
                     dev: Some("net1".into()),
                     scope: Scope::Global,
                     prefsrc: None,
+                    ..Route::default()
                 }),
             },
             Op {
                 side: Side::Pod,
                 action: Action::Add,
-                item: Item::Rule(RuleOp {
-                    family: 4,
+                item: Item::Rule(Rule {
+                    family: IpFamily::V4,
                     priority: None,
                     src: Some("10.6.0.20/32".parse().unwrap()),
                     dst: None,
@@ -72,13 +74,14 @@ fn one_session_reads_both_sides_and_applies_like_the_separate_calls() {
             Op {
                 side: Side::Host,
                 action: Action::Del,
-                item: Item::Route(RouteOp {
+                item: Item::Route(Route {
                     table: 500,
                     dst: "10.6.0.20/32".parse().unwrap(),
                     gateway: None,
                     dev: Some("ens9".into()),
                     scope: Scope::Link,
                     prefsrc: None,
+                    ..Route::default()
                 }),
             },
         ],

@@ -13,7 +13,10 @@
 //!   namespaced kinds.
 //!
 //! `{kind}` is a kind (`SpiderIPPool`), its plural, singular or short name
-//! (`spiderippools`, `sp`), case-insensitive.
+//! (`spiderippools`, `sp`), case-insensitive: any kind of
+//! [`spiderpool_core::kind::KINDS`]. The answers are
+//! [`spiderpool_core::agent_api`]'s `Applied`, `ObjectList` and
+//! `ObjectOutcome`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,133 +27,52 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, put};
-use serde_json::{Value, json};
+use serde_json::Value;
 use spiderpool_core::admission::names::check_names;
 use spiderpool_core::admission::{self, Context, Existing, Operation, Rejection};
+use spiderpool_core::agent_api::{
+    ADMIN_OBJECTS, Action, Applied, ErrorBody, NO_NAMESPACE, ObjectList, ObjectOutcome,
+};
 use spiderpool_core::allocator::ReleaseTrigger;
+use spiderpool_core::kind::{self, KindInfo};
 use spiderpool_core::model::{
     KINDS, Resource, SpiderCoordinator, SpiderEndpoint, SpiderIPPool, SpiderMultusConfig,
     SpiderReservedIP, SpiderSubnet,
 };
-use spiderpool_core::multus::{self, NetworkAttachmentDefinition};
+use spiderpool_core::multus::{self, NAD_KIND, NetworkAttachmentDefinition};
 use spiderpool_core::store::deletion::{self, Deletion};
 use spiderpool_core::store::{AdminError, ObjectKey, StoreError};
 
+use super::api::ApiError;
 use super::ipam::{release_gathered, store_error};
-use super::models::ApiError;
 use super::timestamp::rfc3339;
 use super::{Agent, AgentStore};
 
-/// A kind the administrative routes accept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KindInfo {
-    /// `kind`.
-    pub kind: &'static str,
-    /// Objects live in a namespace.
-    pub namespaced: bool,
-    /// Other names accepted in URLs (plural, singular, short).
-    pub aliases: &'static [&'static str],
-}
-
-const NAD_KIND: &str = "NetworkAttachmentDefinition";
-
-/// Every kind the store keeps.
-pub const ADMIN_KINDS: &[KindInfo] = &[
-    KindInfo {
-        kind: SpiderIPPool::KIND,
-        namespaced: false,
-        aliases: &["spiderippools", "spiderippool", "sp", "ippools", "ippool"],
-    },
-    KindInfo {
-        kind: SpiderSubnet::KIND,
-        namespaced: false,
-        aliases: &["spidersubnets", "spidersubnet", "ss", "subnets", "subnet"],
-    },
-    KindInfo {
-        kind: SpiderReservedIP::KIND,
-        namespaced: false,
-        aliases: &["spiderreservedips", "spiderreservedip", "sr", "reservedips", "reservedip"],
-    },
-    KindInfo {
-        kind: SpiderEndpoint::KIND,
-        namespaced: true,
-        aliases: &["spiderendpoints", "spiderendpoint", "se", "endpoints", "endpoint"],
-    },
-    KindInfo {
-        kind: SpiderMultusConfig::KIND,
-        namespaced: true,
-        aliases: &[
-            "spidermultusconfigs",
-            "spidermultusconfig",
-            "smc",
-            "multusconfigs",
-            "multusconfig",
-        ],
-    },
-    KindInfo {
-        kind: SpiderCoordinator::KIND,
-        namespaced: false,
-        aliases: &["spidercoordinators", "spidercoordinator", "scc", "coordinators", "coordinator"],
-    },
-    KindInfo {
-        kind: NAD_KIND,
-        namespaced: true,
-        aliases: &[
-            "network-attachment-definitions",
-            "network-attachment-definition",
-            "net-attach-def",
-            "nad",
-        ],
-    },
-    KindInfo { kind: "Pod", namespaced: true, aliases: &["pods", "pod", "po"] },
-    KindInfo { kind: "Namespace", namespaced: false, aliases: &["namespaces", "namespace", "ns"] },
-    KindInfo { kind: "Node", namespaced: false, aliases: &["nodes", "node", "no"] },
-    KindInfo {
-        kind: "StatefulSet",
-        namespaced: true,
-        aliases: &["statefulsets", "statefulset", "sts"],
-    },
-    KindInfo {
-        kind: "ReplicaSet",
-        namespaced: true,
-        aliases: &["replicasets", "replicaset", "rs"],
-    },
-    KindInfo {
-        kind: "Deployment",
-        namespaced: true,
-        aliases: &["deployments", "deployment", "deploy"],
-    },
-    KindInfo { kind: "DaemonSet", namespaced: true, aliases: &["daemonsets", "daemonset", "ds"] },
-    KindInfo { kind: "Job", namespaced: true, aliases: &["jobs", "job"] },
-    KindInfo { kind: "CronJob", namespaced: true, aliases: &["cronjobs", "cronjob", "cj"] },
-];
-
-/// Looks a kind up by name, plural, singular or short name.
-pub fn lookup_kind(name: &str) -> Option<&'static KindInfo> {
-    ADMIN_KINDS.iter().find(|k| {
-        k.kind.eq_ignore_ascii_case(name) || k.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
-    })
-}
-
 fn unknown_kind(field: &str, name: &str) -> ApiError {
-    let list = ADMIN_KINDS.iter().map(|k| k.kind).collect::<Vec<_>>().join(", ");
+    let list = kind::KINDS.iter().map(|k| k.kind).collect::<Vec<_>>().join(", ");
     ApiError::bad_request(format!("{field}: unsupported kind {name:?} (supported: {list})"))
 }
 
 fn rejection(r: &Rejection) -> ApiError {
     ApiError {
         status: StatusCode::from_u16(r.reason.code()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
-        body: serde_json::to_value(r).unwrap_or_else(|_| Value::String(r.to_string())),
+        body: ErrorBody::from(r.clone()),
     }
 }
 
 /// The administrative routes.
 pub fn routes<S: AgentStore>() -> Router<Arc<Agent<S>>> {
     Router::new()
-        .route("/v1/admin/objects", put(apply::<S>))
-        .route("/v1/admin/objects/{kind}", get(list::<S>))
-        .route("/v1/admin/objects/{kind}/{name}", get(get_short::<S>).delete(remove_short::<S>))
-        .route("/v1/admin/objects/{kind}/{namespace}/{name}", get(get_one::<S>).delete(remove::<S>))
+        .route(ADMIN_OBJECTS, put(apply::<S>))
+        .route(&format!("{ADMIN_OBJECTS}/{{kind}}"), get(list::<S>))
+        .route(
+            &format!("{ADMIN_OBJECTS}/{{kind}}/{{name}}"),
+            get(get_short::<S>).delete(remove_short::<S>),
+        )
+        .route(
+            &format!("{ADMIN_OBJECTS}/{{kind}}/{{namespace}}/{{name}}"),
+            get(get_one::<S>).delete(remove::<S>),
+        )
 }
 
 fn storage(e: impl std::fmt::Display) -> ApiError {
@@ -220,7 +142,7 @@ async fn current<S: AgentStore>(
 async fn apply<S: AgentStore>(
     State(agent): State<Arc<Agent<S>>>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Applied>, ApiError> {
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("request body: invalid JSON: {e}")))?;
     let listed = value.is_array() || value.get("kind").and_then(Value::as_str) == Some("List");
@@ -261,7 +183,7 @@ async fn apply<S: AgentStore>(
     agent.sync().await.map_err(storage)?;
     match failed {
         Some(e) => Err(e),
-        None => Ok(Json(json!({ "applied": applied }))),
+        None => Ok(Json(Applied { applied })),
     }
 }
 
@@ -275,7 +197,7 @@ async fn apply_one<S: AgentStore>(
     agent: &Agent<S>,
     mut obj: Value,
     index: Option<usize>,
-) -> Result<Value, ApiError> {
+) -> Result<ObjectOutcome, ApiError> {
     let field = |f: &str| match index {
         Some(i) => format!("items[{i}].{f}"),
         None => f.to_string(),
@@ -283,7 +205,7 @@ async fn apply_one<S: AgentStore>(
     let Some(kind_name) = obj.get("kind").and_then(Value::as_str).map(str::to_string) else {
         return Err(ApiError::bad_request(format!("{}: required", field("kind"))));
     };
-    let info = lookup_kind(&kind_name).ok_or_else(|| unknown_kind(&field("kind"), &kind_name))?;
+    let info = kind::lookup(&kind_name).ok_or_else(|| unknown_kind(&field("kind"), &kind_name))?;
     let (name, ns) = object_names(&obj);
     if name.is_empty() {
         return Err(ApiError::bad_request(format!("{}: required", field("metadata.name"))));
@@ -383,13 +305,14 @@ async fn apply_one<S: AgentStore>(
     Ok(outcome(info.kind, &namespace, &name, old.is_some()))
 }
 
-fn outcome(kind: &str, namespace: &str, name: &str, existed: bool) -> Value {
-    json!({
-        "kind": kind,
-        "namespace": namespace,
-        "name": name,
-        "action": if existed { "configured" } else { "created" },
-    })
+fn outcome(kind: &str, namespace: &str, name: &str, existed: bool) -> ObjectOutcome {
+    ObjectOutcome {
+        action: if existed { Action::Configured } else { Action::Created },
+        holding: None,
+        kind: kind.to_string(),
+        name: name.to_string(),
+        namespace: namespace.to_string(),
+    }
 }
 
 /// `GET /v1/admin/objects/{kind}`.
@@ -397,8 +320,8 @@ async fn list<S: AgentStore>(
     State(agent): State<Arc<Agent<S>>>,
     Path(kind): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    let info = lookup_kind(&kind).ok_or_else(|| unknown_kind("kind", &kind))?;
+) -> Result<Json<ObjectList>, ApiError> {
+    let info = kind::lookup(&kind).ok_or_else(|| unknown_kind("kind", &kind))?;
     let store = agent.store();
     let items: Vec<Value> = match info.kind {
         SpiderIPPool::KIND => {
@@ -441,16 +364,16 @@ async fn list<S: AgentStore>(
             .collect(),
         None => items,
     };
-    Ok(Json(json!({ "apiVersion": "v1", "kind": "List", "items": items })))
+    Ok(Json(ObjectList::new(items)))
 }
 
 /// The namespace segment implied by the two-segment form
 /// `/v1/admin/objects/{kind}/{name}`: `default` for namespaced kinds, `_` for
 /// cluster-scoped ones.
 fn implied_namespace(kind: &str) -> String {
-    match lookup_kind(kind) {
+    match kind::lookup(kind) {
         Some(info) if info.namespaced => "default".into(),
-        _ => "_".into(),
+        _ => NO_NAMESPACE.into(),
     }
 }
 
@@ -467,13 +390,13 @@ async fn get_short<S: AgentStore>(
 async fn remove_short<S: AgentStore>(
     state: State<Arc<Agent<S>>>,
     Path((kind, name)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ObjectOutcome>, ApiError> {
     let namespace = implied_namespace(&kind);
     remove(state, Path((kind, namespace, name))).await
 }
 
 fn scope(info: &KindInfo, namespace: &str) -> String {
-    if info.namespaced && namespace != "_" { namespace.to_string() } else { String::new() }
+    if info.namespaced && namespace != NO_NAMESPACE { namespace.to_string() } else { String::new() }
 }
 
 /// `GET /v1/admin/objects/{kind}/{namespace}/{name}`.
@@ -481,7 +404,7 @@ async fn get_one<S: AgentStore>(
     State(agent): State<Arc<Agent<S>>>,
     Path((kind, namespace, name)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let info = lookup_kind(&kind).ok_or_else(|| unknown_kind("kind", &kind))?;
+    let info = kind::lookup(&kind).ok_or_else(|| unknown_kind("kind", &kind))?;
     let namespace = scope(info, &namespace);
     let store = agent.store();
     let found = if KINDS.contains(&info.kind) {
@@ -513,8 +436,8 @@ fn not_found(info: &KindInfo, namespace: &str, name: &str) -> ApiError {
 async fn remove<S: AgentStore>(
     State(agent): State<Arc<Agent<S>>>,
     Path((kind, namespace, name)): Path<(String, String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let info = lookup_kind(&kind).ok_or_else(|| unknown_kind("kind", &kind))?;
+) -> Result<Json<ObjectOutcome>, ApiError> {
+    let info = kind::lookup(&kind).ok_or_else(|| unknown_kind("kind", &kind))?;
     let namespace = scope(info, &namespace);
     let store = agent.store();
     let outcome = if KINDS.contains(&info.kind) {
@@ -561,16 +484,18 @@ async fn remove<S: AgentStore>(
     } else {
         gone(store.delete_object(&ObjectKey::new(info.kind, &namespace, &name)).await)?
     };
-    let mut answer =
-        json!({ "kind": info.kind, "namespace": namespace, "name": name, "action": "deleted" });
-    match outcome {
+    let (action, holding) = match outcome {
         Deletion::NotFound => return Err(not_found(info, &namespace, &name)),
-        Deletion::Removed => {}
-        Deletion::Terminating { holding } => {
-            answer["action"] = json!("terminating");
-            answer["holding"] = json!(holding);
-        }
-    }
+        Deletion::Removed => (Action::Deleted, None),
+        Deletion::Terminating { holding } => (Action::Terminating, Some(holding)),
+    };
+    let answer = ObjectOutcome {
+        action,
+        holding,
+        kind: info.kind.to_string(),
+        name: name.clone(),
+        namespace: namespace.clone(),
+    };
     agent.sync().await.map_err(storage)?;
     tracing::info!(kind = info.kind, namespace = %namespace, name = %name, ?outcome, "deleted");
     Ok(Json(answer))

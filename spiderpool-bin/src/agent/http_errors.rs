@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::models::ApiError;
+use super::api::ApiError;
 
 /// The largest request body the agent reads (axum's default, made explicit
 /// so that the 413 message can name it).

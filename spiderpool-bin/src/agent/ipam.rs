@@ -9,6 +9,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::Value;
+use spiderpool_core::agent_api::{
+    IpConfig, IpamAddArgs, IpamAddResponse, IpamBatchDelArgs, IpamDelArgs, Route,
+};
 use spiderpool_core::allocator::{
     AllocateError, AllocateRequest, Allocation, ReleaseDecision, ReleaseTrigger, release_decision,
 };
@@ -17,11 +20,8 @@ use spiderpool_core::pod::PodContext;
 use spiderpool_core::selection::{RuledOutReason, SelectionError};
 use spiderpool_core::store::StoreError;
 
+use super::api::{ApiError, Ident, check_identifiers, parse_body, require_non_empty};
 use super::metered::as_release;
-use super::models::{
-    ApiError, Ident, IpConfig, IpamAddArgs, IpamAddResponse, IpamBatchDelArgs, IpamDelArgs, Route,
-    check_identifiers, parse_body, require_non_empty,
-};
 use super::{Agent, AgentBackend, AgentConfig};
 
 /// `GET /v1/ipam/healthy` (and the TCP runtime probes): 200 when the store
@@ -53,12 +53,27 @@ pub(super) fn store_error(context: &str, e: &StoreError) -> ApiError {
     }
 }
 
+/// `e`'s message without the pod its own message names (`pod ns/name: …`,
+/// `release of pod ns/name: …`), for answers that name the pod already.
+fn without_pod(e: &AllocateError) -> String {
+    match e {
+        AllocateError::Pod { message, .. } => message.clone(),
+        AllocateError::Release { errors, .. } => errors.join("; "),
+        _ => e.to_string(),
+    }
+}
+
+/// A failed release: 500, naming the pod once.
+fn release_error(pod: &str, e: &AllocateError) -> ApiError {
+    ApiError::internal(format!("release for pod {pod}: {}", without_pod(e)))
+}
+
 /// Maps an allocation failure: 400 for an incomplete request, 404 when every
 /// pool named for a family does not exist or its globs match no pool, 500
 /// (Spiderpool's answer) for the rest, the message naming every pool tried and
 /// why.
 fn allocate_error(pod: &str, e: &AllocateError) -> ApiError {
-    let message = format!("allocate for pod {pod}: {e}");
+    let message = format!("allocate for pod {pod}: {}", without_pod(e));
     match e {
         AllocateError::Request(_) => ApiError::bad_request(message),
         AllocateError::Selection(SelectionError::NoAvailablePool { ruled_out, .. })
@@ -298,7 +313,7 @@ pub(super) async fn release_gathered<S: AgentBackend>(
         }
         Err(e) => {
             tracing::warn!(pod = %pod_ref, error = %e, "release failed");
-            Err(ApiError::internal(format!("release for pod {pod_ref}: {e}")))
+            Err(release_error(&pod_ref, &e))
         }
     }
 }
@@ -355,4 +370,34 @@ async fn batch_del_work<S: AgentBackend>(
 
 fn status(code: u16) -> StatusCode {
     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocation_and_release_errors_name_the_pod_once() {
+        let e = AllocateError::Pod {
+            pod: "default/x".into(),
+            message: "ipam.spidernet.io/routes: item 0: gw \"bad\" is not an IP address".into(),
+        };
+        assert_eq!(
+            allocate_error("default/x", &e).body,
+            "allocate for pod default/x: ipam.spidernet.io/routes: item 0: gw \"bad\" is not an IP address"
+        );
+        let e = AllocateError::Release {
+            pod: "default/x".into(),
+            errors: vec!["pool a: store backend: disk full".into(), "pool b: gone".into()],
+        };
+        assert_eq!(
+            release_error("default/x", &e).body,
+            "release for pod default/x: pool a: store backend: disk full; pool b: gone"
+        );
+        let e = AllocateError::Request("podUID is empty".into());
+        assert_eq!(
+            allocate_error("default/x", &e).body,
+            "allocate for pod default/x: invalid request: podUID is empty"
+        );
+    }
 }

@@ -4,23 +4,23 @@
 //!
 //! The agent replays at start-up and then periodically. A replay first moves
 //! the journal's lines into a staging file next to it (`PATH.replaying`,
-//! fsynced): under the journal's exclusive lock, which the plugin also takes
-//! to append ([`crate::ipam::journal::append`]), it renames the journal to
-//! `PATH.taking`, so a line is never lost between the read and the removal
-//! and the lock is held only for a rename. Then it releases the staged lines;
+//! fsynced) with [`crate::journal::stage_new_lines`], which takes the
+//! journal's exclusive lock that the plugin also takes to append
+//! ([`crate::journal::append`]) only for a rename, so a line is never lost
+//! between the read and the removal. Then it releases the staged lines;
 //! lines that fail stay staged (rewritten atomically: temp file, fsync,
 //! rename) and are retried by the next replay. A crash in between repeats
 //! releases, which are idempotent.
 
-use std::ffi::OsString;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::models::IpamDelArgs;
+use spiderpool_core::agent_api::IpamDelArgs;
 use spiderpool_core::allocator::ReleaseTrigger;
 
 use super::{Agent, AgentBackend};
+use crate::journal::{stage_new_lines, staging_path};
 
 /// What a replay did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -63,7 +63,7 @@ pub async fn replay_release_journal<S: AgentBackend>(
         if line.trim().is_empty() {
             continue;
         }
-        let args: IpamDelArgs = match serde_json::from_str(line) {
+        let args = match IpamDelArgs::from_journal_line(line) {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!(journal = %path.display(), line = n + 1, error = %e, "release journal: undecodable line dropped");
@@ -119,165 +119,10 @@ pub async fn replay_release_journal<S: AgentBackend>(
     Ok(outcome)
 }
 
-/// Tightens the journal's files (the journal, its staging and temp files)
-/// to mode 0600 when an older version left them wider, logging each change:
-/// they name pods and their UIDs. The agent calls it at start-up.
-pub fn restrict_journal_files(path: &Path) {
-    let staging = staging_path(path);
-    let mut tmp = staging.clone().into_os_string();
-    tmp.push(".tmp");
-    for p in [path.to_path_buf(), staging, taking_path(path), PathBuf::from(tmp)] {
-        crate::file_mode::restrict_logged(&p, 0o600, "release journal");
-    }
-}
-
-/// `PATH.replaying`: where a replay keeps the lines it took from the journal.
-pub fn staging_path(path: &Path) -> PathBuf {
-    let mut s: OsString = path.as_os_str().to_owned();
-    s.push(".replaying");
-    PathBuf::from(s)
-}
-
-/// `PATH.taking`: the journal renamed away by a replay, until its lines are
-/// staged.
-fn taking_path(path: &Path) -> PathBuf {
-    let mut s: OsString = path.as_os_str().to_owned();
-    s.push(".taking");
-    PathBuf::from(s)
-}
-
-/// Moves the journal's lines to the staging file: under the journal's lock
-/// it is renamed to `PATH.taking` (so the lock is held for a rename only);
-/// then its lines are appended to the staging file (fsynced) and it is
-/// removed. A `PATH.taking` left by a replay that died half way is staged
-/// first. Nothing to do when there is no journal.
-fn stage_new_lines(path: &Path, staging: &Path) -> std::io::Result<()> {
-    let named = |e: std::io::Error, what: &str| {
-        std::io::Error::new(e.kind(), format!("release journal {}: {what}: {e}", path.display()))
-    };
-    let taking = taking_path(path);
-    if taking.exists() {
-        stage_file(&taking, staging).map_err(|e| named(e, "stage the renamed journal"))?;
-    }
-    let file = match OpenOptions::new().read(true).open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(named(e, "open")),
-    };
-    file.lock().map_err(|e| named(e, "lock"))?;
-    if !crate::ipam::journal::still_at(&file, path).map_err(|e| named(e, "stat"))? {
-        // Another replay took it meanwhile (only one agent should run).
-        return Ok(());
-    }
-    // Still holding the lock: a plugin waiting for it finds the file gone
-    // and creates a new one.
-    std::fs::rename(path, &taking).map_err(|e| named(e, "rename"))?;
-    drop(file);
-    stage_file(&taking, staging).map_err(|e| named(e, "stage the renamed journal"))
-}
-
-/// Appends the lines of `from` to `staging` (fsynced), then removes `from`.
-fn stage_file(from: &Path, staging: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut text = std::fs::read_to_string(from)?;
-    if !text.trim().is_empty() {
-        if !text.ends_with('\n') {
-            text.push('\n');
-        }
-        let mut st = OpenOptions::new().create(true).append(true).mode(0o600).open(staging)?;
-        st.write_all(text.as_bytes())?;
-        st.sync_all()?;
-    }
-    std::fs::remove_file(from)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    /// Plugins append while replays stage: every line ends up staged exactly
-    /// once, none lost to the removal of the journal.
-    #[test]
-    fn lines_appended_during_staging_are_never_lost() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal.jsonl");
-        let staging = staging_path(&path);
-        let writers: Vec<_> = (0..4)
-            .map(|w| {
-                let path = path.clone();
-                std::thread::spawn(move || {
-                    for i in 0..100 {
-                        let args = IpamDelArgs {
-                            container_id: format!("c-{w}-{i}"),
-                            if_name: "net1".into(),
-                            pod_namespace: "default".into(),
-                            pod_name: format!("p-{w}-{i}"),
-                            pod_uid: String::new(),
-                            net_namespace: None,
-                            network: None,
-                        };
-                        crate::ipam::journal::append(&path, &args).unwrap();
-                    }
-                })
-            })
-            .collect();
-        // Far more often than an agent replays (every 10 s by default).
-        while !writers.iter().all(std::thread::JoinHandle::is_finished) {
-            stage_new_lines(&path, &staging).unwrap();
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        for w in writers {
-            w.join().unwrap();
-        }
-        stage_new_lines(&path, &staging).unwrap();
-        assert!(!path.exists());
-        let text = std::fs::read_to_string(&staging).unwrap();
-        let mut ids: Vec<String> = text
-            .lines()
-            .map(|l| serde_json::from_str::<IpamDelArgs>(l).unwrap().container_id)
-            .collect();
-        assert_eq!(ids.len(), 400);
-        ids.sort();
-        ids.dedup();
-        assert_eq!(ids.len(), 400);
-    }
-
-    /// Regression (issue 9 item 11): journal files an older version left
-    /// readable by others are tightened to 0600.
-    #[test]
-    fn journal_files_left_wider_are_tightened_to_0600() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal.jsonl");
-        let files = [path.clone(), staging_path(&path), taking_path(&path)];
-        for f in &files {
-            std::fs::write(f, "").unwrap();
-            std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).unwrap();
-        }
-        restrict_journal_files(&path);
-        for f in &files {
-            let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode, 0o600, "{}", f.display());
-        }
-    }
-
-    /// A replay that died after renaming the journal away: the next one
-    /// stages the renamed file's lines before the new journal's.
-    #[test]
-    fn a_journal_renamed_by_a_dead_replay_is_staged_next_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal.jsonl");
-        let staging = staging_path(&path);
-        std::fs::write(taking_path(&path), "{\"old\":1}\n").unwrap();
-        std::fs::write(&path, "{\"new\":1}").unwrap();
-        stage_new_lines(&path, &staging).unwrap();
-        assert_eq!(std::fs::read_to_string(&staging).unwrap(), "{\"old\":1}\n{\"new\":1}\n");
-        assert!(!path.exists() && !taking_path(&path).exists());
-        // Nothing new: nothing changes.
-        stage_new_lines(&path, &staging).unwrap();
-        assert_eq!(std::fs::read_to_string(&staging).unwrap().lines().count(), 2);
-    }
 
     /// A journal line is checked as a DEL body is: a bad identifier drops it
     /// with the field named.

@@ -7,7 +7,9 @@
 //! JSON error body, also those axum makes itself (404, 405, 413, rejected
 //! extractors).
 //!
-//! Routes (reference §1.2; models in [`models`]):
+//! Routes (reference §1.2; the request and answer types are
+//! [`spiderpool_core::agent_api`]'s, the HTTP error answers and body parsing
+//! are in `api`):
 //! `GET /v1/ipam/healthy`, `POST /v1/ipam/ip`, `DELETE /v1/ipam/ip`,
 //! `DELETE /v1/ipam/ips`, `GET /v1/coordinator/config`,
 //! `GET /v1/workloadendpoint` ([`api_router`], for every backend), and for a
@@ -43,22 +45,20 @@ use spiderpool_core::selection::IpamSettings;
 use spiderpool_core::store::{AdminStore, CoordinatorSource, EndpointStore, PoolStore, StoreError};
 
 pub mod admin;
+mod api;
 mod coordinator;
 mod http_errors;
 mod ipam;
 mod journal;
 mod metered;
 pub mod metrics;
-pub mod models;
 mod server;
 mod socket;
 mod timestamp;
 
+pub use crate::journal::{restrict_journal_files, staging_path as journal_staging_path};
 pub use http_errors::BODY_LIMIT;
-pub use journal::{
-    ReplayOutcome, replay_release_journal, restrict_journal_files,
-    staging_path as journal_staging_path,
-};
+pub use journal::{ReplayOutcome, replay_release_journal};
 pub use metered::Metered;
 use metrics::{Metrics, PoolCounts};
 pub use server::{EVICTION_GRACE, ServerLimits, serve_router};

@@ -11,9 +11,9 @@ use spiderpool_bin::agent::{
     Agent, AgentConfig, AgentSocket, AgentStore, ServerLimits, bind_socket, health_router,
     metrics_router, replay_release_journal, restrict_journal_files, serve, serve_router,
 };
-use spiderpool_bin::agent_client::DEFAULT_SOCKET;
 use spiderpool_bin::store::{EmbeddedStore, SyncMode};
 use spiderpool_core::admission::ClusterSettings;
+use spiderpool_core::agent_api::DEFAULT_SOCKET;
 use spiderpool_core::store::MemoryStore;
 use tokio::signal::unix::{SignalKind, signal};
 

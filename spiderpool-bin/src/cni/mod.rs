@@ -5,12 +5,16 @@
 //! A plugin binary's `main` is `std::process::exit(run_process(&MyPlugin))`.
 //! Tests call [`run`] with an injected environment, stdin and stdout.
 //!
-//! What it does not do: log (plugins log to files, never to stdout), execute
+//! The plugins' log file is [`log`] (the dispatch itself logs nothing:
+//! plugins log to files, never to stdout).
+//!
+//! What it does not do: execute
 //! delegated plugins, or know anything about a plugin's own config keys (a
 //! plugin decodes them from [`CniRequest::raw_config`] or
 //! [`NetConf::extra`](spiderpool_core::cni::NetConf)).
 
 mod dispatch;
+pub mod log;
 mod request;
 
 pub use dispatch::{run, run_process};

@@ -6,9 +6,14 @@
 //!   is not `Synced`), read the pod and host namespaces, plan, apply, print
 //!   `prevResult`.
 //! - DEL: never fails because the agent is unreachable or not `Synced`
-//!   (DESIGN.md §5.5), and succeeds when the namespace or links are gone.
+//!   (DESIGN.md §5.5), and succeeds when the namespace or links are gone. It
+//!   deletes the host veth only when its alias or MAC proves it is this
+//!   container's (`spiderpool_core::coordinator::owner`): container IDs that
+//!   share their first 11 characters share the name.
 //! - CHECK: plans again on the current state and reports every operation whose
 //!   effect is missing (rules, routes, links, neighbours, sysctls, marks).
+//! - ADD and CHECK refuse a `CNI_NETNS` that is the plugin's own (the host's)
+//!   network namespace with code 4; DEL succeeds there without doing anything.
 //! - GC: the coordinator keeps no state of its own beyond links that die with
 //!   their namespace or are removed by DEL, so GC has nothing to release.
 //! - STATUS: ready whenever the plugin can run; the agent is optional.
@@ -20,14 +25,17 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use spiderpool_core::agent_api::GetCoordinatorArgs;
 use spiderpool_core::cni::{self, CniError};
+use spiderpool_core::coordinator::mac::host_veth_name;
 use spiderpool_core::coordinator::{
     ClusterCoordinatorConfig, CoordinatorNetConf, EffectiveConfig, ModeSetting, NetnsView,
-    PlanInput, RoutePlan, Side, merge, plan_add, plan_del,
+    PlanInput, ResolvedMode, RoutePlan, Side, VethOwner, host_veth_conflict, merge, plan_add,
+    plan_del, veth_owner,
 };
-use spiderpool_netlink::{Netns, Session};
+use spiderpool_netlink::{Netns, NetnsId, Session};
 
-use crate::agent_client::{self, AgentError};
+use crate::agent_client::{self, AgentClient, AgentError};
 use crate::cni::{CniRequest, Plugin};
 
 mod log;
@@ -93,6 +101,28 @@ fn io_error(what: &str, e: spiderpool_netlink::Error) -> CniError {
     CniError::Io { what: what.into(), reason: e.to_string() }
 }
 
+/// The planner's input for `req`: `pod` (the pod view as read, or empty when
+/// the pod side is gone) and the host view for the pod's addresses, read
+/// through the session's host socket. The one place a [`PlanInput`] is
+/// assembled.
+async fn plan_input(
+    s: &Session,
+    req: &CniRequest,
+    config: EffectiveConfig,
+    pod: NetnsView,
+) -> Result<PlanInput, CniError> {
+    let ips = pod_ips(&pod);
+    let host =
+        s.host_view(&ips, config.host_rule_table).await.map_err(|e| io_error("host netns", e))?;
+    Ok(PlanInput {
+        config,
+        container_id: req.container_id.clone(),
+        ifname: req.ifname.clone(),
+        pod,
+        host,
+    })
+}
+
 /// ADD inside a [`Session`]: read the pod and host views, plan, log, apply.
 async fn add_in_session(
     s: &mut Session,
@@ -101,16 +131,7 @@ async fn add_in_session(
     log: &Log,
 ) -> Result<(), CniError> {
     let pod_view = s.pod_view().await.map_err(|e| io_error("pod netns", e))?;
-    let ips = pod_ips(&pod_view);
-    let host =
-        s.host_view(&ips, config.host_rule_table).await.map_err(|e| io_error("host netns", e))?;
-    let input = PlanInput {
-        config,
-        container_id: req.container_id.clone(),
-        ifname: req.ifname.clone(),
-        pod: pod_view,
-        host,
-    };
+    let input = plan_input(s, req, config, pod_view).await?;
     let plan = plan_add(&input).map_err(|e| plugin_error(codes::PLAN, e.to_string()))?;
     let mut lines = vec![format!(
         "ADD {} {}: mode {:?}, first invoke {}, table {}, {} ops",
@@ -127,10 +148,31 @@ async fn add_in_session(
             .map(|l| format!("  {l}")),
     );
     log.lines(&lines);
-    s.apply(&plan).await.map_err(|e| {
-        log.line(&format!("ADD failed: {e}"));
-        plugin_error(codes::APPLY, e.to_string())
-    })
+    let Err(e) = s.apply(&plan).await else { return Ok(()) };
+    log.line(&format!("ADD failed: {e}"));
+    // A concurrent ADD of a container whose ID shares the first 11
+    // characters may have taken the host veth name since the plan was made:
+    // say which container holds it.
+    if plan.mode == ResolvedMode::Underlay
+        && plan.first_invoke
+        && let Ok(now) = s.host_view(&pod_ips(&input.pod), input.config.host_rule_table).await
+        && let Some(taken) = host_veth_conflict(&now, &input.pod, &input.container_id)
+    {
+        return Err(CniError::plugin(codes::APPLY, taken.to_string(), e.to_string()));
+    }
+    Err(plugin_error(codes::APPLY, e.to_string()))
+}
+
+/// Logs why DEL leaves a host veth of this container's name in place.
+fn log_foreign_veth(input: &PlanInput, log: &Log) {
+    let name = host_veth_name(&input.container_id);
+    let Some(link) = input.host.links.iter().find(|l| l.name == name) else { return };
+    let holder = match veth_owner(link, &input.container_id) {
+        VethOwner::This => return,
+        VethOwner::Container(id) => format!("belongs to container {id}"),
+        VethOwner::Unmarked => "carries no mark of this container (alias or MAC)".to_owned(),
+    };
+    log.line(&format!("DEL: host veth {name} {holder}: left in place"));
 }
 
 /// DEL inside a [`Session`]. Without `pod_alive` the session's pod side is the
@@ -150,17 +192,9 @@ async fn del_in_session(
     } else {
         NetnsView::default()
     };
-    let ips = pod_ips(&pod_view);
-    let host =
-        s.host_view(&ips, config.host_rule_table).await.map_err(|e| io_error("host netns", e))?;
-    let input = PlanInput {
-        config,
-        container_id: req.container_id.clone(),
-        ifname: req.ifname.clone(),
-        pod: pod_view,
-        host,
-    };
+    let input = plan_input(s, req, config, pod_view).await?;
     let mut plan = plan_del(&input);
+    log_foreign_veth(&input, log);
     if !pod_alive {
         plan.ops.retain(|op| op.side == Side::Host);
     }
@@ -171,30 +205,43 @@ async fn del_in_session(
     })
 }
 
+/// `Some(id)` when `path` is the network namespace the plugin runs in: the
+/// host's own (`CNI_NETNS` of a misconfigured runtime, or of a caller that
+/// wants the coordinator to rewire the node). Compared by namespace
+/// identity, not by path.
+fn host_netns(path: &str) -> Result<Option<NetnsId>, spiderpool_netlink::Error> {
+    let pod = Netns::path(path).id()?;
+    Ok((pod == Netns::Current.id()?).then_some(pod))
+}
+
+/// ADD and CHECK refuse the host's own namespace (code 4): they would create
+/// a veth pair there, set `all.rp_filter`, add `from all lookup
+/// <hostRuleTable>` and an nftables table on the node itself.
+fn host_netns_refused(path: &str, id: NetnsId) -> CniError {
+    CniError::invalid_env(
+        "CNI_NETNS",
+        Some(path),
+        format!(
+            "is the network namespace the coordinator runs in ({id}), the host's own: \
+             the coordinator only configures pod network namespaces"
+        ),
+    )
+}
+
 impl Coordinator {
     /// Asks the agent for the cluster config. `Ok(None)` without an agent.
     fn cluster_config(
         &self,
         req: &CniRequest,
     ) -> Result<Option<ClusterCoordinatorConfig>, AgentError> {
-        let body = serde_json::json!({
-            "podName": req.args.pod_name.clone().unwrap_or_default(),
-            "podNamespace": req.args.pod_namespace.clone().unwrap_or_default(),
-        });
-        let Some(answer) = agent_client::request_json(
-            &self.agent_socket,
-            "GET",
-            "/v1/coordinator/config",
-            &body,
-            self.agent_timeout,
-        )?
-        else {
+        let Some(mut agent) = AgentClient::new(&self.agent_socket)? else {
             return Ok(None);
         };
-        serde_json::from_value(answer).map(Some).map_err(|e| AgentError::Decode {
-            path: "/v1/coordinator/config".into(),
-            message: e.to_string(),
-        })
+        let args = GetCoordinatorArgs {
+            pod_name: req.args.pod_name.clone().unwrap_or_default(),
+            pod_namespace: req.args.pod_namespace.clone().unwrap_or_default(),
+        };
+        agent.coordinator_config(&args, self.agent_timeout).map(Some)
     }
 
     /// Netconf + agent config, merged. For DEL the agent is optional.
@@ -221,9 +268,16 @@ impl Coordinator {
         merge(netconf, cluster.as_ref(), None).map_err(config_error)
     }
 
+    /// The pod namespace of ADD and CHECK: `CNI_NETNS`, which must not be the
+    /// host's own namespace (see [`host_netns`]). A path that cannot be
+    /// looked at is not refused here: opening it fails later, naming it, as
+    /// it always has (and after the agent was asked).
     fn pod_ns(req: &CniRequest) -> Result<Netns, CniError> {
         match req.netns.as_deref() {
-            Some(p) if !p.is_empty() => Ok(Netns::path(p)),
+            Some(p) if !p.is_empty() => match host_netns(p) {
+                Ok(Some(id)) => Err(host_netns_refused(p, id)),
+                _ => Ok(Netns::path(p)),
+            },
             _ => Err(CniError::InvalidEnvironment {
                 var: "CNI_NETNS".into(),
                 value: None,
@@ -232,38 +286,21 @@ impl Coordinator {
         }
     }
 
-    fn plan_input(
-        &self,
-        req: &CniRequest,
-        config: EffectiveConfig,
-        pod: &Netns,
-    ) -> Result<PlanInput, CniError> {
-        let io = |what: &str, e: spiderpool_netlink::Error| CniError::Io {
-            what: what.into(),
-            reason: e.to_string(),
-        };
-        let pod_view = spiderpool_netlink::read_view(pod).map_err(|e| io("pod netns", e))?;
-        let ips = pod_ips(&pod_view);
-        let host =
-            spiderpool_netlink::host::read_host_view(&Netns::Current, &ips, config.host_rule_table)
-                .map_err(|e| io("host netns", e))?;
-        Ok(PlanInput {
-            config,
-            container_id: req.container_id.clone(),
-            ifname: req.ifname.clone(),
-            pod: pod_view,
-            host,
-        })
-    }
-
     fn plan(&self, req: &CniRequest, log: &Log) -> Result<(Option<RoutePlan>, Netns), CniError> {
         let netconf = CoordinatorNetConf::from_slice(&req.raw_config).map_err(config_error)?;
-        let config = self.effective(req, &netconf, log, true)?;
         let pod = Self::pod_ns(req)?;
+        let config = self.effective(req, &netconf, log, true)?;
         if config.mode == ModeSetting::Disabled {
             return Ok((None, pod));
         }
-        let input = self.plan_input(req, config, &pod)?;
+        let input = spiderpool_netlink::with_session(&pod, &Netns::Current, |s| async move {
+            let pod_view = s.pod_view().await.map_err(|e| io_error("pod netns", e));
+            Ok(match pod_view {
+                Ok(view) => plan_input(&s, req, config, view).await,
+                Err(e) => Err(e),
+            })
+        })
+        .map_err(|e| io_error("pod netns", e))??;
         let plan = plan_add(&input).map_err(|e| plugin_error(codes::PLAN, e.to_string()))?;
         Ok((Some(plan), pod))
     }
@@ -271,15 +308,15 @@ impl Coordinator {
 
 impl Plugin for Coordinator {
     fn add(&self, req: &CniRequest) -> Result<cni::Result, CniError> {
-        let log = Log::for_request(req);
+        let log = log::for_request(req);
         let prev = req.prev_result()?.ok_or_else(|| CniError::InvalidConfig {
             field: "prevResult".into(),
             value: "null".into(),
             reason: "coordinator must run as a chained plugin after the main CNI".into(),
         })?;
         let netconf = CoordinatorNetConf::from_slice(&req.raw_config).map_err(config_error)?;
-        let config = self.effective(req, &netconf, &log, true)?;
         let pod = Self::pod_ns(req)?;
+        let config = self.effective(req, &netconf, &log, true)?;
         if config.mode == ModeSetting::Disabled {
             log.line(&format!("ADD {} {}: mode disabled", req.container_id, req.ifname));
             return Ok(prev);
@@ -295,7 +332,19 @@ impl Plugin for Coordinator {
     }
 
     fn del(&self, req: &CniRequest) -> Result<(), CniError> {
-        let log = Log::for_request(req);
+        let log = log::for_request(req);
+        let live_path = req.netns.as_deref().filter(|p| !p.is_empty() && Path::new(p).exists());
+        // ADD refuses the host's own namespace, so there is nothing of ours
+        // to remove there: succeed (DEL is idempotent) and change nothing.
+        if let Some(path) = live_path
+            && let Ok(Some(id)) = host_netns(path)
+        {
+            log.line(&format!(
+                "DEL {} {}: CNI_NETNS {path} is the host's own network namespace ({id}): nothing to do",
+                req.container_id, req.ifname
+            ));
+            return Ok(());
+        }
         let netconf = match CoordinatorNetConf::from_slice(&req.raw_config) {
             Ok(n) => n,
             Err(e) => {
@@ -307,9 +356,7 @@ impl Plugin for Coordinator {
         if config.mode == ModeSetting::Disabled {
             return Ok(());
         }
-        let netns_alive =
-            req.netns.as_deref().is_some_and(|p| !p.is_empty() && Path::new(p).exists());
-        if netns_alive && let Some(path) = req.netns.as_deref() {
+        if let Some(path) = live_path {
             let log_ref = &log;
             let cfg = config.clone();
             match spiderpool_netlink::with_session(
@@ -333,7 +380,7 @@ impl Plugin for Coordinator {
     }
 
     fn check(&self, req: &CniRequest) -> Result<(), CniError> {
-        let log = Log::for_request(req);
+        let log = log::for_request(req);
         if req.prev_result()?.is_none() {
             return Err(CniError::InvalidConfig {
                 field: "prevResult".into(),
@@ -346,7 +393,7 @@ impl Plugin for Coordinator {
         let observed = spiderpool_netlink::observe(&plan, &pod, &Netns::Current).map_err(|e| {
             CniError::Io { what: "reading the namespaces".into(), reason: e.to_string() }
         })?;
-        let missing = spiderpool_netlink::check(&plan, &observed);
+        let missing = spiderpool_core::coordinator::check::check(&plan, &observed);
         if missing.is_empty() {
             return Ok(());
         }

@@ -10,12 +10,15 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
-use spiderpool_core::admission::{FieldError, FieldErrorType, Rejection, StatusReason};
+use spiderpool_core::agent_api::{Action, ErrorBody, IpamBatchDelArgs, NO_NAMESPACE};
+use spiderpool_core::kind::{self, KindInfo};
+use spiderpool_core::model::{SpiderEndpoint, SpiderSubnet};
 
+use self::client::{Failed, TIMEOUT};
 use super::input::{self, Location};
 use super::output::write_rejection;
 use super::{CtlError, EXIT_BAD_INPUT, EXIT_OK, EXIT_REJECTED};
-use crate::agent::admin::{KindInfo, lookup_kind};
+use crate::agent_client::{AgentClient, AgentError};
 
 pub mod client;
 pub mod table;
@@ -116,27 +119,18 @@ fn finish(result: Result<u8, Failure>, stderr: &mut dyn Write) -> Result<u8, Ctl
     }
 }
 
-/// One request; an unreachable agent becomes a usage-class failure naming the
-/// socket (exit 2).
-fn call(
-    socket: &Path,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-) -> Result<(u16, Value), Failure> {
-    client::call(socket, method, path, body).map_err(|e| CtlError::Usage(e.to_string()).into())
+/// A client of the agent; an unreachable agent is a usage-class failure
+/// naming the socket (exit 2).
+fn agent(socket: &Path) -> Result<AgentClient, Failure> {
+    client::connect(socket).map_err(|e| CtlError::Usage(e.to_string()).into())
 }
 
-fn message_of(body: &Value) -> String {
-    match body {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        Value::Object(o) => o
-            .get("message")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| body.to_string()),
-        other => other.to_string(),
+/// The refusal of a failed request (its status and body, to report); an
+/// unreachable agent is a usage-class failure naming the socket (exit 2).
+fn refusal(socket: &Path, e: AgentError) -> Result<(u16, ErrorBody), Failure> {
+    match client::failed(socket, e) {
+        Failed::Refused { status, body } => Ok((status, body)),
+        Failed::Unreachable(u) => Err(CtlError::Usage(u.to_string()).into()),
     }
 }
 
@@ -151,46 +145,6 @@ fn reason_for(status: u16) -> &'static str {
     }
 }
 
-/// An admission `Rejection` decoded from the agent's JSON answer.
-fn decode_rejection(body: &Value) -> Option<Rejection> {
-    let obj = body.as_object()?;
-    let reason = match obj.get("reason")?.as_str()? {
-        "Invalid" => StatusReason::Invalid,
-        "Forbidden" => StatusReason::Forbidden,
-        "AlreadyExists" => StatusReason::AlreadyExists,
-        "BadRequest" => StatusReason::BadRequest,
-        _ => return None,
-    };
-    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let causes = obj
-        .get("causes")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|c| FieldError {
-                    field: s(c, "field"),
-                    kind: match c.get("type").and_then(Value::as_str) {
-                        Some("FieldValueRequired") => FieldErrorType::Required,
-                        Some("FieldValueForbidden") => FieldErrorType::Forbidden,
-                        Some("FieldValueNotSupported") => FieldErrorType::NotSupported,
-                        Some("FieldValueDuplicate") => FieldErrorType::Duplicate,
-                        _ => FieldErrorType::Invalid,
-                    },
-                    value: c.get("badValue").cloned(),
-                    message: s(c, "detail"),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Some(Rejection {
-        reason,
-        kind: s(body, "kind"),
-        name: s(body, "name"),
-        message: s(body, "message"),
-        causes,
-    })
-}
-
 /// Prints an error answer as `kubectl` does: a `Rejection` with its causes,
 /// anything else as `Error from server (<Reason>): <message>`.
 fn report(
@@ -199,25 +153,20 @@ fn report(
     kind: &str,
     name: &str,
     status: u16,
-    body: &Value,
+    body: &ErrorBody,
 ) -> Result<Failure, CtlError> {
-    match (decode_rejection(body), location) {
-        (Some(r), Some(loc)) => write_rejection(stderr, loc, kind, name, &r)?,
-        (Some(r), None) => {
+    match (body, location) {
+        (ErrorBody::Rejection(r), Some(loc)) => write_rejection(stderr, loc, kind, name, r)?,
+        (ErrorBody::Rejection(r), None) => {
             let mut text = Vec::new();
-            write_rejection(&mut text, Location { doc: 1, item: None }, kind, name, &r)?;
+            write_rejection(&mut text, Location { doc: 1, item: None }, kind, name, r)?;
             let text = String::from_utf8_lossy(&text).replacen("<doc 1> ", "", 1);
             stderr.write_all(text.as_bytes()).map_err(out_err)?;
         }
-        (None, _) => {
+        (other, _) => {
             let at = location.map(|l| format!("<{l}> ")).unwrap_or_default();
-            writeln!(
-                stderr,
-                "Error from server ({}): {at}{}",
-                reason_for(status),
-                message_of(body)
-            )
-            .map_err(out_err)?;
+            writeln!(stderr, "Error from server ({}): {at}{}", reason_for(status), other.message())
+                .map_err(out_err)?;
         }
     }
     Ok(Failure::Refused)
@@ -233,19 +182,8 @@ fn resource_name(kind: &str, api_version: &str) -> String {
     }
 }
 
-fn api_version_of(kind: &str) -> &'static str {
-    match kind {
-        "SpiderIPPool" | "SpiderSubnet" | "SpiderReservedIP" | "SpiderEndpoint"
-        | "SpiderMultusConfig" | "SpiderCoordinator" => "spiderpool.spidernet.io/v2beta1",
-        "NetworkAttachmentDefinition" => "k8s.cni.cncf.io/v1",
-        "StatefulSet" | "ReplicaSet" | "Deployment" | "DaemonSet" => "apps/v1",
-        "Job" | "CronJob" => "batch/v1",
-        _ => "v1",
-    }
-}
-
 fn kind_info(kind: &str) -> Result<&'static KindInfo, Failure> {
-    lookup_kind(kind).ok_or_else(|| {
+    kind::lookup(kind).ok_or_else(|| {
         CtlError::Usage(format!(
             "KIND: unknown kind {kind:?} (try ippools, subnets, reservedips, endpoints, coordinators, multusconfigs, or sp, ss, sr, se, scc, smc)"
         ))
@@ -253,22 +191,9 @@ fn kind_info(kind: &str) -> Result<&'static KindInfo, Failure> {
     })
 }
 
-fn object_path(info: &KindInfo, namespace: &str, name: &str) -> String {
-    let ns = if info.namespaced { namespace } else { "_" };
-    format!("/v1/admin/objects/{}/{}/{}", info.kind, segment(ns), segment(name))
-}
-
-/// Percent-encodes what cannot appear in a path segment.
-fn segment(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+/// The namespace segment of an object of `info`'s kind.
+fn namespace_of<'a>(info: &KindInfo, namespace: &'a str) -> &'a str {
+    if info.namespaced { namespace } else { NO_NAMESPACE }
 }
 
 /// `spiderpoolctl apply -f FILE`: each object is sent on its own, in order;
@@ -288,6 +213,7 @@ pub fn apply(
         if docs.is_empty() {
             return Err(CtlError::Usage(format!("{name}: no objects passed to apply")).into());
         }
+        let mut agent = agent(socket)?;
         let bar = progress(docs.len());
         let mut code = EXIT_OK;
         for doc in &docs {
@@ -297,19 +223,26 @@ pub fn apply(
             let kind = doc.value.get("kind").and_then(Value::as_str).unwrap_or("");
             let obj_name =
                 doc.value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-            let (status, body) = call(socket, "PUT", "/v1/admin/objects", Some(&doc.value))?;
             let mut out = Vec::new();
             let mut err = Vec::new();
-            if (200..300).contains(&status) {
-                let applied = body.pointer("/applied/0").unwrap_or(&Value::Null);
-                let kind = applied.get("kind").and_then(Value::as_str).unwrap_or(kind);
-                let action = applied.get("action").and_then(Value::as_str).unwrap_or("configured");
-                let api = doc.value.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-                writeln!(out, "{}/{obj_name} {action}", resource_name(kind, api))
-                    .map_err(out_err)?;
-            } else {
-                let _refused = report(&mut err, Some(doc.location), kind, obj_name, status, &body)?;
-                code = EXIT_REJECTED;
+            match agent.apply(&doc.value, TIMEOUT) {
+                Ok(answer) => {
+                    let applied = answer.applied.first();
+                    let kind = applied.map_or(kind, |a| a.kind.as_str());
+                    let action = match applied.map(|a| a.action) {
+                        Some(Action::Created) => "created",
+                        _ => "configured",
+                    };
+                    let api = doc.value.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+                    writeln!(out, "{}/{obj_name} {action}", resource_name(kind, api))
+                        .map_err(out_err)?;
+                }
+                Err(e) => {
+                    let (status, body) = refusal(socket, e)?;
+                    let location = Some(doc.location);
+                    let _refused = report(&mut err, location, kind, obj_name, status, &body)?;
+                    code = EXIT_REJECTED;
+                }
             }
             let mut write = || -> std::io::Result<()> {
                 stdout.write_all(&out)?;
@@ -358,29 +291,27 @@ pub fn get(
 ) -> Result<u8, CtlError> {
     let result = (|| {
         let info = kind_info(&args.kind)?;
+        let mut agent = agent(socket)?;
         let (objects, single) = match &args.name {
             Some(name) => {
-                let (status, body) =
-                    call(socket, "GET", &object_path(info, &args.namespace, name), None)?;
-                if !(200..300).contains(&status) {
-                    return Err(report(stderr, None, info.kind, name, status, &body)?);
+                let ns = namespace_of(info, &args.namespace);
+                match agent.get_object::<Value>(info.kind, ns, name, TIMEOUT) {
+                    Ok(object) => (vec![object], true),
+                    Err(e) => {
+                        let (status, body) = refusal(socket, e)?;
+                        return Err(report(stderr, None, info.kind, name, status, &body)?);
+                    }
                 }
-                (vec![body], true)
             }
             None => {
-                let mut path = format!("/v1/admin/objects/{}", info.kind);
-                if info.namespaced && !args.all_namespaces {
-                    path.push_str(&format!("?namespace={}", segment(&args.namespace)));
+                let ns = (info.namespaced && !args.all_namespaces).then_some(&*args.namespace);
+                match agent.list_objects::<Value>(info.kind, ns, TIMEOUT) {
+                    Ok(list) => (list.items, false),
+                    Err(e) => {
+                        let (status, body) = refusal(socket, e)?;
+                        return Err(report(stderr, None, info.kind, "", status, &body)?);
+                    }
                 }
-                let (status, body) = call(socket, "GET", &path, None)?;
-                if !(200..300).contains(&status) {
-                    return Err(report(stderr, None, info.kind, "", status, &body)?);
-                }
-                let items = match body.get("items") {
-                    Some(Value::Array(items)) => items.clone(),
-                    _ => Vec::new(),
-                };
-                (items, false)
             }
         };
         let text = match args.output {
@@ -427,12 +358,15 @@ pub fn describe(
 ) -> Result<u8, CtlError> {
     let result = (|| {
         let info = kind_info(&args.kind)?;
-        let (status, body) =
-            call(socket, "GET", &object_path(info, &args.namespace, &args.name), None)?;
-        if !(200..300).contains(&status) {
-            return Err(report(stderr, None, info.kind, &args.name, status, &body)?);
-        }
-        stdout.write_all(table::describe(info, &body).as_bytes()).map_err(out_err)?;
+        let ns = namespace_of(info, &args.namespace);
+        let object = match agent(socket)?.get_object::<Value>(info.kind, ns, &args.name, TIMEOUT) {
+            Ok(object) => object,
+            Err(e) => {
+                let (status, body) = refusal(socket, e)?;
+                return Err(report(stderr, None, info.kind, &args.name, status, &body)?);
+            }
+        };
+        stdout.write_all(table::describe(info, &object).as_bytes()).map_err(out_err)?;
         Ok(EXIT_OK)
     })();
     finish(result, stderr)
@@ -447,17 +381,20 @@ pub fn delete(
 ) -> Result<u8, CtlError> {
     let result = (|| {
         let info = kind_info(&args.kind)?;
-        let (status, body) =
-            call(socket, "DELETE", &object_path(info, &args.namespace, &args.name), None)?;
-        if !(200..300).contains(&status) {
-            return Err(report(stderr, None, info.kind, &args.name, status, &body)?);
-        }
-        let resource = resource_name(info.kind, api_version_of(info.kind));
-        let waiting = match (body["action"].as_str(), body["holding"].as_u64()) {
-            (Some("terminating"), Some(n)) if info.kind == "SpiderSubnet" => {
+        let ns = namespace_of(info, &args.namespace);
+        let outcome = match agent(socket)?.delete_object(info.kind, ns, &args.name, TIMEOUT) {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                let (status, body) = refusal(socket, e)?;
+                return Err(report(stderr, None, info.kind, &args.name, status, &body)?);
+            }
+        };
+        let resource = resource_name(info.kind, info.api_version);
+        let waiting = match (outcome.action, outcome.holding) {
+            (Action::Terminating, Some(n)) if info.kind == SpiderSubnet::KIND => {
                 format!(" (terminating until its {n} pool(s) holding addresses are gone)")
             }
-            (Some("terminating"), Some(n)) => {
+            (Action::Terminating, Some(n)) => {
                 format!(" (terminating until its {n} allocated address(es) are released)")
             }
             _ => String::new(),
@@ -469,21 +406,26 @@ pub fn delete(
 }
 
 /// The addresses a pod's SpiderEndpoint records, as (interface, address,
-/// pool); none when it has no endpoint.
-fn held(socket: &Path, ns: &str, name: &str) -> Result<Vec<(String, String, String)>, Failure> {
-    let path = format!("/v1/admin/objects/SpiderEndpoint/{}/{}", segment(ns), segment(name));
-    let (status, endpoint) = call(socket, "GET", &path, None)?;
-    if !(200..300).contains(&status) {
-        return Ok(Vec::new());
-    }
-    let mut out = Vec::new();
-    for d in endpoint.pointer("/status/current/ips").and_then(Value::as_array).into_iter().flatten()
+/// pool); none when it has no endpoint (or the agent refuses to say).
+fn held(
+    socket: &Path,
+    agent: &mut AgentClient,
+    ns: &str,
+    name: &str,
+) -> Result<Vec<(String, String, String)>, Failure> {
+    let endpoint = match agent.get_object::<SpiderEndpoint>(SpiderEndpoint::KIND, ns, name, TIMEOUT)
     {
-        let nic = d.get("interface").and_then(Value::as_str).unwrap_or("");
-        for (ip_key, pool_key) in [("ipv4", "ipv4Pool"), ("ipv6", "ipv6Pool")] {
-            if let Some(ip) = d.get(ip_key).and_then(Value::as_str) {
-                let pool = d.get(pool_key).and_then(Value::as_str).unwrap_or("");
-                out.push((nic.to_string(), ip.to_string(), pool.to_string()));
+        Ok(endpoint) => endpoint,
+        Err(e) => {
+            let _refused = refusal(socket, e)?;
+            return Ok(Vec::new());
+        }
+    };
+    let mut out = Vec::new();
+    for d in endpoint.status.current.ips {
+        for (ip, pool) in [(d.ipv4, d.ipv4_pool), (d.ipv6, d.ipv6_pool)] {
+            if let Some(ip) = ip {
+                out.push((d.interface.clone(), ip, pool.unwrap_or_default()));
             }
         }
     }
@@ -507,18 +449,19 @@ pub fn release(
                 CtlError::Usage(format!("--pod: {:?} is not NAMESPACE/NAME", args.pod)).into()
             );
         };
-        let before = held(socket, ns, name)?;
-        let body = json!({
-            "containerID": "",
-            "podNamespace": ns,
-            "podName": name,
-            "podUID": args.uid,
-        });
-        let (status, answer) = call(socket, "DELETE", "/v1/ipam/ips", Some(&body))?;
-        if !(200..300).contains(&status) {
-            return Err(report(stderr, None, "Pod", name, status, &answer)?);
+        let mut agent = agent(socket)?;
+        let before = held(socket, &mut agent, ns, name)?;
+        let args = IpamBatchDelArgs {
+            pod_namespace: ns.to_string(),
+            pod_name: name.to_string(),
+            pod_uid: args.uid.clone(),
+            ..IpamBatchDelArgs::default()
+        };
+        if let Err(e) = agent.release_all(&args, TIMEOUT) {
+            let (status, body) = refusal(socket, e)?;
+            return Err(report(stderr, None, "Pod", name, status, &body)?);
         }
-        let after = held(socket, ns, name)?;
+        let after = held(socket, &mut agent, ns, name)?;
         let released: Vec<_> = before.iter().filter(|h| !after.contains(h)).collect();
         if released.is_empty() {
             writeln!(stdout, "pod {ns}/{name}: nothing released").map_err(out_err)?;
@@ -543,29 +486,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_and_paths() {
+    fn names_and_namespaces() {
         assert_eq!(
             resource_name("SpiderIPPool", "spiderpool.spidernet.io/v2beta1"),
             "spiderippool.spiderpool.spidernet.io"
         );
         assert_eq!(resource_name("Pod", "v1"), "pod");
-        let info = lookup_kind("se").unwrap();
+        let info = kind::lookup("se").unwrap();
+        assert_eq!(namespace_of(info, "kube system"), "kube system");
+        let info = kind::lookup("sp").unwrap();
+        assert_eq!(namespace_of(info, "x"), "_");
         assert_eq!(
-            object_path(info, "kube system", "a/b"),
-            "/v1/admin/objects/SpiderEndpoint/kube%20system/a%2Fb"
+            resource_name(info.kind, info.api_version),
+            "spiderippool.spiderpool.spidernet.io"
         );
-        let info = lookup_kind("sp").unwrap();
-        assert_eq!(object_path(info, "x", "10-6-v4"), "/v1/admin/objects/SpiderIPPool/_/10-6-v4");
-    }
-
-    #[test]
-    fn rejection_round_trip() {
-        let r = Rejection::invalid(
-            "SpiderIPPool",
-            "x",
-            vec![FieldError::invalid("spec.ips[0]", "10.7.0.1", "not in subnet")],
-        );
-        let back = decode_rejection(&serde_json::to_value(&r).unwrap()).unwrap();
-        assert_eq!(back, r);
     }
 }

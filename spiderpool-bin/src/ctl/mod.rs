@@ -45,7 +45,7 @@ pub struct Cli {
     pub command: Command,
     /// The agent's unix socket (for apply, get, describe, delete, release).
     #[arg(long, global = true, value_name = "PATH",
-          default_value = crate::agent_client::DEFAULT_SOCKET)]
+          default_value = spiderpool_core::agent_api::DEFAULT_SOCKET)]
     pub socket: PathBuf,
 }
 
@@ -192,11 +192,12 @@ pub struct RenderNadArgs {
 #[non_exhaustive]
 pub enum CtlError {
     /// A file (or standard input) cannot be read.
-    #[error("cannot read {source_name}: {source}")]
+    #[error("cannot read {source_name}")]
     Read {
         /// The file name, or `<stdin>`.
         source_name: String,
-        /// The I/O error.
+        /// The I/O error: `source()`, not part of the message (`spiderpoolctl`
+        /// prints the chain, so it appears once).
         #[source]
         source: std::io::Error,
     },

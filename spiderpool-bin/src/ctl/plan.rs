@@ -22,6 +22,7 @@ use spiderpool_core::coordinator::{
     ClusterCoordinatorConfig, CoordinatorNetConf, HostView, NetnsView, PlanInput, RoutePlan,
     apply_to_view, merge, plan_add, plan_del,
 };
+use spiderpool_core::ip::IpFamily;
 
 use super::input::{parse_documents, read_source, source_name};
 use super::{CtlError, EXIT_OK, EXIT_REJECTED, PlanArgs, PlanFormat};
@@ -133,14 +134,10 @@ fn make_plan(s: &Scenario, del: bool) -> Result<(RoutePlan, u32), String> {
 /// family that has any.
 fn result_text(pod: &NetnsView, host: &HostView, host_table: u32) -> String {
     let mut out = String::new();
-    for family in [4u8, 6] {
-        let flag = if family == 6 { " -6" } else { "" };
-        let mut tables: Vec<u32> = pod
-            .routes
-            .iter()
-            .filter(|r| (if r.dst.addr().is_ipv4() { 4 } else { 6 }) == family)
-            .map(|r| r.table)
-            .collect();
+    for family in [IpFamily::V4, IpFamily::V6] {
+        let flag = if family == IpFamily::V6 { " -6" } else { "" };
+        let mut tables: Vec<u32> =
+            pod.routes.iter().filter(|r| r.family() == family).map(|r| r.table).collect();
         tables.sort_by_key(|t| (*t != 254, *t));
         tables.dedup();
         let rules = rule_lines(&pod.rules, family);

@@ -4,12 +4,11 @@
 use std::path::PathBuf;
 
 use serde::Deserialize;
+use spiderpool_core::agent_api::DEFAULT_SOCKET;
 use spiderpool_core::cni::CniError;
 
-use crate::agent_client;
-
-/// Default log file of the plugin.
-pub const DEFAULT_LOG_FILE: &str = "/var/log/spidernet/spiderpool.log";
+/// Default log file of the plugin (the plugins' log: [`crate::cni::log`]).
+pub use crate::cni::log::IPAM_LOG_FILE as DEFAULT_LOG_FILE;
 
 /// Default release journal (DEL while the agent is unreachable).
 pub const DEFAULT_RELEASE_JOURNAL: &str = "/var/lib/spiderpool/release-journal.jsonl";
@@ -82,7 +81,7 @@ impl IpamConfig {
             self.ipam_unix_socket_path
                 .as_deref()
                 .filter(|s| !s.is_empty())
-                .unwrap_or(agent_client::DEFAULT_SOCKET),
+                .unwrap_or(DEFAULT_SOCKET),
         )
     }
 

@@ -23,22 +23,21 @@
 //! stdout.
 
 use std::collections::BTreeSet;
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use ipnet::IpNet;
-use serde_json::{Value, json};
+use spiderpool_core::agent_api::{ErrorBody, IpamAddArgs, IpamAddResponse, IpamDelArgs};
 use spiderpool_core::cni::{self, CniError};
+use spiderpool_core::model::SpiderIPPool;
 use spiderpool_netlink::probe::Timing;
 
-use crate::agent::models::{IpamAddArgs, IpamAddResponse, IpamDelArgs, WorkloadEndpoint};
-use crate::agent_client::{self, AgentError};
+use crate::agent_client::{AgentClient, AgentError};
+use crate::cni::log::PluginLog;
 use crate::cni::{CniRequest, Plugin};
+use crate::journal;
 
 pub mod config;
-pub mod journal;
 pub mod probe;
 
 pub use config::IpamConfig;
@@ -119,7 +118,7 @@ pub fn announce_child(job: &str) -> i32 {
         Ok(j) => j,
         Err(_) => return 1,
     };
-    let log = Log { path: job.log_file.clone(), prefix: job.log_prefix.clone(), create_dir: false };
+    let log = PluginLog::open_in_place(PLUGIN, &job.log_file, job.log_prefix.clone());
     let targets: Vec<probe::Target> = job
         .ips
         .iter()
@@ -160,42 +159,14 @@ impl Default for Spiderpool {
     }
 }
 
-/// The plugin's log file (lines appended; a log that cannot be opened is
-/// dropped, logging never fails a command).
-struct Log {
-    path: PathBuf,
-    prefix: String,
-    /// Create the log's directory when missing (not for the detached
-    /// announcer, which may outlive whoever made that directory).
-    create_dir: bool,
-}
+/// The plugin's name in its log lines.
+const PLUGIN: &str = "spiderpool";
 
-impl Log {
-    fn new(cfg: &IpamConfig, req: &CniRequest) -> Log {
-        let prefix = format!(
-            "{} {}/{} {} {}",
-            req.command.as_str(),
-            req.args.pod_namespace.as_deref().unwrap_or("-"),
-            req.args.pod_name.as_deref().unwrap_or("-"),
-            if req.container_id.is_empty() { "-" } else { &req.container_id },
-            if req.ifname.is_empty() { "-" } else { &req.ifname },
-        );
-        Log { path: cfg.log_file(), prefix, create_dir: true }
-    }
-
-    fn line(&self, msg: &str) {
-        if self.create_dir
-            && let Some(parent) = self.path.parent()
-        {
-            let _ = std::fs::create_dir_all(parent);
-        }
-        let Ok(mut f) = OpenOptions::new().create(true).append(true).open(&self.path) else {
-            return;
-        };
-        let t =
-            SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-        let _ = f.write_all(format!("{t:.3} spiderpool {} {msg}\n", self.prefix).as_bytes());
-    }
+/// The plugin's log for a command: `log_file_path` (default
+/// [`config::DEFAULT_LOG_FILE`]), each line prefixed with the command, the pod,
+/// the container and the interface.
+fn open_log(cfg: &IpamConfig, req: &CniRequest) -> PluginLog {
+    PluginLog::open(PLUGIN, &cfg.log_file(), PluginLog::command_prefix(req))
 }
 
 fn plugin_error(code: u32, msg: impl Into<String>, details: impl Into<String>) -> CniError {
@@ -204,16 +175,20 @@ fn plugin_error(code: u32, msg: impl Into<String>, details: impl Into<String>) -
 
 /// Maps an agent failure to a CNI error: timeouts are 11 (try again), an
 /// error answer is 100 with the agent's message (its body is a JSON string),
-/// the rest 101 or 102.
+/// the rest 101 or 102. `what` (`METHOD /path`) prefixes the errors that do
+/// not name the request themselves (`Status` and `Decode` do).
 fn agent_error(what: &str, e: AgentError) -> CniError {
     match e {
         AgentError::Timeout { .. } => CniError::TryAgainLater { reason: format!("{what}: {e}") },
         AgentError::Io { .. } => plugin_error(codes::UNREACHABLE, format!("{what}: {e}"), ""),
         AgentError::Status { method, path, status, body } => {
-            let msg = serde_json::from_str::<String>(&body).unwrap_or(body);
-            plugin_error(codes::AGENT, msg, format!("{what}: agent {method} {path}: HTTP {status}"))
+            let msg = match body {
+                ErrorBody::Message(m) => m,
+                other => other.to_json(),
+            };
+            plugin_error(codes::AGENT, msg, format!("agent {method} {path}: HTTP {status}"))
         }
-        AgentError::Decode { .. } => plugin_error(codes::NO_ADDRESS, format!("{what}: {e}"), ""),
+        AgentError::Decode { .. } => plugin_error(codes::NO_ADDRESS, e.to_string(), ""),
         // The plugin's paths are fixed: cannot happen, but say what it is.
         AgentError::Request { .. } => plugin_error(codes::AGENT, format!("{what}: {e}"), ""),
     }
@@ -272,6 +247,11 @@ pub fn result_for(answer: &IpamAddResponse, ifname: &str) -> Result<cni::Result,
     Ok(result)
 }
 
+/// The route GC lists the pools by.
+fn pools_path() -> String {
+    spiderpool_core::agent_api::objects_path(SpiderIPPool::KIND, None)
+}
+
 fn del_args(req: &CniRequest) -> IpamDelArgs {
     IpamDelArgs {
         container_id: req.container_id.clone(),
@@ -285,57 +265,32 @@ fn del_args(req: &CniRequest) -> IpamDelArgs {
 }
 
 impl Spiderpool {
-    /// Checks the agent's health and returns the session (its connection is
-    /// reused by the next request).
-    fn healthy(&self, socket: &Path) -> Result<agent_client::Session, CniError> {
-        let mut session = match agent_client::Session::new(socket) {
-            Ok(Some(s)) => s,
-            Ok(None) => return Err(no_agent(socket)),
-            Err(e) => return Err(agent_error("agent health check", e)),
-        };
-        session
-            .request("GET", "/v1/ipam/healthy", &json!({}), self.health_timeout)
-            .map_err(|e| agent_error("agent health check", e))?;
-        Ok(session)
-    }
-
-    /// One request in `session`.
-    fn call_in(
-        &self,
-        session: &mut agent_client::Session,
-        method: &str,
-        path: &str,
-        body: &Value,
-        timeout: Duration,
-    ) -> Result<Value, CniError> {
-        session
-            .request(method, path, body, timeout)
-            .map_err(|e| agent_error(&format!("{method} {path}"), e))
-    }
-
-    fn call(
-        &self,
-        socket: &Path,
-        method: &str,
-        path: &str,
-        body: &Value,
-        timeout: Duration,
-    ) -> Result<Value, CniError> {
-        match agent_client::request_json(socket, method, path, body, timeout) {
-            Ok(Some(v)) => Ok(v),
+    /// A client of the agent on `socket`; code 101 when there is none.
+    fn client(socket: &Path, what: &str) -> Result<AgentClient, CniError> {
+        match AgentClient::new(socket) {
+            Ok(Some(c)) => Ok(c),
             Ok(None) => Err(no_agent(socket)),
-            Err(e) => Err(agent_error(&format!("{method} {path}"), e)),
+            Err(e) => Err(agent_error(what, e)),
         }
     }
 
-    /// Releases through the agent; returns `Ok(true)` when the agent took it,
-    /// `Ok(false)` when it must be journaled, `Err` for a refusal (4xx) that
-    /// would fail again on replay.
+    /// Checks the agent's health and returns the client (its connection is
+    /// reused by the next request).
+    fn healthy(&self, socket: &Path) -> Result<AgentClient, CniError> {
+        let what = "agent health check";
+        let mut agent = Self::client(socket, what)?;
+        agent.health(self.health_timeout).map_err(|e| agent_error(what, e))?;
+        Ok(agent)
+    }
+
+    /// Releases through the agent (a connection of its own, at most
+    /// [`Spiderpool::del_timeout`]); returns `Ok(true)` when the agent took
+    /// it, `Ok(false)` when it must be journaled, `Err` for a refusal (4xx)
+    /// that would fail again on replay.
     fn release(&self, socket: &Path, args: &IpamDelArgs) -> Result<bool, AgentError> {
-        let body = serde_json::to_value(args).unwrap_or(Value::Null);
-        match agent_client::request_json(socket, "DELETE", "/v1/ipam/ip", &body, self.del_timeout) {
-            Ok(Some(_)) => Ok(true),
-            Ok(None) => Ok(false),
+        let Some(mut agent) = AgentClient::new(socket)? else { return Ok(false) };
+        match agent.release(args, self.del_timeout) {
+            Ok(()) => Ok(true),
             Err(AgentError::Decode { .. }) => Ok(true),
             Err(AgentError::Status { status, .. }) if status >= 500 => Ok(false),
             Err(e @ AgentError::Status { .. }) => Err(e),
@@ -345,7 +300,12 @@ impl Spiderpool {
 
     /// DEL's release: through the agent, or into the journal when the agent is
     /// unavailable. Never fails; returns what happened, for messages.
-    fn release_or_journal(&self, cfg: &IpamConfig, log: &Log, args: &IpamDelArgs) -> &'static str {
+    fn release_or_journal(
+        &self,
+        cfg: &IpamConfig,
+        log: &PluginLog,
+        args: &IpamDelArgs,
+    ) -> &'static str {
         match self.release(&cfg.socket(), args) {
             Ok(true) => {
                 log.line("released");
@@ -383,21 +343,22 @@ impl Spiderpool {
     /// network (made before it was recorded), are never candidates.
     fn stale_records(
         &self,
-        socket: &Path,
+        agent: &mut AgentClient,
         pools: &BTreeSet<String>,
         network: &str,
         valid: &BTreeSet<&str>,
-        log: &Log,
+        log: &PluginLog,
     ) -> Result<BTreeSet<(String, String, String, String)>, CniError> {
-        let list =
-            self.call(socket, "GET", "/v1/admin/objects/sp", &Value::Null, self.health_timeout)?;
+        let list = agent
+            .list_objects::<SpiderIPPool>(SpiderIPPool::KIND, None, self.health_timeout)
+            .map_err(|e| agent_error(&format!("GET {}", pools_path()), e))?;
         let mut stale = BTreeSet::new();
-        for item in list.get("items").and_then(Value::as_array).into_iter().flatten() {
-            let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+        for pool in &list.items {
+            let name = pool.metadata.name_str();
             if !pools.contains(name) {
                 continue;
             }
-            let raw = item.pointer("/status/allocatedIPs").and_then(Value::as_str);
+            let raw = pool.status.as_ref().and_then(|s| s.allocated_ips.as_deref());
             let records = match spiderpool_core::model::parse_allocated_ips(raw) {
                 Ok(r) => r,
                 Err(e) => {
@@ -434,10 +395,10 @@ impl Spiderpool {
 impl Plugin for Spiderpool {
     fn add(&self, req: &CniRequest) -> Result<cni::Result, CniError> {
         let cfg = IpamConfig::from_netconf(&req.raw_config)?;
-        let log = Log::new(&cfg, req);
+        let log = open_log(&cfg, req);
         let socket = cfg.socket();
         let outcome = (|| {
-            let mut session = self.healthy(&socket)?;
+            let mut agent = self.healthy(&socket)?;
             let args = IpamAddArgs {
                 container_id: req.container_id.clone(),
                 if_name: req.ifname.clone(),
@@ -451,17 +412,9 @@ impl Plugin for Spiderpool {
                 match_master_subnet: cfg.match_master_subnet,
                 network: Some(req.config.name.clone()).filter(|n| !n.is_empty()),
             };
-            let body = serde_json::to_value(&args)
-                .map_err(|e| CniError::Io { what: "IpamAddArgs".into(), reason: e.to_string() })?;
-            let answer =
-                self.call_in(&mut session, "POST", "/v1/ipam/ip", &body, self.add_timeout)?;
-            let answer: IpamAddResponse = serde_json::from_value(answer).map_err(|e| {
-                plugin_error(
-                    codes::NO_ADDRESS,
-                    format!("agent answer to POST /v1/ipam/ip: {e}"),
-                    "",
-                )
-            })?;
+            let answer: IpamAddResponse = agent
+                .allocate(&args, self.add_timeout)
+                .map_err(|e| agent_error("POST /v1/ipam/ip", e))?;
             let result = result_for(&answer, &req.ifname)?;
             let targets = probe::targets(&answer, &req.ifname)?;
             let probes_asked = targets.iter().any(|t| t.conflict || t.gateway.is_some());
@@ -484,8 +437,8 @@ impl Plugin for Spiderpool {
                         netns: netns.to_string(),
                         ifname: req.ifname.clone(),
                         ips: targets.iter().map(|t| t.ip).collect(),
-                        log_file: log.path.clone(),
-                        log_prefix: log.prefix.clone(),
+                        log_file: log.path().to_path_buf(),
+                        log_prefix: log.prefix().to_string(),
                     })
                 {
                     log.line("announcement handed to a detached announcer");
@@ -514,7 +467,7 @@ impl Plugin for Spiderpool {
 
     fn del(&self, req: &CniRequest) -> Result<(), CniError> {
         let cfg = IpamConfig::from_netconf(&req.raw_config).unwrap_or_default();
-        let log = Log::new(&cfg, req);
+        let log = open_log(&cfg, req);
         let args = del_args(req);
         if args.pod_namespace.is_empty() || args.pod_name.is_empty() {
             log.line("no K8S_POD_NAMESPACE/K8S_POD_NAME in CNI_ARGS: nothing to release");
@@ -534,11 +487,14 @@ impl Plugin for Spiderpool {
         })?;
         let ns = req.args.pod_namespace.clone().unwrap_or_default();
         let name = req.args.pod_name.clone().unwrap_or_default();
-        let path = format!("/v1/workloadendpoint?podNamespace={ns}&podName={name}");
-        let wep = self.call(&socket, "GET", &path, &Value::Null, self.health_timeout)?;
-        let wep: WorkloadEndpoint = serde_json::from_value(wep).map_err(|e| {
-            plugin_error(codes::CHECK, format!("agent answer to GET {path}: {e}"), "")
-        })?;
+        let path = spiderpool_core::agent_api::workload_endpoint_path(&ns, &name);
+        let what = format!("GET {path}");
+        let wep = Self::client(&socket, &what)?
+            .workload_endpoint(&ns, &name, self.health_timeout)
+            .map_err(|e| match e {
+                AgentError::Decode { .. } => plugin_error(codes::CHECK, e.to_string(), ""),
+                e => agent_error(&what, e),
+            })?;
         let Some(nic) = wep.interfaces.iter().find(|i| i.interface == req.ifname) else {
             return Err(plugin_error(
                 codes::CHECK,
@@ -576,7 +532,7 @@ impl Plugin for Spiderpool {
 
     fn gc(&self, req: &CniRequest) -> Result<(), CniError> {
         let cfg = IpamConfig::from_netconf(&req.raw_config)?;
-        let log = Log::new(&cfg, req);
+        let log = open_log(&cfg, req);
         let Some(valid) = req.config.valid_attachments.as_ref() else {
             log.line("no cni.dev/valid-attachments: nothing released");
             return Ok(());
@@ -590,7 +546,8 @@ impl Plugin for Spiderpool {
         let containers: BTreeSet<&str> = valid.iter().map(|a| a.container_id.as_str()).collect();
         let socket = cfg.socket();
         let network = req.config.name.as_str();
-        let stale = self.stale_records(&socket, &pools, network, &containers, &log)?;
+        let mut agent = Self::client(&socket, &format!("GET {}", pools_path()))?;
+        let stale = self.stale_records(&mut agent, &pools, network, &containers, &log)?;
         let mut failures = Vec::new();
         for (ns, pod, uid, container) in stale {
             let args = IpamDelArgs {
@@ -602,8 +559,10 @@ impl Plugin for Spiderpool {
                 net_namespace: None,
                 network: Some(network.to_string()),
             };
-            let body = serde_json::to_value(&args).unwrap_or(Value::Null);
-            match self.call(&socket, "DELETE", "/v1/ipam/ip", &body, self.health_timeout) {
+            let released = agent
+                .release(&args, self.health_timeout)
+                .map_err(|e| agent_error("DELETE /v1/ipam/ip", e));
+            match released {
                 Ok(_) => log.line(&format!("GC released {ns}/{pod} container {container}")),
                 Err(e) => {
                     log.line(&format!("GC {ns}/{pod} container {container}: {e}"));

@@ -10,12 +10,12 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
+use spiderpool_core::agent_api::IpamAddResponse;
 use spiderpool_core::cni::CniError;
 use spiderpool_netlink::Netns;
 use spiderpool_netlink::probe::{Conflict, Gateway, Timing, with_prober};
 
 use super::{codes, parse_ip, parse_net, plugin_error};
-use crate::agent::models::IpamAddResponse;
 
 /// One address of this interface and what to check for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,8 +152,9 @@ pub fn probe_and_announce(
 
 #[cfg(test)]
 mod tests {
+    use spiderpool_core::agent_api::IpConfig;
+
     use super::*;
-    use crate::agent::models::IpConfig;
 
     fn cfg(nic: &str, address: &str, gw: Option<&str>, conflict: bool, gwd: bool) -> IpConfig {
         IpConfig {

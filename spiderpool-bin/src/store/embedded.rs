@@ -64,12 +64,14 @@ pub(super) const OBJECTS: TableDefinition<'_, (&str, &str, &str), (u64, &[u8])> 
 const VERSION_KEY: &str = "version";
 pub(super) const POOL: &str = "SpiderIPPool";
 
-/// Why the embedded store cannot open.
+/// Why the embedded store cannot open. The cause is `source()`, not part of
+/// the message: the agent's `main` prints the chain (`Caused by:`), so it
+/// appears once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EmbeddedError {
     /// The data directory cannot be created.
-    #[error("embedded store: cannot create data directory {}: {source}", path.display())]
+    #[error("embedded store: cannot create data directory {}", path.display())]
     DataDir {
         /// The directory.
         path: PathBuf,
@@ -88,7 +90,7 @@ pub enum EmbeddedError {
     },
     /// redb cannot open or create the database file (locked by another
     /// process, not a redb file, I/O error).
-    #[error("embedded store: cannot open database {}: {source}", path.display())]
+    #[error("embedded store: cannot open database {}", path.display())]
     Open {
         /// The database file.
         path: PathBuf,
@@ -97,7 +99,7 @@ pub enum EmbeddedError {
         source: redb::DatabaseError,
     },
     /// The database opened but its contents cannot be loaded.
-    #[error("embedded store: cannot load database {}: {source}", path.display())]
+    #[error("embedded store: cannot load database {}", path.display())]
     Load {
         /// The database file.
         path: PathBuf,

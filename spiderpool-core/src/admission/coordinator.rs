@@ -29,7 +29,7 @@ use crate::ip::{self, IpFamily, canonical_cidr_string};
 use crate::model::{CoordinatorMode, CoordinatorSpec, FINALIZER, PodCidrType, SpiderCoordinator};
 
 /// Default of `mode`.
-pub const DEFAULT_MODE: &str = "auto";
+pub const DEFAULT_MODE: &str = CoordinatorSpec::DEFAULT_MODE;
 /// Smallest `vethMTU` the kernel accepts for a veth (`ETH_MIN_MTU`).
 pub const MIN_VETH_MTU: i64 = 68;
 /// Largest `vethMTU` the kernel accepts for a veth (`ETH_MAX_MTU`).
@@ -47,7 +47,7 @@ pub const POD_RP_FILTER_VALUES: [&str; 3] = ["0", "1", "2"];
 /// [`normalize_coordinator_spec`]. `podCIDRType` has no default. Idempotent.
 pub fn default_coordinator_spec(spec: &mut CoordinatorSpec) {
     spec.mode.get_or_insert_with(|| DEFAULT_MODE.to_owned());
-    spec.tune_pod_routes.get_or_insert(true);
+    spec.tune_pod_routes.get_or_insert(CoordinatorSpec::DEFAULT_TUNE_POD_ROUTES);
     spec.host_rule_table.get_or_insert(CoordinatorSpec::DEFAULT_HOST_RULE_TABLE);
     spec.pod_rp_filter.get_or_insert(CoordinatorSpec::DEFAULT_POD_RP_FILTER);
     spec.tx_queue_len.get_or_insert(CoordinatorSpec::DEFAULT_TX_QUEUE_LEN);

@@ -17,7 +17,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::model::{
     Resource, SpiderCoordinator, SpiderIPPool, SpiderMultusConfig, SpiderReservedIP, SpiderSubnet,
@@ -134,10 +134,12 @@ pub struct Context<'a> {
 }
 
 /// The type of a field error, as in `k8s.io/apimachinery/pkg/util/validation/field`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// A type this crate does not know decodes as [`FieldErrorType::Invalid`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub enum FieldErrorType {
     /// `FieldValueInvalid`: "Invalid value".
     #[serde(rename = "FieldValueInvalid")]
+    #[default]
     Invalid,
     /// `FieldValueRequired`: "Required value".
     #[serde(rename = "FieldValueRequired")]
@@ -153,6 +155,19 @@ pub enum FieldErrorType {
     Duplicate,
 }
 
+impl<'de> Deserialize<'de> for FieldErrorType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(match &*name {
+            "FieldValueRequired" => FieldErrorType::Required,
+            "FieldValueForbidden" => FieldErrorType::Forbidden,
+            "FieldValueNotSupported" => FieldErrorType::NotSupported,
+            "FieldValueDuplicate" => FieldErrorType::Duplicate,
+            _ => FieldErrorType::Invalid,
+        })
+    }
+}
+
 impl FieldErrorType {
     /// The phrase `kubectl` prints.
     pub fn phrase(self) -> &'static str {
@@ -166,20 +181,32 @@ impl FieldErrorType {
     }
 }
 
-/// One field that is wrong.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One field that is wrong. Decodes leniently (a missing member is empty),
+/// as clients of the agent read it back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldError {
     /// Field path, e.g. `spec.ips[0]`.
+    #[serde(default)]
     pub field: String,
     /// What kind of problem.
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default)]
     pub kind: FieldErrorType,
-    /// The offending value, when there is one.
-    #[serde(rename = "badValue", skip_serializing_if = "Option::is_none")]
+    /// The offending value, when there is one (a JSON `null` is a value).
+    #[serde(
+        rename = "badValue",
+        default,
+        deserialize_with = "present_value",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub value: Option<serde_json::Value>,
     /// What is wrong.
-    #[serde(rename = "detail")]
+    #[serde(rename = "detail", default)]
     pub message: String,
+}
+
+/// A member that is present is `Some`, also when it is `null`.
+fn present_value<'de, D: Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
 }
 
 impl FieldError {
@@ -266,7 +293,7 @@ fn render_value(v: &serde_json::Value) -> String {
 }
 
 /// The status reason of a rejection (`metav1.StatusReason`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StatusReason {
     /// 422: the object is invalid.
     Invalid,
@@ -290,19 +317,24 @@ impl StatusReason {
     }
 }
 
-/// Admission said no.
-#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+/// Admission said no. Decodes back from its JSON (the agent's answer to a
+/// refused apply or delete) with `reason` required and the rest defaulted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
 #[serde(rename_all = "camelCase")]
 pub struct Rejection {
     /// Why, in one word.
     pub reason: StatusReason,
     /// Kind of the object.
+    #[serde(default)]
     pub kind: String,
     /// Name of the object.
+    #[serde(default)]
     pub name: String,
     /// A message when there are no field errors (Forbidden, AlreadyExists).
+    #[serde(default)]
     pub message: String,
     /// The fields that are wrong.
+    #[serde(default)]
     pub causes: Vec<FieldError>,
 }
 
@@ -484,5 +516,32 @@ mod tests {
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["causes"][0]["type"], "FieldValueRequired");
         assert_eq!(json["reason"], "Invalid");
+    }
+
+    #[test]
+    fn rejections_decode_back_leniently() {
+        let r = Rejection::invalid(
+            "SpiderIPPool",
+            "x",
+            vec![
+                FieldError::invalid("spec.ips[0]", "10.7.0.1", "not in subnet"),
+                FieldError::invalid("spec.x", serde_json::Value::Null, "null is a value"),
+                FieldError::required("spec.subnet", ""),
+            ],
+        );
+        let back: Rejection = serde_json::from_value(serde_json::to_value(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+        let back: Rejection = serde_json::from_value(serde_json::json!({
+            "reason": "Forbidden",
+            "causes": [{"type": "FieldValueTooLong", "field": "f"}]
+        }))
+        .unwrap();
+        assert_eq!(back.reason, StatusReason::Forbidden);
+        assert_eq!(back.causes[0].kind, FieldErrorType::Invalid);
+        assert_eq!(back.causes[0].value, None);
+        assert!(
+            serde_json::from_value::<Rejection>(serde_json::json!({"reason": "Gone"})).is_err()
+        );
+        assert!(serde_json::from_value::<Rejection>(serde_json::json!({"kind": "X"})).is_err());
     }
 }

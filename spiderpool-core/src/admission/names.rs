@@ -1,11 +1,12 @@
 //! Object names and namespaces, checked as the API server checks them before
 //! any webhook runs (`ValidateObjectMeta` with the name rule of the kind,
-//! [`crate::name::ObjectNameRule`]): [`super::validate`] runs it for every
+//! [`crate::kind::name_rule`]): [`super::validate`] runs it for every
 //! Spiderpool kind, and the agent's admin API for the Kubernetes kinds an
 //! embedded store keeps (Pod, Namespace, Node, ...).
 
 use super::{FieldError, Rejection};
-use crate::name::{ObjectNameRule, dns1123_label, shown};
+use crate::kind::name_rule;
+use crate::name::{dns1123_label, shown};
 
 /// The field errors of an object's `metadata.name` and, for namespaced kinds,
 /// `metadata.namespace` (a DNS-1123 label when set). Long values are shortened
@@ -20,9 +21,7 @@ pub fn name_errors(
     if name.is_empty() {
         errs.push(FieldError::required("metadata.name", "name or generateName is required"));
     }
-    for reason in
-        ObjectNameRule::for_kind(kind).check(name).into_iter().filter(|_| !name.is_empty())
-    {
+    for reason in name_rule(kind).check(name).into_iter().filter(|_| !name.is_empty()) {
         errs.push(FieldError::invalid("metadata.name", shown(name), reason.to_string()));
     }
     if namespaced && let Some(ns) = namespace.filter(|ns| !ns.is_empty()) {

@@ -139,11 +139,15 @@ pub enum CniError {
         reason: String,
     },
     /// Code 7: the network configuration is invalid.
-    #[error("invalid network config: {field} {value}: {reason}")]
+    #[error(
+        "invalid network config: {field}{}: {reason}",
+        if value.is_empty() { String::new() } else { format!(" {value}") }
+    )]
     InvalidConfig {
         /// The key (`name`, `plugins[1].type`, `podMACPrefix`, ...).
         field: String,
-        /// The offending value as JSON text (`""` when missing).
+        /// The offending value as JSON text (`""` when missing); left out of
+        /// the message when empty (the reason names the value then).
         value: String,
         /// What is wrong.
         reason: String,
@@ -308,6 +312,21 @@ mod tests {
             assert_eq!(e.code().as_u32(), code, "{e}");
             assert_eq!(ErrorReply::from_error(&e, "1.0.0").code.as_u32(), code);
         }
+    }
+
+    #[test]
+    fn invalid_config_without_a_value_has_no_stray_space() {
+        let e = CniError::invalid_config(
+            "coordinator netconf",
+            "",
+            "vethMTU: invalid value 0: must be between 68 and 65535",
+        );
+        assert_eq!(
+            e.to_string(),
+            "invalid network config: coordinator netconf: vethMTU: invalid value 0: must be between 68 and 65535"
+        );
+        let e = CniError::invalid_config("name", "\"\"", "required");
+        assert_eq!(e.to_string(), "invalid network config: name \"\": required");
     }
 
     #[test]

@@ -1,23 +1,31 @@
 //! The DEL plan (reference §5.5).
 
-use super::add::{PlanInput, nic_addresses};
+use super::build::{PlanInput, nic_addresses};
 use super::config::ModeSetting;
 use super::mac::{POD_VETH, host_veth_name};
-use super::plan::{Action, Item, LinkOp, Op, ResolvedMode, RoutePlan, RuleOp, Side};
-use super::simulate::{host_net, net_family};
+use super::owner::{VethOwner, veth_owner};
+use super::plan::{Action, Item, LinkOp, Op, ResolvedMode, RoutePlan, Side};
+use super::route::Rule;
+use super::simulate::host_net;
+use crate::ip::family_of_cidr;
 
 /// Plans a DEL: remove the host end of the underlay veth pair
-/// (`veth<containerID[:11]>`, when the host view or the pod's `veth0` shows
-/// it exists; the kernel then drops its routes and neighbours) and, for each
-/// address of the NIC, the legacy host rule `to <ip>/32 lookup
-/// <hostRuleTable>`. Never fails: DEL must succeed when things are gone. A
-/// `disable`d mode gives an empty plan. `table` is 0, `firstInvoke` false.
+/// (`veth<containerID[:11]>`) when the host view holds it and it is provably
+/// this container's (its ownership alias, or its derived MAC, see
+/// [`owner`](super::owner); the kernel then drops its routes and neighbours),
+/// and, for each address of the NIC, the legacy host rule `to <ip>/32 lookup
+/// <hostRuleTable>`. A host veth of that name that another container holds
+/// (IDs sharing their first 11 characters) is left alone. Never fails: DEL
+/// must succeed when things are gone. A `disable`d mode gives an empty plan.
+/// `table` is 0, `firstInvoke` false.
 pub fn plan_del(input: &PlanInput) -> RoutePlan {
     let cfg = &input.config;
     let host_name = host_veth_name(&input.container_id);
+    let host_veth = input.host.links.iter().find(|l| l.name == host_name);
     let veth_exists = !input.container_id.is_empty()
-        && (input.host.links.iter().any(|l| l.name == host_name)
-            || input.pod.link(POD_VETH).is_some());
+        && (host_veth.is_some() || input.pod.link(POD_VETH).is_some());
+    let veth_ours = !input.container_id.is_empty()
+        && host_veth.is_some_and(|l| veth_owner(l, &input.container_id) == VethOwner::This);
     let mode = match cfg.mode {
         ModeSetting::Disabled => {
             return RoutePlan {
@@ -35,7 +43,7 @@ pub fn plan_del(input: &PlanInput) -> RoutePlan {
         ModeSetting::Auto => ResolvedMode::Overlay,
     };
     let mut ops = Vec::new();
-    if veth_exists {
+    if veth_ours {
         ops.push(Op {
             side: Side::Host,
             action: Action::Del,
@@ -47,8 +55,8 @@ pub fn plan_del(input: &PlanInput) -> RoutePlan {
         ops.push(Op {
             side: Side::Host,
             action: Action::Del,
-            item: Item::Rule(RuleOp {
-                family: net_family(&dst),
+            item: Item::Rule(Rule {
+                family: family_of_cidr(&dst),
                 priority: None,
                 src: None,
                 dst: Some(dst),

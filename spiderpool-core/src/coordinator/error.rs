@@ -1,4 +1,5 @@
-//! Why a plan cannot be made.
+//! Why a plan cannot be made ([`PlanError`]) and why a configuration value
+//! is refused ([`ConfigError`]).
 
 use std::net::IpAddr;
 
@@ -93,4 +94,72 @@ pub enum PlanError {
     /// The container ID is empty.
     #[error("containerID must not be empty")]
     EmptyContainerId,
+    /// The host veth name this container needs is held by a link that is not
+    /// its own (see [`owner`](super::owner)).
+    #[error(
+        "host veth {name:?} already exists and {} (container IDs that share their first 11 characters get the same host veth name)",
+        holder_text(holder.as_deref(), mac.as_deref())
+    )]
+    HostVethTaken {
+        /// The host veth name (`veth` + the first 11 characters).
+        name: String,
+        /// The container its alias names, when it has one of ours.
+        holder: Option<String>,
+        /// Its MAC, when known.
+        mac: Option<String>,
+    },
+}
+
+fn holder_text(holder: Option<&str>, mac: Option<&str>) -> String {
+    match holder {
+        Some(h) => format!("belongs to container {h}"),
+        None => format!(
+            "is not this container's (no spiderpool-coordinator alias, MAC {}): another container holds the name",
+            mac.unwrap_or("unknown")
+        ),
+    }
+}
+
+/// A bad configuration value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A key holds a value of the wrong JSON type or an invalid value.
+    #[error("{key}: invalid value {value}: {reason}")]
+    Invalid {
+        /// The key, e.g. `vethMTU`, `policyRoutes[1].gw` or
+        /// `clusterConfig.hijackCIDR[0]`.
+        key: String,
+        /// The value as JSON text.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The netconf is not a JSON object.
+    #[error("coordinator netconf: expected a JSON object, got {value}")]
+    NotAnObject {
+        /// The value as JSON text (shortened).
+        value: String,
+    },
+}
+
+impl ConfigError {
+    /// `key` holds `value` (shown as JSON, at most 200 bytes), refused for
+    /// `reason`.
+    pub(crate) fn invalid(
+        key: &str,
+        value: &serde_json::Value,
+        reason: impl Into<String>,
+    ) -> ConfigError {
+        let mut text = value.to_string();
+        if text.len() > 200 {
+            let mut cut = 200;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push('…');
+        }
+        ConfigError::Invalid { key: key.to_owned(), value: text, reason: reason.into() }
+    }
 }

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use super::view::Scope;
+use super::route::{Route, Rule};
 
 /// Which namespace an operation acts in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -31,6 +31,17 @@ pub enum Action {
     Del,
     /// Change an existing item (link state, MAC, MTU, txqueuelen, sysctl).
     Set,
+}
+
+impl Action {
+    /// `add`, `del` or `set`, as in the JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Add => "add",
+            Action::Del => "del",
+            Action::Set => "set",
+        }
+    }
 }
 
 /// A link operation. `add` of a link with `peer` creates a veth pair whose peer
@@ -61,6 +72,10 @@ pub struct LinkOp {
     /// Bring the link (and a new veth's peer) up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub up: Option<bool>,
+    /// `alias` (`IFLA_IFALIAS`) for `set`: the coordinator's ownership mark
+    /// on a host veth (see [`owner`](super::owner)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
 }
 
 /// An address on a link.
@@ -70,51 +85,6 @@ pub struct AddrOp {
     pub dev: String,
     /// Address with prefix length.
     pub local: IpNet,
-}
-
-/// A route.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RouteOp {
-    /// Table (254 = main).
-    pub table: u32,
-    /// Destination (`0.0.0.0/0` / `::/0` = default).
-    pub dst: IpNet,
-    /// Next hop.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gateway: Option<IpAddr>,
-    /// Output device.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dev: Option<String>,
-    /// Scope.
-    #[serde(default)]
-    pub scope: Scope,
-    /// Preferred source.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prefsrc: Option<IpAddr>,
-}
-
-/// A policy rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RuleOp {
-    /// 4 or 6.
-    pub family: u8,
-    /// `priority` (`None`: the kernel picks one below the lowest non-zero one).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub priority: Option<u32>,
-    /// `from` (`None` = all).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub src: Option<IpNet>,
-    /// `to`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dst: Option<IpNet>,
-    /// `fwmark`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fwmark: Option<u32>,
-    /// `fwmask`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fwmask: Option<u32>,
-    /// `table`.
-    pub table: u32,
 }
 
 /// A neighbour entry.
@@ -174,9 +144,9 @@ pub enum Item {
     /// An address.
     Addr(AddrOp),
     /// A route.
-    Route(RouteOp),
+    Route(Route),
     /// A policy rule.
-    Rule(RuleOp),
+    Rule(Rule),
     /// A neighbour entry.
     Neigh(NeighOp),
     /// A sysctl.
@@ -185,6 +155,23 @@ pub enum Item {
     Mac(MacOp),
     /// Packet-mark rules.
     Mark(MarkOp),
+}
+
+impl Item {
+    /// `link`, `addr`, `route`, `rule`, `neigh`, `sysctl`, `mac` or `mark`, as
+    /// in the JSON.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Item::Link(_) => "link",
+            Item::Addr(_) => "addr",
+            Item::Route(_) => "route",
+            Item::Rule(_) => "rule",
+            Item::Neigh(_) => "neigh",
+            Item::Sysctl(_) => "sysctl",
+            Item::Mac(_) => "mac",
+            Item::Mark(_) => "mark",
+        }
+    }
 }
 
 /// One operation.

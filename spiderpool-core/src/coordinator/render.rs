@@ -11,9 +11,10 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::plan::{Action, Item, Op, RouteOp, RoutePlan, Side};
-use super::simulate::net_family;
-use super::view::{NetnsView, RouteView, RuleView, Scope, TABLE_LOCAL, TABLE_MAIN};
+use super::plan::{Action, Item, LinkOp, Op, RoutePlan, Side};
+use super::route::{Route, Rule, Scope};
+use super::view::{NetnsView, TABLE_LOCAL, TABLE_MAIN};
+use crate::ip::{IpFamily, family_of_cidr};
 
 /// The name `ip` uses for a table number.
 pub fn table_name(table: u32) -> String {
@@ -72,24 +73,24 @@ fn route_body(
     s
 }
 
-fn sort_key(dst: &IpNet) -> (u8, u128, u8) {
+fn sort_key(dst: &IpNet) -> (IpFamily, u128, u8) {
     let v = match dst.addr() {
         IpAddr::V4(a) => u128::from(u32::from(a)),
         IpAddr::V6(a) => u128::from(a),
     };
-    (net_family(dst), v, dst.prefix_len())
+    (family_of_cidr(dst), v, dst.prefix_len())
 }
 
 /// `ip [-6] route show table <table>` of a view, for one family, sorted by
 /// destination (the kernel's dump order).
-pub fn route_lines(view: &NetnsView, table: u32, family: u8) -> Vec<String> {
+pub fn route_lines(view: &NetnsView, table: u32, family: IpFamily) -> Vec<String> {
     route_lines_of(&view.routes, table, family)
 }
 
 /// [`route_lines`] over a plain route list (the host view's routes).
-pub fn route_lines_of(routes: &[RouteView], table: u32, family: u8) -> Vec<String> {
-    let mut rs: Vec<&RouteView> =
-        routes.iter().filter(|r| r.table == table && net_family(&r.dst) == family).collect();
+pub fn route_lines_of(routes: &[Route], table: u32, family: IpFamily) -> Vec<String> {
+    let mut rs: Vec<&Route> =
+        routes.iter().filter(|r| r.table == table && r.family() == family).collect();
     rs.sort_by_key(|r| sort_key(&r.dst));
     rs.iter()
         .map(|r| {
@@ -140,8 +141,8 @@ fn rule_body(
 }
 
 /// `ip [-6] rule show` of a rule list, for one family, by priority.
-pub fn rule_lines(rules: &[RuleView], family: u8) -> Vec<String> {
-    let mut rs: Vec<&RuleView> = rules.iter().filter(|r| r.family == family).collect();
+pub fn rule_lines(rules: &[Rule], family: IpFamily) -> Vec<String> {
+    let mut rs: Vec<&Rule> = rules.iter().filter(|r| r.family == family).collect();
     rs.sort_by_key(|r| r.priority.unwrap_or(0));
     rs.iter()
         .map(|r| {
@@ -162,7 +163,7 @@ fn verb(action: Action) -> &'static str {
     }
 }
 
-fn route_cmd(r: &RouteOp) -> String {
+fn route_cmd(r: &Route) -> String {
     let mut s =
         route_body(&r.dst, r.gateway.as_ref(), r.dev.as_deref(), None, r.scope, r.prefsrc.as_ref());
     if r.table != TABLE_MAIN {
@@ -171,71 +172,80 @@ fn route_cmd(r: &RouteOp) -> String {
     s
 }
 
+/// A link operation as command lines (a veth pair with `up` gives two or
+/// three).
+fn link_lines(op: &Op, l: &LinkOp, ip: &str) -> Vec<String> {
+    match op.action {
+        Action::Add => {
+            let mut s = format!("{ip} link add {}", l.ifname);
+            if let Some(mac) = &l.address {
+                s.push_str(&format!(" address {mac}"));
+            }
+            if let Some(mtu) = l.mtu {
+                s.push_str(&format!(" mtu {mtu}"));
+            }
+            if let Some(kind) = &l.kind {
+                s.push_str(&format!(" type {kind}"));
+            }
+            let mut out = Vec::new();
+            if let Some(peer) = &l.peer {
+                s.push_str(&format!(" peer name {peer}"));
+                if let Some(mac) = &l.peer_address {
+                    s.push_str(&format!(" address {mac}"));
+                }
+                if let Some(mtu) = l.mtu {
+                    s.push_str(&format!(" mtu {mtu}"));
+                }
+                s.push_str(if op.side == Side::Pod { " netns 1" } else { " netns pod" });
+            }
+            out.push(s);
+            if l.up == Some(true) {
+                out.push(format!("{ip} link set {} up", l.ifname));
+                if let Some(peer) = &l.peer {
+                    let other = if op.side == Side::Pod { "ip" } else { "ip -n pod" };
+                    out.push(format!("{other} link set {peer} up"));
+                }
+            }
+            out
+        }
+        Action::Del => vec![format!("{ip} link del {}", l.ifname)],
+        Action::Set => {
+            let mut s = format!("{ip} link set {}", l.ifname);
+            if let Some(mac) = &l.address {
+                s.push_str(&format!(" address {mac}"));
+            }
+            if let Some(mtu) = l.mtu {
+                s.push_str(&format!(" mtu {mtu}"));
+            }
+            if let Some(q) = l.txqlen {
+                s.push_str(&format!(" txqueuelen {q}"));
+            }
+            if let Some(alias) = &l.alias {
+                s.push_str(&format!(" alias {alias}"));
+            }
+            match l.up {
+                Some(true) => s.push_str(" up"),
+                Some(false) => s.push_str(" down"),
+                None => {}
+            }
+            vec![s]
+        }
+    }
+}
+
 /// One operation as command lines (a veth pair with `up` gives two).
 pub fn op_lines(op: &Op) -> Vec<String> {
     let (ip, exec) = match op.side {
         Side::Pod => ("ip -n pod", "ip netns exec pod"),
         Side::Host => ("ip", ""),
     };
-    let v6 = |f: u8| if f == 6 { " -6" } else { "" };
+    let v6 = |f: IpFamily| if f == IpFamily::V6 { " -6" } else { "" };
     let a = verb(op.action);
     match &op.item {
-        Item::Link(l) => match op.action {
-            Action::Add => {
-                let mut s = format!("{ip} link add {}", l.ifname);
-                if let Some(mac) = &l.address {
-                    s.push_str(&format!(" address {mac}"));
-                }
-                if let Some(mtu) = l.mtu {
-                    s.push_str(&format!(" mtu {mtu}"));
-                }
-                if let Some(kind) = &l.kind {
-                    s.push_str(&format!(" type {kind}"));
-                }
-                let mut out = Vec::new();
-                if let Some(peer) = &l.peer {
-                    s.push_str(&format!(" peer name {peer}"));
-                    if let Some(mac) = &l.peer_address {
-                        s.push_str(&format!(" address {mac}"));
-                    }
-                    if let Some(mtu) = l.mtu {
-                        s.push_str(&format!(" mtu {mtu}"));
-                    }
-                    s.push_str(if op.side == Side::Pod { " netns 1" } else { " netns pod" });
-                }
-                out.push(s);
-                if l.up == Some(true) {
-                    out.push(format!("{ip} link set {} up", l.ifname));
-                    if let Some(peer) = &l.peer {
-                        let other = if op.side == Side::Pod { "ip" } else { "ip -n pod" };
-                        out.push(format!("{other} link set {peer} up"));
-                    }
-                }
-                out
-            }
-            Action::Del => vec![format!("{ip} link del {}", l.ifname)],
-            Action::Set => {
-                let mut s = format!("{ip} link set {}", l.ifname);
-                if let Some(mac) = &l.address {
-                    s.push_str(&format!(" address {mac}"));
-                }
-                if let Some(mtu) = l.mtu {
-                    s.push_str(&format!(" mtu {mtu}"));
-                }
-                if let Some(q) = l.txqlen {
-                    s.push_str(&format!(" txqueuelen {q}"));
-                }
-                match l.up {
-                    Some(true) => s.push_str(" up"),
-                    Some(false) => s.push_str(" down"),
-                    None => {}
-                }
-                vec![s]
-            }
-        },
+        Item::Link(l) => link_lines(op, l, ip),
         Item::Addr(x) => vec![format!("{ip} addr {a} {} dev {}", x.local, x.dev)],
         Item::Route(r) => {
-            vec![format!("{ip}{} route {a} {}", v6(net_family(&r.dst)), route_cmd(r))]
+            vec![format!("{ip}{} route {a} {}", v6(r.family()), route_cmd(r))]
         }
         Item::Rule(r) => {
             let mut s = format!(
@@ -249,7 +259,7 @@ pub fn op_lines(op: &Op) -> Vec<String> {
             vec![s]
         }
         Item::Neigh(n) => {
-            let fam = if n.dst.is_ipv6() { 6 } else { 4 };
+            let fam = IpFamily::of(&n.dst);
             let verb = if op.action == Action::Add { "replace" } else { a };
             let mut s = format!("{ip}{} neigh {verb} {}", v6(fam), n.dst);
             if let Some(mac) = &n.lladdr {

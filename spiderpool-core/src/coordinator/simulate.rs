@@ -16,10 +16,10 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::plan::{Action, AddrOp, Item, LinkOp, Op, RouteOp, RoutePlan, RuleOp, Side};
-use super::view::{
-    AddrView, HostView, LinkFlags, LinkView, NetnsView, RouteView, RuleView, Scope, TABLE_MAIN,
-};
+use super::plan::{Action, AddrOp, Item, LinkOp, Op, RoutePlan, Side};
+use super::presence::{route_holds, rule_holds};
+use super::route::{Route, Rule, Scope};
+use super::view::{AddrView, HostView, LinkFlags, LinkView, NetnsView, TABLE_MAIN};
 
 /// The views after every operation of `plan` was applied, in order.
 pub fn apply_to_view(pod: &NetnsView, host: &HostView, plan: &RoutePlan) -> (NetnsView, HostView) {
@@ -31,65 +31,9 @@ pub fn apply_to_view(pod: &NetnsView, host: &HostView, plan: &RoutePlan) -> (Net
     (pod, host)
 }
 
-/// The family number (4 or 6) of an address.
-pub(crate) fn family_of(ip: &IpAddr) -> u8 {
-    if ip.is_ipv4() { 4 } else { 6 }
-}
-
-/// The family number of a network.
-pub(crate) fn net_family(net: &IpNet) -> u8 {
-    family_of(&net.addr())
-}
-
 /// `ip/32` or `ip/128`.
 pub(crate) fn host_net(ip: IpAddr) -> IpNet {
     IpNet::from(ip)
-}
-
-/// Whether an `add` operation's item is already present in the views;
-/// `None` for the kinds the views cannot show (neighbours, sysctls, marks,
-/// MAC changes) and for `del` / `set`.
-pub fn is_present(pod: &NetnsView, host: &HostView, op: &Op) -> Option<bool> {
-    if op.action != Action::Add {
-        return None;
-    }
-    let (links, routes, rules) = match op.side {
-        Side::Pod => (&pod.links, &pod.routes, &pod.rules),
-        Side::Host => (&host.links, &host.routes, &host.rules),
-    };
-    match &op.item {
-        Item::Link(l) => Some(links.iter().any(|x| x.name == l.ifname)),
-        Item::Addr(a) => match op.side {
-            Side::Pod => Some(pod.addresses.iter().any(|x| x.dev == a.dev && x.address == a.local)),
-            Side::Host => None,
-        },
-        Item::Route(r) => Some(routes.iter().any(|x| route_matches(x, r))),
-        Item::Rule(r) => Some(rules.iter().any(|x| rule_matches(x, r))),
-        _ => None,
-    }
-}
-
-fn route_matches(x: &RouteView, r: &RouteOp) -> bool {
-    x.table == r.table
-        && x.dst == r.dst
-        && (r.gateway.is_none() || x.gateway == r.gateway || nexthop_matches(x, r))
-        && (r.dev.is_none() || x.dev == r.dev || nexthop_matches(x, r))
-}
-
-fn nexthop_matches(x: &RouteView, r: &RouteOp) -> bool {
-    x.nexthops.iter().any(|n| {
-        (r.gateway.is_none() || n.gateway == r.gateway) && (r.dev.is_none() || n.dev == r.dev)
-    })
-}
-
-fn rule_matches(x: &RuleView, r: &RuleOp) -> bool {
-    x.family == r.family
-        && x.src == r.src
-        && x.dst == r.dst
-        && x.fwmark == r.fwmark
-        && x.fwmask == r.fwmask
-        && x.table == r.table
-        && (r.priority.is_none() || x.priority == r.priority)
 }
 
 /// Applies one operation.
@@ -139,6 +83,7 @@ fn new_link(links: &[LinkView], name: &str, mac: Option<&String>, l: &LinkOp) ->
         mtu: l.mtu,
         kind: l.kind.clone(),
         peer_index: None,
+        ifalias: None,
     }
 }
 
@@ -174,6 +119,9 @@ fn apply_link(pod: &mut NetnsView, host: &mut HostView, side: Side, action: Acti
                 if l.mtu.is_some() {
                     link.mtu = l.mtu;
                 }
+                if l.alias.is_some() {
+                    link.ifalias = l.alias.clone();
+                }
             }
         }
         Action::Del => {
@@ -206,7 +154,7 @@ fn apply_link(pod: &mut NetnsView, host: &mut HostView, side: Side, action: Acti
 
 fn apply_addr(pod: &mut NetnsView, action: Action, a: &AddrOp) {
     let exists = pod.addresses.iter().any(|x| x.dev == a.dev && x.address == a.local);
-    let connected = RouteView {
+    let connected = Route {
         table: TABLE_MAIN,
         dst: a.local.trunc(),
         gateway: None,
@@ -233,22 +181,13 @@ fn apply_addr(pod: &mut NetnsView, action: Action, a: &AddrOp) {
     }
 }
 
-fn apply_route(routes: &mut Vec<RouteView>, action: Action, r: &RouteOp) {
+fn apply_route(routes: &mut Vec<Route>, action: Action, r: &Route) {
     match action {
         Action::Add | Action::Set => {
-            if routes.iter().any(|x| route_matches(x, r)) {
+            if routes.iter().any(|x| route_holds(x, r)) {
                 return;
             }
-            routes.push(RouteView {
-                table: r.table,
-                dst: r.dst,
-                gateway: r.gateway,
-                dev: r.dev.clone(),
-                scope: r.scope,
-                prefsrc: r.prefsrc,
-                protocol: None,
-                nexthops: Vec::new(),
-            });
+            routes.push(Route { protocol: None, nexthops: Vec::new(), ..r.clone() });
         }
         Action::Del => {
             let mut keep = Vec::with_capacity(routes.len());
@@ -258,15 +197,12 @@ fn apply_route(routes: &mut Vec<RouteView>, action: Action, r: &RouteOp) {
                     continue;
                 }
                 if x.nexthops.is_empty() {
-                    if !route_matches(&x, r) {
+                    if !deletes_path(r, x.gateway, x.dev.as_deref()) {
                         keep.push(x);
                     }
                     continue;
                 }
-                x.nexthops.retain(|n| {
-                    !((r.gateway.is_none() || n.gateway == r.gateway)
-                        && (r.dev.is_none() || n.dev == r.dev))
-                });
+                x.nexthops.retain(|n| !deletes_path(r, n.gateway, n.dev.as_deref()));
                 match x.nexthops.len() {
                     0 => {}
                     1 => {
@@ -283,10 +219,17 @@ fn apply_route(routes: &mut Vec<RouteView>, action: Action, r: &RouteOp) {
     }
 }
 
-fn apply_rule(rules: &mut Vec<RuleView>, action: Action, r: &RuleOp) {
+/// Whether `ip route del` of `r` removes the path `(gateway, dev)` of a route
+/// to the same destination in the same table: like the kernel, a delete
+/// that leaves the gateway or the device out matches any.
+fn deletes_path(r: &Route, gateway: Option<IpAddr>, dev: Option<&str>) -> bool {
+    (r.gateway.is_none() || gateway == r.gateway) && (r.dev.is_none() || dev == r.dev.as_deref())
+}
+
+fn apply_rule(rules: &mut Vec<Rule>, action: Action, r: &Rule) {
     match action {
         Action::Add | Action::Set => {
-            if rules.iter().any(|x| rule_matches(x, r)) {
+            if rules.iter().any(|x| rule_holds(x, r)) {
                 return;
             }
             let priority = r.priority.unwrap_or_else(|| {
@@ -298,16 +241,8 @@ fn apply_rule(rules: &mut Vec<RuleView>, action: Action, r: &RuleOp) {
                     .min()
                     .map_or(32765, |p| p.saturating_sub(1))
             });
-            rules.push(RuleView {
-                priority: Some(priority),
-                family: r.family,
-                src: r.src,
-                dst: r.dst,
-                fwmark: r.fwmark,
-                fwmask: r.fwmask,
-                table: r.table,
-            });
+            rules.push(Rule { priority: Some(priority), ..r.clone() });
         }
-        Action::Del => rules.retain(|x| !rule_matches(x, r)),
+        Action::Del => rules.retain(|x| !rule_holds(x, r)),
     }
 }

@@ -6,13 +6,15 @@
 
 use ipnet::IpNet;
 
-use super::add::{Builder, Families, nic_addresses};
+use super::build::{Builder, Families, nic_addresses};
 use super::config::EffectiveConfig;
 use super::error::PlanError;
 use super::mode::{Resolution, TABLE_REPLY};
-use super::plan::{Action, Item, Op, ResolvedMode, RouteOp, RuleOp, Side};
-use super::simulate::{is_present, net_family};
-use super::view::{NetnsView, RouteView, TABLE_MAIN};
+use super::plan::{Action, Item, Op, ResolvedMode, Side};
+use super::presence::is_present;
+use super::route::{Route, Rule};
+use super::view::{NetnsView, TABLE_MAIN};
+use crate::ip::family_of_cidr;
 
 /// The first link, in link order, other than `lo` and `current`, that owns a
 /// default route in `main` of one of the run's families.
@@ -24,7 +26,7 @@ pub(crate) fn default_route_nic(pod: &NetnsView, current: &str, fam: Families) -
             pod.routes.iter().any(|r| {
                 r.table == TABLE_MAIN
                     && r.is_default()
-                    && fam.has(net_family(&r.dst))
+                    && fam.has(family_of_cidr(&r.dst))
                     && r.uses_dev(&l.name)
             })
         })
@@ -74,20 +76,20 @@ pub(crate) fn tune_routes(
 /// `from <ip> lookup 100` for `eth0`'s addresses and a copy of `eth0`'s
 /// default route into table 100, per family that has one.
 fn overlay_reply_table(b: &mut Builder, eth0: &str, fam: Families) {
-    let defaults: Vec<RouteOp> = b
+    let defaults: Vec<Route> = b
         .pod
         .routes
         .iter()
         .filter(|r| {
             r.table == TABLE_MAIN
                 && r.is_default()
-                && fam.has(net_family(&r.dst))
+                && fam.has(family_of_cidr(&r.dst))
                 && r.uses_dev(eth0)
         })
         .map(|r| copy_into(r, eth0, TABLE_REPLY))
         .collect();
     for ip in nic_addresses(&b.pod, eth0, Some(fam)) {
-        if defaults.iter().any(|d| net_family(&d.dst) == net_family(&ip)) {
+        if defaults.iter().any(|d| family_of_cidr(&d.dst) == family_of_cidr(&ip)) {
             b.rule(Side::Pod, Action::Add, from_rule(ip, TABLE_REPLY));
         }
     }
@@ -96,9 +98,9 @@ fn overlay_reply_table(b: &mut Builder, eth0: &str, fam: Families) {
     }
 }
 
-fn from_rule(ip: IpNet, table: u32) -> RuleOp {
-    RuleOp {
-        family: net_family(&ip),
+fn from_rule(ip: IpNet, table: u32) -> Rule {
+    Rule {
+        family: family_of_cidr(&ip),
         priority: None,
         src: Some(IpNet::from(ip.addr())),
         dst: None,
@@ -112,9 +114,9 @@ fn from_rule(ip: IpNet, table: u32) -> RuleOp {
 /// whose table will not be empty.
 fn from_rules(b: &mut Builder, nic: &str, table: u32, fam: Families, moves: &[Move]) {
     for ip in nic_addresses(&b.pod, nic, Some(fam)) {
-        let family = net_family(&ip);
-        let filled = moves.iter().any(|m| net_family(&m.copy.dst) == family)
-            || b.pod.routes.iter().any(|r| r.table == table && net_family(&r.dst) == family);
+        let family = family_of_cidr(&ip);
+        let filled = moves.iter().any(|m| family_of_cidr(&m.copy.dst) == family)
+            || b.pod.routes.iter().any(|r| r.table == table && family_of_cidr(&r.dst) == family);
         if filled {
             b.rule(Side::Pod, Action::Add, from_rule(ip, table));
         }
@@ -122,23 +124,24 @@ fn from_rules(b: &mut Builder, nic: &str, table: u32, fam: Families, moves: &[Mo
 }
 
 struct Move {
-    copy: RouteOp,
-    delete: Option<RouteOp>,
+    copy: Route,
+    delete: Option<Route>,
 }
 
-fn copy_into(r: &RouteView, dev: &str, table: u32) -> RouteOp {
+fn copy_into(r: &Route, dev: &str, table: u32) -> Route {
     let gateway = if r.nexthops.is_empty() {
         r.gateway
     } else {
         r.nexthops.iter().find(|n| n.dev.as_deref() == Some(dev)).and_then(|n| n.gateway)
     };
-    RouteOp {
+    Route {
         table,
         dst: r.dst,
         gateway,
         dev: Some(dev.to_owned()),
         scope: r.scope,
         prefsrc: r.prefsrc,
+        ..Route::default()
     }
 }
 
@@ -147,15 +150,12 @@ fn copy_into(r: &RouteView, dev: &str, table: u32) -> RouteOp {
 fn moved_routes(pod: &NetnsView, dev: &str, table: u32, fam: Families) -> Vec<Move> {
     pod.routes
         .iter()
-        .filter(|r| r.table == TABLE_MAIN && r.uses_dev(dev) && fam.has(net_family(&r.dst)))
+        .filter(|r| r.table == TABLE_MAIN && r.uses_dev(dev) && fam.has(family_of_cidr(&r.dst)))
         .filter(|r| !is_fe80_64(&r.dst))
         .map(|r| {
             let copy = copy_into(r, dev, table);
-            let delete = r.is_default().then(|| RouteOp {
-                table: TABLE_MAIN,
-                prefsrc: None,
-                ..copy.clone()
-            });
+            let delete =
+                r.is_default().then(|| Route { table: TABLE_MAIN, prefsrc: None, ..copy.clone() });
             Move { copy, delete }
         })
         .collect()
@@ -179,7 +179,7 @@ fn apply_moves(b: &mut Builder, mut moves: Vec<Move>) {
             b.push(copy.side, copy.action, copy.item);
         }
         if let Some(d) = m.delete {
-            b.route(Side::Pod, Action::Del, RouteOp { table: TABLE_MAIN, ..d });
+            b.route(Side::Pod, Action::Del, Route { table: TABLE_MAIN, ..d });
         }
     }
 }

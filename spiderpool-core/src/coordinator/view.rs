@@ -1,5 +1,6 @@
 //! What a network namespace holds, as the planner sees it: links, addresses,
-//! routes of every table and policy rules. `spiderpool-netlink` reads it from the
+//! routes of every table and policy rules (the [`Route`] and [`Rule`] types
+//! plans use too). `spiderpool-netlink` reads it from the
 //! kernel; `spiderpoolctl plan` reads it from a scenario file. Field names follow
 //! `ip -j` where one exists.
 
@@ -8,10 +9,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-/// The main routing table.
-pub const TABLE_MAIN: u32 = 254;
-/// The local routing table.
-pub const TABLE_LOCAL: u32 = 255;
+use super::route::{Route, Rule};
+pub use super::route::{TABLE_LOCAL, TABLE_MAIN};
 
 /// Interface flags the planner looks at.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +52,11 @@ pub struct LinkView {
     /// For a veth: the peer's ifindex in the other namespace (`link_index`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer_index: Option<u32>,
+    /// `ifalias` (`IFLA_IFALIAS`), when the link has one. The coordinator
+    /// marks the host end of a pod's veth pair with its container ID (see
+    /// [`owner`](super::owner)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ifalias: Option<String>,
 }
 
 impl LinkView {
@@ -72,99 +76,6 @@ pub struct AddrView {
     pub address: IpNet,
 }
 
-/// Route scope.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    /// `RT_SCOPE_UNIVERSE`.
-    #[default]
-    Global,
-    /// `RT_SCOPE_LINK`.
-    Link,
-    /// `RT_SCOPE_HOST`.
-    Host,
-}
-
-/// One route.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RouteView {
-    /// Table number (254 = main).
-    #[serde(default = "main_table")]
-    pub table: u32,
-    /// Destination; `0.0.0.0/0` or `::/0` for a default route.
-    pub dst: IpNet,
-    /// Next hop.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gateway: Option<IpAddr>,
-    /// Output device.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dev: Option<String>,
-    /// Scope.
-    #[serde(default)]
-    pub scope: Scope,
-    /// Preferred source.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prefsrc: Option<IpAddr>,
-    /// Protocol (`kernel`, `boot`, `static`, ...), as text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub protocol: Option<String>,
-    /// Next hops of a multipath route (`nexthops`): `(gateway, dev)`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub nexthops: Vec<NextHop>,
-}
-
-/// One next hop of a multipath route.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NextHop {
-    /// Next hop.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gateway: Option<IpAddr>,
-    /// Output device.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dev: Option<String>,
-}
-
-fn main_table() -> u32 {
-    TABLE_MAIN
-}
-
-impl RouteView {
-    /// True for `0.0.0.0/0` and `::/0`.
-    pub fn is_default(&self) -> bool {
-        self.dst.prefix_len() == 0
-    }
-
-    /// True when the route (or one of its next hops) leaves through `dev`.
-    pub fn uses_dev(&self, dev: &str) -> bool {
-        self.dev.as_deref() == Some(dev)
-            || self.nexthops.iter().any(|n| n.dev.as_deref() == Some(dev))
-    }
-}
-
-/// One policy rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RuleView {
-    /// `priority`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub priority: Option<u32>,
-    /// 4 or 6.
-    pub family: u8,
-    /// `from` selector (`None` = all).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub src: Option<IpNet>,
-    /// `to` selector.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dst: Option<IpNet>,
-    /// `fwmark`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fwmark: Option<u32>,
-    /// `fwmask`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fwmask: Option<u32>,
-    /// `table`.
-    pub table: u32,
-}
-
 /// Everything one namespace holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetnsView {
@@ -176,10 +87,10 @@ pub struct NetnsView {
     pub addresses: Vec<AddrView>,
     /// Routes of all tables.
     #[serde(default)]
-    pub routes: Vec<RouteView>,
+    pub routes: Vec<Route>,
     /// Policy rules.
     #[serde(default)]
-    pub rules: Vec<RuleView>,
+    pub rules: Vec<Rule>,
 }
 
 impl NetnsView {
@@ -210,8 +121,8 @@ pub struct HostView {
     pub links: Vec<LinkView>,
     /// Host policy rules (to avoid adding `from all lookup <hostRuleTable>` twice).
     #[serde(default)]
-    pub rules: Vec<RuleView>,
+    pub rules: Vec<Rule>,
     /// Host routes in the host rule table (stale `/32` pod routes are replaced).
     #[serde(default)]
-    pub routes: Vec<RouteView>,
+    pub routes: Vec<Route>,
 }

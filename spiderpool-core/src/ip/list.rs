@@ -9,7 +9,7 @@ fn parse_items<S: AsRef<str>>(family: IpFamily, items: &[S]) -> Result<Vec<IpRan
         .enumerate()
         .map(|(index, item)| {
             IpRange::parse_of(item.as_ref(), family)
-                .map_err(|e| IpError::RangeItem { index, source: Box::new(e) })
+                .map_err(|e| IpError::RangeItem { index, cause: Box::new(e) })
         })
         .collect()
 }
@@ -118,7 +118,7 @@ mod tests {
             err,
             IpError::RangeItem {
                 index: 1,
-                source: Box::new(IpError::InvalidRange {
+                cause: Box::new(IpError::InvalidRange {
                     value: "10.0.0.9-10.0.0.2".into(),
                     reason: "start 10.0.0.9 is after end 10.0.0.2".into()
                 })
@@ -128,7 +128,9 @@ mod tests {
             err.to_string(),
             "item 1: invalid IP range \"10.0.0.9-10.0.0.2\": start 10.0.0.9 is after end 10.0.0.2"
         );
-        assert!(std::error::Error::source(&err).is_some());
+        // The message holds the cause, so a printer that walks `source()`
+        // (anyhow's `{:#}`, `Caused by:`) must not print it a second time.
+        assert!(std::error::Error::source(&err).is_none(), "cause printed twice");
         let err = merge_ranges(IpFamily::V6, &["fd00::1", "fd00::2", "10.0.0.1"]).unwrap_err();
         assert_eq!(err.to_string(), "item 2: \"10.0.0.1\" is not IPv6");
         let owned: Vec<String> = vec!["10.0.0.2".into(), "10.0.0.1".into()];

@@ -167,13 +167,13 @@ pub enum IpError {
         expected: IpFamily,
     },
     /// An item of a list failed; `index` is its position (0-based).
-    #[error("item {index}: {source}")]
+    #[error("item {index}: {cause}")]
     RangeItem {
         /// Position of the item in the list.
         index: usize,
-        /// Why the item was rejected.
-        #[source]
-        source: Box<IpError>,
+        /// Why the item was rejected. Part of the message, so not returned
+        /// by `source()` (a chain printer would show it twice).
+        cause: Box<IpError>,
     },
 }
 

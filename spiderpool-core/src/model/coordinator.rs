@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{ModelError, ObjectMeta, Route, null_default, resource_kind, string_enum};
+use crate::coordinator::defaults;
 
 /// A `SpiderCoordinator`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +53,7 @@ impl SpiderCoordinator {
 /// (`detectGateway`, `detectIPConflict`, `hostRPFilter`) are accepted on input and
 /// dropped, as the API server prunes them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CoordinatorSpec {
     /// `auto` (default), `underlay`, `overlay` or `disabled` (we also accept
@@ -98,14 +100,19 @@ pub struct CoordinatorSpec {
 }
 
 impl CoordinatorSpec {
+    /// CRD default of `mode` (from [`coordinator::defaults`](crate::coordinator::defaults),
+    /// the one defaults table).
+    pub const DEFAULT_MODE: &'static str = defaults::MODE;
+    /// CRD default of `tunePodRoutes`.
+    pub const DEFAULT_TUNE_POD_ROUTES: bool = defaults::TUNE_POD_ROUTES;
     /// CRD default of `hostRuleTable`.
-    pub const DEFAULT_HOST_RULE_TABLE: i64 = 500;
+    pub const DEFAULT_HOST_RULE_TABLE: i64 = defaults::HOST_RULE_TABLE as i64;
     /// Default of `vethMTU`.
-    pub const DEFAULT_VETH_MTU: i64 = 1500;
+    pub const DEFAULT_VETH_MTU: i64 = defaults::VETH_MTU as i64;
     /// CRD default of `podRPFilter`.
-    pub const DEFAULT_POD_RP_FILTER: i64 = 0;
+    pub const DEFAULT_POD_RP_FILTER: i64 = defaults::POD_RP_FILTER as i64;
     /// CRD default of `txQueueLen`.
-    pub const DEFAULT_TX_QUEUE_LEN: i64 = 0;
+    pub const DEFAULT_TX_QUEUE_LEN: i64 = defaults::TX_QUEUE_LEN as i64;
 
     /// `mode` as a [`CoordinatorMode`]; `None` when absent.
     pub fn parsed_mode(&self) -> Result<Option<CoordinatorMode>, ModelError> {
@@ -123,6 +130,7 @@ impl CoordinatorSpec {
 
 /// `status` of a [`SpiderCoordinator`] (Go `CoordinatorStatus`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CoordinatorStatus {
     /// `Synced` or `NotReady` (always printed); see [`CoordinatorPhase`].

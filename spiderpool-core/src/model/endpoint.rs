@@ -71,6 +71,7 @@ impl SpiderResource for SpiderEndpoint {
 /// `status` of a [`SpiderEndpoint`] (Go `WorkloadEndpointStatus`). All three
 /// fields are required and always printed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadEndpointStatus {
     /// The current allocation.
@@ -88,6 +89,7 @@ pub struct WorkloadEndpointStatus {
 /// One allocation of a pod (Go `PodIPAllocation`). All fields are required and
 /// always printed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PodIPAllocation {
     /// UID of the pod the allocation belongs to.
     #[serde(default, deserialize_with = "null_default")]
@@ -102,6 +104,7 @@ pub struct PodIPAllocation {
 
 /// What one pod interface got (Go `IPAllocationDetail`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct IPAllocationDetail {
     /// Interface name in the pod, e.g. `net1` (required; always printed).

@@ -40,6 +40,7 @@ resource_kind!(
 
 /// `spec` of a [`SpiderIPPool`] (Go `IPPoolSpec`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct IPPoolSpec {
     /// `4` or `6`; inferred from `subnet` by the mutating webhook when absent.
@@ -108,6 +109,7 @@ impl IPPoolSpec {
 
 /// `status` of a [`SpiderIPPool`] (Go `IPPoolStatus`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct IPPoolStatus {
     /// The allocations as a JSON *string* holding a map

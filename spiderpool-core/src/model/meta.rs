@@ -101,6 +101,7 @@ pub struct OwnerReference {
 
 /// `metav1.LabelSelector`: the requirements are ANDed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LabelSelector {
     /// Exact label matches.
@@ -113,6 +114,7 @@ pub struct LabelSelector {
 
 /// One set-based requirement of a [`LabelSelector`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LabelSelectorRequirement {
     /// Label key.

@@ -87,6 +87,7 @@ pub const FINALIZER: &str = "spiderpool.spidernet.io";
 /// Both fields are required in the CRD schema and are always printed. Their
 /// syntax (CIDR / IP, same family) is checked by admission, not here.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Route {
     /// Destination: a CIDR (`10.0.0.0/16`).
     #[serde(default, deserialize_with = "null_default")]

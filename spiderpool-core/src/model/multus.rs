@@ -50,6 +50,7 @@ impl SpiderMultusConfig {
 
 /// `spec` of a [`SpiderMultusConfig`] (Go `MultusCNIConfigSpec`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct MultusCNIConfigSpec {
     /// The main CNI: `macvlan`, `ipvlan`, `vlan`, `sriov`, `ovs`, `ib-sriov`,
@@ -176,6 +177,7 @@ string_enum!(
 
 /// `spec.macvlan` (Go `SpiderMacvlanCniConfig`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SpiderMacvlanCniConfig {
     /// Host interface(s); two or more are bonded (`bond` then required). Always
@@ -204,6 +206,7 @@ pub type SpiderIPvlanCniConfig = SpiderMacvlanCniConfig;
 
 /// `spec.vlan` (Go `SpiderVlanCniConfig`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SpiderVlanCniConfig {
     /// Host interface(s); two or more are bonded. Always printed.
@@ -241,6 +244,7 @@ impl SpiderVlanCniConfig {
 
 /// `spec.sriov` (Go `SpiderSRIOVCniConfig`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SpiderSRIOVCniConfig {
     /// SR-IOV device-plugin resource name (required by admission).
@@ -268,6 +272,7 @@ pub struct SpiderSRIOVCniConfig {
 
 /// `spec.ibsriov` (Go `SpiderIBSriovCniConfig`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SpiderIBSriovCniConfig {
     /// SR-IOV device-plugin resource name (required by admission).
@@ -302,6 +307,7 @@ impl SpiderIBSriovCniConfig {
 
 /// `spec.ipoib` (Go `SpiderIpoibCniConfig`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SpiderIpoibCniConfig {
     /// The host IPoIB interface (required by admission; omitted when empty).
@@ -314,6 +320,7 @@ pub struct SpiderIpoibCniConfig {
 
 /// `spec.ovs` (Go `SpiderOvsCniConfig`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SpiderOvsCniConfig {
     /// OVS bridge name (required; always printed).
@@ -335,6 +342,7 @@ pub struct SpiderOvsCniConfig {
 
 /// One item of `spec.ovs.trunk` (Go `Trunk`): either `id`, or `minID`..`maxID`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Trunk {
     /// First VLAN id of a range (0–4094).
     #[serde(rename = "minID", default, skip_serializing_if = "Option::is_none")]
@@ -349,6 +357,7 @@ pub struct Trunk {
 
 /// `bond` of a macvlan/ipvlan/vlan section (Go `BondConfig`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct BondConfig {
     /// Name of the bond interface to create (required; always printed).
     #[serde(default, deserialize_with = "null_default")]
@@ -364,6 +373,7 @@ pub struct BondConfig {
 /// `ippools` of a CNI section (Go `SpiderpoolPools`): the default pools written
 /// into the generated IPAM config.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SpiderpoolPools {
     /// Only use pools whose subnet matches the master's (SR-IOV only; default

@@ -35,6 +35,7 @@ resource_kind!(
 
 /// `spec` of a [`SpiderReservedIP`] (Go `ReservedIPSpec`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ReservedIPSpec {
     /// `4` or `6`; inferred from `ips[0]` by the mutating webhook when absent.

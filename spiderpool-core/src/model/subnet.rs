@@ -41,6 +41,7 @@ resource_kind!(
 /// `spec` of a [`SpiderSubnet`] (Go `SubnetSpec`); same syntax as the IPPool
 /// fields of the same names.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SubnetSpec {
     /// `4` or `6`; inferred from `subnet` by the mutating webhook when absent.
@@ -70,6 +71,7 @@ pub struct SubnetSpec {
 
 /// `status` of a [`SpiderSubnet`] (Go `SubnetStatus`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SubnetStatus {
     /// The pools that took IPs from this subnet, as a JSON *string* holding a map

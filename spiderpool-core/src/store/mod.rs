@@ -132,30 +132,29 @@ impl PoolState {
         let family = pool_family(&pool)?;
         let mut ips = Vec::with_capacity(pool.spec.ips.len());
         for (index, s) in pool.spec.ips.iter().enumerate() {
-            let r = IpRange::parse_of(s, family).map_err(|source| PoolStateError::Spec {
+            let r = IpRange::parse_of(s, family).map_err(|cause| PoolStateError::Spec {
                 pool: name.clone(),
                 field: format!("spec.ips[{index}]"),
-                source,
+                cause,
             })?;
             ips.push(r);
         }
-        let excluded = IpSet::parse_ranges(family, &pool.spec.exclude_ips).map_err(|source| {
-            PoolStateError::Spec { pool: name.clone(), field: "spec.excludeIPs".into(), source }
+        let excluded = IpSet::parse_ranges(family, &pool.spec.exclude_ips).map_err(|cause| {
+            PoolStateError::Spec { pool: name.clone(), field: "spec.excludeIPs".into(), cause }
         })?;
         let allocated =
             parse_allocated_ips(pool.status.as_ref().and_then(|s| s.allocated_ips.as_deref()))
-                .map_err(|source| PoolStateError::Status { pool: name.clone(), source })?;
+                .map_err(|cause| PoolStateError::Status { pool: name.clone(), cause })?;
         let mut records = BTreeMap::new();
         let mut used = IpSet::new(family);
         let mut by_uid: HashMap<String, Vec<u128>> = HashMap::new();
         for (ip_text, record) in allocated {
-            let ip = crate::ip::parse_ip_of(&ip_text, family).map_err(|source| {
-                PoolStateError::Spec {
+            let ip =
+                crate::ip::parse_ip_of(&ip_text, family).map_err(|cause| PoolStateError::Spec {
                     pool: name.clone(),
                     field: format!("status.allocatedIPs[{ip_text:?}]"),
-                    source,
-                }
-            })?;
+                    cause,
+                })?;
             let v = ip_to_u128(ip);
             used.insert_u128(v);
             by_uid.entry(record.pod_uid.clone()).or_default().push(v);
@@ -374,7 +373,7 @@ pub fn pool_family(pool: &SpiderIPPool) -> Result<IpFamily, PoolStateError> {
     }
     crate::ip::parse_cidr(&pool.spec.subnet)
         .map(|net| crate::ip::family_of_cidr(&net))
-        .map_err(|source| PoolStateError::Spec { pool: name, field: "spec.subnet".into(), source })
+        .map_err(|cause| PoolStateError::Spec { pool: name, field: "spec.subnet".into(), cause })
 }
 
 /// Why a pool object cannot be used by the allocator.
@@ -382,15 +381,14 @@ pub fn pool_family(pool: &SpiderIPPool) -> Result<IpFamily, PoolStateError> {
 #[non_exhaustive]
 pub enum PoolStateError {
     /// A spec field does not parse.
-    #[error("SpiderIPPool {pool}: {field}: {source}")]
+    #[error("SpiderIPPool {pool}: {field}: {cause}")]
     Spec {
         /// Pool name.
         pool: String,
         /// Field path.
         field: String,
-        /// The parse error.
-        #[source]
-        source: IpError,
+        /// The parse error (part of the message, so not `source()`).
+        cause: IpError,
     },
     /// `spec.ipVersion` is neither 4 nor 6.
     #[error("SpiderIPPool {pool}: spec.ipVersion: unsupported value {value} (want 4 or 6)")]
@@ -401,13 +399,12 @@ pub enum PoolStateError {
         value: i64,
     },
     /// `status.allocatedIPs` does not parse.
-    #[error("SpiderIPPool {pool}: {source}")]
+    #[error("SpiderIPPool {pool}: {cause}")]
     Status {
         /// Pool name.
         pool: String,
-        /// The parse error.
-        #[source]
-        source: ModelError,
+        /// The parse error (part of the message, so not `source()`).
+        cause: ModelError,
     },
 }
 
@@ -463,6 +460,25 @@ pub trait PoolStore: Send + Sync {
     /// waiting here (group commit). Callers answer a client only after it.
     fn sync(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
         async { Ok(()) }
+    }
+
+    /// Runs `work` — one request's writes and the [`PoolStore::sync`] after
+    /// them — as one unit of work. A store that stages writes and commits
+    /// those of many requests together (group commit) uses the scope to tell
+    /// whose write failed: `sync` inside the scope reports the outcome of this
+    /// unit's writes only, and a unit whose write cannot be committed has its
+    /// other staged writes withdrawn. Stores whose writes are committed when
+    /// they return, like this default, run `work` as it is.
+    ///
+    /// Callers that retry a request whose `sync` returned
+    /// [`StoreError::Conflict`] run the retry inside the same scope or a new
+    /// one; both are fine.
+    fn unit_of_work<F>(&self, work: F) -> impl Future<Output = F::Output> + Send
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
+        work
     }
 
     /// Whether the store can take writes now: `Err` naming why not (a store
@@ -526,4 +542,32 @@ pub fn reserved_set(reserved: &[Arc<SpiderReservedIP>], family: IpFamily) -> IpS
         }
     }
     set
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_state_errors_print_their_cause_once() {
+        let spec_err = PoolState::from_pool(contract::pool("a", "10.6.0.0/33", &[])).unwrap_err();
+        let mut status = contract::pool("b", "10.6.0.0/16", &["10.6.0.1"]);
+        status.status.get_or_insert_with(Default::default).allocated_ips = Some("{not json".into());
+        let status_err = PoolState::from_pool(status).unwrap_err();
+        for e in [spec_err, status_err] {
+            // The message holds the cause; `source()` must not hand it to a
+            // printer that walks the chain (anyhow's `{:#}`) a second time.
+            assert!(std::error::Error::source(&e).is_none(), "{e}");
+        }
+    }
+
+    /// Stores that commit every write when it returns run a unit of work as
+    /// it is (the default `PoolStore::unit_of_work`).
+    #[test]
+    fn default_unit_of_work_runs_the_work_as_it_is() {
+        let store = MemoryStore::new();
+        let out = pollster::block_on(store.unit_of_work(async { 41 + 1 }));
+        assert_eq!(out, 42);
+    }
 }

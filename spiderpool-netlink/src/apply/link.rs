@@ -4,13 +4,14 @@
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
-use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth};
+use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute};
 use rtnetlink::{Handle, LinkMessageBuilder, LinkUnspec, LinkVeth};
 use spiderpool_core::coordinator::{Action, LinkOp, MacOp, Side};
 
-use super::{Ctx, link_index, need_link};
+use crate::context::Ctx;
 use crate::error::{Error, Result, errno};
 use crate::mac::parse_mac;
+use crate::read::{link_index, need_link};
 
 pub(super) async fn apply_link(
     ctx: &mut Ctx,
@@ -104,6 +105,10 @@ async fn set_link(h: &Handle, l: &LinkOp) -> Result<()> {
         b = b.txqueuelen(q);
         any = true;
     }
+    if let Some(alias) = &l.alias {
+        b = b.append_extra_attribute(LinkAttribute::IfAlias(alias.clone()));
+        any = true;
+    }
     match l.up {
         Some(true) => {
             b = b.up();
@@ -152,9 +157,9 @@ pub(super) async fn apply_mac(h: &Handle, m: &MacOp) -> Result<()> {
 
 fn write_dev_knob(family: &str, dev: &str, knob: &str) -> Result<()> {
     let path: PathBuf = ["/proc/sys/net", family, "conf", dev, knob].iter().collect();
-    std::fs::write(&path, b"1").map_err(|source| Error::Sysctl {
+    std::fs::write(&path, b"1").map_err(|cause| Error::Sysctl {
         key: format!("net.{family}.conf.{dev}.{knob}"),
         path,
-        source,
+        cause,
     })
 }

@@ -7,13 +7,13 @@ use netlink_packet_route::address::AddressAttribute;
 use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourState};
 use netlink_packet_route::route::{RouteProtocol, RouteScope};
 use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
-use rtnetlink::{Handle, IpVersion, RouteMessageBuilder};
-use spiderpool_core::coordinator::{Action, AddrOp, NeighOp, RouteOp, RuleOp, RuleView, Scope};
+use rtnetlink::{Handle, RouteMessageBuilder};
+use spiderpool_core::coordinator::{Action, AddrOp, NeighOp, Route, Rule, Scope, rule_holds};
+use spiderpool_core::ip::IpFamily;
 
-use super::{link_index, need_link};
 use crate::error::{Error, Result, errno};
 use crate::mac::parse_mac;
-use crate::read::rule_view;
+use crate::read::{link_index, need_link, read_rule_messages};
 
 const ENOENT: i32 = 2;
 const ESRCH: i32 = 3;
@@ -24,7 +24,7 @@ fn invalid(field: &'static str, value: impl ToString, reason: &'static str) -> E
 }
 
 pub(super) async fn apply_addr(h: &Handle, action: Action, a: &AddrOp) -> Result<()> {
-    let what = format!("{} addr {} dev {}", super::action_name(action), a.local, a.dev);
+    let what = format!("{} addr {} dev {}", action.name(), a.local, a.dev);
     match action {
         Action::Add | Action::Set => {
             let idx = need_link(h, &a.dev).await?;
@@ -65,10 +65,10 @@ pub(super) async fn apply_addr(h: &Handle, action: Action, a: &AddrOp) -> Result
     }
 }
 
-pub(super) async fn apply_route(h: &Handle, action: Action, r: &RouteOp) -> Result<()> {
+pub(super) async fn apply_route(h: &Handle, action: Action, r: &Route) -> Result<()> {
     let what = format!(
         "{} route {} via {:?} dev {:?} table {}",
-        super::action_name(action),
+        action.name(),
         r.dst,
         r.gateway,
         r.dev,
@@ -123,44 +123,26 @@ pub(super) async fn apply_route(h: &Handle, action: Action, r: &RouteOp) -> Resu
     }
 }
 
-fn same_rule(have: &RuleView, want: &RuleOp) -> bool {
-    have.family == want.family
-        && have.src == want.src
-        && have.dst == want.dst
-        && have.fwmark == want.fwmark
-        && (have.fwmask == want.fwmask
-            || (want.fwmask.is_none() && want.fwmark.is_some() && have.fwmask == Some(u32::MAX)))
-        && have.table == want.table
-        && want.priority.is_none_or(|p| have.priority == Some(p))
-}
-
-async fn matching_rules(h: &Handle, r: &RuleOp) -> Result<Vec<RuleMessage>> {
-    let v = if r.family == 6 { IpVersion::V6 } else { IpVersion::V4 };
-    let msgs: Vec<RuleMessage> = h
-        .rule()
-        .get(v)
-        .execute()
-        .try_collect()
-        .await
-        .map_err(|e| Error::netlink("dump rules", e))?;
-    Ok(msgs
+/// The rules the kernel holds that hold `r` (the core's matcher: a
+/// `fwmark` without mask reads back with mask `0xffffffff`).
+async fn matching_rules(h: &Handle, r: &Rule) -> Result<Vec<RuleMessage>> {
+    Ok(read_rule_messages(h, r.family)
+        .await?
         .into_iter()
-        .filter(|m| rule_view(m, r.family).is_some_and(|have| same_rule(&have, r)))
+        .filter(|(have, _)| rule_holds(have, r))
+        .map(|(_, m)| m)
         .collect())
 }
 
-pub(super) async fn apply_rule(h: &Handle, action: Action, r: &RuleOp) -> Result<()> {
-    if r.family != 4 && r.family != 6 {
-        return Err(invalid("rule family", r.family, "want 4 or 6"));
-    }
+pub(super) async fn apply_rule(h: &Handle, action: Action, r: &Rule) -> Result<()> {
     for net in [r.src, r.dst].into_iter().flatten() {
-        if net.addr().is_ipv4() != (r.family == 4) {
+        if IpFamily::of(&net.addr()) != r.family {
             return Err(invalid("rule selector", net, "family differs from the rule's"));
         }
     }
     let what = format!(
         "{} rule from {:?} to {:?} fwmark {:?} lookup {} priority {:?}",
-        super::action_name(action),
+        action.name(),
         r.src,
         r.dst,
         r.fwmark,
@@ -183,7 +165,7 @@ pub(super) async fn apply_rule(h: &Handle, action: Action, r: &RuleOp) -> Result
             if let Some(mask) = r.fwmask {
                 req.message_mut().attributes.push(RuleAttribute::FwMask(mask));
             }
-            let res = if r.family == 4 {
+            let res = if r.family == IpFamily::V4 {
                 let mut req = req.v4();
                 if let Some(IpAddr::V4(a)) = r.src.map(|n| n.addr()) {
                     req = req.source_prefix(a, r.src.map(|n| n.prefix_len()).unwrap_or(32));
@@ -218,7 +200,7 @@ pub(super) async fn apply_rule(h: &Handle, action: Action, r: &RuleOp) -> Result
 }
 
 pub(super) async fn apply_neigh(h: &Handle, action: Action, n: &NeighOp) -> Result<()> {
-    let what = format!("{} neigh {} dev {}", super::action_name(action), n.dst, n.dev);
+    let what = format!("{} neigh {} dev {}", action.name(), n.dst, n.dev);
     match action {
         Action::Add | Action::Set => {
             let idx = need_link(h, &n.dev).await?;

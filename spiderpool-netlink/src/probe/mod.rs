@@ -201,11 +201,11 @@ impl Prober {
         let what = "send on packet socket";
         match self.tx.send_to(f, None) {
             Some(Ok(())) => Ok(()),
-            Some(Err(source)) => Err(Error::Probe { ifname: self.ifname.clone(), what, source }),
+            Some(Err(cause)) => Err(Error::Probe { ifname: self.ifname.clone(), what, cause }),
             None => Err(Error::Probe {
                 ifname: self.ifname.clone(),
                 what,
-                source: std::io::Error::other("frame larger than the write buffer"),
+                cause: std::io::Error::other("frame larger than the write buffer"),
             }),
         }
     }
@@ -239,11 +239,11 @@ impl Prober {
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(source) => {
+                    Err(cause) => {
                         return Err(Error::Probe {
                             ifname: self.ifname.clone(),
                             what: "receive on packet socket",
-                            source,
+                            cause,
                         });
                     }
                 }
@@ -329,7 +329,7 @@ where
             promiscuous: false,
             ..pnet_datalink::linux::Config::default()
         };
-        let open = |source| Error::Probe { ifname: ifname.to_string(), what: "open", source };
+        let open = |cause| Error::Probe { ifname: ifname.to_string(), what: "open", cause };
         let (tx, rx) = match pnet_datalink::linux::channel(&nic, config).map_err(open)? {
             Channel::Ethernet(tx, rx) => (tx, rx),
             _ => return Err(open(std::io::Error::other("not an Ethernet channel"))),

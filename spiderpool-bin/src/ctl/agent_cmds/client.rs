@@ -1,19 +1,21 @@
-//! One HTTP/1.1 request to the agent's unix socket, returning the status and
-//! the whole JSON body (the plugins' `agent_client` truncates error bodies; an
-//! admission `Rejection` must be read whole to print every cause).
+//! `spiderpoolctl`'s use of the agent client: one [`AgentClient`] per
+//! command, every request bounded by [`TIMEOUT`], and an [`AgentError`]
+//! sorted into what the command reports — the agent's refusal (its status and
+//! whole error body: an admission `Rejection` is printed with every cause) or
+//! an agent that cannot be talked to (exit 2, naming the socket).
 
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::Value;
+use spiderpool_core::agent_api::ErrorBody;
 
-use crate::agent_client::{AgentError, Session};
+use crate::agent_client::{AgentClient, AgentError};
 
 /// How long one request may take.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The agent could not be talked to (no socket, refused, timed out, a request
-/// that cannot be sent, or an answer that is not JSON).
+/// that cannot be sent, or an answer that does not decode).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Unreachable {
@@ -31,55 +33,76 @@ pub enum Unreachable {
     /// refused); the agent was never asked.
     #[error("{0}")]
     Request(String),
-    /// The agent answered something that is not JSON.
-    #[error("agent {method} {path}: HTTP {status}: answer is not JSON: {message}")]
-    Decode {
-        /// Request method.
-        method: String,
-        /// Request path.
-        path: String,
-        /// HTTP status.
-        status: u16,
-        /// Parser message.
-        message: String,
-    },
+    /// The agent answered something that is not the JSON expected.
+    #[error("{0}")]
+    Decode(String),
 }
 
-/// Sends `method path` with an optional JSON body; returns the status and the
-/// JSON answer (`Value::Null` for an empty body).
-pub fn call(
-    socket: &Path,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-) -> Result<(u16, Value), Unreachable> {
-    let socket_text = socket.display().to_string();
-    let connect = |message: String| Unreachable::Connect { socket: socket_text.clone(), message };
-    let mut session = match Session::new(socket) {
-        Ok(Some(s)) => s,
-        Ok(None) => return Err(connect("no such socket".into())),
-        Err(e) => return Err(connect(e.to_string())),
+/// How a request failed.
+#[derive(Debug)]
+pub enum Failed {
+    /// The agent answered with an error status.
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// The error body.
+        body: ErrorBody,
+    },
+    /// The agent could not be talked to.
+    Unreachable(Unreachable),
+}
+
+/// A client of the agent on `socket`.
+pub fn connect(socket: &Path) -> Result<AgentClient, Unreachable> {
+    let connect =
+        |message: String| Unreachable::Connect { socket: socket.display().to_string(), message };
+    match AgentClient::new(socket) {
+        Ok(Some(c)) => Ok(c),
+        Ok(None) => Err(connect("no such socket".into())),
+        Err(e) => Err(connect(e.to_string())),
+    }
+}
+
+/// Sorts a failed request of the client on `socket`.
+pub fn failed(socket: &Path, e: AgentError) -> Failed {
+    let connect = |message: String| {
+        Failed::Unreachable(Unreachable::Connect { socket: socket.display().to_string(), message })
     };
-    let (status, bytes) = session.exchange(method, path, body, TIMEOUT).map_err(|e| match e {
+    match e {
+        AgentError::Status { status, body, .. } => Failed::Refused { status, body },
         AgentError::Io { message, .. } => connect(message),
         AgentError::Timeout { seconds, .. } => connect(format!("no answer within {seconds} s")),
-        e @ AgentError::Request { .. } => Unreachable::Request(e.to_string()),
-        other => connect(other.to_string()),
-    })?;
-    if bytes.is_empty() {
-        return Ok((status, Value::Null));
+        e @ AgentError::Request { .. } => Failed::Unreachable(Unreachable::Request(e.to_string())),
+        e @ AgentError::Decode { .. } => Failed::Unreachable(Unreachable::Decode(e.to_string())),
     }
-    match serde_json::from_slice(&bytes) {
-        Ok(v) => Ok((status, v)),
-        // Error answers are sometimes plain text (e.g. axum's own rejections).
-        Err(_) if !(200..300).contains(&status) => {
-            Ok((status, Value::String(String::from_utf8_lossy(&bytes).trim().to_string())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_failures_name_the_socket_and_refusals_keep_the_body() {
+        let socket = Path::new("/run/x.sock");
+        let timeout = AgentError::Timeout { socket: "/run/x.sock".into(), seconds: 30 };
+        match failed(socket, timeout) {
+            Failed::Unreachable(u) => assert_eq!(
+                u.to_string(),
+                "cannot reach the agent at socket /run/x.sock: no answer within 30 s (is spiderpool-agent running? set --socket)"
+            ),
+            other => panic!("{other:?}"),
         }
-        Err(e) => Err(Unreachable::Decode {
-            method: method.to_string(),
-            path: path.to_string(),
-            status,
-            message: e.to_string(),
-        }),
+        let refused = AgentError::Status {
+            method: "GET".into(),
+            path: "/p".into(),
+            status: 404,
+            body: ErrorBody::Message("gone".into()),
+        };
+        assert!(matches!(
+            failed(socket, refused),
+            Failed::Refused { status: 404, body } if body == "gone"
+        ));
+        let e = connect(Path::new("/nonexistent/x.sock")).unwrap_err().to_string();
+        assert!(e.contains("no such socket"), "{e}");
     }
 }

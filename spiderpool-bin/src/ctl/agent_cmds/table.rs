@@ -3,8 +3,7 @@
 
 use serde_json::Value;
 use spiderpool_core::admission::common::{stored_network, stored_total};
-
-use crate::agent::admin::KindInfo;
+use spiderpool_core::kind::KindInfo;
 
 /// A cell: a value at a JSON pointer rendered as `kubectl` renders a
 /// `jsonPath` column (strings bare, arrays and objects as compact JSON, absent
@@ -360,7 +359,7 @@ mod tests {
 
     #[test]
     fn describe_shows_the_true_size_of_a_saturated_ipv6_pool() {
-        let info = crate::agent::admin::lookup_kind("sp").unwrap();
+        let info = spiderpool_core::kind::lookup("sp").unwrap();
         let pool = serde_json::json!({"metadata": {"name": "v6"},
             "spec": {"ipVersion": 6, "subnet": "fd00::/64", "ips": ["fd00::-fd00::ffff:ffff:ffff:ffff"],
                      "excludeIPs": ["fd00::"]},
@@ -372,7 +371,7 @@ mod tests {
 
     #[test]
     fn terminating_pools_and_subnets_show_it() {
-        let info = crate::agent::admin::lookup_kind("sp").unwrap();
+        let info = spiderpool_core::kind::lookup("sp").unwrap();
         let pool = serde_json::json!({"metadata": {"name": "p",
             "deletionTimestamp": "2025-01-01T00:00:00Z", "finalizers": ["spiderpool.spidernet.io"]},
             "spec": {"ipVersion": 4, "subnet": "10.6.0.0/16", "ips": ["10.6.0.1-10.6.0.9"]},

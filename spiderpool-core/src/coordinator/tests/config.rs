@@ -3,9 +3,8 @@
 use serde_json::json;
 
 use super::*;
-use crate::coordinator::config::{
-    ClusterCoordinatorConfig, ConfigError, CoordinatorNetConf, MacPrefix, PolicyRouteWire, merge,
-};
+use crate::coordinator::config::{ConfigError, CoordinatorNetConf, MacPrefix};
+use crate::coordinator::{ClusterCoordinatorConfig, PolicyRouteWire, merge};
 
 fn parse(v: serde_json::Value) -> Result<CoordinatorNetConf, ConfigError> {
     CoordinatorNetConf::from_value(&v)

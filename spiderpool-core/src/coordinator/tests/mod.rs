@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod config;
+mod del;
 mod overlay;
+mod steps;
 mod underlay;
 
 use std::net::IpAddr;
@@ -13,8 +15,11 @@ use ipnet::IpNet;
 
 use super::config::{EffectiveConfig, ModeSetting, PolicyRoute};
 use super::render::{route_lines, route_lines_of, rule_lines};
-use super::view::{AddrView, HostView, LinkFlags, LinkView, NetnsView, RouteView, RuleView, Scope};
+use super::route::{Route, Rule, Scope};
+use super::view::{AddrView, HostView, LinkFlags, LinkView, NetnsView};
 use super::{PlanInput, RoutePlan, apply_to_view, is_present, plan_add};
+use crate::ip::IpFamily;
+pub(super) use crate::ip::IpFamily::{V4, V6};
 
 pub(super) const CID: &str = "0123456789abcdef0123";
 
@@ -36,6 +41,7 @@ pub(super) fn link(index: u32, name: &str, mac: &str) -> LinkView {
         mtu: Some(1500),
         kind: None,
         peer_index: None,
+        ifalias: None,
     }
 }
 
@@ -50,10 +56,10 @@ pub(super) fn lo() -> LinkView {
 
 /// Parses an `ip route` line: `DST [via GW] [dev D] [proto P] [scope S]
 /// [src X] [table T]`.
-pub(super) fn r(line: &str) -> RouteView {
+pub(super) fn r(line: &str) -> Route {
     let mut t = line.split_whitespace();
     let dst_text = t.next().unwrap();
-    let mut route = RouteView {
+    let mut route = Route {
         table: 254,
         dst: net("0.0.0.0/0"),
         gateway: None,
@@ -124,37 +130,29 @@ pub(super) fn run(input: &PlanInput) -> (RoutePlan, NetnsView, HostView) {
 }
 
 pub(super) fn main4(view: &NetnsView) -> Vec<String> {
-    route_lines(view, 254, 4)
+    route_lines(view, 254, V4)
 }
 
 pub(super) fn table4(view: &NetnsView, table: u32) -> Vec<String> {
-    route_lines(view, table, 4)
+    route_lines(view, table, V4)
 }
 
 pub(super) fn rules4(view: &NetnsView) -> Vec<String> {
-    rule_lines(&view.rules, 4)
+    rule_lines(&view.rules, V4)
 }
 
-pub(super) fn host_table(host: &HostView, table: u32, family: u8) -> Vec<String> {
+pub(super) fn host_table(host: &HostView, table: u32, family: IpFamily) -> Vec<String> {
     route_lines_of(&host.routes, table, family)
 }
 
-pub(super) fn host_rules(host: &HostView, family: u8) -> Vec<String> {
+pub(super) fn host_rules(host: &HostView, family: IpFamily) -> Vec<String> {
     rule_lines(&host.rules, family)
 }
 
 /// Kernel default rules of one family.
-pub(super) fn default_rules(family: u8) -> Vec<RuleView> {
+pub(super) fn default_rules(family: IpFamily) -> Vec<Rule> {
     [(0, 255), (32766, 254), (32767, 253)]
         .into_iter()
-        .map(|(p, t)| RuleView {
-            priority: Some(p),
-            family,
-            src: None,
-            dst: None,
-            fwmark: None,
-            fwmask: None,
-            table: t,
-        })
+        .map(|(p, t)| Rule { priority: Some(p), ..Rule::lookup(family, t) })
         .collect()
 }

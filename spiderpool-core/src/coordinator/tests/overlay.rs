@@ -2,7 +2,8 @@
 //! NICs, dual stack, errors, and the DEL plan.
 
 use super::*;
-use crate::coordinator::plan::{Action, Item, LinkOp, Op, ResolvedMode, RuleOp, Side};
+use crate::coordinator::plan::{Action, Item, LinkOp, Op, ResolvedMode, Side};
+use crate::coordinator::route::Rule;
 use crate::coordinator::{PlanError, plan_del};
 
 /// Calico-style `eth0` (/32, default via 169.254.1.1) peered with host
@@ -21,7 +22,7 @@ fn calico_pod(eth0_ip: &str, net1: &str, prefix: &str, gw: &str) -> (NetnsView, 
             r("169.254.1.1 dev eth0 scope link"),
             r(&format!("{gw}/{prefix} dev net1 proto kernel scope link src {net1}")),
         ],
-        rules: default_rules(4),
+        rules: default_rules(V4),
     };
     let mut cali = link(7, "cali12345", "ee:ee:ee:ee:ee:ee");
     cali.peer_index = Some(3);
@@ -71,7 +72,7 @@ fn example_d_overlay_default_route_stays_on_eth0() {
             "10.6.212.132 dev eth0 scope link src 10.233.73.210",
         ]
     );
-    assert_eq!(host_table(&host, 500, 4), ["10.6.212.145 dev cali12345 scope link"]);
+    assert_eq!(host_table(&host, 500, V4), ["10.6.212.145 dev cali12345 scope link"]);
     // No veth pair and no reply mark in overlay mode.
     assert!(pod.link("veth0").is_none());
     assert!(!plan.ops.iter().any(|o| matches!(o.item, Item::Mark(_))));
@@ -136,7 +137,7 @@ fn example_f_overlay_policy_route_goes_to_the_nic_table() {
             &"172.100.0.0/16 dev net1 proto kernel scope link src 172.100.0.212".to_owned()
         )
     );
-    assert!(route_lines(&pod, 101, 6).is_empty(), "IPv6 policy route skipped on a v4 NIC");
+    assert!(route_lines(&pod, 101, V6).is_empty(), "IPv6 policy route skipped on a v4 NIC");
 }
 
 /// Overlay pod after net1's ADD, with net2 (and optionally net3) added.
@@ -220,26 +221,26 @@ fn dual_stack_overlay_keeps_each_family_in_its_tables() {
     pod.routes.push(r("default via fe80::ecee:eeff:feee:eeee dev eth0"));
     pod.addresses.push(a("net1", "fd00:6::145/64"));
     pod.routes.push(r("fd00:6::/64 dev net1 proto kernel scope link"));
-    pod.rules.extend(default_rules(6));
+    pod.rules.extend(default_rules(V6));
     host.pod_host_ips = vec![ip("10.6.212.132"), ip("fd00:6::132")];
     let mut c = cfg(ModeSetting::Auto);
     c.service_cidr.push(net("fd00:10:233::/112"));
     let (_, pod, host) = run(&input(c, "net1", pod, host));
     assert_eq!(
-        rule_lines(&pod.rules, 6)[1..3],
+        rule_lines(&pod.rules, V6)[1..3],
         ["32764:\tfrom fd00:233::5 lookup 100", "32765:\tfrom fd00:6::145 lookup 101"]
     );
-    assert_eq!(route_lines(&pod, 100, 6), ["default via fe80::ecee:eeff:feee:eeee dev eth0"]);
+    assert_eq!(route_lines(&pod, 100, V6), ["default via fe80::ecee:eeff:feee:eeee dev eth0"]);
     assert_eq!(
-        route_lines(&pod, 101, 6),
+        route_lines(&pod, 101, V6),
         ["fd00:6::/64 dev net1 scope link", "fd00:6::132 dev eth0 scope link"]
     );
     assert!(
-        route_lines(&pod, 254, 6)
+        route_lines(&pod, 254, V6)
             .contains(&"fd00:10:233::/112 via fd00:6::132 dev eth0".to_owned())
     );
-    assert_eq!(host_rules(&host, 6), ["1000:\tfrom all lookup 500"]);
-    assert_eq!(host_table(&host, 500, 6), ["fd00:6::145 dev cali12345 scope link"]);
+    assert_eq!(host_rules(&host, V6), ["1000:\tfrom all lookup 500"]);
+    assert_eq!(host_table(&host, 500, V6), ["fd00:6::145 dev cali12345 scope link"]);
 }
 
 #[test]
@@ -254,8 +255,9 @@ fn del_removes_host_veth_and_legacy_rules() {
         addresses: vec![a("eth0", "10.6.1.2/16"), a("eth0", "fe80::2/64")],
         ..NetnsView::default()
     };
-    let host =
-        HostView { links: vec![link(9, &host_veth, "02:00:00:00:00:09")], ..HostView::default() };
+    // The host veth carries this container's derived MAC (its ownership mark).
+    let mac = crate::coordinator::mac::veth_mac(CID, Side::Host);
+    let host = HostView { links: vec![link(9, &host_veth, &mac)], ..HostView::default() };
     let plan = plan_del(&input(cfg(ModeSetting::Auto), "eth0", pod.clone(), host.clone()));
     assert_eq!(plan.mode, ResolvedMode::Underlay);
     assert_eq!(
@@ -269,8 +271,8 @@ fn del_removes_host_veth_and_legacy_rules() {
             Op {
                 side: Side::Host,
                 action: Action::Del,
-                item: Item::Rule(RuleOp {
-                    family: 4,
+                item: Item::Rule(Rule {
+                    family: V4,
                     priority: None,
                     src: None,
                     dst: Some(net("10.6.1.2/32")),

@@ -15,7 +15,7 @@ fn single_nic_pod(ip4: &str) -> NetnsView {
             r("default via 172.100.0.1 dev eth0"),
             r(&format!("172.100.0.0/16 dev eth0 proto kernel scope link src {ip4}")),
         ],
-        rules: default_rules(4),
+        rules: default_rules(V4),
     }
 }
 
@@ -65,8 +65,8 @@ fn example_a_underlay_single_nic_with_policy_route_in_main() {
     assert_eq!(table4(&pod, 101), ["172.100.0.2 dev veth0 scope link src 172.100.0.210"]);
     let hv = host_veth_name(CID);
     assert_eq!(hv, "veth0123456789a");
-    assert_eq!(host_rules(&host, 4), ["1000:\tfrom all lookup 500"]);
-    assert_eq!(host_table(&host, 500, 4), [format!("172.100.0.210 dev {hv} scope link")]);
+    assert_eq!(host_rules(&host, V4), ["1000:\tfrom all lookup 500"]);
+    assert_eq!(host_table(&host, 500, V4), [format!("172.100.0.210 dev {hv} scope link")]);
     // The veth pair: deterministic MACs, MTU, both ends, pod end up.
     let veth0 = pod.link("veth0").unwrap();
     assert_eq!(veth0.mac.as_deref(), Some(veth_mac(CID, Side::Pod).as_str()));
@@ -121,8 +121,8 @@ fn example_g_host_side_and_link_address() {
     host.routes = vec![r("172.17.1.100 dev vethold scope link table 600")];
     let (plan, pod, host) = run(&input(c, "eth0", pod, host));
     let hv = host_veth_name(CID);
-    assert_eq!(host_rules(&host, 4), ["1000:\tfrom all lookup 600"]);
-    assert_eq!(host_table(&host, 600, 4), [format!("172.17.1.100 dev {hv} scope link")]);
+    assert_eq!(host_rules(&host, V4), ["1000:\tfrom all lookup 600"]);
+    assert_eq!(host_table(&host, 600, V4), [format!("172.17.1.100 dev {hv} scope link")]);
     assert!(main4(&pod).contains(&"172.17.1.1 dev veth0 scope link src 172.17.1.100".to_owned()));
     assert_eq!(
         pod.addresses_of("veth0").map(ToString::to_string).collect::<Vec<_>>(),
@@ -192,7 +192,7 @@ fn example_b_underlay_two_nics() {
     );
     let hv = host_veth_name(CID);
     assert_eq!(
-        host_table(&host, 500, 4),
+        host_table(&host, 500, V4),
         [
             format!("172.100.0.211 dev {hv} scope link"),
             format!("172.200.0.201 dev {hv} scope link"),
@@ -247,7 +247,7 @@ fn dual_pod() -> NetnsView {
     pod.routes.push(r("fd00:100::/64 dev eth0 proto kernel scope link"));
     pod.routes.push(r("fe80::/64 dev eth0 proto kernel scope link"));
     pod.routes.push(r("default via fd00:100::1 dev eth0"));
-    pod.rules.extend(default_rules(6));
+    pod.rules.extend(default_rules(V6));
     pod
 }
 
@@ -258,15 +258,15 @@ fn dual_stack_underlay_first_nic() {
     c.pod_mac_prefix = Some(crate::coordinator::MacPrefix([0x0a, 0x1b]));
     let (plan, pod, host) =
         run(&input(c, "eth0", dual_pod(), node(&["172.100.0.2", "fd00:100::2", "172.100.0.2"])));
-    assert_eq!(route_lines(&pod, 100, 6), ["default via fd00:100::2 dev veth0"]);
+    assert_eq!(route_lines(&pod, 100, V6), ["default via fd00:100::2 dev veth0"]);
     assert!(
-        route_lines(&pod, 254, 6).contains(&"fd00:233::/112 via fd00:100::2 dev veth0".to_owned())
+        route_lines(&pod, 254, V6).contains(&"fd00:233::/112 via fd00:100::2 dev veth0".to_owned())
     );
-    assert!(route_lines(&pod, 254, 6).contains(&"fd00:100::2 dev veth0 scope link".to_owned()));
-    assert_eq!(rule_lines(&pod.rules, 6)[1], "1000:\tfrom all fwmark 0x1 lookup 100");
-    assert_eq!(host_rules(&host, 6), ["1000:\tfrom all lookup 500"]);
+    assert!(route_lines(&pod, 254, V6).contains(&"fd00:100::2 dev veth0 scope link".to_owned()));
+    assert_eq!(rule_lines(&pod.rules, V6)[1], "1000:\tfrom all fwmark 0x1 lookup 100");
+    assert_eq!(host_rules(&host, V6), ["1000:\tfrom all lookup 500"]);
     assert_eq!(
-        host_table(&host, 500, 6),
+        host_table(&host, 500, V6),
         [format!("fd00:100::210 dev {} scope link", host_veth_name(CID))]
     );
     // MAC prefix + the first address; all addresses announced; IPv6 enabled.
@@ -303,7 +303,7 @@ fn ipv6_only_underlay_has_no_link_address_and_no_v4_src() {
     assert_eq!(pod.addresses_of("veth0").count(), 0);
     assert!(main4(&pod).is_empty(), "no IPv4 routes: {:?}", main4(&pod));
     assert_eq!(
-        route_lines(&pod, 254, 6),
+        route_lines(&pod, 254, V6),
         [
             "default via fd00:100::1 dev eth0",
             "fd00:10::/64 via fd00:100::1 dev eth0",

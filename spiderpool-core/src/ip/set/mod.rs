@@ -72,7 +72,7 @@ impl IpSet {
         let mut set = IpSet::new(family);
         for (index, item) in items.iter().enumerate() {
             let r = IpRange::parse_of(item.as_ref(), family)
-                .map_err(|e| IpError::RangeItem { index, source: Box::new(e) })?;
+                .map_err(|e| IpError::RangeItem { index, cause: Box::new(e) })?;
             set.insert_range_u128(r.start_u128(), r.end_u128());
         }
         Ok(set)

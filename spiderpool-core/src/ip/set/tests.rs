@@ -216,7 +216,7 @@ fn constructors_and_family_errors() {
         err,
         IpError::RangeItem {
             index: 2,
-            source: Box::new(IpError::InvalidRange {
+            cause: Box::new(IpError::InvalidRange {
                 value: "10.0.0.3 ".into(),
                 reason: "contains whitespace".into()
             })

@@ -1,7 +1,6 @@
-//! A small client for the agent's API on its unix socket (HTTP/1.1, JSON), as
-//! the CNI plugins use it: a bounded time per request, "no socket" told apart
-//! from "agent said no", and a [`Session`] to send several requests over one
-//! connection.
+//! Several requests to the agent over one kept-alive connection, on one small
+//! runtime, each bounded in time: the transport under
+//! [`AgentClient`](super::AgentClient).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,76 +11,7 @@ use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
-/// The agent's default socket.
-pub const DEFAULT_SOCKET: &str = "/var/run/spidernet/spiderpool.sock";
-
-/// What can go wrong talking to the agent.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum AgentError {
-    /// Connecting or talking failed.
-    #[error("agent socket {socket}: {message}")]
-    Io {
-        /// The socket path.
-        socket: String,
-        /// What failed.
-        message: String,
-    },
-    /// The request cannot be sent as asked: the HTTP library refuses it
-    /// (say, a URI longer than 65,534 bytes). Nothing reached the agent.
-    #[error("{method} {path}: cannot send the request: {message}")]
-    Request {
-        /// Request method.
-        method: String,
-        /// Request path (shortened when long).
-        path: String,
-        /// Why.
-        message: String,
-    },
-    /// The agent did not answer in time.
-    #[error("agent socket {socket}: no answer within {seconds} s")]
-    Timeout {
-        /// The socket path.
-        socket: String,
-        /// The limit.
-        seconds: u64,
-    },
-    /// The agent answered with an error status.
-    #[error("agent {method} {path}: HTTP {status}: {body}")]
-    Status {
-        /// Request method.
-        method: String,
-        /// Request path.
-        path: String,
-        /// HTTP status.
-        status: u16,
-        /// Response body (Spiderpool's error model is a JSON string).
-        body: String,
-    },
-    /// The answer is not the JSON expected.
-    #[error("agent {path}: invalid JSON answer: {message}")]
-    Decode {
-        /// Request path.
-        path: String,
-        /// Parser message.
-        message: String,
-    },
-}
-
-/// Sends one request with a JSON body and returns the JSON answer.
-/// `Ok(None)` when the socket does not exist (no agent on this machine).
-pub fn request_json(
-    socket: &Path,
-    method: &str,
-    path: &str,
-    body: &serde_json::Value,
-    timeout: Duration,
-) -> Result<Option<serde_json::Value>, AgentError> {
-    match Session::new(socket)? {
-        None => Ok(None),
-        Some(mut s) => s.request(method, path, body, timeout).map(Some),
-    }
-}
+use super::AgentError;
 
 /// Several requests to the agent over one kept-alive connection (the IPAM
 /// plugin's health check and allocation), on one small runtime: a CNI plugin
@@ -118,9 +48,11 @@ impl Session {
         Ok(Some(Self { socket: socket.to_path_buf(), rt, sender: None }))
     }
 
-    /// Sends one request with a JSON body and returns the JSON answer, within
-    /// `timeout` (connecting included). A status other than 2xx is an
-    /// [`AgentError::Status`] with the body's start.
+    /// Sends one request with an untyped JSON body and returns the untyped
+    /// JSON answer, within `timeout` (connecting included). A status other
+    /// than 2xx is an [`AgentError::Status`] with the decoded error body.
+    /// For tests and tools that probe the API with arbitrary bodies; the
+    /// plugins and `spiderpoolctl` use [`AgentClient`](super::AgentClient).
     pub fn request(
         &mut self,
         method: &str,
@@ -129,20 +61,12 @@ impl Session {
         timeout: Duration,
     ) -> Result<serde_json::Value, AgentError> {
         let (status, bytes) = self.exchange(method, path, Some(body), timeout)?;
-        if !(200..300).contains(&status) {
-            return Err(AgentError::Status {
-                method: method.to_string(),
-                path: path.to_string(),
-                status,
-                body: String::from_utf8_lossy(&bytes).chars().take(512).collect(),
-            });
-        }
-        serde_json::from_slice(&bytes)
-            .map_err(|e| AgentError::Decode { path: path.to_string(), message: e.to_string() })
+        super::decode(method, path, status, &bytes)
     }
 
-    /// Sends one request (a JSON body when given) and returns the status and
-    /// the whole body, whatever the status, within `timeout`.
+    /// Sends one request with an untyped JSON body (when given) and returns
+    /// the status and the whole body, whatever the status, within `timeout`.
+    /// For tests that look at raw answers.
     pub fn exchange(
         &mut self,
         method: &str,
@@ -150,25 +74,44 @@ impl Session {
         body: Option<&serde_json::Value>,
         timeout: Duration,
     ) -> Result<(u16, Bytes), AgentError> {
+        let payload = match body {
+            Some(v) => Some(serde_json::to_vec(v).map_err(|e| AgentError::Io {
+                socket: self.socket.display().to_string(),
+                message: format!("request body: {e}"),
+            })?),
+            None => None,
+        };
+        self.send(method, path, payload, timeout)
+    }
+
+    /// Sends one request with `payload` as its JSON body (none when `None`)
+    /// and returns the status and the whole body, whatever the status,
+    /// within `timeout` (connecting included).
+    pub(super) fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        payload: Option<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<(u16, Bytes), AgentError> {
         let socket_text = self.socket.display().to_string();
         let io = |message: String| AgentError::Io { socket: socket_text.clone(), message };
-        let payload = match body {
-            Some(v) => serde_json::to_vec(v).map_err(|e| io(format!("request body: {e}")))?,
-            None => Vec::new(),
-        };
+        let has_body = payload.is_some();
         let mut builder = Request::builder()
             .method(method)
             .uri(path)
             .header("host", "localhost")
             .header("accept", "application/json");
-        if body.is_some() {
+        if has_body {
             builder = builder.header("content-type", "application/json");
         }
         let request =
-            builder.body(Full::new(Bytes::from(payload))).map_err(|e| AgentError::Request {
-                method: method.to_string(),
-                path: spiderpool_core::name::shown(path),
-                message: format!("{e} (the request URI has {} bytes)", path.len()),
+            builder.body(Full::new(Bytes::from(payload.unwrap_or_default()))).map_err(|e| {
+                AgentError::Request {
+                    method: method.to_string(),
+                    path: spiderpool_core::name::shown(path),
+                    message: format!("{e} (the request URI has {} bytes)", path.len()),
+                }
             })?;
         let socket = self.socket.clone();
         let reusable = self.sender.take().filter(|s| !s.is_closed());
@@ -212,43 +155,9 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Read, Write};
-    use std::os::unix::net::UnixListener;
-
+    use super::super::fake::serve_once;
+    use super::super::request_json;
     use super::*;
-
-    fn serve_once(reply: &'static str) -> (tempdir::Dir, std::thread::JoinHandle<String>) {
-        let dir = tempdir::Dir::new();
-        let path = dir.0.join("agent.sock");
-        let listener = UnixListener::bind(&path).unwrap();
-        let handle = std::thread::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
-            let mut buf = vec![0u8; 4096];
-            let n = s.read(&mut buf).unwrap();
-            s.write_all(reply.as_bytes()).unwrap();
-            String::from_utf8_lossy(&buf[..n]).into_owned()
-        });
-        (dir, handle)
-    }
-
-    mod tempdir {
-        pub struct Dir(pub std::path::PathBuf);
-        impl Dir {
-            pub fn new() -> Self {
-                static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-                let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let p =
-                    std::env::temp_dir().join(format!("sp-agent-test-{}-{n}", std::process::id()));
-                std::fs::create_dir_all(&p).unwrap();
-                Dir(p)
-            }
-        }
-        impl Drop for Dir {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_dir_all(&self.0);
-            }
-        }
-    }
 
     #[test]
     fn no_socket_means_no_agent() {

@@ -1,0 +1,72 @@
+//! `spiderpool-k8s` is the Kubernetes adapter of spiderpool-rs.
+//!
+//! It carries the core's `spiderpool.spidernet.io/v2beta1` model to and from a
+//! Kubernetes API server:
+//!
+//! - [`crd`]: the six CustomResourceDefinitions, generated from the core model's
+//!   types (their `schemars::JsonSchema`, behind spiderpool-core's `schema`
+//!   feature) plus Spiderpool's names, printer columns and validation, and the
+//!   Multus `NetworkAttachmentDefinition` CRD for test clusters;
+//! - [`KubeObject`]: a core kind as a `kube::Resource` (k8s-openapi metadata
+//!   around the core's spec and status), with lossless conversion to and from
+//!   the core type, for `kube::Api`, watchers and reflectors;
+//! - [`store`]: the Kubernetes store — the core's `PoolStore` and
+//!   `EndpointStore` over the API server, with caches from watches,
+//!   compare-and-swap writes and group commit ([`KubeStore`]);
+//! - `testing` (feature `testing`): a harness for tests against a real API
+//!   server.
+//!
+//! What it deliberately does not do: decide anything. Which pool a pod gets,
+//! which address is freed, what admission answers — all of that stays in
+//! `spiderpool-core`; this crate gathers facts and writes.
+//!
+//! Kubernetes versions: the types come from k8s-openapi's `v1_33` API, but only
+//! objects and fields that also exist in Kubernetes 1.20 are used (the CRDs are
+//! `apiextensions.k8s.io/v1` without CEL rules or selectable fields), so
+//! everything here works on a 1.20 API server as well as a current one.
+
+pub mod crd;
+mod kind;
+pub mod meta;
+mod object;
+pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use kind::{Absent, Kind};
+pub use object::{
+    CoordinatorObject, EndpointObject, IPPoolObject, KubeObject, MultusConfigObject,
+    ReservedIPObject, SubnetObject,
+};
+pub use store::{CommitMode, KubeStore, KubeStoreOptions, RejectedObject, StoreStats};
+
+/// Errors of the Kubernetes adapter.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A metadata timestamp of a core object is not an RFC 3339 time.
+    #[error("{field}: {value:?} is not an RFC 3339 time: {message}")]
+    Timestamp {
+        /// The field, e.g. `metadata.creationTimestamp`.
+        field: &'static str,
+        /// The value found.
+        value: String,
+        /// Why it does not parse.
+        message: String,
+    },
+    /// A generated CRD schema could not be built (a bug in the generator or in
+    /// the core model's schema attributes; the tests catch it).
+    #[error("CRD schema for {kind}: {message}")]
+    Schema {
+        /// The kind whose schema failed.
+        kind: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+    /// A request to the API server failed.
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
+}
+
+/// Result with the crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
