@@ -1,15 +1,30 @@
 //! The spiderpool-rs executables and the code behind them.
 //!
-//! Today this crate builds one binary, `spiderpoolctl`, whose commands live in
-//! the [`ctl`] library module so that they can be tested in-process and reused;
-//! `src/bin/spiderpoolctl.rs` is a thin `main`. Later issues add the other
-//! executables here (`spiderpool` IPAM plugin, `coordinator`, `spiderpool-agent`,
-//! `spiderpool-controller`).
+//! This crate builds `spiderpool` (the IPAM plugin), `coordinator` (the route
+//! plugin), `spiderpool-agent` (the node daemon behind both) and
+//! `spiderpoolctl` (the CLI). `src/bin/*.rs` are thin `main`s; the code lives
+//! in library modules so it can be tested in-process:
 //!
-//! What it deliberately does not do: decide anything about Spiderpool resources.
-//! Admission (defaulting and validation) and SpiderMultusConfig rendering are
-//! pure functions of `spiderpool-core`; this crate reads files, calls them and
-//! prints the results.
+//! - [`cni`]: the shared CNI plumbing of both plugins (environment and stdin,
+//!   dispatch, error JSON and exit codes, the plugin log);
+//! - [`ipam`]: the `spiderpool` IPAM plugin (agent calls, probes, DEL journal);
+//! - [`coordinator`]: the `coordinator` plugin (views, plan, apply, CHECK);
+//! - [`agent`]: the agent server, generic over its backend (pools, endpoints,
+//!   pod facts, SpiderCoordinator), its routes, limits, socket and metrics;
+//! - [`agent_client`]: the typed client of the agent API both plugins and
+//!   `spiderpoolctl` use;
+//! - [`journal`]: the release journal's files, shared by the plugin that
+//!   writes them and the agent that replays them;
+//! - [`store`]: the embedded store (redb), the agent's default backend;
+//! - [`ctl`]: `spiderpoolctl`'s commands;
+//! - [`file_mode`]: the modes of the agent's files and directories.
+//!
+//! What it deliberately does not do: decide anything about Spiderpool
+//! resources. Selection, allocation, release rules, pod facts, admission,
+//! SpiderMultusConfig rendering and route planning are pure functions of
+//! `spiderpool-core`; this crate reads files, sockets and namespaces, calls
+//! them and reports the results. No executable's module imports another's:
+//! they meet in `agent_client`, `journal` and `cni`.
 
 pub mod agent;
 pub mod agent_client;

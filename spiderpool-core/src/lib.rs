@@ -20,7 +20,16 @@
 //!   agent, its clients and other CNIs;
 //! - [`selection`]: candidate pools per NIC and family, in Spiderpool's precedence;
 //! - [`allocator`] and [`store`]: allocation and release over a compare-and-swap
-//!   store contract, with an in-memory store.
+//!   store contract, with an in-memory store, the release decision and the
+//!   finalizer semantics of deletion;
+//! - [`admission`]: defaulting and validation of every kind for CREATE, UPDATE
+//!   and DELETE, with Kubernetes-style rejections;
+//! - [`multus`]: SpiderMultusConfig → Multus NetworkAttachmentDefinition;
+//! - [`cni`]: CNI spec types (netconf, results 0.3.0–1.1.0, errors, `CNI_ARGS`);
+//! - [`coordinator`]: the coordinator's config, defaults and precedence, its
+//!   route plans for ADD and DEL, the present/missing matcher of CHECK and the
+//!   simulator;
+//! - [`error`]: the crate-wide error enum wrapping each module's typed error.
 //!
 //! What it deliberately does not do: talk to Kubernetes, netlink, files, sockets or
 //! clocks. There is no tokio, kube, rtnetlink or nix in its dependency tree. Time,

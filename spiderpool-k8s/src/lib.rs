@@ -10,6 +10,7 @@
 //! - [`KubeObject`]: a core kind as a `kube::Resource` (k8s-openapi metadata
 //!   around the core's spec and status), with lossless conversion to and from
 //!   the core type, for `kube::Api`, watchers and reflectors;
+//! - [`meta`]: conversion between the core's `ObjectMeta` and k8s-openapi's;
 //! - [`store`]: the Kubernetes store — the core's `PoolStore` and
 //!   `EndpointStore` over the API server, with caches from watches,
 //!   compare-and-swap writes and group commit ([`KubeStore`]);
