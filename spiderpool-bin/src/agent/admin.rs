@@ -193,11 +193,49 @@ fn object_names(obj: &Value) -> (String, Option<String>) {
     (name, ns)
 }
 
+/// `PUT` of one object (`index`: its place in a list, for messages): every
+/// kind's name rule, then admission and the store for Spiderpool kinds, a
+/// plain put for the others.
 async fn apply_one<S: AgentStore>(
     agent: &Agent<S>,
     mut obj: Value,
     index: Option<usize>,
 ) -> Result<ObjectOutcome, ApiError> {
+    let target = identify(&mut obj, index)?;
+    let store = agent.store();
+    if !KINDS.contains(&target.info.kind) {
+        let key = ObjectKey::new(target.info.kind, &target.namespace, &target.name);
+        let existed = store.get_object(&key).await.map_err(storage)?.is_some();
+        store.put_object(&key, obj).await.map_err(storage)?;
+        return Ok(outcome(target.info.kind, &target.namespace, &target.name, existed));
+    }
+    let (res, op) = admit(agent, &target, obj).await?;
+    store_resource(store, &target, res).await?;
+    let Target { info, namespace, name, .. } = &target;
+    tracing::info!(kind = info.kind, namespace = %namespace, name = %name, ?op, "applied");
+    Ok(outcome(info.kind, namespace, name, op == Operation::Update))
+}
+
+/// Which object a `PUT` item is: its kind and identity.
+#[derive(Debug)]
+struct Target {
+    /// The kind, resolved from any of its names.
+    info: &'static KindInfo,
+    /// `kind` as written, for messages.
+    kind_name: String,
+    /// `metadata.namespace` (`default` when unset), empty for cluster-scoped
+    /// kinds.
+    namespace: String,
+    /// `metadata.name`.
+    name: String,
+}
+
+/// The identity of a `PUT` item, checked as the API server does before
+/// anything else: `kind` known, `metadata.name` set, every kind's name rule
+/// (ours and Kubernetes' Pod, Namespace, Node, ...). A namespaced object gets
+/// its namespace written into `metadata`. SpiderEndpoints are refused: the
+/// agent writes them. `index` is the item's place in a list, for messages.
+fn identify(obj: &mut Value, index: Option<usize>) -> Result<Target, ApiError> {
     let field = |f: &str| match index {
         Some(i) => format!("items[{i}].{f}"),
         None => f.to_string(),
@@ -206,21 +244,18 @@ async fn apply_one<S: AgentStore>(
         return Err(ApiError::bad_request(format!("{}: required", field("kind"))));
     };
     let info = kind::lookup(&kind_name).ok_or_else(|| unknown_kind(&field("kind"), &kind_name))?;
-    let (name, ns) = object_names(&obj);
+    let (name, ns) = object_names(obj);
     if name.is_empty() {
         return Err(ApiError::bad_request(format!("{}: required", field("metadata.name"))));
     }
     let namespace =
         if info.namespaced { ns.unwrap_or_else(|| "default".into()) } else { String::new() };
-    // As the API server, before anything else: every kind, ours and
-    // Kubernetes' (Pod, Namespace, Node, ...), has a name rule.
     check_names(info.kind, &name, Some(&namespace), info.namespaced).map_err(|r| rejection(&r))?;
     if info.namespaced
         && let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut)
     {
         meta.insert("namespace".into(), Value::String(namespace.clone()));
     }
-    let store = agent.store();
     if info.kind == SpiderEndpoint::KIND {
         return Err(ApiError::message(
             StatusCode::FORBIDDEN,
@@ -230,32 +265,41 @@ async fn apply_one<S: AgentStore>(
             ),
         ));
     }
-    if !KINDS.contains(&info.kind) {
-        let existed = store
-            .get_object(&ObjectKey::new(info.kind, &namespace, &name))
-            .await
-            .map_err(storage)?
-            .is_some();
-        store
-            .put_object(&ObjectKey::new(info.kind, &namespace, &name), obj)
-            .await
-            .map_err(storage)?;
-        return Ok(outcome(info.kind, &namespace, &name, existed));
-    }
-    if info.kind == SpiderIPPool::KIND
+    Ok(Target { info, kind_name, namespace, name })
+}
+
+/// A Spiderpool object through admission: decoded (a pool's `status` dropped:
+/// allocation records are the agent's, a status subresource in Kubernetes),
+/// the stored deletion state carried ([`carry_deletion`]), mutated and
+/// validated against the stored objects. Returns it with the operation.
+async fn admit<S: AgentStore>(
+    agent: &Agent<S>,
+    target: &Target,
+    mut obj: Value,
+) -> Result<(Resource, Operation), ApiError> {
+    if target.info.kind == SpiderIPPool::KIND
         && let Some(o) = obj.as_object_mut()
     {
-        // Allocation records are the agent's (a status subresource in Kubernetes).
         o.remove("status");
     }
     let mut res = Resource::from_value(obj)
-        .map_err(|e| ApiError::bad_request(format!("{kind_name} {name}: {e}")))?;
-    let old = current(store, info.kind, &namespace, &name).await?;
+        .map_err(|e| ApiError::bad_request(format!("{} {}: {e}", target.kind_name, target.name)))?;
+    let store = agent.store();
+    let old = current(store, target.info.kind, &target.namespace, &target.name).await?;
     let op = if old.is_some() { Operation::Update } else { Operation::Create };
-    // As the API server: a create starts no deletion, an update neither
-    // starts nor clears one (admission then refuses to change a terminating
-    // pool or subnet).
-    match &old {
+    carry_deletion(&mut res, old.as_ref());
+    let existing = existing(store).await?;
+    let ctx = Context { settings: &agent.config().admission, existing: &existing };
+    admission::mutate(&mut res, op, &ctx).map_err(|r| rejection(&r))?;
+    admission::validate(op, Some(&res), old.as_ref(), &ctx).map_err(|r| rejection(&r))?;
+    Ok((res, op))
+}
+
+/// As the API server: a create starts no deletion, an update neither starts
+/// nor clears one (admission then refuses to change a terminating pool or
+/// subnet).
+fn carry_deletion(res: &mut Resource, old: Option<&Resource>) {
+    match old {
         Some(old) => deletion::keep_deletion(res.metadata_mut(), old.metadata()),
         None => {
             let meta = res.metadata_mut();
@@ -263,10 +307,17 @@ async fn apply_one<S: AgentStore>(
             meta.deletion_grace_period_seconds = None;
         }
     }
-    let existing = existing(store).await?;
-    let ctx = Context { settings: &agent.config().admission, existing: &existing };
-    admission::mutate(&mut res, op, &ctx).map_err(|r| rejection(&r))?;
-    admission::validate(op, Some(&res), old.as_ref(), &ctx).map_err(|r| rejection(&r))?;
+}
+
+/// Writes an admitted object: pools and reserved IPs through their store
+/// methods, the other kinds as JSON; a SpiderMultusConfig also stores the
+/// NetworkAttachmentDefinition it renders, as the controller does.
+async fn store_resource<S: AgentStore>(
+    store: &S,
+    target: &Target,
+    res: Resource,
+) -> Result<(), ApiError> {
+    let Target { info, namespace, name, .. } = target;
     match res {
         Resource::IPPool(pool) => {
             store.apply_pool(pool).await.map_err(|e| match e {
@@ -281,28 +332,39 @@ async fn apply_one<S: AgentStore>(
         }
         other => {
             if let Resource::MultusConfig(smc) = &other {
-                let nad = multus::render(smc).map_err(|e| {
-                    ApiError::message(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        format!("SpiderMultusConfig {namespace}/{name}: {e}"),
-                    )
-                })?;
-                let nad_name = nad.metadata.name.clone().unwrap_or_else(|| name.clone());
-                let nad_value = serde_json::to_value(&nad).map_err(storage)?;
-                store
-                    .put_object(&ObjectKey::new(NAD_KIND, &namespace, &nad_name), nad_value)
-                    .await
-                    .map_err(storage)?;
+                store_rendered_nad(store, smc, namespace, name).await?;
             }
             let value = other.to_value().map_err(storage)?;
             store
-                .put_object(&ObjectKey::new(info.kind, &namespace, &name), value)
+                .put_object(&ObjectKey::new(info.kind, namespace, name), value)
                 .await
                 .map_err(storage)?;
         }
     }
-    tracing::info!(kind = info.kind, namespace = %namespace, name = %name, ?op, "applied");
-    Ok(outcome(info.kind, &namespace, &name, old.is_some()))
+    Ok(())
+}
+
+/// Renders `smc` and stores the NetworkAttachmentDefinition (named as the
+/// rendering says, else after the SpiderMultusConfig).
+async fn store_rendered_nad<S: AgentStore>(
+    store: &S,
+    smc: &SpiderMultusConfig,
+    namespace: &str,
+    name: &str,
+) -> Result<(), ApiError> {
+    let nad = multus::render(smc).map_err(|e| {
+        ApiError::message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("SpiderMultusConfig {namespace}/{name}: {e}"),
+        )
+    })?;
+    let nad_name = nad.metadata.name.clone().unwrap_or_else(|| name.to_owned());
+    let nad_value = serde_json::to_value(&nad).map_err(storage)?;
+    store
+        .put_object(&ObjectKey::new(NAD_KIND, namespace, &nad_name), nad_value)
+        .await
+        .map_err(storage)?;
+    Ok(())
 }
 
 fn outcome(kind: &str, namespace: &str, name: &str, existed: bool) -> ObjectOutcome {
@@ -508,3 +570,7 @@ fn gone(result: Result<bool, StoreError>) -> Result<Deletion, ApiError> {
         false => Ok(Deletion::NotFound),
     }
 }
+
+#[cfg(test)]
+#[path = "admin_tests.rs"]
+mod tests;

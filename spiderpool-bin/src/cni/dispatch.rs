@@ -92,103 +92,176 @@ fn get(env: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
 
 /// Everything but the error printing: `Ok(Some(json))` to print, `Ok(None)`
 /// for silent success. Sets `reply_version` once the config's version is known.
+/// The steps are [`run`]'s, in its order.
 fn dispatch<P: Plugin>(
     plugin: &P,
     env: &impl Fn(&str) -> Option<String>,
-    mut stdin: impl Read,
+    stdin: impl Read,
     reply_version: &mut String,
 ) -> Result<Option<serde_json::Value>, CniError> {
-    let Some(cmd_text) = get(env, CNI_COMMAND) else {
-        return Err(CniError::invalid_env(CNI_COMMAND, None, "required but not set"));
-    };
-    let Some(command) = Command::parse(&cmd_text) else {
-        return Err(CniError::invalid_env(
-            CNI_COMMAND,
-            Some(&cmd_text),
-            "unknown command (ADD, DEL, CHECK, GC, STATUS, VERSION)",
-        ));
-    };
+    let command = command_from_env(env)?;
     if command == Command::Version {
-        let info = VersionInfo::new(plugin.supported_versions());
-        return serde_json::to_value(info)
-            .map(Some)
-            .map_err(|e| CniError::Io { what: "VERSION output".into(), reason: e.to_string() });
+        return version_reply(plugin).map(Some);
     }
-
-    let container_id = get(env, CNI_CONTAINERID);
-    let netns = get(env, CNI_NETNS);
-    let ifname = get(env, CNI_IFNAME);
-    let mut missing = Vec::new();
-    if command.is_per_attachment() {
-        if container_id.is_none() {
-            missing.push(CNI_CONTAINERID);
-        }
-        if netns.is_none() && command != Command::Del {
-            missing.push(CNI_NETNS);
-        }
-        if ifname.is_none() {
-            missing.push(CNI_IFNAME);
-        }
-    }
-    if !missing.is_empty() {
-        return Err(CniError::invalid_env(
-            &missing.join(","),
-            None,
-            format!("required for {} but not set", command.as_str()),
-        ));
-    }
-
-    let mut raw_config = Vec::new();
-    stdin
-        .read_to_end(&mut raw_config)
-        .map_err(|e| CniError::Io { what: "stdin".into(), reason: e.to_string() })?;
+    let attachment = AttachmentEnv::read(env);
+    attachment.require(command)?;
+    let raw_config = read_stdin(stdin)?;
     let config = NetConf::from_slice(&raw_config)?;
     let version = config.version(plugin.supported_versions())?;
     *reply_version = version.to_string();
-    let min = match command {
-        Command::Check => Some(Version::V0_4_0),
-        Command::Gc | Command::Status => Some(Version::V1_1_0),
-        _ => None,
-    };
-    if let Some(min) = min.filter(|m| version < *m) {
-        return Err(CniError::IncompatibleVersion {
-            field: "cniVersion".into(),
-            version: config.cni_version.clone(),
-            reason: format!("{} needs cniVersion {min} or later", command.as_str()),
-        });
-    }
-
-    let (container_id, netns, ifname) = if command.is_per_attachment() {
-        let id = container_id.unwrap_or_default();
-        validate_container_id(&id)?;
-        let name = ifname.unwrap_or_default();
-        validate_ifname(&name)?;
-        (id, netns, name)
-    } else {
-        (String::new(), None, String::new())
-    };
+    check_min_version(command, version, &config.cni_version)?;
+    let (container_id, netns, ifname) = attachment.validated(command)?;
     let args = CniArgs::parse(&get(env, spiderpool_core::cni::args::CNI_ARGS).unwrap_or_default())?;
-    let path = get(env, CNI_PATH)
-        .map(|p| p.split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect())
-        .unwrap_or_default();
-
     let req = CniRequest {
         command,
         container_id,
         netns,
         ifname,
         args,
-        path,
+        path: cni_path(env),
         config,
         raw_config,
         version,
     };
+    invoke(plugin, &req)
+}
+
+/// Step 1: `CNI_COMMAND`, set and known.
+fn command_from_env(env: &impl Fn(&str) -> Option<String>) -> Result<Command, CniError> {
+    let Some(cmd_text) = get(env, CNI_COMMAND) else {
+        return Err(CniError::invalid_env(CNI_COMMAND, None, "required but not set"));
+    };
+    Command::parse(&cmd_text).ok_or_else(|| {
+        CniError::invalid_env(
+            CNI_COMMAND,
+            Some(&cmd_text),
+            "unknown command (ADD, DEL, CHECK, GC, STATUS, VERSION)",
+        )
+    })
+}
+
+/// VERSION's answer: the versions the plugin supports.
+fn version_reply<P: Plugin>(plugin: &P) -> Result<serde_json::Value, CniError> {
+    serde_json::to_value(VersionInfo::new(plugin.supported_versions()))
+        .map_err(|e| CniError::Io { what: "VERSION output".into(), reason: e.to_string() })
+}
+
+/// The per-attachment variables, as the runtime set them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct AttachmentEnv {
+    /// `CNI_CONTAINERID`.
+    container_id: Option<String>,
+    /// `CNI_NETNS`.
+    netns: Option<String>,
+    /// `CNI_IFNAME`.
+    ifname: Option<String>,
+}
+
+impl AttachmentEnv {
+    fn read(env: &impl Fn(&str) -> Option<String>) -> Self {
+        Self {
+            container_id: get(env, CNI_CONTAINERID),
+            netns: get(env, CNI_NETNS),
+            ifname: get(env, CNI_IFNAME),
+        }
+    }
+
+    /// The variables `command` needs that are not set: `CNI_CONTAINERID` and
+    /// `CNI_IFNAME` for ADD, DEL and CHECK, `CNI_NETNS` for ADD and CHECK.
+    fn missing(&self, command: Command) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        if command.is_per_attachment() {
+            if self.container_id.is_none() {
+                missing.push(CNI_CONTAINERID);
+            }
+            if self.netns.is_none() && command != Command::Del {
+                missing.push(CNI_NETNS);
+            }
+            if self.ifname.is_none() {
+                missing.push(CNI_IFNAME);
+            }
+        }
+        missing
+    }
+
+    /// Step 2: one error naming every variable [`missing`](Self::missing).
+    fn require(&self, command: Command) -> Result<(), CniError> {
+        let missing = self.missing(command);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(CniError::invalid_env(
+            &missing.join(","),
+            None,
+            format!("required for {} but not set", command.as_str()),
+        ))
+    }
+
+    /// Step 5: container ID, netns and interface name of a per-attachment
+    /// command, the ID and name well formed; empty for GC and STATUS.
+    fn validated(self, command: Command) -> Result<(String, Option<String>, String), CniError> {
+        if !command.is_per_attachment() {
+            return Ok((String::new(), None, String::new()));
+        }
+        let id = self.container_id.unwrap_or_default();
+        validate_container_id(&id)?;
+        let name = self.ifname.unwrap_or_default();
+        validate_ifname(&name)?;
+        Ok((id, self.netns, name))
+    }
+}
+
+/// Step 3: stdin, as received.
+fn read_stdin(mut stdin: impl Read) -> Result<Vec<u8>, CniError> {
+    let mut raw_config = Vec::new();
+    stdin
+        .read_to_end(&mut raw_config)
+        .map_err(|e| CniError::Io { what: "stdin".into(), reason: e.to_string() })?;
+    Ok(raw_config)
+}
+
+/// The oldest `cniVersion` a command exists in: CHECK 0.4.0, GC and STATUS
+/// 1.1.0; the others are in every version.
+fn min_version(command: Command) -> Option<Version> {
     match command {
-        Command::Add => plugin.add(&req).map(|r| Some(r.to_json(version))),
-        Command::Del => plugin.del(&req).map(|()| None),
-        Command::Check => plugin.check(&req).map(|()| None),
-        Command::Gc => plugin.gc(&req).map(|()| None),
-        Command::Status => plugin.status(&req).map(|()| None),
+        Command::Check => Some(Version::V0_4_0),
+        Command::Gc | Command::Status => Some(Version::V1_1_0),
+        _ => None,
+    }
+}
+
+/// Step 4: the config's version (`version`, written as `cni_version`) is recent
+/// enough for `command`.
+fn check_min_version(
+    command: Command,
+    version: Version,
+    cni_version: &str,
+) -> Result<(), CniError> {
+    match min_version(command).filter(|m| version < *m) {
+        Some(min) => Err(CniError::IncompatibleVersion {
+            field: "cniVersion".into(),
+            version: cni_version.to_owned(),
+            reason: format!("{} needs cniVersion {min} or later", command.as_str()),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// `CNI_PATH` split on `:`, empty items dropped (empty when unset).
+fn cni_path(env: &impl Fn(&str) -> Option<String>) -> Vec<PathBuf> {
+    get(env, CNI_PATH)
+        .map(|p| p.split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect())
+        .unwrap_or_default()
+}
+
+/// Step 6: the plugin runs; ADD's result is printed in the config's version.
+fn invoke<P: Plugin>(plugin: &P, req: &CniRequest) -> Result<Option<serde_json::Value>, CniError> {
+    match req.command {
+        Command::Add => plugin.add(req).map(|r| Some(r.to_json(req.version))),
+        Command::Del => plugin.del(req).map(|()| None),
+        Command::Check => plugin.check(req).map(|()| None),
+        Command::Gc => plugin.gc(req).map(|()| None),
+        Command::Status => plugin.status(req).map(|()| None),
         Command::Version => Ok(None),
     }
 }

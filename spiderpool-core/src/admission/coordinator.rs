@@ -82,110 +82,139 @@ pub fn normalize_coordinator_spec(spec: &mut CoordinatorSpec) {
 /// (`spec` for a SpiderCoordinator, `spec.coordinator` in a
 /// SpiderMultusConfig); `require_pod_cidr_type` makes `podCIDRType` and
 /// `podRPFilter` required (true for a SpiderCoordinator, as in Go).
+///
+/// One check per field, in the order of the fields; each reports at most one
+/// error per value, so every problem is listed.
 pub fn validate_coordinator_spec(
     spec: &CoordinatorSpec,
     path: &str,
     require_pod_cidr_type: bool,
 ) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    let field = |name: &str| format!("{path}.{name}");
-
-    if let Some(mode) = &spec.mode
-        && mode.parse::<CoordinatorMode>().is_err()
-    {
-        errs.push(FieldError::not_supported(field("mode"), mode, CoordinatorMode::WIRE_VALUES));
-    }
-
-    match &spec.pod_cidr_type {
-        None if require_pod_cidr_type => errs.push(FieldError::required(
-            field("podCIDRType"),
-            supported_message(PodCidrType::WIRE_VALUES),
-        )),
-        Some(t) if t.parse::<PodCidrType>().is_err() => {
-            errs.push(FieldError::not_supported(field("podCIDRType"), t, PodCidrType::WIRE_VALUES));
-        }
-        _ => {}
-    }
-
-    for (i, cidr) in spec.hijack_cidr.iter().enumerate() {
-        if let Err(e) = ip::normalize_ip_or_cidr(cidr) {
-            errs.push(FieldError::invalid(format!("{path}.hijackCIDR[{i}]"), cidr, e.to_string()));
-        }
-    }
-
+    errs.extend(mode_error(path, spec.mode.as_deref()));
+    errs.extend(pod_cidr_type_error(path, spec.pod_cidr_type.as_deref(), require_pod_cidr_type));
+    errs.extend(hijack_cidr_errors(path, &spec.hijack_cidr));
     for (i, route) in spec.policy_routes.iter().enumerate() {
         errs.extend(validate_policy_route(&format!("{path}.policyRoutes[{i}]"), route));
     }
+    errs.extend(mac_prefix_error(path, spec.pod_mac_prefix.as_deref()));
+    errs.extend(default_route_nic_error(path, spec.pod_default_route_nic.as_deref()));
+    errs.extend(host_rule_table_error(path, spec.host_rule_table));
+    errs.extend(pod_rp_filter_error(path, spec.pod_rp_filter, require_pod_cidr_type));
+    errs.extend(tx_queue_len_error(path, spec.tx_queue_len));
+    errs.extend(veth_link_address_error(path, spec.veth_link_address.as_deref()));
+    errs.extend(veth_mtu_error(path, spec.veth_mtu));
+    errs
+}
 
-    if let Some(prefix) = spec.pod_mac_prefix.as_deref()
-        && !prefix.is_empty()
-        && let Err(message) = check_mac_prefix(prefix)
-    {
-        errs.push(FieldError::invalid(field("podMACPrefix"), prefix, message));
-    }
+/// `mode`: one of [`CoordinatorMode::WIRE_VALUES`] when set.
+fn mode_error(path: &str, mode: Option<&str>) -> Option<FieldError> {
+    let mode = mode?;
+    mode.parse::<CoordinatorMode>().is_err().then(|| {
+        FieldError::not_supported(format!("{path}.mode"), mode, CoordinatorMode::WIRE_VALUES)
+    })
+}
 
-    if let Some(nic) = spec.pod_default_route_nic.as_deref()
-        && !nic.is_empty()
-        && let Err(message) = check_interface_name(nic)
-    {
-        errs.push(FieldError::invalid(field("podDefaultRouteNIC"), nic, message));
-    }
-
-    if let Some(table) = spec.host_rule_table {
-        if table <= 0 || table > i64::from(u32::MAX) {
-            errs.push(FieldError::invalid(
-                field("hostRuleTable"),
-                table,
-                "must be between 1 and 4294967295",
-            ));
-        } else if RESERVED_ROUTE_TABLES.contains(&table) {
-            errs.push(FieldError::invalid(
-                field("hostRuleTable"),
-                table,
-                "must not be one of the kernel's tables 253 (default), 254 (main) or 255 (local)",
-            ));
+/// `podCIDRType`: one of [`PodCidrType::WIRE_VALUES`]; required when `required`.
+fn pod_cidr_type_error(path: &str, value: Option<&str>, required: bool) -> Option<FieldError> {
+    let field = format!("{path}.podCIDRType");
+    match value {
+        None if required => {
+            Some(FieldError::required(field, supported_message(PodCidrType::WIRE_VALUES)))
         }
+        Some(t) if t.parse::<PodCidrType>().is_err() => {
+            Some(FieldError::not_supported(field, t, PodCidrType::WIRE_VALUES))
+        }
+        _ => None,
     }
+}
 
-    match spec.pod_rp_filter {
-        None if require_pod_cidr_type => errs.push(FieldError::required(
-            field("podRPFilter"),
+/// `hijackCIDR`: every item an IP or CIDR, one error per bad item.
+fn hijack_cidr_errors(path: &str, cidrs: &[String]) -> Vec<FieldError> {
+    cidrs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, cidr)| {
+            ip::normalize_ip_or_cidr(cidr).err().map(|e| {
+                FieldError::invalid(format!("{path}.hijackCIDR[{i}]"), cidr, e.to_string())
+            })
+        })
+        .collect()
+}
+
+/// `podMACPrefix`: when non-empty, two hex bytes with a unicast first byte.
+fn mac_prefix_error(path: &str, prefix: Option<&str>) -> Option<FieldError> {
+    let prefix = prefix.filter(|p| !p.is_empty())?;
+    let message = check_mac_prefix(prefix).err()?;
+    Some(FieldError::invalid(format!("{path}.podMACPrefix"), prefix, message))
+}
+
+/// `podDefaultRouteNIC`: when non-empty, a valid interface name.
+fn default_route_nic_error(path: &str, nic: Option<&str>) -> Option<FieldError> {
+    let nic = nic.filter(|n| !n.is_empty())?;
+    let message = check_interface_name(nic).err()?;
+    Some(FieldError::invalid(format!("{path}.podDefaultRouteNIC"), nic, message))
+}
+
+/// `hostRuleTable`: a kernel table id (1..=4294967295) other than the kernel's
+/// own tables ([`RESERVED_ROUTE_TABLES`]).
+fn host_rule_table_error(path: &str, table: Option<i64>) -> Option<FieldError> {
+    let table = table?;
+    let message = if table <= 0 || table > i64::from(u32::MAX) {
+        "must be between 1 and 4294967295"
+    } else if RESERVED_ROUTE_TABLES.contains(&table) {
+        "must not be one of the kernel's tables 253 (default), 254 (main) or 255 (local)"
+    } else {
+        return None;
+    };
+    Some(FieldError::invalid(format!("{path}.hostRuleTable"), table, message))
+}
+
+/// `podRPFilter`: 0, 1, 2 or negative (leave it); required when `required`.
+fn pod_rp_filter_error(path: &str, filter: Option<i64>, required: bool) -> Option<FieldError> {
+    let field = format!("{path}.podRPFilter");
+    match filter {
+        None if required => Some(FieldError::required(
+            field,
             "supported values: \"0\", \"1\", \"2\", or negative to leave it",
         )),
-        Some(f) if f > 2 => {
-            errs.push(FieldError::not_supported(field("podRPFilter"), f, &POD_RP_FILTER_VALUES));
-        }
-        _ => {}
+        Some(f) if f > 2 => Some(FieldError::not_supported(field, f, &POD_RP_FILTER_VALUES)),
+        _ => None,
     }
+}
 
-    if let Some(len) = spec.tx_queue_len {
-        if len < 0 {
-            errs.push(FieldError::invalid(field("txQueueLen"), len, "must not be negative"));
-        } else if len > i64::from(u32::MAX) {
-            errs.push(FieldError::invalid(field("txQueueLen"), len, "must be at most 4294967295"));
-        }
+/// `txQueueLen`: 0..=4294967295.
+fn tx_queue_len_error(path: &str, len: Option<i64>) -> Option<FieldError> {
+    let len = len?;
+    let message = if len < 0 {
+        "must not be negative"
+    } else if len > i64::from(u32::MAX) {
+        "must be at most 4294967295"
+    } else {
+        return None;
+    };
+    Some(FieldError::invalid(format!("{path}.txQueueLen"), len, message))
+}
+
+/// `vethLinkAddress`: when non-empty, an IPv4 link-local address.
+fn veth_link_address_error(path: &str, addr: Option<&str>) -> Option<FieldError> {
+    let addr = addr.filter(|a| !a.is_empty())?;
+    let message = check_veth_link_address(addr).err()?;
+    Some(FieldError::invalid(format!("{path}.vethLinkAddress"), addr, message))
+}
+
+/// `vethMTU`: [`MIN_VETH_MTU`]..=[`MAX_VETH_MTU`].
+fn veth_mtu_error(path: &str, mtu: Option<i64>) -> Option<FieldError> {
+    let mtu = mtu?;
+    let field = format!("{path}.vethMTU");
+    if mtu <= 0 {
+        Some(FieldError::invalid(field, mtu, "must be greater than 0"))
+    } else if !(MIN_VETH_MTU..=MAX_VETH_MTU).contains(&mtu) {
+        let message = format!("must be between {MIN_VETH_MTU} and {MAX_VETH_MTU}");
+        Some(FieldError::invalid(field, mtu, message))
+    } else {
+        None
     }
-
-    if let Some(addr) = spec.veth_link_address.as_deref()
-        && !addr.is_empty()
-        && let Err(message) = check_veth_link_address(addr)
-    {
-        errs.push(FieldError::invalid(field("vethLinkAddress"), addr, message));
-    }
-
-    if let Some(mtu) = spec.veth_mtu {
-        if mtu <= 0 {
-            errs.push(FieldError::invalid(field("vethMTU"), mtu, "must be greater than 0"));
-        } else if !(MIN_VETH_MTU..=MAX_VETH_MTU).contains(&mtu) {
-            errs.push(FieldError::invalid(
-                field("vethMTU"),
-                mtu,
-                format!("must be between {MIN_VETH_MTU} and {MAX_VETH_MTU}"),
-            ));
-        }
-    }
-
-    errs
 }
 
 fn supported_message(values: &[&str]) -> String {

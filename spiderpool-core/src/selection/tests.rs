@@ -1,7 +1,9 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::*;
-use crate::model::LabelSelector;
+use crate::model::{LabelSelector, SpiderIPPool};
+use crate::pod::{NamespaceFacts, NodeFacts, PodFacts};
 use crate::store::contract::pool;
 
 fn pools() -> Vec<Arc<SpiderIPPool>> {

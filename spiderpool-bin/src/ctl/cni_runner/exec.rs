@@ -4,7 +4,8 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -79,11 +80,52 @@ pub fn exec(
     config: &Value,
     timeout: Option<Duration>,
 ) -> Result<Value, ChainError> {
-    let exec_err = |reason: String| ChainError::Exec {
+    let exec_err = |e: std::io::Error| ChainError::Exec {
         plugin: plugin.clone(),
         binary: binary.to_path_buf(),
-        reason,
+        reason: e.to_string(),
     };
+    let mut child = plugin_command(binary, inv, cni_path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(exec_err)?;
+    let writer = feed_stdin(&mut child, config.to_string().into_bytes());
+    let out_reader = drain(child.stdout.take());
+    let err_reader = drain(child.stderr.take());
+    let exit = match wait_within(&mut child, timeout).map_err(exec_err)? {
+        Waited::Exited(status) => status,
+        Waited::TimedOut(limit) => {
+            // The readers are left behind: a grandchild may still hold the
+            // pipes open.
+            return Err(ChainError::Timeout {
+                plugin: plugin.clone(),
+                command: inv.command.to_owned(),
+                limit,
+            });
+        }
+    };
+    let joined = |r: Option<JoinHandle<Vec<u8>>>| r.and_then(|h| h.join().ok()).unwrap_or_default();
+    let (out_bytes, err_bytes) = (joined(out_reader), joined(err_reader));
+    if let Some(w) = writer {
+        // A plugin may exit without reading stdin (broken pipe): not an error
+        // in itself, its exit status says what happened.
+        let _ = w.join();
+    }
+    plugin_answer(
+        plugin,
+        inv.command,
+        exit,
+        &String::from_utf8_lossy(&out_bytes),
+        &String::from_utf8_lossy(&err_bytes),
+    )
+}
+
+/// The command for one invocation: the runtime's environment without any
+/// inherited `CNI_*` variable of the invocation, then `CNI_COMMAND`,
+/// `CNI_PATH` and the variables `inv` sets.
+fn plugin_command(binary: &Path, inv: &Invocation<'_>, cni_path: &[PathBuf]) -> Command {
     let mut cmd = Command::new(binary);
     for var in ["CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS"] {
         cmd.env_remove(var);
@@ -99,65 +141,67 @@ pub fn exec(
             cmd.env(var, v);
         }
     }
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| exec_err(e.to_string()))?;
-    let bytes = config.to_string().into_bytes();
-    let writer = child.stdin.take().map(|mut stdin| {
-        // A separate thread, so a plugin that answers before reading all of
-        // its stdin cannot deadlock us.
-        std::thread::spawn(move || stdin.write_all(&bytes))
-    });
-    let read_all = |pipe: Option<Box<dyn Read + Send>>| {
-        pipe.map(|mut p| {
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                let _ = p.read_to_end(&mut buf);
-                buf
-            })
+    cmd
+}
+
+/// Writes `bytes` to the child's stdin on a separate thread, so a plugin that
+/// answers before reading all of its stdin cannot deadlock us.
+fn feed_stdin(child: &mut Child, bytes: Vec<u8>) -> Option<JoinHandle<std::io::Result<()>>> {
+    child.stdin.take().map(|mut stdin| std::thread::spawn(move || stdin.write_all(&bytes)))
+}
+
+/// Reads a pipe to its end on a separate thread.
+fn drain(pipe: Option<impl Read + Send + 'static>) -> Option<JoinHandle<Vec<u8>>> {
+    pipe.map(|mut p| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = p.read_to_end(&mut buf);
+            buf
         })
+    })
+}
+
+/// How waiting for a plugin ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waited {
+    /// It exited with this status.
+    Exited(ExitStatus),
+    /// It was still running after this limit and was killed.
+    TimedOut(Duration),
+}
+
+/// Waits for the child; with a `timeout`, polls (1 ms doubling up to 20 ms)
+/// and kills it when the time is up.
+fn wait_within(child: &mut Child, timeout: Option<Duration>) -> std::io::Result<Waited> {
+    let Some(limit) = timeout else {
+        return child.wait().map(Waited::Exited);
     };
-    let out_reader = read_all(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let err_reader = read_all(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let exit = match timeout {
-        None => child.wait().map_err(|e| exec_err(e.to_string()))?,
-        Some(limit) => {
-            let start = Instant::now();
-            let mut pause = Duration::from_millis(1);
-            loop {
-                if let Some(status) = child.try_wait().map_err(|e| exec_err(e.to_string()))? {
-                    break status;
-                }
-                if start.elapsed() >= limit {
-                    // The readers are left behind: a grandchild may still hold
-                    // the pipes open.
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(ChainError::Timeout {
-                        plugin: plugin.clone(),
-                        command: inv.command.to_owned(),
-                        limit,
-                    });
-                }
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(20));
-            }
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Waited::Exited(status));
         }
-    };
-    let joined = |r: Option<std::thread::JoinHandle<Vec<u8>>>| {
-        r.and_then(|h| h.join().ok()).unwrap_or_default()
-    };
-    let (out_bytes, err_bytes) = (joined(out_reader), joined(err_reader));
-    if let Some(w) = writer {
-        // A plugin may exit without reading stdin (broken pipe): not an error
-        // in itself, its exit status says what happened.
-        let _ = w.join();
+        if start.elapsed() >= limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(Waited::TimedOut(limit));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
     }
-    let stdout = String::from_utf8_lossy(&out_bytes);
-    let stderr = String::from_utf8_lossy(&err_bytes);
+}
+
+/// What a finished plugin answered, as libcni reads it: on success its stdout
+/// JSON (`Value::Null` when empty); on failure its error JSON, or a code-999
+/// error made from its output when it printed none.
+fn plugin_answer(
+    plugin: &PluginRef,
+    command: &str,
+    exit: ExitStatus,
+    stdout: &str,
+    stderr: &str,
+) -> Result<Value, ChainError> {
     if !exit.success() {
         let status = exit.code().map_or_else(|| "a signal".into(), |c| c.to_string());
         let reply = serde_json::from_str::<ErrorReply>(stdout.trim()).unwrap_or_else(|_| {
@@ -171,7 +215,7 @@ pub fn exec(
         });
         return Err(ChainError::PluginFailed {
             plugin: plugin.clone(),
-            command: inv.command.to_owned(),
+            command: command.to_owned(),
             reply: Box::new(reply),
             stderr: stderr.trim().to_owned(),
         });
@@ -181,7 +225,73 @@ pub fn exec(
     }
     serde_json::from_str(stdout.trim()).map_err(|e| ChainError::PluginOutput {
         plugin: plugin.clone(),
-        command: inv.command.to_owned(),
+        command: command.to_owned(),
         reason: format!("stdout is not JSON ({e}): {:?}", stdout.trim()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::ffi::OsStr;
+    use std::os::unix::process::ExitStatusExt;
+
+    use super::*;
+
+    fn plugin() -> PluginRef {
+        PluginRef { plugin_type: "macvlan".into(), index: 0 }
+    }
+
+    #[test]
+    fn plugin_command_sets_only_the_invocations_variables() {
+        let inv = Invocation { command: "DEL", ifname: Some("net1"), ..Default::default() };
+        let cmd = plugin_command(Path::new("/bin/true"), &inv, &["/a".into(), "/b".into()]);
+        let envs: Vec<(&OsStr, Option<&OsStr>)> = cmd.get_envs().collect();
+        let get = |k: &str| envs.iter().find(|(n, _)| *n == OsStr::new(k)).map(|(_, v)| *v);
+        assert_eq!(get("CNI_COMMAND"), Some(Some(OsStr::new("DEL"))));
+        assert_eq!(get("CNI_PATH"), Some(Some(OsStr::new("/a:/b"))));
+        assert_eq!(get("CNI_IFNAME"), Some(Some(OsStr::new("net1"))));
+        // Unset in the plugin even when the runtime has it.
+        assert_eq!(get("CNI_NETNS"), Some(None));
+        assert_eq!(get("CNI_CONTAINERID"), Some(None));
+    }
+
+    #[test]
+    fn plugin_answer_reads_success_and_failure_as_libcni() {
+        let ok = ExitStatus::from_raw(0);
+        let failed = ExitStatus::from_raw(1 << 8);
+        assert_eq!(plugin_answer(&plugin(), "ADD", ok, " \n", "").unwrap(), Value::Null);
+        let v = plugin_answer(&plugin(), "ADD", ok, r#"{"cniVersion":"1.0.0"}"#, "").unwrap();
+        assert_eq!(v["cniVersion"], "1.0.0");
+        let bad = plugin_answer(&plugin(), "ADD", ok, "not json", "").unwrap_err();
+        assert!(matches!(bad, ChainError::PluginOutput { .. }), "{bad:?}");
+        let reply = r#"{"cniVersion":"1.0.0","code":7,"msg":"bad"}"#;
+        match plugin_answer(&plugin(), "DEL", failed, reply, "oops\n").unwrap_err() {
+            ChainError::PluginFailed { reply, stderr, command, .. } => {
+                assert_eq!((reply.code.as_u32(), reply.msg.as_str()), (7, "bad"));
+                assert_eq!((stderr.as_str(), command.as_str()), ("oops", "DEL"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match plugin_answer(&plugin(), "DEL", failed, "", "boom").unwrap_err() {
+            ChainError::PluginFailed { reply, .. } => {
+                assert_eq!(reply.code.as_u32(), 999);
+                assert_eq!(reply.msg, "exited with 1 without an error reply");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn wait_within_kills_a_plugin_that_overruns() {
+        let limit = Duration::from_millis(50);
+        let mut slow = Command::new("sleep").arg("10").spawn().unwrap();
+        assert_eq!(wait_within(&mut slow, Some(limit)).unwrap(), Waited::TimedOut(limit));
+        let mut quick = Command::new("true").spawn().unwrap();
+        match wait_within(&mut quick, Some(Duration::from_secs(10))).unwrap() {
+            Waited::Exited(status) => assert!(status.success()),
+            other => panic!("{other:?}"),
+        }
+    }
 }

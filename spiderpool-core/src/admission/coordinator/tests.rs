@@ -434,3 +434,35 @@ proptest! {
         }
     }
 }
+
+/// Each field check on its own: an absent value is never an error (except the
+/// two required ones), and the error names the field under the given path.
+#[test]
+fn field_checks_name_their_field_under_the_path() {
+    let at = "spec.coordinator";
+    assert_eq!(mode_error(at, None), None);
+    assert_eq!(host_rule_table_error(at, None), None);
+    assert_eq!(tx_queue_len_error(at, None), None);
+    assert_eq!(veth_mtu_error(at, None), None);
+    assert_eq!(mac_prefix_error(at, Some("")), None);
+    assert_eq!(default_route_nic_error(at, Some("")), None);
+    assert_eq!(veth_link_address_error(at, Some("")), None);
+    assert_eq!(pod_cidr_type_error(at, None, false), None);
+    assert_eq!(pod_rp_filter_error(at, None, false), None);
+    let field = |e: Option<FieldError>| e.map(|e| (e.field, e.kind));
+    let f = |name: &str| format!("{at}.{name}");
+    assert_eq!(field(mode_error(at, Some("fast"))), Some((f("mode"), T::NotSupported)));
+    assert_eq!(field(pod_cidr_type_error(at, None, true)), Some((f("podCIDRType"), T::Required)));
+    assert_eq!(field(pod_rp_filter_error(at, None, true)), Some((f("podRPFilter"), T::Required)));
+    assert_eq!(field(host_rule_table_error(at, Some(254))), Some((f("hostRuleTable"), T::Invalid)));
+    assert_eq!(field(tx_queue_len_error(at, Some(-1))), Some((f("txQueueLen"), T::Invalid)));
+    assert_eq!(field(veth_mtu_error(at, Some(67))), Some((f("vethMTU"), T::Invalid)));
+    assert_eq!(field(mac_prefix_error(at, Some("01:00"))), Some((f("podMACPrefix"), T::Invalid)));
+    let nic = default_route_nic_error(at, Some("a/b"));
+    assert_eq!(field(nic), Some((f("podDefaultRouteNIC"), T::Invalid)));
+    let link = veth_link_address_error(at, Some("10.0.0.1"));
+    assert_eq!(field(link), Some((f("vethLinkAddress"), T::Invalid)));
+    let hijack = hijack_cidr_errors(at, &["10.0.0.0/8".into(), "x".into(), "fd00::1".into()]);
+    let fields: Vec<_> = hijack.into_iter().map(|e| e.field).collect();
+    assert_eq!(fields, [f("hijackCIDR[1]")]);
+}
