@@ -10,10 +10,10 @@
 use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, ListParams, PostParams};
-use k8s_openapi::NamespaceResourceScope;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -34,7 +34,11 @@ where
 }
 
 /// Creates `object` (JSON of kind `K`) in `namespace`, tracked for cleanup.
-async fn create_in<K>(scope: &TestScope, namespace: &str, object: serde_json::Value) -> TestResult<K>
+async fn create_in<K>(
+    scope: &TestScope,
+    namespace: &str,
+    object: serde_json::Value,
+) -> TestResult<K>
 where
     K: kube::Resource<DynamicType = (), Scope = NamespaceResourceScope>,
     K: Clone + DeserializeOwned + Serialize + Debug,
@@ -64,7 +68,7 @@ async fn wait_pod(scope: &TestScope, namespace: &str, selector: &str) -> TestRes
 fn template(app: &str, node: &str) -> serde_json::Value {
     json!({
         "metadata": {"labels": {"app": app}},
-        "spec": {"nodeName": node, "containers": [{"name": "c", "image": "none"}]}
+        "spec": {"nodeName": node, "automountServiceAccountToken": false, "containers": [{"name": "c", "image": "none"}]}
     })
 }
 
@@ -77,11 +81,8 @@ async fn facts_come_from_the_caches_and_the_api_server() -> TestResult<()> {
     let patch = json!({"metadata": {"labels": {"team": "blue"}}});
     api.patch(&ns, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await?;
     let node = scope.name("node");
-    create_cluster::<Node>(
-        &scope,
-        json!({"metadata": {"name": node, "labels": {"zone": "z1"}}}),
-    )
-    .await?;
+    create_cluster::<Node>(&scope, json!({"metadata": {"name": node, "labels": {"zone": "z1"}}}))
+        .await?;
     create_in::<Deployment>(
         &scope,
         &ns,
@@ -129,7 +130,7 @@ async fn facts_come_from_the_caches_and_the_api_server() -> TestResult<()> {
         &scope,
         &ns,
         json!({"metadata": {"name": "elsewhere", "annotations": {"a": "b"}},
-               "spec": {"nodeName": "not-this-node", "containers": [{"name": "c", "image": "none"}]}}),
+               "spec": {"nodeName": "not-this-node", "automountServiceAccountToken": false, "containers": [{"name": "c", "image": "none"}]}}),
     )
     .await?;
     let ctx = gather_pod(&facts, &ns, "elsewhere", "", &node).await?;
@@ -203,10 +204,7 @@ async fn a_missing_permission_is_named_with_verb_resource_and_account() -> TestR
     );
     assert!(message.contains("Forbidden, HTTP 403"), "{message}");
     assert!(!message.contains("pods"), "pods are listed: {message}");
-    let e = facts
-        .controller(ControllerKind::StatefulSet, &ns, "db")
-        .await
-        .unwrap_err();
+    let e = facts.controller(ControllerKind::StatefulSet, &ns, "db").await.unwrap_err();
     assert!(e.to_string().contains("statefulsets"), "{e}");
     Ok(())
 }

@@ -269,7 +269,7 @@ pub(super) async fn release<S: AgentBackend>(
 ) -> Result<Json<Value>, ApiError> {
     let pod_ref = format!("{namespace}/{name}");
     let ctx = agent
-        .gather_fresh(namespace, name, uid)
+        .gather_for_release(namespace, name, uid)
         .await
         .map_err(|e| store_error(&format!("pod {pod_ref}"), &e))?;
     release_gathered(agent, &ctx, container_id, network, trigger).await

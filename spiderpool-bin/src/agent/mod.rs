@@ -40,7 +40,7 @@ use spiderpool_core::admission::ClusterSettings;
 #[cfg(doc)]
 use spiderpool_core::allocator::release_decision;
 use spiderpool_core::allocator::{Allocator, Clock, Jitter, RetryPolicy, unit_interval};
-use spiderpool_core::pod::{PodContext, PodSource, gather_pod};
+use spiderpool_core::pod::{PodContext, PodSource, gather_pod, owner_recorded_in};
 use spiderpool_core::selection::IpamSettings;
 use spiderpool_core::store::{AdminStore, CoordinatorSource, EndpointStore, PoolStore, StoreError};
 
@@ -264,14 +264,26 @@ impl<S: AgentBackend> Agent<S> {
 
     /// [`Agent::gather`] for a release: the pod is read with
     /// [`PodSource::fresh_pod`] (bypassing the backend's caches, as Spiderpool
-    /// reads it from the API server before it releases).
-    pub async fn gather_fresh(
+    /// reads it from the API server before it releases); for a pod that is
+    /// gone, the owner its SpiderEndpoint records is read again
+    /// ([`owner_recorded_in`]), so a StatefulSet member keeps its addresses
+    /// for its successor.
+    pub async fn gather_for_release(
         &self,
         namespace: &str,
         name: &str,
         uid: &str,
     ) -> Result<PodContext, StoreError> {
-        gather_pod(&FreshPod(self.store()), namespace, name, uid, &self.config.node_name).await
+        let store = self.store();
+        let mut ctx =
+            gather_pod(&FreshPod(store), namespace, name, uid, &self.config.node_name).await?;
+        if !ctx.registered
+            && ctx.pod.owner.is_none()
+            && let Some(ep) = store.get_endpoint(namespace, name).await?
+        {
+            ctx.pod.owner = owner_recorded_in(store, &ep.value).await?;
+        }
+        Ok(ctx)
     }
 
     /// The allocator (over the store wrapped for conflict counting).
