@@ -103,14 +103,14 @@ async fn create_pods(
 ) -> TestResult<Vec<(usize, String, String)>> {
     let mut set = tokio::task::JoinSet::new();
     let mut out = Vec::new();
-    for a in 0..case.agents {
+    for (a, node) in nodes.iter().enumerate() {
         for i in 0..case.pods {
             let n = a * case.pods + i;
             let pool = &pools[n % pools.len()];
             let name = format!("p{n}");
             let pod: Pod = serde_json::from_value(json!({
                 "metadata": {"name": name, "annotations": {"ipam.spidernet.io/ippool": format!("{{\"ipv4\":[\"{pool}\"]}}")}},
-                "spec": {"nodeName": nodes[a], "automountServiceAccountToken": false,
+                "spec": {"nodeName": node, "automountServiceAccountToken": false,
                          "containers": [{"name": "c", "image": "none"}]}
             }))?;
             let api: Api<Pod> = Api::namespaced(scope.client(), ns);

@@ -65,7 +65,12 @@ fn plugin_add(dir: &Path, socket: &Path, pod: &str, uid: &str) -> serde_json::Va
         .env("CNI_NETNS", format!("/var/run/netns/{pod}"))
         .env("CNI_IFNAME", "net1")
         .env("CNI_PATH", "/usr/lib/cni")
-        .env("CNI_ARGS", format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={pod};K8S_POD_UID={uid}"))
+        .env(
+            "CNI_ARGS",
+            format!(
+                "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={pod};K8S_POD_UID={uid}"
+            ),
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -96,12 +101,22 @@ async fn two_agents_and_the_plugin_fill_the_seeds_endpoint_table() -> TestResult
     kubectl(&cluster, &["apply", "-f", "-"], SEED_POOL);
     // 2. The seed's nodes and pods (the test plays their kubelets).
     for (pod, node) in pods {
-        kubectl(&cluster, &["apply", "-f", "-"], &json!({"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": node}}).to_string());
-        kubectl(&cluster, &["apply", "-f", "-"], &json!({"apiVersion": "v1", "kind": "Pod",
+        kubectl(
+            &cluster,
+            &["apply", "-f", "-"],
+            &json!({"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": node}})
+            .to_string(),
+        );
+        kubectl(
+            &cluster,
+            &["apply", "-f", "-"],
+            &json!({"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": pod, "namespace": "default", "labels": {"app": "nginx"}},
             "spec": {"nodeName": node, "automountServiceAccountToken": false,
-                     "containers": [{"name": "nginx", "image": "nginx"}]}}).to_string());
+                     "containers": [{"name": "nginx", "image": "nginx"}]}})
+            .to_string(),
+        );
     }
     // 3. One agent per node.
     let mut agents = Vec::new();
@@ -117,8 +132,13 @@ async fn two_agents_and_the_plugin_fill_the_seeds_endpoint_table() -> TestResult
     }
     // 4. The IPAM plugin's ADD of each pod, through its node's agent.
     for ((pod, _), agent) in pods.iter().zip(&agents) {
-        let uid = kubectl(&cluster, &["get", "pod", pod, "-n", "default", "-o", "jsonpath={.metadata.uid}"], "");
-        let result = tokio::task::block_in_place(|| plugin_add(dir.path(), &agent.socket, pod, &uid));
+        let uid = kubectl(
+            &cluster,
+            &["get", "pod", pod, "-n", "default", "-o", "jsonpath={.metadata.uid}"],
+            "",
+        );
+        let result =
+            tokio::task::block_in_place(|| plugin_add(dir.path(), &agent.socket, pod, &uid));
         assert_eq!(result["ips"][0]["gateway"], json!("10.6.0.1"), "{result}");
     }
     // 5. The seed's table.
@@ -126,7 +146,9 @@ async fn two_agents_and_the_plugin_fill_the_seeds_endpoint_table() -> TestResult
     println!("{table}");
     let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
     assert_eq!(rows[0], ["NAME", "INTERFACE", "IPV4POOL", "IPV4", "IPV6POOL", "IPV6", "NODE"]);
-    let row = |pod: &str| rows.iter().find(|r| r[0] == pod).cloned().unwrap_or_else(|| panic!("{pod} in {table}"));
+    let row = |pod: &str| {
+        rows.iter().find(|r| r[0] == pod).cloned().unwrap_or_else(|| panic!("{pod} in {table}"))
+    };
     assert_eq!(row(pods[0].0), [pods[0].0, "net1", "10-6-v4", "10.6.212.200/16", "worker01"]);
     assert_eq!(row(pods[1].0), [pods[1].0, "net1", "10-6-v4", "10.6.212.201/16", "controller"]);
     for mut agent in agents {
