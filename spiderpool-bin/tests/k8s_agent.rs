@@ -19,7 +19,7 @@ use serde_json::json;
 use spiderpool_core::model::FINALIZER;
 use spiderpool_k8s::testing::TestResult;
 
-use k8s_agent_support::{Env, IPPOOL, add, del, health, ip_of, wait_healthy};
+use k8s_agent_support::{Env, IPPOOL, add, del, get, health, ip_of, wait_healthy};
 
 /// ADD and DEL through the agent: addresses from the pool, one SpiderEndpoint
 /// per pod owned by the Pod and holding Spiderpool's finalizer, shown by
@@ -73,6 +73,14 @@ async fn add_and_del_give_addresses_endpoints_owner_and_finalizer() -> TestResul
             assert!(line.contains(cell), "{cell} in {line:?}");
         }
     }
+
+    // The workload endpoint route reads the endpoint; the administrative
+    // routes are not served on this backend (users have kubectl).
+    let path = format!("/v1/workloadendpoint?podNamespace={}&podName=p1", env.ns);
+    let wep = get(&agent.socket, &path).unwrap();
+    assert_eq!(wep["interfaces"][0]["ipv4"], json!(format!("{}/16", told["p1"].1)), "{wep}");
+    let admin = get(&agent.socket, "/v1/admin/objects/SpiderIPPool").unwrap_err();
+    assert!(admin.contains("HTTP 404"), "{admin}");
 
     // The pod lives: a DEL (a sandbox restart) keeps its address.
     let (uid, ip) = told["p0"].clone();

@@ -217,6 +217,16 @@ pub fn del(
         .map(|_| ())
 }
 
+/// `GET path` on the agent's socket: the answer or the error's text.
+pub fn get(socket: &Path, path: &str) -> Result<Value, String> {
+    let answer =
+        off_runtime(|| request_json(socket, "GET", path, &json!({}), Duration::from_secs(10)));
+    match answer {
+        Ok(v) => Ok(v.unwrap_or(Value::Null)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// `GET /v1/ipam/healthy`: `Ok` or the agent's reason (`Err("")` when the
 /// socket does not answer).
 pub fn health(socket: &Path) -> Result<(), String> {
