@@ -253,13 +253,23 @@ fn view<T: Serialize, V: DeserializeOwned + Default>(object: &T) -> V {
 impl PodSource for KubeFacts {
     async fn pod(&self, namespace: &str, name: &str) -> Result<Option<PodView>, StoreError> {
         self.pods.wait(self.options.sync_timeout).await?;
-        if let Some(cached) = self.pods.get(Some(namespace), name) {
-            let cached: PodView = view(&*cached);
-            if not_alive(&cached).is_none() {
-                return Ok(Some(self.hit(cached)));
+        let Some(cached) = self.pods.get(Some(namespace), name) else {
+            return self.api_pod(namespace, name).await;
+        };
+        let cached: PodView = view(&*cached);
+        if not_alive(&cached).is_none() {
+            return Ok(Some(self.hit(cached)));
+        }
+        match self.api_pod(namespace, name).await {
+            Ok(found) => Ok(found),
+            // The API server is away: the cached pod, which is not alive,
+            // is still the safest answer (an ADD for it is refused and
+            // retried by the kubelet).
+            Err(e) => {
+                tracing::debug!(pod = %format!("{namespace}/{name}"), error = %e, "re-read failed; the cached pod answers");
+                Ok(Some(cached))
             }
         }
-        self.api_pod(namespace, name).await
     }
 
     async fn fresh_pod(&self, namespace: &str, name: &str) -> Result<Option<PodView>, StoreError> {
