@@ -367,3 +367,72 @@ async fn apiserver_down_at_start_then_ready() -> TestResult<()> {
     forwarder.abort();
     Ok(())
 }
+
+/// Two agents (two nodes) ADD 20 pods each at once on one pool, with group
+/// commit and with `--group-commit=false`: their writes conflict (409s), and
+/// every pod still gets an address, none twice, each recorded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_agents_on_one_pool_converge_in_both_commit_modes() -> TestResult<()> {
+    let Some(env) = Env::new("k8s-two").await? else { return Ok(()) };
+    for (round, mode) in ["true", "false"].into_iter().enumerate() {
+        let pool =
+            env.pool(&format!("two{round}"), "10.206.0.0/16", &["10.206.0.10-10.206.0.60"]).await?;
+        let other = env.scope.name("node-b");
+        env.scope.track_resource::<k8s_openapi::api::core::v1::Node>(None, &other);
+        let node: k8s_openapi::api::core::v1::Node =
+            serde_json::from_value(json!({"metadata": {"name": other}}))?;
+        Api::<k8s_openapi::api::core::v1::Node>::all(env.client())
+            .create(&PostParams::default(), &node)
+            .await?;
+        let mut a = env.agent(&format!("a{round}"), &["--group-commit", mode]);
+        let mut b = env.agent_on(&other, &format!("b{round}"), &["--group-commit", mode]);
+        wait_healthy(&mut a, Duration::from_secs(60));
+        wait_healthy(&mut b, Duration::from_secs(60));
+        let mut calls = Vec::new();
+        for i in 0..40 {
+            let name = format!("r{round}-{i}");
+            let uid = if i % 2 == 0 {
+                env.pod(&name, &pool).await?
+            } else {
+                env.pod_on(&other, &name, &pool).await?
+            };
+            let socket = if i % 2 == 0 { a.socket.clone() } else { b.socket.clone() };
+            calls.push((socket, name, uid));
+        }
+        let ns = env.ns.clone();
+        let threads: Vec<_> = calls
+            .into_iter()
+            .map(|(socket, name, uid)| {
+                let ns = ns.clone();
+                // One write per allocation may give up after the allocator's
+                // 8 conflicts (Spiderpool's behaviour); the kubelet then
+                // runs the ADD again.
+                std::thread::spawn(move || {
+                    let mut answer = add(&socket, &ns, &name, &uid, "c");
+                    for _ in 0..3 {
+                        match &answer {
+                            Err(e) if e.to_string().contains("write conflicts") => {
+                                answer = add(&socket, &ns, &name, &uid, "c");
+                            }
+                            _ => break,
+                        }
+                    }
+                    (name, answer)
+                })
+            })
+            .collect();
+        let mut told = BTreeMap::new();
+        for t in threads {
+            let (name, answer) = t.join().unwrap();
+            let answer = answer.unwrap_or_else(|e| panic!("{mode}: ADD {name}: {e}"));
+            assert!(told.insert(ip_of(&answer), name).is_none(), "{mode}: an address twice");
+        }
+        let records = env.records(&pool).await?;
+        assert_eq!(records.len(), 40, "{mode}: one record per pod");
+        for (ip, name) in &told {
+            assert_eq!(records[ip].pod, format!("{}/{name}", env.ns), "{mode}: {ip}");
+        }
+        assert!(a.terminate().success() && b.terminate().success());
+    }
+    Ok(())
+}

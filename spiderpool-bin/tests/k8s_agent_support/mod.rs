@@ -79,9 +79,15 @@ impl Env {
 
     /// A pod `name` on the test's node asking for `pool`; returns its UID.
     pub async fn pod(&self, name: &str, pool: &str) -> TestResult<String> {
+        self.pod_on(&self.node, name, pool).await
+    }
+
+    /// A pod `name` on `node` asking for `pool`; returns its UID.
+    pub async fn pod_on(&self, node: &str, name: &str, pool: &str) -> TestResult<String> {
         let object: Pod = serde_json::from_value(json!({
             "metadata": {"name": name, "annotations": {IPPOOL: format!("{{\"ipv4\":[\"{pool}\"]}}")}},
-            "spec": {"nodeName": self.node, "automountServiceAccountToken": false, "containers": [{"name": "c", "image": "none"}]}
+            "spec": {"nodeName": node, "automountServiceAccountToken": false,
+                     "containers": [{"name": "c", "image": "none"}]}
         }))?;
         self.scope.track_resource::<Pod>(Some(&self.ns), name);
         let api: Api<Pod> = Api::namespaced(self.client(), &self.ns);
@@ -105,12 +111,21 @@ impl Env {
     /// `args`; its socket, journal and log in the test's directory under
     /// `name`.
     pub fn agent_with(&self, name: &str, kubeconfig: &Path, args: &[&str]) -> AgentProcess {
+        self.agent_for(&self.node, name, kubeconfig, args)
+    }
+
+    /// [`Env::agent`] on another node.
+    pub fn agent_on(&self, node: &str, name: &str, args: &[&str]) -> AgentProcess {
+        self.agent_for(node, name, self.cluster.kubeconfig(), args)
+    }
+
+    fn agent_for(&self, node: &str, name: &str, kubeconfig: &Path, args: &[&str]) -> AgentProcess {
         let socket = self.dir.path().join(format!("{name}.sock"));
         let log = self.dir.path().join(format!("{name}.log"));
         let mut c = Command::new(env!("CARGO_BIN_EXE_spiderpool-agent"));
         let scope: OsString = format!("{LABEL}={}", self.label).into();
         c.arg("--store").arg("kubernetes").arg("--kubeconfig").arg(kubeconfig);
-        c.arg("--node-name").arg(&self.node).arg("--k8s-scope-label").arg(scope);
+        c.arg("--node-name").arg(node).arg("--k8s-scope-label").arg(scope);
         c.arg("--socket").arg(&socket).arg("--health-port").arg("0");
         c.arg("--release-journal").arg(self.dir.path().join(format!("{name}.journal")));
         c.args(args);
