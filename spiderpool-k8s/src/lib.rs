@@ -14,6 +14,11 @@
 //! - [`store`]: the Kubernetes store — the core's `PoolStore` and
 //!   `EndpointStore` over the API server, with caches from watches,
 //!   compare-and-swap writes and group commit ([`KubeStore`]);
+//! - [`facts`]: the pod facts — the core's `PodSource` and
+//!   `CoordinatorSource` over watch caches of this node's pods, namespaces,
+//!   nodes, the pods' controllers and SpiderCoordinators ([`KubeFacts`]);
+//! - [`backend`]: the agent's backend on a cluster, store and facts in one
+//!   ([`KubeBackend`]), and the agent's client ([`connect`]);
 //! - `testing` (feature `testing`): a harness for tests against a real API
 //!   server.
 //!
@@ -26,7 +31,9 @@
 //! `apiextensions.k8s.io/v1` without CEL rules or selectable fields), so
 //! everything here works on a 1.20 API server as well as a current one.
 
+pub mod backend;
 pub mod crd;
+pub mod facts;
 mod kind;
 pub mod meta;
 mod object;
@@ -34,6 +41,8 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use backend::{ConnectError, KubeBackend, connect};
+pub use facts::{FactsOptions, FactsStats, KubeFacts};
 pub use kind::{Absent, Kind};
 pub use object::{
     CoordinatorObject, EndpointObject, IPPoolObject, KubeObject, MultusConfigObject,

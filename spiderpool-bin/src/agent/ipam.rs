@@ -186,7 +186,7 @@ async fn add_work<S: AgentBackend>(
         settings,
         network: args.network.clone().filter(|n| !n.is_empty()),
     };
-    let result = agent.serialized(agent.allocator().allocate(&req)).await;
+    let result = agent.serialized(|| agent.allocator().allocate(&req)).await;
     agent.metrics().allocation(started.elapsed(), result.as_ref().map(|_| ()));
     match result {
         Ok(alloc) => {
@@ -269,7 +269,7 @@ pub(super) async fn release<S: AgentBackend>(
 ) -> Result<Json<Value>, ApiError> {
     let pod_ref = format!("{namespace}/{name}");
     let ctx = agent
-        .gather(namespace, name, uid)
+        .gather_for_release(namespace, name, uid)
         .await
         .map_err(|e| store_error(&format!("pod {pod_ref}"), &e))?;
     release_gathered(agent, &ctx, container_id, network, trigger).await
@@ -296,7 +296,7 @@ pub(super) async fn release_gathered<S: AgentBackend>(
         }
     };
     let started = Instant::now();
-    let result = as_release(agent.serialized(agent.allocator().release(&req))).await;
+    let result = as_release(agent.serialized(|| agent.allocator().release(&req))).await;
     agent.metrics().release(started.elapsed(), result.as_ref().map(|_| ()));
     match result {
         Ok(outcome) => {

@@ -20,6 +20,12 @@ pub(super) async fn as_release<F: Future>(fut: F) -> F::Output {
     IN_RELEASE.scope(true, fut).await
 }
 
+/// Counts a conflict met outside the store wrapper (a group commit's), as
+/// a release conflict inside [`as_release`].
+pub(super) fn count_conflict(metrics: &Metrics) {
+    metrics.conflict(IN_RELEASE.try_with(|r| *r).unwrap_or(false));
+}
+
 /// The agent's store as the allocator sees it: `S` plus conflict counting.
 #[derive(Debug)]
 pub struct Metered<S> {
@@ -70,6 +76,14 @@ impl<S: PoolStore> PoolStore for Metered<S> {
 
     async fn health(&self) -> Result<(), StoreError> {
         self.inner.health().await
+    }
+
+    fn unit_of_work<F>(&self, work: F) -> impl Future<Output = F::Output> + Send
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
+        self.inner.unit_of_work(work)
     }
 }
 

@@ -40,7 +40,7 @@ use spiderpool_core::admission::ClusterSettings;
 #[cfg(doc)]
 use spiderpool_core::allocator::release_decision;
 use spiderpool_core::allocator::{Allocator, Clock, Jitter, RetryPolicy, unit_interval};
-use spiderpool_core::pod::{PodContext, PodSource, gather_pod};
+use spiderpool_core::pod::{PodContext, PodSource, gather_pod, owner_recorded_in};
 use spiderpool_core::selection::IpamSettings;
 use spiderpool_core::store::{AdminStore, CoordinatorSource, EndpointStore, PoolStore, StoreError};
 
@@ -127,6 +127,11 @@ pub struct AgentConfig {
     pub enable_release_conflict_ips: bool,
     /// Admission settings for the administrative routes.
     pub admission: ClusterSettings,
+    /// How often a request whose commit conflicted (another node wrote the
+    /// pool first; group commit on a cluster) is run again before it fails.
+    /// Each round one of the nodes contending for a pool wins, so this must
+    /// exceed the number of nodes allocating from one pool at once.
+    pub conflict_retries: u32,
 }
 
 impl Default for AgentConfig {
@@ -141,6 +146,7 @@ impl Default for AgentConfig {
             enable_gateway_detection: false,
             enable_release_conflict_ips: true,
             admission: ClusterSettings::default(),
+            conflict_retries: 32,
         }
     }
 }
@@ -188,22 +194,46 @@ impl<S: AgentBackend> Agent<S> {
         }
     }
 
-    /// Runs one allocation or release after the ones queued before it on this
-    /// node (see the `write_queue` field), then waits until its writes are
-    /// durable ([`PoolStore::sync`]) — outside the queue, so the requests
-    /// that finished meanwhile share one fsync (group commit). A failed sync
-    /// turns a success into the store's error: the client must not be told
-    /// about writes a crash could lose.
-    pub async fn serialized<T, E: From<StoreError>>(
-        &self,
-        work: impl std::future::Future<Output = Result<T, E>>,
-    ) -> Result<T, E> {
-        let result = {
-            let _turn = self.write_queue.lock().await;
-            work.await
-        };
-        self.sync().await?;
-        result
+    /// Runs one allocation or release as one unit of work of the store
+    /// ([`PoolStore::unit_of_work`]): `work()` after the requests queued
+    /// before it on this node (see the `write_queue` field), then waits until
+    /// its writes are durable ([`PoolStore::sync`]) — outside the queue, so
+    /// the requests that finished meanwhile share one fsync or one status
+    /// write (group commit). A failed sync turns a success into the store's
+    /// error: the client must not be told about writes a crash could lose.
+    ///
+    /// A sync that fails with a conflict (group commit on a cluster: another
+    /// node took an address this unit staged) runs `work()` again at once —
+    /// the store's view is fresh by then, and waiting would only let more
+    /// commits collide — up to [`AgentConfig::conflict_retries`] times.
+    pub async fn serialized<T, E, F, Fut>(&self, work: F) -> Result<T, E>
+    where
+        T: Send,
+        E: From<StoreError> + Send,
+        F: Fn() -> Fut + Send + Sync,
+        Fut: std::future::Future<Output = Result<T, E>> + Send,
+    {
+        let attempts = self.config.conflict_retries.saturating_add(1);
+        self.store()
+            .unit_of_work(async {
+                let mut attempt = 1;
+                loop {
+                    let result = {
+                        let _turn = self.write_queue.lock().await;
+                        work().await
+                    };
+                    match self.sync().await {
+                        Ok(()) => return result,
+                        Err(e) if e.is_conflict() && attempt < attempts => {
+                            metered::count_conflict(&self.metrics);
+                            attempt += 1;
+                            tracing::debug!(attempt, error = %e, "commit conflict; running the request again");
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            })
+            .await
     }
 
     /// Waits until every write that has returned is durable (see
@@ -230,6 +260,30 @@ impl<S: AgentBackend> Agent<S> {
         uid: &str,
     ) -> Result<PodContext, StoreError> {
         gather_pod(self.store(), namespace, name, uid, &self.config.node_name).await
+    }
+
+    /// [`Agent::gather`] for a release: the pod is read with
+    /// [`PodSource::fresh_pod`] (bypassing the backend's caches, as Spiderpool
+    /// reads it from the API server before it releases); for a pod that is
+    /// gone, the owner its SpiderEndpoint records is read again
+    /// ([`owner_recorded_in`]), so a StatefulSet member keeps its addresses
+    /// for its successor.
+    pub async fn gather_for_release(
+        &self,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+    ) -> Result<PodContext, StoreError> {
+        let store = self.store();
+        let mut ctx =
+            gather_pod(&FreshPod(store), namespace, name, uid, &self.config.node_name).await?;
+        if !ctx.registered
+            && ctx.pod.owner.is_none()
+            && let Some(ep) = store.get_endpoint(namespace, name).await?
+        {
+            ctx.pod.owner = owner_recorded_in(store, &ep.value).await?;
+        }
+        Ok(ctx)
     }
 
     /// The allocator (over the store wrapped for conflict counting).
@@ -268,9 +322,44 @@ impl<S: AgentBackend> Agent<S> {
 
     /// `Ok` when the store answers (a pool listing succeeds) and can take
     /// writes ([`PoolStore::health`]); otherwise why not.
+    /// The store's own health first: a store still waiting for its first
+    /// lists says so at once, where a listing would wait for them.
     pub async fn health(&self) -> Result<(), String> {
-        self.store().list_pools().await.map_err(|e| e.to_string())?;
-        self.store().health().await.map_err(|e| e.to_string())
+        self.store().health().await.map_err(|e| e.to_string())?;
+        self.store().list_pools().await.map_err(|e| e.to_string()).map(|_| ())
+    }
+}
+
+/// A backend whose [`PodSource::pod`] is its [`PodSource::fresh_pod`].
+struct FreshPod<'a, S>(&'a S);
+
+impl<S: PodSource> PodSource for FreshPod<'_, S> {
+    async fn pod(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<spiderpool_core::pod::PodView>, StoreError> {
+        self.0.fresh_pod(namespace, name).await
+    }
+
+    async fn namespace(
+        &self,
+        name: &str,
+    ) -> Result<Option<spiderpool_core::pod::NamespaceView>, StoreError> {
+        self.0.namespace(name).await
+    }
+
+    async fn node(&self, name: &str) -> Result<Option<spiderpool_core::pod::NodeView>, StoreError> {
+        self.0.node(name).await
+    }
+
+    async fn controller(
+        &self,
+        kind: spiderpool_core::pod::ControllerKind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<spiderpool_core::pod::ControllerView>, StoreError> {
+        self.0.controller(kind, namespace, name).await
     }
 }
 

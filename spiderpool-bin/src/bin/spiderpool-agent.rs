@@ -6,15 +6,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use axum::Router;
 use clap::{Parser, ValueEnum};
 use spiderpool_bin::agent::{
-    Agent, AgentConfig, AgentSocket, AgentStore, ServerLimits, bind_socket, health_router,
-    metrics_router, replay_release_journal, restrict_journal_files, serve, serve_router,
+    Agent, AgentBackend, AgentConfig, AgentSocket, ServerLimits, api_router, bind_socket,
+    health_router, metrics_router, replay_release_journal, restrict_journal_files, router,
+    serve_router, serve_socket,
 };
 use spiderpool_bin::store::{EmbeddedStore, SyncMode};
 use spiderpool_core::admission::ClusterSettings;
 use spiderpool_core::agent_api::DEFAULT_SOCKET;
 use spiderpool_core::store::MemoryStore;
+use spiderpool_k8s::{CommitMode, FactsOptions, KubeBackend, KubeStoreOptions};
 use tokio::signal::unix::{SignalKind, signal};
 
 /// Which store holds pools and allocations.
@@ -24,6 +27,10 @@ enum StoreKind {
     Embedded,
     /// Memory only: everything is lost when the agent stops.
     Memory,
+    /// The cluster's SpiderIPPools, SpiderReservedIPs and SpiderEndpoints,
+    /// with pod facts from watch caches (`--kubeconfig`, `KUBECONFIG` or the
+    /// pod's service account). No administrative routes: use kubectl.
+    Kubernetes,
 }
 
 /// When the embedded store's writes reach the disk.
@@ -60,6 +67,33 @@ struct Args {
     /// sent before the writes it reports are on disk.
     #[arg(long, value_enum, env = "SPIDERPOOL_STORE_SYNC", default_value = "group")]
     store_sync: StoreSync,
+    /// `--store kubernetes`: the kubeconfig to use. Without it the client is
+    /// inferred: `KUBECONFIG`, `~/.kube/config`, then the pod's service account.
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// `--store kubernetes`: merge the pool writes waiting on this node into
+    /// one status write per pool (group commit); `false` writes once per
+    /// allocation, as Spiderpool does.
+    #[arg(long, env = "SPIDERPOOL_GROUP_COMMIT", default_value_t = true, action = clap::ArgAction::Set)]
+    group_commit: bool,
+    /// How often a request whose commit conflicted with another node's is run
+    /// again (at once) before it fails; keep it above the number of nodes
+    /// allocating from one pool at the same time.
+    #[arg(long, env = "SPIDERPOOL_CONFLICT_RETRIES", default_value_t = 32)]
+    conflict_retries: u32,
+    /// `--store kubernetes`: seconds a request waits for the watch caches'
+    /// first lists (at start, or while the API server is away) before it fails.
+    #[arg(long, env = "SPIDERPOOL_K8S_SYNC_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    k8s_sync_timeout: u64,
+    /// `--store kubernetes`: time limit in seconds of one request to the API
+    /// server.
+    #[arg(long, env = "SPIDERPOOL_K8S_REQUEST_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    k8s_request_timeout: u64,
+    /// `--store kubernetes`: see only pools, reserved IPs and endpoints
+    /// labelled KEY=VALUE, and label the endpoints this agent creates so —
+    /// independent agents in one cluster (tests, benchmarks).
+    #[arg(long, env = "SPIDERPOOL_K8S_SCOPE_LABEL", value_parser = parse_label)]
+    k8s_scope_label: Option<(String, String)>,
     /// Allocate IPv4 addresses.
     #[arg(long, env = "SPIDERPOOL_ENABLE_IPV4", default_value_t = true, action = clap::ArgAction::Set)]
     enable_ipv4: bool,
@@ -125,6 +159,14 @@ struct Args {
     log_level: tracing::Level,
 }
 
+/// `KEY=VALUE`.
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("{s:?}: expected KEY=VALUE")),
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     // Colours only on a terminal: a log file or journal gets plain text.
@@ -159,12 +201,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
             enable_ipv6: args.enable_ipv6,
             ..ClusterSettings::default()
         },
+        conflict_retries: args.conflict_retries,
     };
     // The socket first: a second agent must stop here, before it opens a
     // store or replays the journal of the agent that owns the socket.
     let socket = bind_socket(&args.socket).await.context("--socket")?;
     match args.store {
-        StoreKind::Memory => run_with_store(&args, MemoryStore::new(), config, socket).await,
+        StoreKind::Memory => {
+            run_with_store(&args, MemoryStore::new(), config, socket, router::<MemoryStore>).await
+        }
+        StoreKind::Kubernetes => {
+            let backend = kube_backend(&args).await?;
+            let synced = backend.clone();
+            tokio::spawn(async move { report_sync(synced).await });
+            run_with_store(&args, backend, config, socket, api_router::<KubeBackend>).await
+        }
         StoreKind::Embedded => {
             let dir = args.data_dir.clone();
             let mode = match args.store_sync {
@@ -176,18 +227,59 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     .await
                     .context("opening the embedded store")?
                     .with_context(|| format!("--data-dir {}", args.data_dir.display()))?;
-            run_with_store(&args, store, config, socket).await
+            run_with_store(&args, store, config, socket, router::<EmbeddedStore>).await
+        }
+    }
+}
+
+/// `--store kubernetes`: the client and the backend. The watches start here
+/// and wait for an API server that is not there yet; until every kind is
+/// listed the agent answers, and reports not ready with the reason.
+async fn kube_backend(args: &Args) -> anyhow::Result<KubeBackend> {
+    let client =
+        spiderpool_k8s::connect(args.kubeconfig.as_deref()).await.context("--store kubernetes")?;
+    let mut store = KubeStoreOptions::default().with_commit(if args.group_commit {
+        CommitMode::Group
+    } else {
+        CommitMode::PerWrite
+    });
+    if let Some((key, value)) = &args.k8s_scope_label {
+        store = store.with_scope_label(key, value);
+    }
+    let sync = std::time::Duration::from_secs(args.k8s_sync_timeout);
+    let request = std::time::Duration::from_secs(args.k8s_request_timeout);
+    store.sync_timeout = sync;
+    store.request_timeout = request;
+    let mut facts = FactsOptions::new(&args.node_name);
+    facts.sync_timeout = sync;
+    facts.request_timeout = request;
+    KubeBackend::new(client, store, facts).context("--store kubernetes")
+}
+
+/// Logs, once, when the Kubernetes backend has listed everything; until
+/// then, every sync timeout, what it is still waiting for.
+async fn report_sync(backend: KubeBackend) {
+    loop {
+        match backend.wait_synced().await {
+            Ok(()) => {
+                tracing::info!("kubernetes caches synced");
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "kubernetes caches not synced yet"),
         }
     }
 }
 
 /// Everything after the store is chosen; generic so that each store
-/// (`memory`, `embedded`) is one arm of the match in [`run`].
-async fn run_with_store<S: AgentStore>(
+/// (`memory`, `embedded`, `kubernetes`) is one arm of the match in [`run`].
+/// `routes` builds the socket's router: [`router`] (with the administrative
+/// routes) for the stores that keep every object, [`api_router`] otherwise.
+async fn run_with_store<S: AgentBackend>(
     args: &Args,
     store: S,
     config: AgentConfig,
     socket: AgentSocket,
+    routes: fn(Arc<Agent<S>>) -> Router,
 ) -> anyhow::Result<()> {
     let limits = ServerLimits {
         header_read_timeout: std::time::Duration::from_secs(args.http_header_read_timeout),
@@ -283,7 +375,9 @@ async fn run_with_store<S: AgentStore>(
         store = ?args.store,
         "spiderpool-agent serving"
     );
-    serve(socket, agent, limits, stopped(stop_rx)).await.context("serving the agent socket")?;
+    serve_socket(socket, routes(agent), limits, stopped(stop_rx))
+        .await
+        .context("serving the agent socket")?;
     if let Some(t) = replays {
         t.await.context("release journal task")?;
     }

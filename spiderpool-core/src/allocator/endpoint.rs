@@ -298,7 +298,30 @@ pub(super) fn new_endpoint(
     };
     let mut ep = SpiderEndpoint::new(&pod.namespace, &pod.name, status);
     ep.metadata.finalizers = Some(vec![crate::model::FINALIZER.to_string()]);
+    ep.metadata.owner_references = endpoint_owner(pod).map(|o| vec![o]);
     ep
+}
+
+/// The owner reference of a pod's new SpiderEndpoint, as Spiderpool sets it
+/// (reference §2.4, §4.6): the Pod (`v1`, its name and UID), so that the
+/// endpoint is garbage-collected with the pod — except for StatefulSet and
+/// KubeVirt (`VirtualMachineInstance`) pods, whose endpoints must outlive the
+/// pod to give its successor the same addresses. `None` as well when the UID
+/// is unknown. No `controller` or `blockOwnerDeletion` (Go's
+/// `controllerutil.SetOwnerReference`).
+pub fn endpoint_owner(pod: &PodFacts) -> Option<crate::model::OwnerReference> {
+    const KEEP_BEYOND_POD: [&str; 2] = ["StatefulSet", "VirtualMachineInstance"];
+    if pod.uid.is_empty() || KEEP_BEYOND_POD.contains(&pod.owner_kind()) {
+        return None;
+    }
+    Some(crate::model::OwnerReference {
+        api_version: "v1".into(),
+        kind: "Pod".into(),
+        name: pod.name.clone(),
+        uid: pod.uid.clone(),
+        controller: None,
+        block_owner_deletion: None,
+    })
 }
 
 /// `ep` with the NICs of `details` added, recorded for this pod's UID and
@@ -460,6 +483,39 @@ mod tests {
     }
 
     #[test]
+    fn new_endpoints_are_owned_by_the_pod_unless_they_must_outlive_it() {
+        let mut pod = PodFacts {
+            namespace: "ns".into(),
+            name: "web-1".into(),
+            uid: "u1".into(),
+            ..PodFacts::default()
+        };
+        let owner = endpoint_owner(&pod).unwrap();
+        assert_eq!(
+            (owner.api_version.as_str(), owner.kind.as_str(), owner.name.as_str()),
+            ("v1", "Pod", "web-1")
+        );
+        assert_eq!((owner.uid.as_str(), owner.controller), ("u1", None));
+        for (kind, owned) in [
+            ("Deployment", true),
+            ("DaemonSet", true),
+            ("CronJob", true),
+            ("StatefulSet", false),
+            ("VirtualMachineInstance", false),
+        ] {
+            pod.owner = Some(crate::pod::OwnerFacts {
+                kind: kind.into(),
+                name: "x".into(),
+                ..Default::default()
+            });
+            assert_eq!(endpoint_owner(&pod).is_some(), owned, "{kind}");
+        }
+        pod.owner = None;
+        pod.uid.clear();
+        assert_eq!(endpoint_owner(&pod), None, "no UID, no reference");
+    }
+
+    #[test]
     fn a_new_endpoint_records_the_pod_and_an_extended_one_takes_the_new_uid() {
         let mut r = req("u1", "net1", true);
         r.node.name = "n1".into();
@@ -469,6 +525,7 @@ mod tests {
         assert_eq!(ep.status.owner_controller_type, "StatefulSet");
         assert_eq!(ep.status.owner_controller_name, "db");
         assert_eq!(ep.metadata.finalizers, Some(vec![crate::model::FINALIZER.to_string()]));
+        assert_eq!(ep.metadata.owner_references, None, "a StatefulSet pod's endpoint outlives it");
 
         let mut again = req("u2", "net2", true);
         again.node.name = "n2".into();

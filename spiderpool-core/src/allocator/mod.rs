@@ -31,6 +31,7 @@ mod record;
 mod release;
 mod retry;
 
+pub use endpoint::endpoint_owner;
 pub use pod_release::{
     KeepReason, RefuseReason, ReleaseDecision, ReleaseTrigger, release_decision,
 };

@@ -133,6 +133,31 @@ pub async fn top_controller<P: PodSource>(
     Ok(Some(OwnerFacts { kind: owner.kind, name: owner.name, uid: owner.uid, statefulset }))
 }
 
+/// The top controller a pod's SpiderEndpoint records, read again from
+/// `source`: for a release of a pod the source no longer has (deleted before
+/// its CNI DEL arrived). Spiderpool decides StatefulSet membership on release
+/// from the endpoint (reference §4.7 step 4), so a StatefulSet member keeps
+/// its addresses for its successor also when the DEL comes after the pod
+/// object is gone. `None` when the endpoint records no controller (`Pod`).
+pub async fn owner_recorded_in<P: PodSource>(
+    source: &P,
+    endpoint: &crate::model::SpiderEndpoint,
+) -> Result<Option<OwnerFacts>, StoreError> {
+    let status = &endpoint.status;
+    let (kind, name) = (&status.owner_controller_type, &status.owner_controller_name);
+    if kind.is_empty() || kind == "Pod" || name.is_empty() {
+        return Ok(None);
+    }
+    let statefulset = if kind == ControllerKind::StatefulSet.as_str() {
+        let namespace = endpoint.metadata.namespace.as_deref().unwrap_or_default();
+        let set = source.controller(ControllerKind::StatefulSet, namespace, name).await?;
+        set.as_ref().map(statefulset_facts)
+    } else {
+        None
+    };
+    Ok(Some(OwnerFacts { kind: kind.clone(), name: name.clone(), uid: None, statefulset }))
+}
+
 /// Gathers the facts of pod `namespace/name` from `source`. `uid` is the
 /// caller's (`K8S_POD_UID`); when empty, the pod object's UID is used. A pod
 /// without `spec.nodeName`, and a pod the source does not know, is on
@@ -326,6 +351,30 @@ mod tests {
             Some(("ReplicaSet".into(), "gone".into(), Some("x".into())))
         );
         assert_eq!(owner("rs-of-other").unwrap().0, "ReplicaSet");
+    }
+
+    #[test]
+    fn the_owner_recorded_in_an_endpoint_is_read_again() {
+        use crate::model::{SpiderEndpoint, WorkloadEndpointStatus};
+        let store = MemoryStore::new();
+        put(&store, "StatefulSet", "ns", "db", json!({"spec": {"replicas": 2}}));
+        let ep = |kind: &str, name: &str| {
+            let status = WorkloadEndpointStatus {
+                owner_controller_type: kind.into(),
+                owner_controller_name: name.into(),
+                ..Default::default()
+            };
+            SpiderEndpoint::new("ns", "db-1", status)
+        };
+        let owner = block(owner_recorded_in(&store, &ep("StatefulSet", "db"))).unwrap().unwrap();
+        assert_eq!((owner.kind.as_str(), owner.name.as_str()), ("StatefulSet", "db"));
+        assert_eq!(owner.statefulset.map(|s| s.replicas), Some(2));
+        let gone = block(owner_recorded_in(&store, &ep("StatefulSet", "gone"))).unwrap().unwrap();
+        assert_eq!(gone.statefulset, None, "a set that is gone keeps nothing");
+        let deploy = block(owner_recorded_in(&store, &ep("Deployment", "web"))).unwrap().unwrap();
+        assert_eq!((deploy.kind.as_str(), deploy.statefulset), ("Deployment", None));
+        assert_eq!(block(owner_recorded_in(&store, &ep("Pod", "db-1"))).unwrap(), None);
+        assert_eq!(block(owner_recorded_in(&store, &ep("", ""))).unwrap(), None);
     }
 
     #[test]

@@ -18,7 +18,10 @@ pub mod source;
 pub mod stored;
 pub mod view;
 
-pub use context::{NotAlive, PodContext, gather_pod, not_alive, statefulset_facts, top_controller};
+pub use context::{
+    NotAlive, PodContext, gather_pod, not_alive, owner_recorded_in, statefulset_facts,
+    top_controller,
+};
 pub use source::{ControllerKind, PodSource};
 pub use view::{
     ControllerSpecView, ControllerView, NamespaceView, NodeView, ObjectMetaView, OrdinalsView,

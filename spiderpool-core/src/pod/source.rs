@@ -64,6 +64,19 @@ pub trait PodSource: Send + Sync {
         name: &str,
     ) -> impl Future<Output = Result<Option<PodView>, StoreError>> + Send;
 
+    /// The pod `namespace/name` as it is now, bypassing any cache: a release
+    /// decision reads the pod this way (Spiderpool reads it from the API
+    /// server before it releases, reference §4.7), since a cache that lags
+    /// could show a deleted pod still alive. The default is
+    /// [`PodSource::pod`], for sources without a cache.
+    fn fresh_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<PodView>, StoreError>> + Send {
+        self.pod(namespace, name)
+    }
+
     /// The namespace `name`.
     fn namespace(
         &self,

@@ -48,7 +48,7 @@ use tokio::task::AbortHandle;
 
 mod api;
 mod commit;
-mod decode;
+pub(crate) mod decode;
 mod endpoints;
 mod pools;
 mod state;

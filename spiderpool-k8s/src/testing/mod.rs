@@ -215,6 +215,19 @@ impl TestScope {
         self.push(Tracked { resource, namespace, name: Some(name.to_owned()), selector: None });
     }
 
+    /// Deletes `name` (in `namespace`) of the Kubernetes kind `K` — a Node,
+    /// a Pod, a StatefulSet — when the scope ends. Pods are deleted at once
+    /// (grace period 0): no kubelet runs in the test cluster to confirm.
+    pub fn track_resource<K: Resource<DynamicType = ()>>(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+    ) {
+        let resource = ApiResource::erase::<K>(&());
+        let namespace = namespace.map(str::to_owned);
+        self.push(Tracked { resource, namespace, name: Some(name.to_owned()), selector: None });
+    }
+
     /// Deletes every object of kind `K` (in every namespace) labelled
     /// `key=value` when the scope ends — the objects a label-scoped store
     /// created, say. Objects created after this call are included.
@@ -316,7 +329,12 @@ async fn delete_one(api: &Api<DynamicObject>, kind: &str, name: &str, errors: &m
             Err(e) => errors.push(format!("{what}: removing finalizers: {e}")),
         }
     }
-    match api.delete(name, &DeleteParams::default()).await {
+    let params = if kind == "Pod" {
+        DeleteParams { grace_period_seconds: Some(0), ..DeleteParams::default() }
+    } else {
+        DeleteParams::default()
+    };
+    match api.delete(name, &params).await {
         Ok(_) => {}
         Err(kube::Error::Api(status)) if status.code == 404 => {}
         Err(e) => errors.push(format!("{what}: delete: {e}")),
