@@ -2,7 +2,7 @@
 //! runtime probes on a TCP port. See `docs/agent.md`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -288,85 +288,33 @@ async fn run_with_store<S: AgentBackend>(
     };
     let agent = Arc::new(Agent::new(store, config));
     restrict_journal_files(&args.release_journal);
-    match replay_release_journal(&agent, &args.release_journal).await {
-        Ok(o) => tracing::info!(
-            journal = %args.release_journal.display(),
-            released = o.released,
-            kept = o.kept,
-            invalid = o.invalid.len(),
-            "release journal replayed"
-        ),
-        Err(e) => tracing::warn!(error = %e, "--release-journal: not replayed"),
-    }
+    replay_journal(&agent, &args.release_journal, true).await;
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    tokio::spawn(async move {
-        let which = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        };
-        tracing::info!(signal = which, "shutting down");
-        let _ = stop_tx.send(true);
-    });
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|v| *v).await;
-    };
-
+    let stop_rx = shutdown_on_signal()?;
     let replays = (args.release_journal_interval > 0).then(|| {
-        let agent = agent.clone();
-        let path = args.release_journal.clone();
         let every = std::time::Duration::from_secs(args.release_journal_interval);
-        let mut stop = stop_rx.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = stop.wait_for(|v| *v) => break,
-                }
-                match replay_release_journal(&agent, &path).await {
-                    Ok(o) if o.released + o.kept + o.invalid.len() > 0 => tracing::info!(
-                        journal = %path.display(),
-                        released = o.released,
-                        kept = o.kept,
-                        invalid = o.invalid.len(),
-                        "release journal replayed"
-                    ),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "release journal: not replayed"),
-                }
-            }
-        })
+        tokio::spawn(replay_periodically(
+            agent.clone(),
+            args.release_journal.clone(),
+            every,
+            stop_rx.clone(),
+        ))
     });
-
-    let health = if args.health_port != 0 {
-        let addr = SocketAddr::new(args.health_address, args.health_port);
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("--health-port {}: bind {addr}", args.health_port))?;
-        let app = health_router(agent.clone());
-        let shutdown = stopped(stop_rx.clone());
-        tracing::info!(%addr, "health endpoints listening");
-        Some(tokio::spawn(async move { serve_router(listener, app, limits, shutdown).await }))
-    } else {
-        None
+    let health = match args.health_port {
+        0 => None,
+        port => {
+            let addr = SocketAddr::new(args.health_address, port);
+            let app = health_router(agent.clone());
+            Some(serve_tcp("--health-port", addr, app, limits, stop_rx.clone()).await?)
+        }
     };
-
-    let metrics = if let Some(port) = args.metrics_port {
-        let addr = SocketAddr::new(args.metrics_address, port);
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("--metrics-port {port}: bind {addr}"))?;
-        let app = metrics_router(agent.clone());
-        let shutdown = stopped(stop_rx.clone());
-        tracing::info!(%addr, "metrics listening");
-        Some(tokio::spawn(async move { serve_router(listener, app, limits, shutdown).await }))
-    } else {
-        None
+    let metrics = match args.metrics_port {
+        None => None,
+        Some(port) => {
+            let addr = SocketAddr::new(args.metrics_address, port);
+            let app = metrics_router(agent.clone());
+            Some(serve_tcp("--metrics-port", addr, app, limits, stop_rx.clone()).await?)
+        }
     };
 
     tracing::info!(
@@ -390,4 +338,77 @@ async fn run_with_store<S: AgentBackend>(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A receiver that turns `true` on the first SIGTERM or SIGINT.
+fn shutdown_on_signal() -> anyhow::Result<tokio::sync::watch::Receiver<bool>> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    tokio::spawn(async move {
+        let which = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(signal = which, "shutting down");
+        let _ = stop_tx.send(true);
+    });
+    Ok(stop_rx)
+}
+
+/// Resolves once `rx` turns `true` (shutdown).
+async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
+}
+
+/// Replays the release journal once and logs what it did (`always`: also
+/// when it found nothing, as at start).
+async fn replay_journal<S: AgentBackend>(agent: &Agent<S>, path: &Path, always: bool) {
+    match replay_release_journal(agent, path).await {
+        Ok(o) if always || o.released + o.kept + o.invalid.len() > 0 => tracing::info!(
+            journal = %path.display(),
+            released = o.released,
+            kept = o.kept,
+            invalid = o.invalid.len(),
+            "release journal replayed"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "--release-journal: not replayed"),
+    }
+}
+
+/// `--release-journal-interval`: replays the journal every `every` until
+/// shutdown (the first replay ran at start).
+async fn replay_periodically<S: AgentBackend>(
+    agent: Arc<Agent<S>>,
+    path: PathBuf,
+    every: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|v| *v) => break,
+        }
+        replay_journal(&agent, &path, false).await;
+    }
+}
+
+/// Binds `addr` (the error names `flag`) and serves `app` on it until
+/// shutdown.
+async fn serve_tcp(
+    flag: &str,
+    addr: SocketAddr,
+    app: Router,
+    limits: ServerLimits,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("{flag} {}: bind {addr}", addr.port()))?;
+    tracing::info!(%addr, flag, "listening");
+    Ok(tokio::spawn(async move { serve_router(listener, app, limits, stopped(stop)).await }))
 }
