@@ -258,10 +258,14 @@ pub fn parse_ip_number(value: &str) -> Result<IpNumber, AnnotationError> {
         Some(rest) => (true, rest),
         None => (false, value),
     };
-    if digits
-        .strip_prefix('-')
-        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+    if let Some(d) = digits.strip_prefix('-')
+        && !d.is_empty()
+        && d.bytes().all(|b| b.is_ascii_digit())
     {
+        // Go's Atoi reads "-0" as 0.
+        if d.bytes().all(|b| b == b'0') {
+            return Ok(if flexible { IpNumber::Flexible(0) } else { IpNumber::Fixed(0) });
+        }
         return Err(err(format!("value {value:?} must be equal to or greater than 0")));
     }
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {

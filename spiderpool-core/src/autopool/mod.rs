@@ -24,6 +24,59 @@
 //! these rules and write what they return. The SpiderSubnet status counts
 //! are not computed here.
 //!
+//! # Example
+//!
+//! A Deployment of 2 replicas whose pod template asks for one spare address
+//! (the worked example of `docs/subnet.md`):
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use spiderpool_core::autopool::*;
+//! use spiderpool_core::ip::{IpFamily, IpSet};
+//!
+//! let template_annotations = BTreeMap::from([
+//!     ("ipam.spidernet.io/subnet".to_string(), r#"{"ipv4":["subnet-demo-v4"]}"#.to_string()),
+//!     ("ipam.spidernet.io/ippool-ip-number".to_string(), "+1".to_string()),
+//! ]);
+//! let config = parse_auto_pool_config(&template_annotations, 0)?.ok_or("no subnet annotation")?;
+//! let nic = config.for_nic("eth0")?;
+//! // IPv4 enabled, IPv6 disabled
+//! assert_eq!(nic.subnets_for(config.source, true, false)?, [(IpFamily::V4, "subnet-demo-v4")]);
+//!
+//! let uid = "2b4f0c8e-1d7a-4c55-9e0b-5d3a1c6f7e21";
+//! let app = AppRef::native("Deployment", "default", "demo", uid).ok_or("not native")?;
+//! let replicas = app_replicas(Workload::Replicas(Some(2)));
+//! let size = desired_pool_size(&app, replicas, config.ip_number)?;
+//! assert_eq!(size, 3);
+//! assert_eq!(auto_pool_name(&app.name, IpFamily::V4, "eth0", &app.uid)?, "auto4-demo-eth0-5d3a1");
+//!
+//! // The subnet offers 10.6.0.100-10.6.0.120; another application's pool
+//! // holds .100-.101 and 10.6.0.102 is a SpiderReservedIP.
+//! let v4 = |r: &[&str]| IpSet::parse_ranges(IpFamily::V4, r);
+//! let (subnet, others, reserved) =
+//!     (v4(&["10.6.0.100-10.6.0.120"])?, v4(&["10.6.0.100-10.6.0.101"])?, v4(&["10.6.0.102"])?);
+//! let empty = IpSet::new(IpFamily::V4);
+//! let base = ResizeInput {
+//!     pool: "auto4-demo-eth0-5d3a1",
+//!     subnet: "subnet-demo-v4",
+//!     subnet_ips: &subnet,
+//!     current: &empty,
+//!     others: &others,
+//!     reserved: &reserved,
+//!     held: &empty,
+//!     desired: size,
+//! };
+//! let created = resize_pool(&base)?;
+//! assert_eq!(created.ips.to_strings(), ["10.6.0.103-10.6.0.105"]);
+//!
+//! // Scaled to 1 replica (size 2) while pods hold .103 and .105: .104 goes back.
+//! let held = v4(&["10.6.0.103", "10.6.0.105"])?;
+//! let desired = desired_pool_size(&app, 1, config.ip_number)?;
+//! let shrunk = resize_pool(&ResizeInput { current: &created.ips, held: &held, desired, ..base })?;
+//! assert_eq!(shrunk.removed.to_strings(), ["10.6.0.104"]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! [`AnnotationError`]: crate::annotation::AnnotationError
 
 pub mod app;

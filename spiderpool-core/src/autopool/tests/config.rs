@@ -122,6 +122,8 @@ fn ip_number_values() {
         ("007", IpNumber::Fixed(7)),
         ("+1", IpNumber::Flexible(1)),
         ("+0", IpNumber::Flexible(0)),
+        ("-0", IpNumber::Fixed(0)),
+        ("+-00", IpNumber::Flexible(0)),
         ("18446744073709551615", IpNumber::Fixed(u64::MAX)),
     ];
     for (v, want) in ok {
