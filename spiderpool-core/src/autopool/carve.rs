@@ -14,7 +14,9 @@
 //! costs as much as a `/30`.
 
 use super::AutoPoolError;
-use crate::ip::{IpRange, IpSet};
+use crate::admission::common::{stored_network, stored_total};
+use crate::ip::{IpFamily, IpRange, IpSet};
+use crate::model::{PoolIpPreAllocations, SpiderSubnet};
 
 /// The facts a resize is decided on, all of one family.
 #[derive(Debug, Clone, Copy)]
@@ -146,4 +148,46 @@ pub fn resize_pool(input: &ResizeInput<'_>) -> Result<Resize, AutoPoolError> {
     let removed = lowest(&releasable, give_back);
     let ips = input.current.difference(&removed);
     Ok(Resize { ips, added: IpSet::new(family), removed })
+}
+
+/// The family and usable addresses (`spec.ips − spec.excludeIPs`) of a
+/// stored SpiderSubnet, read leniently as the other rules read stored
+/// objects (a bad item offers no address, which is safe); `None` when its
+/// `ipVersion` and `subnet` make no sense.
+pub fn subnet_usable_ips(subnet: &SpiderSubnet) -> Option<(IpFamily, IpSet)> {
+    let (family, _) = stored_network(subnet.spec.ip_version, &subnet.spec.subnet)?;
+    Some((family, stored_total(family, &subnet.spec.ips, &subnet.spec.exclude_ips)))
+}
+
+/// Splits the subnet's decoded `status.controlledIPPools` into the
+/// addresses recorded for `pool` (its `current`) and those of every other
+/// pool (`others`).
+///
+/// Read strictly: an entry that does not parse as ranges of `family` is an
+/// error naming the subnet, the entry and the value. Skipping it could hand
+/// another pool's addresses out a second time.
+pub fn split_controlled(
+    subnet: &str,
+    controlled: &PoolIpPreAllocations,
+    pool: &str,
+    family: IpFamily,
+) -> Result<(IpSet, IpSet), AutoPoolError> {
+    let mut current = IpSet::new(family);
+    let mut others = IpSet::new(family);
+    for (name, entry) in controlled {
+        let ips = IpSet::parse_ranges(family, &entry.ips).map_err(|e| {
+            AutoPoolError::ControlledEntry {
+                subnet: subnet.to_string(),
+                pool: name.clone(),
+                value: format!("{:?}", entry.ips),
+                reason: e.to_string(),
+            }
+        })?;
+        if name == pool {
+            current = ips;
+        } else {
+            others = others.union(&ips);
+        }
+    }
+    Ok((current, others))
 }

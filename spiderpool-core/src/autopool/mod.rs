@@ -90,7 +90,10 @@ pub use app::{
     AFFINITY_APP_NAMESPACE, AppRef, NATIVE_CONTROLLERS, auto_pool_name, auto_pool_pod_affinity,
     matches_auto_pool_affinity,
 };
-pub use carve::{Resize, ResizeInput, free_addresses, lowest, releasable_addresses, resize_pool};
+pub use carve::{
+    Resize, ResizeInput, free_addresses, lowest, releasable_addresses, resize_pool,
+    split_controlled, subnet_usable_ips,
+};
 pub use config::{
     AutoPoolConfig, DEFAULT_INTERFACE, IpNumber, SubnetChoice, parse_auto_pool_config,
     parse_ip_number, parse_reclaim, parse_subnet, parse_subnets,
@@ -188,6 +191,20 @@ pub enum AutoPoolError {
         subnet_family: IpFamily,
         /// The family of the odd set.
         other: IpFamily,
+    },
+    /// An entry of the subnet's `status.controlledIPPools` does not parse.
+    #[error(
+        "SpiderSubnet {subnet}: status.controlledIPPools entry {pool} has ips {value}: {reason}"
+    )]
+    ControlledEntry {
+        /// The SpiderSubnet.
+        subnet: String,
+        /// The pool the entry is for.
+        pool: String,
+        /// The entry's `ips`.
+        value: String,
+        /// What is wrong.
+        reason: String,
     },
     /// The subnet has too few free addresses for the pool to grow.
     #[error(

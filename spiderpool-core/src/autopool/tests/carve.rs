@@ -1,5 +1,8 @@
 use crate::autopool::*;
 use crate::ip::{IpFamily, IpSet};
+use crate::model::{
+    PoolIpPreAllocation, PoolIpPreAllocations, SpiderSubnet, parse_controlled_ip_pools,
+};
 
 fn set4(items: &[&str]) -> IpSet {
     IpSet::parse_ranges(IpFamily::V4, items).unwrap()
@@ -189,4 +192,48 @@ fn mixed_families_are_refused() {
         "auto-pool auto4-web-eth0-abcde of SpiderSubnet subnet-demo: IPv6 addresses given for the \
          IPv4 subnet"
     );
+}
+
+#[test]
+fn controlled_pools_split_into_current_and_others() {
+    let status = r#"{"auto4-a-eth0-11111":{"ips":["10.6.0.10-10.6.0.12"],"application":"apps_v1_Deployment_ns_a"},
+                    "auto4-b-eth0-22222":{"ips":["10.6.0.20","10.6.0.22-10.6.0.23"]},
+                    "manual":{"ips":["10.6.0.30"]}}"#;
+    let controlled = parse_controlled_ip_pools(Some(status)).unwrap();
+    let (current, others) =
+        split_controlled("s", &controlled, "auto4-a-eth0-11111", IpFamily::V4).unwrap();
+    assert_eq!(current.to_strings(), vec!["10.6.0.10-10.6.0.12"]);
+    assert_eq!(others.to_strings(), vec!["10.6.0.20", "10.6.0.22-10.6.0.23", "10.6.0.30"]);
+    // a pool not recorded yet starts empty
+    let (current, others) = split_controlled("s", &controlled, "new", IpFamily::V4).unwrap();
+    assert!(current.is_empty());
+    assert_eq!(others.len(), 7);
+    // a bad entry is an error naming it, never skipped
+    let mut bad = controlled.clone();
+    bad.insert(
+        "broken".into(),
+        PoolIpPreAllocation { ips: vec!["fd00::1".into()], application: None },
+    );
+    let err = split_controlled("subnet-demo", &bad, "new", IpFamily::V4).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(
+            "SpiderSubnet subnet-demo: status.controlledIPPools entry broken has ips [\"fd00::1\"]"
+        ),
+        "{msg}"
+    );
+    assert!(split_controlled("s", &PoolIpPreAllocations::new(), "p", IpFamily::V6).is_ok());
+}
+
+#[test]
+fn usable_ips_of_a_subnet() {
+    let mut s = SpiderSubnet::default();
+    s.spec.subnet = "10.6.0.0/16".into();
+    s.spec.ips = vec!["10.6.0.1-10.6.0.10".into(), "bad".into()];
+    s.spec.exclude_ips = vec!["10.6.0.5".into()];
+    let (family, ips) = subnet_usable_ips(&s).unwrap();
+    assert_eq!(family, IpFamily::V4);
+    assert_eq!(ips.to_strings(), vec!["10.6.0.1-10.6.0.4", "10.6.0.6-10.6.0.10"]);
+    s.spec.ip_version = Some(6);
+    assert_eq!(subnet_usable_ips(&s), None);
 }
