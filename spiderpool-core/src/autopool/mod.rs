@@ -192,6 +192,14 @@ pub enum AutoPoolError {
         /// The family of the odd set.
         other: IpFamily,
     },
+    /// The SpiderSubnet cannot give a pool of the asked family.
+    #[error("SpiderSubnet {subnet}: {reason}")]
+    SubnetSpec {
+        /// The SpiderSubnet.
+        subnet: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// An entry of the subnet's `status.controlledIPPools` does not parse.
     #[error(
         "SpiderSubnet {subnet}: status.controlledIPPools entry {pool} has ips {value}: {reason}"

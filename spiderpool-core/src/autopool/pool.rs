@@ -9,6 +9,7 @@ use super::app::{AppRef, auto_pool_name, auto_pool_pod_affinity};
 use super::config::IpNumber;
 use crate::admission::common::{
     LABEL_IPPOOL_CIDR, LABEL_OWNER_APPLICATION_NAME, LABEL_OWNER_SPIDER_SUBNET, cidr_label_value,
+    stored_network,
 };
 use crate::annotation::{ANNO_IPPOOL_IP_NUMBER, ANNO_IPPOOL_RECLAIM};
 use crate::ip::{IpFamily, IpSet};
@@ -104,9 +105,11 @@ pub fn auto_pool_annotations(ip_number: IpNumber) -> BTreeMap<String, String> {
 /// A new auto-pool holding `ips`, carved from `subnet` (Go
 /// `ReconcileAutoIPPool` when no pool exists): name from
 /// [`auto_pool_name`], labels from [`auto_pool_labels`], the
-/// `ippool-ip-number` annotation, the SpiderSubnet as controlling owner,
+/// `ippool-ip-number` annotation, the SpiderSubnet as controlling owner
+/// (when it has a UID),
 /// the finalizer, and a spec with the family, the subnet's CIDR, gateway and
-/// routes and the application's pod affinity.
+/// routes and the application's pod affinity. The subnet must be of the
+/// key's family ([`AutoPoolError::SubnetSpec`] otherwise).
 pub fn new_auto_pool(
     key: &AutoPoolKey<'_>,
     subnet: &SpiderSubnet,
@@ -114,16 +117,39 @@ pub fn new_auto_pool(
     reclaim: bool,
     ips: &IpSet,
 ) -> Result<SpiderIPPool, AutoPoolError> {
+    let subnet_name = subnet.metadata.name_str();
+    match stored_network(subnet.spec.ip_version, &subnet.spec.subnet) {
+        Some((family, _)) if family == key.family => {}
+        Some((family, _)) => {
+            return Err(AutoPoolError::SubnetSpec {
+                subnet: subnet_name.to_string(),
+                reason: format!("it is an {family} subnet, not {}", key.family),
+            });
+        }
+        None => {
+            return Err(AutoPoolError::SubnetSpec {
+                subnet: subnet_name.to_string(),
+                reason: format!(
+                    "spec.subnet {:?} with spec.ipVersion {:?} is not a usable CIDR",
+                    subnet.spec.subnet, subnet.spec.ip_version
+                ),
+            });
+        }
+    }
     let name = auto_pool_name(&key.app.name, key.family, key.interface, &key.app.uid)?;
     let labels = auto_pool_labels(key, &subnet.spec.subnet, reclaim)?;
-    let owner = OwnerReference {
-        api_version: API_VERSION.to_string(),
-        kind: SpiderSubnet::KIND.to_string(),
-        name: subnet.metadata.name_str().to_string(),
-        uid: subnet.metadata.uid.clone().unwrap_or_default(),
-        controller: Some(true),
-        block_owner_deletion: Some(true),
-    };
+    // The API server refuses an owner reference without a UID; a subnet
+    // without one (embedded store) owns its pools by label only.
+    let owner = subnet.metadata.uid.as_ref().filter(|u| !u.is_empty()).map(|uid| {
+        vec![OwnerReference {
+            api_version: API_VERSION.to_string(),
+            kind: SpiderSubnet::KIND.to_string(),
+            name: subnet.metadata.name_str().to_string(),
+            uid: uid.clone(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        }]
+    });
     let routes = (!subnet.spec.routes.is_empty()).then(|| subnet.spec.routes.clone());
     Ok(SpiderIPPool {
         api_version: API_VERSION.to_string(),
@@ -133,7 +159,7 @@ pub fn new_auto_pool(
             labels: Some(labels),
             annotations: Some(auto_pool_annotations(ip_number)),
             finalizers: Some(vec![FINALIZER.to_string()]),
-            owner_references: Some(vec![owner]),
+            owner_references: owner,
             ..ObjectMeta::default()
         },
         spec: IPPoolSpec {

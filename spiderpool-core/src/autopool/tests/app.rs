@@ -198,6 +198,20 @@ fn labels_and_new_pool() {
     assert_eq!(pool.spec.routes, None);
     assert_eq!(pool.metadata.label(LABEL_IPPOOL_RECLAIM), Some("true"));
     assert_eq!(pool.metadata.annotation("ipam.spidernet.io/ippool-ip-number"), Some("3"));
+    // the subnet must be of the key's family and usable
+    let v6 = AutoPoolKey { family: IpFamily::V6, ..key.clone() };
+    let err = new_auto_pool(&v6, &subnet(), IpNumber::Fixed(3), true, &ips).unwrap_err();
+    assert_eq!(err.to_string(), "SpiderSubnet subnet-demo-v4: it is an IPv4 subnet, not IPv6");
+    let mut broken = subnet();
+    broken.spec.subnet = "10.6.0.0/33".into();
+    let err = new_auto_pool(&key, &broken, IpNumber::Fixed(3), true, &ips).unwrap_err();
+    assert!(err.to_string().contains(r#"spec.subnet "10.6.0.0/33""#), "{err}");
+    // a subnet without a UID (embedded store) owns its pools by label only
+    let mut no_uid = subnet();
+    no_uid.metadata.uid = None;
+    let pool = new_auto_pool(&key, &no_uid, IpNumber::Fixed(3), true, &ips).unwrap();
+    assert_eq!(pool.metadata.owner_references, None);
+    assert_eq!(pool.metadata.label(LABEL_OWNER_SPIDER_SUBNET), Some("subnet-demo-v4"));
 }
 
 #[test]
