@@ -22,6 +22,9 @@
 //! - [`allocator`] and [`store`]: allocation and release over a compare-and-swap
 //!   store contract, with an in-memory store, the release decision and the
 //!   finalizer semantics of deletion;
+//! - [`autopool`]: SpiderSubnet auto-pools: the `subnet(s)`, `ippool-ip-number`
+//!   and `ippool-reclaim` annotations, pool names, labels and affinity, sizes
+//!   from replicas, and which subnet addresses a pool takes or gives back;
 //! - [`admission`]: defaulting and validation of every kind for CREATE, UPDATE
 //!   and DELETE, with Kubernetes-style rejections;
 //! - [`multus`]: SpiderMultusConfig → Multus NetworkAttachmentDefinition;
@@ -41,6 +44,7 @@ pub mod admission;
 pub mod agent_api;
 pub mod allocator;
 pub mod annotation;
+pub mod autopool;
 pub mod cni;
 pub mod coordinator;
 pub mod error;

@@ -17,13 +17,13 @@ use serde_json::{Map, Value};
 use super::AnnotationError;
 
 /// Parses `value` as JSON, mapping a syntax error to [`AnnotationError`].
-pub(super) fn parse(annotation: &str, value: &str) -> Result<Value, AnnotationError> {
+pub(crate) fn parse(annotation: &str, value: &str) -> Result<Value, AnnotationError> {
     serde_json::from_str(value)
         .map_err(|e| AnnotationError::invalid(annotation, value, format!("invalid JSON: {e}")))
 }
 
 /// Short name of a JSON value's type, for error messages.
-pub(super) fn kind(v: &Value) -> &'static str {
+pub(crate) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -37,14 +37,14 @@ pub(super) fn kind(v: &Value) -> &'static str {
 /// The value of field `name`: an exact key match, else the first key equal to
 /// `name` ignoring ASCII case (Go's `encoding/json` field matching). A `null`
 /// value counts as absent.
-pub(super) fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+pub(crate) fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     obj.get(name)
         .or_else(|| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v))
         .filter(|v| !v.is_null())
 }
 
 /// `[]string`: absent or `null` gives an empty list.
-pub(super) fn string_list(v: Option<&Value>, what: &str) -> Result<Vec<String>, String> {
+pub(crate) fn string_list(v: Option<&Value>, what: &str) -> Result<Vec<String>, String> {
     match v {
         None => Ok(Vec::new()),
         Some(Value::Array(items)) => items
@@ -60,7 +60,7 @@ pub(super) fn string_list(v: Option<&Value>, what: &str) -> Result<Vec<String>, 
 }
 
 /// `string`: absent or `null` gives `""`.
-pub(super) fn string(v: Option<&Value>, what: &str) -> Result<String, String> {
+pub(crate) fn string(v: Option<&Value>, what: &str) -> Result<String, String> {
     match v {
         None => Ok(String::new()),
         Some(Value::String(s)) => Ok(s.clone()),
@@ -69,7 +69,7 @@ pub(super) fn string(v: Option<&Value>, what: &str) -> Result<String, String> {
 }
 
 /// `bool`: absent or `null` gives `false`.
-pub(super) fn boolean(v: Option<&Value>, what: &str) -> Result<bool, String> {
+pub(crate) fn boolean(v: Option<&Value>, what: &str) -> Result<bool, String> {
     match v {
         None => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
@@ -78,7 +78,7 @@ pub(super) fn boolean(v: Option<&Value>, what: &str) -> Result<bool, String> {
 }
 
 /// The items of a top-level array; `null` gives no items.
-pub(super) fn array<'a>(
+pub(crate) fn array<'a>(
     annotation: &str,
     value: &str,
     doc: &'a Value,
@@ -95,7 +95,7 @@ pub(super) fn array<'a>(
 }
 
 /// An array item that must be an object.
-pub(super) fn object(item: &Value, i: usize) -> Result<&Map<String, Value>, String> {
+pub(crate) fn object(item: &Value, i: usize) -> Result<&Map<String, Value>, String> {
     match item {
         Value::Object(o) => Ok(o),
         other => Err(format!("item {i} must be a JSON object, found {}", kind(other))),

@@ -17,7 +17,7 @@
 //! and what is wrong.
 
 mod glob;
-mod json;
+pub(crate) mod json;
 mod multus;
 mod nad;
 mod pool;
@@ -48,13 +48,13 @@ pub const ANNO_NS_DEFAULT_IPV6_IPPOOL: &str = "ipam.spidernet.io/default-ipv6-ip
 pub const ANNO_MULTUS_NETWORKS: &str = "k8s.v1.cni.cncf.io/networks";
 /// Pod: Multus default network (`ns/name` or `name`).
 pub const ANNO_MULTUS_DEFAULT_NETWORK: &str = "v1.multus-cni.io/default-network";
-/// Pod: SpiderSubnet auto-pool for one NIC (not implemented by this crate).
+/// Pod: SpiderSubnet auto-pool for one NIC (parsed by [`crate::autopool`]).
 pub const ANNO_SUBNET: &str = "ipam.spidernet.io/subnet";
-/// Pod: SpiderSubnet auto-pools per NIC (not implemented by this crate).
+/// Pod: SpiderSubnet auto-pools per NIC (parsed by [`crate::autopool`]).
 pub const ANNO_SUBNETS: &str = "ipam.spidernet.io/subnets";
-/// Pod: size of an auto-created pool, `"N"` or `"+N"` (not implemented by this crate).
+/// Pod: size of an auto-created pool, `"N"` or `"+N"` (parsed by [`crate::autopool`]).
 pub const ANNO_IPPOOL_IP_NUMBER: &str = "ipam.spidernet.io/ippool-ip-number";
-/// Pod: delete the auto-created pool with its application (not implemented by this crate).
+/// Pod: delete the auto-created pool with its application (parsed by [`crate::autopool`]).
 pub const ANNO_IPPOOL_RECLAIM: &str = "ipam.spidernet.io/ippool-reclaim";
 
 /// Name of the agent setting used as the first NIC's network when the pod has
