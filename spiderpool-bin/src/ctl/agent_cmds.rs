@@ -1,9 +1,11 @@
 //! `spiderpoolctl` against a running agent, over its unix socket (`--socket`):
-//! `apply`, `get`, `describe`, `delete` and `release`.
+//! `apply`, `get`, `describe`, `delete` and `release`; or, with
+//! `--kubeconfig`, `apply`, `get`, `describe` and `delete` against a cluster's
+//! API server ([`target`]), with the same output.
 //!
-//! Exit codes: 0 success; 1 the agent refused (admission rejection, not
-//! found, a failed release); 2 the agent cannot be reached (the message names
-//! the socket), or the input or flags are bad.
+//! Exit codes: 0 success; 1 the agent or API server refused (admission
+//! rejection, not found, a failed release); 2 it cannot be reached (the
+//! message names the socket or kubeconfig), or the input or flags are bad.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -21,7 +23,12 @@ use super::{CtlError, EXIT_BAD_INPUT, EXIT_OK, EXIT_REJECTED};
 use crate::agent_client::{AgentClient, AgentError};
 
 pub mod client;
+pub mod kube;
 pub mod table;
+pub mod target;
+
+pub use target::Target;
+use target::Objects;
 
 /// Arguments of `spiderpoolctl apply`.
 #[derive(Debug, Args)]
@@ -125,10 +132,21 @@ fn agent(socket: &Path) -> Result<AgentClient, Failure> {
     client::connect(socket).map_err(|e| CtlError::Usage(e.to_string()).into())
 }
 
-/// The refusal of a failed request (its status and body, to report); an
-/// unreachable agent is a usage-class failure naming the socket (exit 2).
+/// A connection to the target; one that cannot be reached is a usage-class
+/// failure naming the socket or kubeconfig (exit 2).
+fn open(target: &Target) -> Result<Box<dyn Objects>, Failure> {
+    target.open().map_err(|e| CtlError::Usage(e.to_string()).into())
+}
+
+/// The refusal of a failed request of the agent client on `socket`.
 fn refusal(socket: &Path, e: AgentError) -> Result<(u16, ErrorBody), Failure> {
-    match client::failed(socket, e) {
+    refused(client::failed(socket, e))
+}
+
+/// The refusal of a failed request (its status and body, to report); an
+/// unreachable target is a usage-class failure naming it (exit 2).
+fn refused(failed: Failed) -> Result<(u16, ErrorBody), Failure> {
+    match failed {
         Failed::Refused { status, body } => Ok((status, body)),
         Failed::Unreachable(u) => Err(CtlError::Usage(u.to_string()).into()),
     }
@@ -200,7 +218,7 @@ fn namespace_of<'a>(info: &KindInfo, namespace: &'a str) -> &'a str {
 /// prints `<resource>/<name> created|configured`, or the rejection. Exit 1
 /// when any object was refused.
 pub fn apply(
-    socket: &Path,
+    target: &Target,
     args: &ApplyArgs,
     stdin: &mut dyn Read,
     stdout: &mut dyn Write,
@@ -213,7 +231,7 @@ pub fn apply(
         if docs.is_empty() {
             return Err(CtlError::Usage(format!("{name}: no objects passed to apply")).into());
         }
-        let mut agent = agent(socket)?;
+        let mut objects = open(target)?;
         let bar = progress(docs.len());
         let mut code = EXIT_OK;
         for doc in &docs {
@@ -225,7 +243,7 @@ pub fn apply(
                 doc.value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
             let mut out = Vec::new();
             let mut err = Vec::new();
-            match agent.apply(&doc.value, TIMEOUT) {
+            match objects.apply(&doc.value) {
                 Ok(answer) => {
                     let applied = answer.applied.first();
                     let kind = applied.map_or(kind, |a| a.kind.as_str());
@@ -238,7 +256,7 @@ pub fn apply(
                         .map_err(out_err)?;
                 }
                 Err(e) => {
-                    let (status, body) = refusal(socket, e)?;
+                    let (status, body) = refused(e)?;
                     let location = Some(doc.location);
                     let _refused = report(&mut err, location, kind, obj_name, status, &body)?;
                     code = EXIT_REJECTED;
@@ -284,31 +302,31 @@ fn progress(n: usize) -> Option<indicatif::ProgressBar> {
 
 /// `spiderpoolctl get KIND [NAME]`.
 pub fn get(
-    socket: &Path,
+    target: &Target,
     args: &GetArgs,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<u8, CtlError> {
     let result = (|| {
         let info = kind_info(&args.kind)?;
-        let mut agent = agent(socket)?;
+        let mut target = open(target)?;
         let (objects, single) = match &args.name {
             Some(name) => {
                 let ns = namespace_of(info, &args.namespace);
-                match agent.get_object::<Value>(info.kind, ns, name, TIMEOUT) {
+                match target.get(info.kind, ns, name) {
                     Ok(object) => (vec![object], true),
                     Err(e) => {
-                        let (status, body) = refusal(socket, e)?;
+                        let (status, body) = refused(e)?;
                         return Err(report(stderr, None, info.kind, name, status, &body)?);
                     }
                 }
             }
             None => {
                 let ns = (info.namespaced && !args.all_namespaces).then_some(&*args.namespace);
-                match agent.list_objects::<Value>(info.kind, ns, TIMEOUT) {
-                    Ok(list) => (list.items, false),
+                match target.list(info.kind, ns) {
+                    Ok(items) => (items, false),
                     Err(e) => {
-                        let (status, body) = refusal(socket, e)?;
+                        let (status, body) = refused(e)?;
                         return Err(report(stderr, None, info.kind, "", status, &body)?);
                     }
                 }
@@ -351,7 +369,7 @@ pub fn get(
 
 /// `spiderpoolctl describe KIND NAME`.
 pub fn describe(
-    socket: &Path,
+    target: &Target,
     args: &ObjectArgs,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
@@ -359,10 +377,10 @@ pub fn describe(
     let result = (|| {
         let info = kind_info(&args.kind)?;
         let ns = namespace_of(info, &args.namespace);
-        let object = match agent(socket)?.get_object::<Value>(info.kind, ns, &args.name, TIMEOUT) {
+        let object = match open(target)?.get(info.kind, ns, &args.name) {
             Ok(object) => object,
             Err(e) => {
-                let (status, body) = refusal(socket, e)?;
+                let (status, body) = refused(e)?;
                 return Err(report(stderr, None, info.kind, &args.name, status, &body)?);
             }
         };
@@ -374,7 +392,7 @@ pub fn describe(
 
 /// `spiderpoolctl delete KIND NAME`: prints `<resource> "<name>" deleted`.
 pub fn delete(
-    socket: &Path,
+    target: &Target,
     args: &ObjectArgs,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
@@ -382,10 +400,10 @@ pub fn delete(
     let result = (|| {
         let info = kind_info(&args.kind)?;
         let ns = namespace_of(info, &args.namespace);
-        let outcome = match agent(socket)?.delete_object(info.kind, ns, &args.name, TIMEOUT) {
+        let outcome = match open(target)?.delete(info.kind, ns, &args.name) {
             Ok(outcome) => outcome,
             Err(e) => {
-                let (status, body) = refusal(socket, e)?;
+                let (status, body) = refused(e)?;
                 return Err(report(stderr, None, info.kind, &args.name, status, &body)?);
             }
         };

@@ -7,7 +7,8 @@
 //! - [`plan`]: print the coordinator's plan for a scenario file.
 //! - [`cni_runner`]: run a CNI network configuration or list like a runtime.
 //! - [`agent_cmds`]: `apply`, `get`, `describe`, `delete`, `release` against
-//!   a running agent on its unix socket (`--socket`).
+//!   a running agent on its unix socket (`--socket`), or `apply`, `get`,
+//!   `describe`, `delete` against a cluster (`--kubeconfig`).
 //!
 //! Exit codes: [`EXIT_OK`] (0), [`EXIT_REJECTED`] (1: admission rejected an
 //! object, or a SpiderMultusConfig cannot be rendered) and [`EXIT_BAD_INPUT`]
@@ -47,6 +48,21 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH",
           default_value = spiderpool_core::agent_api::DEFAULT_SOCKET)]
     pub socket: PathBuf,
+    /// Talk to this cluster's API server instead of the agent (apply, get,
+    /// describe, delete); admission is then the cluster's webhooks'.
+    #[arg(long, global = true, value_name = "PATH", conflicts_with = "socket")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+impl Cli {
+    /// Where the object commands go: `--kubeconfig`'s cluster, else the
+    /// agent on `--socket`.
+    pub fn target(&self) -> agent_cmds::Target {
+        match &self.kubeconfig {
+            Some(path) => agent_cmds::Target::Kubernetes(path.clone()),
+            None => agent_cmds::Target::Agent(self.socket.clone()),
+        }
+    }
 }
 
 /// The commands.
@@ -64,13 +80,15 @@ pub enum Command {
     /// Run a CNI network configuration or list (or a NAD's spec.config) like a
     /// container runtime: add, del, check, gc, status.
     Cni(cni_runner::CniRunArgs),
-    /// Send objects to the agent (`--socket`); admission runs there.
+    /// Send objects to the agent (`--socket`; admission runs there) or to a
+    /// cluster (`--kubeconfig`).
     Apply(agent_cmds::ApplyArgs),
-    /// List objects from the agent, with Spiderpool's printer columns.
+    /// List objects from the agent or cluster, with Spiderpool's printer
+    /// columns.
     Get(agent_cmds::GetArgs),
-    /// Show one object from the agent (pools: usage bar and allocations).
+    /// Show one object (pools: usage bar and allocations).
     Describe(agent_cmds::ObjectArgs),
-    /// Delete one object in the agent.
+    /// Delete one object.
     Delete(agent_cmds::ObjectArgs),
     /// Free the addresses a pod holds (a leaked IP) through the agent.
     Release(agent_cmds::ReleaseArgs),
@@ -247,10 +265,18 @@ pub fn run(
         Command::RenderNad(args) => render_nad::run(args, stdin, stdout, stderr),
         Command::Plan(args) => plan::run(args, stdin, stdout, stderr),
         Command::Cni(args) => cni_runner::run(args, stdin, stdout, stderr),
-        Command::Apply(args) => agent_cmds::apply(&cli.socket, args, stdin, stdout, stderr),
-        Command::Get(args) => agent_cmds::get(&cli.socket, args, stdout, stderr),
-        Command::Describe(args) => agent_cmds::describe(&cli.socket, args, stdout, stderr),
-        Command::Delete(args) => agent_cmds::delete(&cli.socket, args, stdout, stderr),
+        Command::Apply(args) => agent_cmds::apply(&cli.target(), args, stdin, stdout, stderr),
+        Command::Get(args) => agent_cmds::get(&cli.target(), args, stdout, stderr),
+        Command::Describe(args) => agent_cmds::describe(&cli.target(), args, stdout, stderr),
+        Command::Delete(args) => agent_cmds::delete(&cli.target(), args, stdout, stderr),
+        Command::Release(_) if cli.kubeconfig.is_some() => {
+            writeln!(
+                stderr,
+                "error: release: needs the agent (--socket): the agent frees addresses, not the API server"
+            )
+            .map_err(|e| CtlError::Output(e.to_string()))?;
+            Ok(EXIT_BAD_INPUT)
+        }
         Command::Release(args) => agent_cmds::release(&cli.socket, args, stdout, stderr),
     }
 }

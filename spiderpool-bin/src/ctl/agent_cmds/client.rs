@@ -29,6 +29,14 @@ pub enum Unreachable {
         /// What failed.
         message: String,
     },
+    /// The API server of `--kubeconfig` could not be used.
+    #[error("cannot reach the cluster of kubeconfig {kubeconfig}: {message}")]
+    Cluster {
+        /// The kubeconfig path.
+        kubeconfig: String,
+        /// What failed.
+        message: String,
+    },
     /// The request could not be built (e.g. a name so long the URI is
     /// refused); the agent was never asked.
     #[error("{0}")]
