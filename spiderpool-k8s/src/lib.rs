@@ -13,6 +13,9 @@
 //! - [`store`]: the Kubernetes store — the core's `PoolStore` and
 //!   `EndpointStore` over the API server, with caches from watches,
 //!   compare-and-swap writes and group commit ([`KubeStore`]);
+//! - [`reconcile`]: the controller's reconcilers (pool and subnet status and
+//!   finalizers, SpiderMultusConfig → NetworkAttachmentDefinition,
+//!   SpiderCoordinator status) and the init step, run on the leader;
 //! - `testing` (feature `testing`): a harness for tests against a real API
 //!   server.
 //!
@@ -29,6 +32,7 @@ pub mod crd;
 mod kind;
 pub mod meta;
 mod object;
+pub mod reconcile;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
