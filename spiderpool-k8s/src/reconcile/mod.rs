@@ -172,7 +172,7 @@ pub async fn run(
         options,
     });
     let pools = pool::controller(&shared).graceful_shutdown_on(shutdown.clone());
-    let pool_store = pools.store();
+    let pool_store = PoolCache::new(pools.store());
     let mut tasks: Vec<futures::future::BoxFuture<'static, Result<(), ReconcileError>>> = vec![
         pool::run(pools, shared.clone()).boxed(),
         subnet::run(shared.clone(), pool_store.clone(), shutdown.clone()).boxed(),
@@ -189,6 +189,51 @@ pub async fn run(
         done?;
     }
     Ok(())
+}
+
+/// Every pool, from the pool reconciler's cache, for the subnet and
+/// reserved-IP reconcilers.
+///
+/// Readiness goes through a `watch` channel fed by one waiter task that
+/// polls kube-runtime's `Store::wait_until_ready` with a short timeout:
+/// that future wakes only the last of several concurrent waiters (its
+/// oneshot receiver keeps one waker) and the controller's own applier waits
+/// on it too, so a plain second waiter can sleep forever (seen in tests).
+#[derive(Clone)]
+pub(crate) struct PoolCache {
+    store: kube::runtime::reflector::Store<crate::IPPoolObject>,
+    ready: tokio::sync::watch::Receiver<bool>,
+}
+
+impl PoolCache {
+    fn new(store: kube::runtime::reflector::Store<crate::IPPoolObject>) -> Self {
+        let (tx, ready) = tokio::sync::watch::channel(false);
+        let waiter = store.clone();
+        tokio::spawn(async move {
+            loop {
+                let poll = Duration::from_millis(100);
+                match tokio::time::timeout(poll, waiter.wait_until_ready()).await {
+                    Ok(Ok(())) => {
+                        let _ = tx.send(true);
+                        return;
+                    }
+                    // The pool reconciler stopped before it listed.
+                    Ok(Err(_)) => return,
+                    Err(_) if tx.is_closed() => return,
+                    Err(_) => {}
+                }
+            }
+        });
+        Self { store, ready }
+    }
+
+    /// Every pool once the cache has listed them; `None` when the pool
+    /// reconciler stopped before it did.
+    pub(crate) async fn pools(&self) -> Option<Vec<spiderpool_core::model::SpiderIPPool>> {
+        let mut ready = self.ready.clone();
+        ready.wait_for(|r| *r).await.ok()?;
+        Some(self.store.state().iter().map(|p| p.to_core()).collect())
+    }
 }
 
 /// Drains a controller's output stream: logs each outcome, ends when the

@@ -12,14 +12,13 @@ use std::sync::Arc;
 
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
 use spiderpool_core::ip::{IpFamily, IpRange};
 use spiderpool_core::model::SpiderReservedIP;
 use spiderpool_core::reconcile::pool::reserved_in_use;
 
-use super::{ReconcileError, Shared, drain};
-use crate::{IPPoolObject, ReservedIPObject};
+use super::{PoolCache, ReconcileError, Shared, drain};
+use crate::ReservedIPObject;
 
 /// Event reason: a reserved address is allocated to a pod.
 pub const IN_USE: &str = "ReservedIPInUse";
@@ -28,13 +27,13 @@ pub const INVALID: &str = "InvalidReservedIP";
 
 struct Ctx {
     shared: Arc<Shared>,
-    pools: Store<IPPoolObject>,
+    pools: PoolCache,
 }
 
 /// Runs the SpiderReservedIP reconciler.
 pub(crate) async fn run(
     shared: Arc<Shared>,
-    pools: Store<IPPoolObject>,
+    pools: PoolCache,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), ReconcileError> {
     let api: Api<ReservedIPObject> = Api::all(shared.client.clone());
@@ -50,9 +49,9 @@ pub(crate) async fn run(
 
 async fn reconcile(object: Arc<ReservedIPObject>, ctx: Arc<Ctx>) -> Result<Action, ReconcileError> {
     let shared = &ctx.shared;
-    if ctx.pools.wait_until_ready().await.is_err() {
+    let Some(pools) = ctx.pools.pools().await else {
         return Ok(Action::requeue(shared.options.retry));
-    }
+    };
     let reference = object.object_ref(&());
     let reserved = object.to_core();
     match bad_entries(&reserved) {
@@ -61,9 +60,8 @@ async fn reconcile(object: Arc<ReservedIPObject>, ctx: Arc<Ctx>) -> Result<Actio
     }
     let one = [Arc::new(reserved)];
     let mut held = Vec::new();
-    for pool in ctx.pools.state() {
-        let pool = pool.to_core();
-        let set = reserved_in_use(&pool, &one);
+    for pool in &pools {
+        let set = reserved_in_use(pool, &one);
         if !set.is_empty() {
             held.push(format!(
                 "{} in SpiderIPPool {}",

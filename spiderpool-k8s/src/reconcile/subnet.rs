@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use spiderpool_core::model::{FINALIZER, SpiderIPPool, render_controlled_ip_pools};
@@ -16,7 +16,7 @@ use spiderpool_core::reconcile::pool::FinalizerAction;
 use spiderpool_core::reconcile::subnet::plan_subnet;
 use spiderpool_core::store::deletion::owner_subnet;
 
-use super::{ReconcileError, Shared, drain};
+use super::{PoolCache, ReconcileError, Shared, drain};
 use crate::{IPPoolObject, SubnetObject};
 
 /// Event reason: the subnet's spec or status does not parse.
@@ -24,14 +24,14 @@ pub const INVALID: &str = "InvalidSpiderSubnet";
 
 struct Ctx {
     shared: Arc<Shared>,
-    pools: Store<IPPoolObject>,
+    pools: PoolCache,
 }
 
 /// Runs the subnet reconciler: each subnet on its changes, on changes of a
 /// pool it controls, and every `resync`.
 pub(crate) async fn run(
     shared: Arc<Shared>,
-    pools: Store<IPPoolObject>,
+    pools: PoolCache,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), ReconcileError> {
     let subnets: Api<SubnetObject> = Api::all(shared.client.clone());
@@ -56,13 +56,12 @@ async fn reconcile(object: Arc<SubnetObject>, ctx: Arc<Ctx>) -> Result<Action, R
     let shared = &ctx.shared;
     // Counting against a pool cache that has not listed yet would drop the
     // subnet's records.
-    if ctx.pools.wait_until_ready().await.is_err() {
+    let Some(all) = ctx.pools.pools().await else {
         return Ok(Action::requeue(shared.options.retry));
-    }
+    };
     let reference = object.object_ref(&());
     let subnet = object.to_core();
     let name = subnet.metadata.name_str().to_owned();
-    let all: Vec<SpiderIPPool> = ctx.pools.state().iter().map(|p| p.to_core()).collect();
     let refs: Vec<&SpiderIPPool> = all.iter().collect();
     let plan = match plan_subnet(&subnet, &refs) {
         Ok(plan) => plan,
