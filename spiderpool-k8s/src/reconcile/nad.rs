@@ -28,8 +28,9 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
+use spiderpool_core::admission::multusconfig::default_smc;
 use spiderpool_core::model::SpiderMultusConfig;
-use spiderpool_core::multus::{NAD_KIND, NetworkAttachmentDefinition, render};
+use spiderpool_core::multus::{NAD_KIND, NetworkAttachmentDefinition, RenderError, render};
 use spiderpool_core::reconcile::nad::{claim_owner, merged, needs_write};
 
 use super::{ReconcileError, Shared, drain};
@@ -45,6 +46,15 @@ pub const INVALID: &str = "InvalidSpiderMultusConfig";
 pub fn nad_resource() -> ApiResource {
     let gvk = GroupVersionKind::gvk("k8s.cni.cncf.io", "v1", NAD_KIND);
     ApiResource::from_gvk_with_plural(&gvk, "network-attachment-definitions")
+}
+
+/// The NAD `smc` renders to, with admission's defaults applied first (they
+/// are idempotent: an SMC the mutating webhook stored is unchanged; one that
+/// bypassed it renders as if it had not).
+pub fn desired_nad(smc: &SpiderMultusConfig) -> Result<NetworkAttachmentDefinition, RenderError> {
+    let mut smc = smc.clone();
+    default_smc(&mut smc);
+    render(&smc)
 }
 
 struct Ctx {
@@ -92,7 +102,7 @@ async fn reconcile(
         .filter(|o| o.metadata.namespace.as_deref() == Some(namespace.as_str()))
         .map(|o| o.to_core())
         .collect();
-    let desired = match render(&smc) {
+    let desired = match desired_nad(&smc) {
         Ok(nad) => nad,
         Err(error) => {
             let message = format!(
