@@ -211,11 +211,13 @@ async fn a_deleted_pool_stays_terminating_until_its_last_address_is_released() -
 
 /// Spiderpool #746: two overlapping pools admitted at the same moment (here:
 /// created without the webhook at once); the later one by creationTimestamp,
-/// then name, is reported, the earlier one is not.
+/// then name, is marked `Overlapping` and reported, and an agent's store
+/// allocates nothing from it; the earlier one is untouched. When the earlier
+/// pool is deleted, the mark goes and the later pool allocates again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_overlap_race_marks_the_later_pool() -> TestResult<()> {
     let Some(cluster) = TestCluster::from_env().await? else { return Ok(()) };
-    let (scope, _ns, label) = setup(&cluster, "rc-overlap").await?;
+    let (scope, ns, label) = setup(&cluster, "rc-overlap").await?;
     let client = cluster.client();
     let (a, b) = (scope.name("a"), scope.name("b"));
     scope.track::<SpiderIPPool>(None, &a);
@@ -236,14 +238,54 @@ async fn the_overlap_race_marks_the_later_pool() -> TestResult<()> {
     let note = event(&client, "default", &later, pool::reason::OVERLAP).await?;
     assert!(note.contains(&format!("overlaps SpiderIPPool {earlier}")), "{note}");
     assert!(note.contains("10.63.0.15-10.63.0.20"), "{note}");
+    let marked = pool_until(&client, &later, "later pool marked Overlapping", |p| {
+        p.status.as_ref().is_some_and(|s| s.overlapping().is_some())
+    })
+    .await?;
+    let condition = marked.status.unwrap().overlapping().cloned().unwrap();
+    assert_eq!(condition.reason, "IPPoolOverlap");
+    assert!(
+        condition.message.contains(&format!("overlaps SpiderIPPool {earlier}")),
+        "{}",
+        condition.message
+    );
     // The earlier pool was reconciled too (it has its finalizer) and is not
-    // reported.
-    pool_until(&client, &earlier, "earlier pool reconciled", has_finalizer).await?;
+    // marked or reported.
+    let first = pool_until(&client, &earlier, "earlier pool reconciled", has_finalizer).await?;
+    assert!(first.status.unwrap_or_default().conditions.is_empty());
     let on_earlier = events(&client, "default", &earlier).await?;
     assert!(
         !on_earlier.iter().any(|(_, r, _)| r == pool::reason::OVERLAP),
         "the earlier pool keeps its addresses: {on_earlier:?}"
     );
+
+    // An agent allocates from the earlier pool, never from the later one.
+    let node = Node::start(client.clone(), "n1", CommitMode::Group, &label).await?;
+    eventually("the store sees the mark", || async {
+        let seen = node
+            .store()
+            .read_pool(&later, |s| {
+                s.pool.status.as_ref().is_some_and(|st| st.overlapping().is_some())
+            })
+            .await?;
+        Ok(seen.filter(|v| v.value).map(|_| ()).ok_or_else(|| "not yet".to_owned()))
+    })
+    .await?;
+    let err = node.add(&request(&ns, "p-later", "uid-later", "n1", &later)).await.unwrap_err();
+    assert!(err.contains("overlaps an earlier pool"), "{err}");
+    node.add(&request(&ns, "p-earlier", "uid-earlier", "n1", &earlier)).await?;
+
+    // The earlier pool goes (its pod released first): the mark goes too.
+    release(&node, &ns, "p-earlier", "uid-earlier").await?;
+    Api::<IPPoolObject>::all(client.clone()).delete(&earlier, &DeleteParams::default()).await?;
+    pool_until(&client, &later, "mark removed", |p| {
+        p.status.as_ref().is_some_and(|s| s.conditions.is_empty())
+    })
+    .await?;
+    eventually("the later pool allocates again", || async {
+        Ok(node.add(&request(&ns, "p-later", "uid-later", "n1", &later)).await.map(|_| ()))
+    })
+    .await?;
     running.stop().await?;
     drop(scope);
     Ok(())

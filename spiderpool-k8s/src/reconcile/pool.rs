@@ -7,9 +7,11 @@
 //!    a Warning event `InvalidIPPool` and is left alone until it changes
 //!    (its finalizer is never removed on records that cannot be read);
 //! 2. [`earlier_overlap`] re-checks the webhook's overlap rules against every
-//!    pool: the later of two overlapping pools gets a Warning event
-//!    `IPPoolOverlap` naming the earlier one (see `docs/reconcilers.md` for
-//!    what the agents must do with it);
+//!    pool: the later of two overlapping pools gets the status condition
+//!    `Overlapping: True` (the agents' pool selection then rules it out: it
+//!    allocates nothing and keeps what it holds) and a Warning event
+//!    `IPPoolOverlap`, both naming the earlier pool; the condition goes when
+//!    the overlap does;
 //! 3. the finalizer is added (live pool that bypassed the mutating webhook)
 //!    or removed (terminating pool without records), then the counts are
 //!    written to `status`, each with compare-and-swap on `resourceVersion`.
@@ -25,8 +27,11 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
+use spiderpool_core::model::Condition;
 use spiderpool_core::model::{FINALIZER, SpiderIPPool};
-use spiderpool_core::reconcile::pool::{FinalizerAction, PoolPlan, earlier_overlap, plan_pool};
+use spiderpool_core::reconcile::pool::{
+    FinalizerAction, PoolPlan, earlier_overlap, overlap_conditions, plan_pool,
+};
 
 use super::{ReconcileError, Shared, drain};
 use crate::IPPoolObject;
@@ -80,7 +85,7 @@ async fn reconcile(object: Arc<IPPoolObject>, ctx: Arc<Ctx>) -> Result<Action, R
         }
     };
     shared.events.clear(&reference, reason::INVALID);
-    report_overlap(&ctx, &pool, &reference).await;
+    let conditions = report_overlap(&ctx, &pool, &reference).await;
     if pool.metadata.is_terminating() && plan.allocated > 0 {
         let message = format!(
             "the pool is deleted: it allocates no new address and is removed when its last {} allocated address(es) are released",
@@ -102,18 +107,22 @@ async fn reconcile(object: Arc<IPPoolObject>, ctx: Arc<Ctx>) -> Result<Action, R
             version = written.resource_version();
         }
     }
-    write_counts(&api, &pool, &plan, version).await?;
+    write_status(&api, &pool, &plan, conditions, version).await?;
     Ok(Action::requeue(shared.options.resync))
 }
 
+/// The overlap check: reports an overlap, and returns the new
+/// `status.conditions` when they change.
 async fn report_overlap(
     ctx: &Ctx,
     pool: &SpiderIPPool,
     reference: &k8s_openapi::api::core::v1::ObjectReference,
-) {
+) -> Option<Vec<Condition>> {
     let all: Vec<SpiderIPPool> = ctx.pools.state().iter().map(|p| p.to_core()).collect();
     let refs: Vec<&SpiderIPPool> = all.iter().collect();
-    match earlier_overlap(pool, &refs) {
+    let overlap = earlier_overlap(pool, &refs);
+    let conditions = overlap_conditions(pool, overlap.as_ref(), &now());
+    match overlap {
         Some(overlap) => {
             let message = format!(
                 "SpiderIPPool {} overlaps SpiderIPPool {}, admitted before it ({}); two pools \
@@ -126,6 +135,17 @@ async fn report_overlap(
             ctx.shared.events.warn(reference, reason::OVERLAP, &message).await;
         }
         None => ctx.shared.events.clear(reference, reason::OVERLAP),
+    }
+    conditions
+}
+
+/// Now, as the API server writes times (`%Y-%m-%dT%H:%M:%SZ`).
+fn now() -> String {
+    let time =
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
+    match serde_json::to_value(time) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
     }
 }
 
@@ -153,20 +173,25 @@ async fn set_finalizer(
         .map_err(ReconcileError::kube(format!("{verb} the finalizer of SpiderIPPool {name}")))
 }
 
-async fn write_counts(
+/// Writes the counts and, when they changed, the conditions (a merge patch
+/// replaces the whole `conditions` list; the `resourceVersion` read makes it
+/// compare-and-swap).
+async fn write_status(
     api: &Api<IPPoolObject>,
     pool: &SpiderIPPool,
     plan: &PoolPlan,
+    conditions: Option<Vec<Condition>>,
     version: Option<String>,
 ) -> Result<(), ReconcileError> {
-    if !plan.counts_differ(pool) {
+    if !plan.counts_differ(pool) && conditions.is_none() {
         return Ok(());
     }
     let name = pool.metadata.name_str();
-    let patch = json!({
-        "metadata": {"resourceVersion": version},
-        "status": {"totalIPCount": plan.total, "allocatedIPCount": plan.allocated},
-    });
+    let mut status = json!({"totalIPCount": plan.total, "allocatedIPCount": plan.allocated});
+    if let Some(conditions) = conditions {
+        status["conditions"] = json!(conditions);
+    }
+    let patch = json!({"metadata": {"resourceVersion": version}, "status": status});
     api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map_err(ReconcileError::kube(format!("patch SpiderIPPool {name} status")))?;

@@ -5,7 +5,9 @@ use std::cmp::Ordering;
 
 use crate::admission::common::{cidrs_overlap, go_list, stored_network, stored_total};
 use crate::ip::IpSet;
-use crate::model::{FINALIZER, ObjectMeta, SpiderIPPool, SpiderReservedIP};
+use crate::model::{
+    CONDITION_OVERLAPPING, Condition, FINALIZER, ObjectMeta, SpiderIPPool, SpiderReservedIP,
+};
 use crate::store::{PoolState, PoolStateError, reserved_set};
 
 use super::admitted_before;
@@ -127,6 +129,44 @@ pub fn earlier_overlap(pool: &SpiderIPPool, all: &[&SpiderIPPool]) -> Option<Ove
             earlier: name,
         })
     })
+}
+
+/// The `reason` of the `Overlapping` condition.
+pub const OVERLAP_REASON: &str = "IPPoolOverlap";
+
+/// The pool's `status.conditions` after the overlap check, or `None` when
+/// they stay as they are. An overlap sets `Overlapping: True` (the selection
+/// then rules the pool out: it allocates nothing, and keeps the records it
+/// holds); no overlap removes the condition. `now` (RFC 3339) becomes the
+/// `lastTransitionTime` when the status changes.
+pub fn overlap_conditions(
+    pool: &SpiderIPPool,
+    overlap: Option<&Overlap>,
+    now: &str,
+) -> Option<Vec<Condition>> {
+    let current = pool.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+    let existing = current.iter().find(|c| c.type_ == CONDITION_OVERLAPPING);
+    let others = current.iter().filter(|c| c.type_ != CONDITION_OVERLAPPING).cloned();
+    let Some(overlap) = overlap else {
+        return existing.map(|_| others.collect());
+    };
+    let message = format!(
+        "overlaps SpiderIPPool {}, admitted before it: {}; this pool allocates nothing until the overlap is gone",
+        overlap.earlier, overlap.detail
+    );
+    if existing.is_some_and(|c| c.is_true() && c.reason == OVERLAP_REASON && c.message == message) {
+        return None;
+    }
+    let since = existing.filter(|c| c.is_true()).and_then(|c| c.last_transition_time.clone());
+    let condition = Condition {
+        type_: CONDITION_OVERLAPPING.to_owned(),
+        status: "True".to_owned(),
+        reason: OVERLAP_REASON.to_owned(),
+        message,
+        last_transition_time: Some(since.unwrap_or_else(|| now.to_owned())),
+        observed_generation: pool.metadata.generation,
+    };
+    Some(others.chain(std::iter::once(condition)).collect())
 }
 
 /// The allocated addresses of `pool` that a SpiderReservedIP now covers: the

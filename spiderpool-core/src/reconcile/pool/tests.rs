@@ -118,3 +118,31 @@ fn reserved_addresses_in_use_are_reported() {
     assert_eq!(reserved_in_use(&p, &[r]).to_strings(), vec!["10.6.0.21".to_string()]);
     assert!(reserved_in_use(&p, &[]).is_empty());
 }
+
+#[test]
+fn overlap_condition_is_set_kept_and_removed() {
+    let a = pool("a", "2025-01-01T00:00:00Z", "10.6.0.0/24", &["10.6.0.10-10.6.0.20"]);
+    let mut b = pool("b", "2025-01-01T00:00:01Z", "10.6.0.0/24", &["10.6.0.20-10.6.0.30"]);
+    let overlap = earlier_overlap(&b, &[&a, &b]).unwrap();
+    let set = overlap_conditions(&b, Some(&overlap), "2025-02-01T00:00:00Z").unwrap();
+    assert_eq!(set.len(), 1);
+    assert_eq!((set[0].type_.as_str(), set[0].status.as_str()), ("Overlapping", "True"));
+    assert!(
+        set[0].message.starts_with("overlaps SpiderIPPool a, admitted before it: IPs [10.6.0.20]"),
+        "{}",
+        set[0].message
+    );
+    b.status.get_or_insert_with(Default::default).conditions = set.clone();
+    assert!(b.status.as_ref().unwrap().overlapping().is_some());
+    // Unchanged: no write; another condition is kept when it goes.
+    assert_eq!(overlap_conditions(&b, Some(&overlap), "2025-03-01T00:00:00Z"), None);
+    let other = crate::model::Condition {
+        type_: "Other".into(),
+        status: "True".into(),
+        ..Default::default()
+    };
+    b.status.as_mut().unwrap().conditions.push(other.clone());
+    assert_eq!(overlap_conditions(&b, None, "2025-03-01T00:00:00Z"), Some(vec![other]));
+    // Never marked: nothing to remove.
+    assert_eq!(overlap_conditions(&a, None, "2025-03-01T00:00:00Z"), None);
+}
