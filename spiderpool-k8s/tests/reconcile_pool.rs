@@ -398,3 +398,44 @@ async fn subnet_status_and_reserved_addresses_in_use() -> TestResult<()> {
     drop(scope);
     Ok(())
 }
+
+/// How long the pool reconciler takes to bring many pools created without
+/// the webhook to their finalizer and true counts (printed; run with
+/// `--nocapture`). Each pool needs two writes (finalizer, status).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_pools_are_reconciled() -> TestResult<()> {
+    const POOLS: usize = 200;
+    let Some(cluster) = TestCluster::from_env().await? else { return Ok(()) };
+    let (scope, _ns, label) = setup(&cluster, "rc-many").await?;
+    let client = cluster.client();
+    scope.track_labelled::<SpiderIPPool>(LABEL, &label);
+    let mut names = Vec::new();
+    for i in 0..POOLS {
+        let name = scope.name("m");
+        let subnet = format!("10.{}.{}.0/24", 100 + i / 250, i % 250);
+        let ips =
+            format!("10.{}.{}.10-10.{}.{}.19", 100 + i / 250, i % 250, 100 + i / 250, i % 250);
+        create_raw(&client, pool(&name, &subnet, &[ips.as_str()], &label)).await?;
+        names.push(name);
+    }
+    let started = std::time::Instant::now();
+    let running = start(client.clone(), options(&label));
+    let api: Api<IPPoolObject> = Api::all(client.clone());
+    let selector = format!("{LABEL}={label}");
+    eventually("every pool reconciled", || async {
+        let list = api.list(&kube::api::ListParams::default().labels(&selector)).await?;
+        let done = list
+            .items
+            .into_iter()
+            .map(|o| o.into_core())
+            .filter(|p| has_finalizer(p) && counts(p) == (Some(10), Some(0)))
+            .count();
+        Ok(if done == POOLS { Ok(()) } else { Err(format!("{done}/{POOLS} done")) })
+    })
+    .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!("{POOLS} pools reconciled (finalizer + counts) in {seconds:.2} s after start");
+    running.stop().await?;
+    drop(scope);
+    Ok(())
+}

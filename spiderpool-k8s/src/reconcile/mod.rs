@@ -160,6 +160,23 @@ impl Shared {
 /// The controller executable calls it on the leader and drops the future
 /// when it loses the lease: nothing here writes anything a lost lease would
 /// leave half done (every write is one compare-and-swap request).
+///
+/// `shutdown` must be `Send + 'static`: it is shared by every reconciler's
+/// kube-runtime `Controller`.
+///
+/// ```no_run
+/// # async fn demo(client: kube::Client) -> Result<(), spiderpool_k8s::reconcile::ReconcileError> {
+/// use spiderpool_k8s::reconcile::{self, ReconcileOptions};
+///
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// let reconcilers = tokio::spawn(reconcile::run(client, ReconcileOptions::default(), async {
+///     let _ = stopped.await;
+/// }));
+/// // ... the lease is lost, or SIGTERM:
+/// let _ = stop.send(());
+/// # let _ = reconcilers.await;
+/// # Ok(()) }
+/// ```
 pub async fn run(
     client: Client,
     options: ReconcileOptions,
