@@ -111,14 +111,6 @@ pub enum ReconcileError {
         /// Why.
         message: String,
     },
-    /// A reconciler's watch stopped (its stream ended with an error).
-    #[error("{reconciler} reconciler stopped: {message}")]
-    Stopped {
-        /// Which reconciler.
-        reconciler: &'static str,
-        /// Why.
-        message: String,
-    },
 }
 
 impl ReconcileError {
