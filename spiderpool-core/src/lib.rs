@@ -19,6 +19,8 @@
 //! - [`agent_api`]: the agent API's routes and request/answer types, for the
 //!   agent, its clients and other CNIs;
 //! - [`selection`]: candidate pools per NIC and family, in Spiderpool's precedence;
+//! - [`reconcile`]: the controller's decisions (pool and subnet status,
+//!   finalizers, overlap races, NAD ownership, coordinator CIDR detection);
 //! - [`allocator`] and [`store`]: allocation and release over a compare-and-swap
 //!   store contract, with an in-memory store, the release decision and the
 //!   finalizer semantics of deletion;
@@ -54,6 +56,7 @@ pub mod model;
 pub mod multus;
 pub mod name;
 pub mod pod;
+pub mod reconcile;
 pub mod selection;
 pub mod selector;
 pub mod store;

@@ -19,6 +19,9 @@
 //!   nodes, the pods' controllers and SpiderCoordinators ([`KubeFacts`]);
 //! - [`backend`]: the agent's backend on a cluster, store and facts in one
 //!   ([`KubeBackend`]), and the agent's client ([`connect`]);
+//! - [`reconcile`]: the controller's reconcilers (pool and subnet status and
+//!   finalizers, SpiderMultusConfig → NetworkAttachmentDefinition,
+//!   SpiderCoordinator status) and the init step, run on the leader;
 //! - `testing` (feature `testing`): a harness for tests against a real API
 //!   server.
 //!
@@ -37,6 +40,7 @@ pub mod facts;
 mod kind;
 pub mod meta;
 mod object;
+pub mod reconcile;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -94,7 +94,8 @@ async fn seed_objects_round_trip_with_spiderpool_defaults() -> TestResult<()> {
     let mut want = smc.clone();
     want.spec.enable_coordinator = Some(true);
     want.spec.disable_ipam = Some(false);
-    want.spec.macvlan.as_mut().unwrap().mtu = Some(0);
+    // No `mtu: 0` default on an SMC (it would be rendered into the NAD; see
+    // docs/reconcilers.md).
     assert_eq!(store_and_read(&scope, smc).await?, want);
 
     let mut scc = fixtures::seed_coordinator();

@@ -191,6 +191,7 @@ async fn watch_expiry_relists_without_missing_events() -> TestResult<()> {
         allocated_ips: Some(r#"{"10.64.1.1":{"pod":"other/p","podUid":"elsewhere"}}"#.into()),
         allocated_ip_count: Some(1),
         total_ip_count: Some(10),
+        ..Default::default()
     });
     api.replace_status(&changed, &PostParams::default(), &object).await?;
     api.delete(&gone, &DeleteParams::default()).await?;

@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{LabelSelector, ModelError, ObjectMeta, Route, null_default, resource_kind};
+use super::{
+    CONDITION_OVERLAPPING, Condition, LabelSelector, ModelError, ObjectMeta, Route, null_default,
+    resource_kind,
+};
 
 /// A `SpiderIPPool`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,9 +126,25 @@ pub struct IPPoolStatus {
     /// Number of allocated IPs.
     #[serde(rename = "allocatedIPCount", default, skip_serializing_if = "Option::is_none")]
     pub allocated_ip_count: Option<i64>,
+    /// Conditions set by the controller (ours; Spiderpool's pools have none
+    /// and its Go decoder ignores the key): `Overlapping` (see
+    /// [`CONDITION_OVERLAPPING`]).
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
 }
 
 impl IPPoolStatus {
+    /// The condition of `type_`, when present.
+    pub fn condition(&self, type_: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == type_)
+    }
+
+    /// The `Overlapping` condition when it is `True`: the pool overlaps a pool
+    /// admitted before it and allocates nothing.
+    pub fn overlapping(&self) -> Option<&Condition> {
+        self.condition(CONDITION_OVERLAPPING).filter(|c| c.is_true())
+    }
+
     /// The decoded `allocatedIPs`.
     pub fn allocations(&self) -> Result<PoolIpAllocations, ModelError> {
         parse_allocated_ips(self.allocated_ips.as_deref())

@@ -34,6 +34,7 @@
 //! [`Resource`] is a value of any of the six kinds, dispatched on `apiVersion` and
 //! `kind`.
 
+mod condition;
 mod coordinator;
 mod endpoint;
 mod error;
@@ -46,6 +47,7 @@ mod subnet;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+pub use condition::{CONDITION_OVERLAPPING, Condition};
 pub use coordinator::{
     CoordinatorMode, CoordinatorPhase, CoordinatorSpec, CoordinatorStatus, PodCidrType,
     SpiderCoordinator,

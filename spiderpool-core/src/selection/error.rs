@@ -17,6 +17,9 @@ pub enum RuledOutReason {
     Terminating,
     /// `spec.disable: true`.
     Disabled,
+    /// The pool overlaps a pool admitted before it (its `Overlapping`
+    /// condition, set by the controller; Spiderpool #746): the message.
+    Overlapping(String),
     /// The pool is of the other family, or its family cannot be told.
     WrongFamily(String),
     /// The pod's node is not in `spec.nodeName`.
@@ -41,6 +44,9 @@ impl fmt::Display for RuledOutReason {
             RuledOutReason::NotFound => f.write_str("no such SpiderIPPool"),
             RuledOutReason::Terminating => f.write_str("pool is terminating"),
             RuledOutReason::Disabled => f.write_str("pool is disabled (spec.disable)"),
+            RuledOutReason::Overlapping(why) => {
+                write!(f, "pool overlaps an earlier pool (status.conditions Overlapping): {why}")
+            }
             RuledOutReason::WrongFamily(why) => write!(f, "wrong IP family: {why}"),
             RuledOutReason::NodeName(node) => write!(f, "node {node} is not in spec.nodeName"),
             RuledOutReason::NodeAffinity(node) => {

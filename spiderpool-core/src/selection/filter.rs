@@ -62,6 +62,9 @@ pub fn rule_out(
     if spec.disable == Some(true) {
         return Some(RuledOutReason::Disabled);
     }
+    if let Some(c) = pool.status.as_ref().and_then(|s| s.overlapping()) {
+        return Some(RuledOutReason::Overlapping(c.message.clone()));
+    }
     match pool_family(pool) {
         Ok(f) if f == family => {}
         Ok(f) => return Some(RuledOutReason::WrongFamily(format!("pool is {f}, want {family}"))),

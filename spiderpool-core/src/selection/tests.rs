@@ -172,6 +172,24 @@ fn filters_rule_out_with_reasons_and_name_lists_win_over_affinity() {
         Some(RuledOutReason::Terminating)
     );
     assert_eq!(check(&|x| x.spec.disable = Some(true)), Some(RuledOutReason::Disabled));
+    // Spiderpool #746: the later of two overlapping pools is marked by the
+    // controller and allocates nothing; a condition that is not True does not count.
+    let mark = |status: &'static str| {
+        move |x: &mut SpiderIPPool| {
+            x.status.get_or_insert_with(Default::default).conditions =
+                vec![crate::model::Condition {
+                    type_: crate::model::CONDITION_OVERLAPPING.into(),
+                    status: status.into(),
+                    message: "overlaps SpiderIPPool a".into(),
+                    ..Default::default()
+                }];
+        }
+    };
+    assert_eq!(
+        check(&mark("True")),
+        Some(RuledOutReason::Overlapping("overlaps SpiderIPPool a".into()))
+    );
+    assert_eq!(check(&mark("False")), None);
     assert!(matches!(
         check(&|x| x.spec.ip_version = Some(6)),
         Some(RuledOutReason::WrongFamily(_))

@@ -87,7 +87,17 @@ fn endpoint() -> Vec<Rule> {
 
 /// `CoordinatorSpec` at `prefix` (`spec` of a SpiderCoordinator,
 /// `spec.coordinator` of a SpiderMultusConfig).
-fn coordinator_spec(prefix: &str) -> Vec<Rule> {
+///
+/// `numeric_defaults`: whether `podRPFilter` and `txQueueLen` get their CRD
+/// default 0. Not in a SpiderMultusConfig: the NAD renders a key the SMC
+/// sets, a key in the NAD wins over the SpiderCoordinator, and the API server
+/// applies CRD defaults to every stored object, so a defaulted 0 would
+/// replace a cluster-wide `podRPFilter: 2` on every network (issue 9 item 1;
+/// admission leaves them unset for the same reason).
+fn coordinator_spec(prefix: &str, numeric_defaults: bool) -> Vec<Rule> {
+    let numeric = |value: i64| {
+        if numeric_defaults { json!({"default": value}) } else { json!({}) }
+    };
     vec![
         // Spiderpool's enum is auto/underlay/overlay/disabled; we also accept the
         // plugin's spelling `disable` (DESIGN §5.4).
@@ -101,19 +111,13 @@ fn coordinator_spec(prefix: &str) -> Vec<Rule> {
             format!("{prefix}.hostRuleTable"),
             json!({"default": CoordinatorSpec::DEFAULT_HOST_RULE_TABLE}),
         ),
-        set(
-            format!("{prefix}.podRPFilter"),
-            json!({"default": CoordinatorSpec::DEFAULT_POD_RP_FILTER}),
-        ),
-        set(
-            format!("{prefix}.txQueueLen"),
-            json!({"default": CoordinatorSpec::DEFAULT_TX_QUEUE_LEN}),
-        ),
+        set(format!("{prefix}.podRPFilter"), numeric(CoordinatorSpec::DEFAULT_POD_RP_FILTER)),
+        set(format!("{prefix}.txQueueLen"), numeric(CoordinatorSpec::DEFAULT_TX_QUEUE_LEN)),
     ]
 }
 
 fn coordinator() -> Vec<Rule> {
-    let mut rules = coordinator_spec("spec");
+    let mut rules = coordinator_spec("spec", true);
     rules.extend([
         Rule::Optional("status.overlayPodCIDR".into()),
         Rule::Optional("status.serviceCIDR".into()),
@@ -121,11 +125,14 @@ fn coordinator() -> Vec<Rule> {
     rules
 }
 
-/// The fields of the macvlan, ipvlan and vlan sections.
+/// The fields of the macvlan, ipvlan and vlan sections. `mtu` has no CRD
+/// default (Spiderpool's is 0): the NAD renders the `mtu` the SMC sets, and
+/// a defaulted 0 on every stored object would render `"mtu":0` where the
+/// user set nothing (see [`coordinator_spec`]).
 fn master_section(prefix: &str) -> Vec<Rule> {
     vec![
         vlan_id(format!("{prefix}.vlanID")),
-        set(format!("{prefix}.mtu"), json!({"default": 0, "minimum": 0})),
+        set(format!("{prefix}.mtu"), json!({"minimum": 0})),
         set(format!("{prefix}.bond.mode"), json!({"minimum": 0, "maximum": 6})),
     ]
 }
@@ -141,7 +148,7 @@ fn multus() -> Vec<Rule> {
         Rule::Optional("spec.chainCNIJsonData".into()),
         set("spec.vlan.vlanMode", json!({"enum": VlanMode::WIRE_VALUES})),
         vlan_id("spec.sriov.vlanID"),
-        set("spec.sriov.mtu", json!({"default": 0, "minimum": 0})),
+        set("spec.sriov.mtu", json!({"minimum": 0})),
         non_negative("spec.sriov.minTxRateMbps"),
         non_negative("spec.sriov.maxTxRateMbps"),
         set("spec.sriov.rdmaIsolation", json!({"default": false})),
@@ -159,6 +166,6 @@ fn multus() -> Vec<Rule> {
     for section in ["spec.macvlan", "spec.ipvlan", "spec.vlan"] {
         rules.extend(master_section(section));
     }
-    rules.extend(coordinator_spec("spec.coordinator"));
+    rules.extend(coordinator_spec("spec.coordinator", false));
     rules
 }

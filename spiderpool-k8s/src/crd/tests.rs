@@ -363,6 +363,21 @@ fn defaults_and_enums_are_spiderpools() {
     // dropped): `subnet` stays required instead of becoming "".
     assert!(node("SpiderIPPool", "spec.subnet").get("default").is_none());
     assert!(node("SpiderCoordinator", "spec.vethMTU").get("default").is_none());
+    // The SpiderCoordinator keeps Spiderpool's numeric defaults; a
+    // SpiderMultusConfig does not (a stored 0 would be rendered into the NAD
+    // and win over the SpiderCoordinator, issue 9 item 1).
+    assert_eq!(node("SpiderCoordinator", "spec.podRPFilter")["default"], 0);
+    assert_eq!(node("SpiderCoordinator", "spec.txQueueLen")["default"], 0);
+    for path in [
+        "spec.coordinator.podRPFilter",
+        "spec.coordinator.txQueueLen",
+        "spec.macvlan.mtu",
+        "spec.ipvlan.mtu",
+        "spec.vlan.mtu",
+        "spec.sriov.mtu",
+    ] {
+        assert!(node("SpiderMultusConfig", path).get("default").is_none(), "{path}");
+    }
 }
 
 #[test]

@@ -142,6 +142,7 @@ pub fn full_ippool(name: &str) -> SpiderIPPool {
         allocated_ips: render_allocated_ips(&allocations),
         total_ip_count: Some(11),
         allocated_ip_count: Some(1),
+        ..Default::default()
     });
     pool
 }
