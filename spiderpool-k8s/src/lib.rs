@@ -13,6 +13,10 @@
 //! - [`store`]: the Kubernetes store — the core's `PoolStore` and
 //!   `EndpointStore` over the API server, with caches from watches,
 //!   compare-and-swap writes and group commit ([`KubeStore`]);
+//! - [`webhook`]: the controller's admission webhooks (the core's rules as
+//!   AdmissionReview v1) and their certificates; [`leader`]: leader election
+//!   on a Lease with the leader's work started and stopped with it;
+//!   [`events`]: Kubernetes events for decisions users must see;
 //! - `testing` (feature `testing`): a harness for tests against a real API
 //!   server.
 //!
@@ -26,12 +30,15 @@
 //! everything here works on a 1.20 API server as well as a current one.
 
 pub mod crd;
+pub mod events;
 mod kind;
+pub mod leader;
 pub mod meta;
 mod object;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod webhook;
 
 pub use kind::{Absent, Kind};
 pub use object::{
