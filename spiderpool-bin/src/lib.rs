@@ -14,6 +14,7 @@
 pub mod agent;
 pub mod agent_client;
 pub mod cni;
+pub mod controller;
 pub mod coordinator;
 pub mod ctl;
 pub mod file_mode;

@@ -27,7 +27,11 @@ pub fn skip_mutation(obj: &Resource) -> bool {
 /// deletion timestamp) that changes only its `metadata` (and the `status`,
 /// which a main-resource update cannot change when the kind has a status
 /// subresource). Such an update is admitted as it is.
-pub fn metadata_only_teardown(op: Operation, new: Option<&Resource>, old: Option<&Resource>) -> bool {
+pub fn metadata_only_teardown(
+    op: Operation,
+    new: Option<&Resource>,
+    old: Option<&Resource>,
+) -> bool {
     let (Operation::Update, Some(new), Some(old)) = (op, new, old) else {
         return false;
     };
@@ -55,10 +59,8 @@ mod tests {
     use crate::model::{IPPoolSpec, SpiderIPPool};
 
     fn pool(finalizers: &[&str], terminating: bool, subnet: &str) -> Resource {
-        let mut p = SpiderIPPool::new(
-            "p",
-            IPPoolSpec { subnet: subnet.into(), ..Default::default() },
-        );
+        let mut p =
+            SpiderIPPool::new("p", IPPoolSpec { subnet: subnet.into(), ..Default::default() });
         p.metadata.finalizers = Some(finalizers.iter().map(|s| s.to_string()).collect());
         if terminating {
             p.metadata.deletion_timestamp = Some("2026-01-01T00:00:00Z".into());

@@ -342,7 +342,12 @@ pub fn rejection_status(
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default(),
-                message: c.to_string(),
+                // kubectl prints `* <field>: <message>`.
+                message: c
+                    .to_string()
+                    .strip_prefix(&format!("{}: ", c.field))
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| c.to_string()),
                 field: c.field.clone(),
             })
             .collect(),
