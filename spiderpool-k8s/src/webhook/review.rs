@@ -17,6 +17,10 @@ use spiderpool_core::model::{GROUP, KINDS, Resource};
 
 use super::existing::ExistingLister;
 use super::patch::defaulting_patch;
+use super::pending::Pending;
+
+/// How long a review may take to list the objects it compares with.
+pub const LIST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Which webhook a review came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,12 +72,18 @@ pub struct Admission {
     lister: ExistingLister,
     settings: Arc<ClusterSettings>,
     stats: Arc<WebhookStats>,
+    pending: Arc<Pending>,
 }
 
 impl Admission {
     /// Admission over the API server of `lister`, with `settings`.
     pub fn new(lister: ExistingLister, settings: ClusterSettings) -> Self {
-        Self { lister, settings: Arc::new(settings), stats: Arc::default() }
+        Self {
+            lister,
+            settings: Arc::new(settings),
+            stats: Arc::default(),
+            pending: Arc::default(),
+        }
     }
 
     /// The answer counters.
@@ -166,12 +176,34 @@ impl Admission {
         if input.settled(hook) {
             return Ok(Verdict::Allow);
         }
-        let existing = self
-            .lister
-            .existing_for(&request.kind.kind)
-            .await
-            .map_err(|e| format!("{}: reading existing objects: {e}", describe(request)))?;
-        Ok(input.verdict(hook, &Context { settings: &self.settings, existing: &existing }))
+        // Validation of kinds with cross-object rules runs one review at a
+        // time and sees what this replica admitted just before (#746).
+        let serial = hook == Hook::Validate
+            && op != Operation::Delete
+            && matches!(input.new, Some(Resource::IPPool(_) | Resource::Subnet(_)));
+        let mut guard = if serial { Some(self.pending.lock().await) } else { None };
+        let listed =
+            tokio::time::timeout(LIST_TIMEOUT, self.lister.existing_for(&request.kind.kind))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(kube::Error::Service(format!("no answer within {LIST_TIMEOUT:?}").into()))
+                });
+        let mut existing =
+            listed.map_err(|e| format!("{}: reading existing objects: {e}", describe(request)))?;
+        if let Some(g) = guard.as_mut() {
+            g.merge_into(&mut existing);
+        }
+        let admitted = input.new.clone();
+        let verdict =
+            input.verdict(hook, &Context { settings: &self.settings, existing: &existing });
+        if let (Some(g), Verdict::Allow, false, Some(obj)) =
+            (guard.as_mut(), &verdict, request.dry_run, admitted)
+        {
+            let replaces =
+                request.old_object.as_ref().and_then(|o| o.metadata.resource_version.clone());
+            g.admitted(obj, replaces);
+        }
+        Ok(verdict)
     }
 }
 
