@@ -26,6 +26,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use spiderpool_core::model::{IPPoolSpec, SpiderIPPool};
 use spiderpool_k8s::testing::{TestCluster, TestResult, TestScope};
+use spiderpool_k8s::webhook::certs::issue;
 use spiderpool_k8s::webhook::{ConfigurationSpec, Target};
 use spiderpool_k8s::{IPPoolObject, Kind, KubeObject};
 
@@ -285,5 +286,88 @@ async fn overlapping_pools(
     // One replica judges pools one at a time and counts what it admitted
     // before a list shows it (without that, 8 of 10 rounds admitted both).
     assert_eq!(both, 0, "overlapping pools admitted together");
+    Ok(())
+}
+
+/// Certificate files (`--tls-cert-file`, `--tls-key-file`) replaced while the
+/// controller runs: the API server, told to trust only the new CA, gets
+/// answers from the same process within the reload interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_files_are_reloaded_without_a_restart() -> TestResult<()> {
+    let Some(cluster) = TestCluster::from_env().await? else { return Ok(()) };
+    let scope = cluster.scope("ctl-files");
+    let ns = scope.namespace("ctl-files").await?;
+    let label = scope.name("wh");
+    let name = scope.name("spiderpool-controller");
+    let port = free_port();
+    let sans = vec!["127.0.0.1".to_owned()];
+    let day = Duration::from_secs(86400);
+    let first = issue(&sans, day, 2 * day)?;
+    let dir = tempfile::tempdir()?;
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&cert, &first.cert_pem)?;
+    std::fs::write(&key, &first.key_pem)?;
+    let mut spec = ConfigurationSpec {
+        name: name.clone(),
+        target: Target::Url(format!("https://127.0.0.1:{port}")),
+        ca_bundle: first.ca_pem.clone().into_bytes(),
+        validate_delete: false,
+        object_selector: Some(BTreeMap::from([(LABEL.to_owned(), label.clone())])),
+        labels: BTreeMap::new(),
+    };
+    let _configs = Configurations(cluster.clone(), name.clone());
+    let validating = Api::<ValidatingWebhookConfiguration>::all(cluster.client());
+    validating.create(&PostParams::default(), &spec.validating()).await?;
+    let mut controller = Controller::start_on(
+        cluster.kubeconfig(),
+        &label,
+        port,
+        free_port(),
+        &[
+            "--namespace",
+            &ns,
+            "--tls-cert-file",
+            cert.to_str().unwrap(),
+            "--tls-key-file",
+            key.to_str().unwrap(),
+            "--tls-reload-interval",
+            "1s",
+        ],
+    )?;
+    controller.wait_ready(Duration::from_secs(30)).await?;
+    let bad = scope.name("bad");
+    // Only the validating webhook is registered here: no defaults.
+    let bad_yaml = pool_yaml(&bad, &label, "10.231.1.0/24", &["10.232.0.1"], "  ipVersion: 4\n");
+    let refused_by_us = || async {
+        let (ok, out) = apply(&cluster, &bad_yaml, true);
+        (!ok && out.contains("not in subnet")).then_some(())
+    };
+    eventually(Duration::from_secs(20), "answers with the first certificate", refused_by_us)
+        .await?;
+
+    // The API server is told to trust only a new CA: the served certificate
+    // fails its check (the control), until the files are replaced.
+    let second = issue(&sans, day, 2 * day)?;
+    spec.ca_bundle = second.ca_pem.clone().into_bytes();
+    let mut v = validating.get(&name).await?;
+    v.webhooks = spec.validating().webhooks;
+    validating.replace(&name, &PostParams::default(), &v).await?;
+    eventually(Duration::from_secs(20), "the old certificate is refused", || async {
+        let (ok, out) = apply(&cluster, &bad_yaml, true);
+        (!ok && out.contains("failed calling webhook") && out.contains("x509")).then_some(())
+    })
+    .await?;
+    std::fs::write(&cert, &second.cert_pem)?;
+    std::fs::write(&key, &second.key_pem)?;
+    let pid = controller.child.id();
+    eventually(Duration::from_secs(20), "answers with the second certificate", refused_by_us)
+        .await?;
+    assert!(controller.child.try_wait()?.is_none(), "the controller was not restarted");
+    assert_eq!(controller.child.id(), pid);
+    assert!(
+        controller.log_text().contains("webhook certificate loaded"),
+        "{}",
+        controller.log_text()
+    );
     Ok(())
 }

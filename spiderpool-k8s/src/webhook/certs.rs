@@ -307,6 +307,30 @@ fn renew(
     Ok(m)
 }
 
+/// A CA and a serving certificate signed by it, as PEM (what
+/// [`GeneratedCerts`] keeps in its Secret; also for certificate files made
+/// by hand or by tests).
+#[derive(Debug, Clone)]
+pub struct IssuedCerts {
+    /// The CA certificate (a `caBundle`).
+    pub ca_pem: String,
+    /// The serving certificate.
+    pub cert_pem: String,
+    /// The serving certificate's private key.
+    pub key_pem: String,
+}
+
+/// A new CA valid for `ca_validity` and a serving certificate for `sans`
+/// valid for `validity`.
+pub fn issue(
+    sans: &[String],
+    validity: Duration,
+    ca_validity: Duration,
+) -> Result<IssuedCerts, WebhookError> {
+    let m = renew(&Material::default(), sans, validity, ca_validity)?;
+    Ok(IssuedCerts { ca_pem: m.ca_crt, cert_pem: m.tls_crt, key_pem: m.tls_key })
+}
+
 impl GeneratedCerts {
     /// Generated certificates kept in Secret `namespace/secret_name`, valid
     /// for `sans`; renewed with the default validities (serving certificate

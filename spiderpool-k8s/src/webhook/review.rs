@@ -387,3 +387,101 @@ pub fn rejection_status(
     });
     status
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn pool(extra_meta: Value, spec: Value) -> Value {
+        let mut meta = json!({"name": "p", "uid": "u", "managedFields": [{"manager": "kubectl"}]});
+        if let (Some(m), Some(e)) = (meta.as_object_mut(), extra_meta.as_object()) {
+            m.extend(e.clone());
+        }
+        json!({"apiVersion": "spiderpool.spidernet.io/v2beta1", "kind": "SpiderIPPool",
+               "metadata": meta, "spec": spec})
+    }
+
+    fn run(hook: Hook, op: Operation, new: Option<Value>, old: Option<Value>) -> Verdict {
+        verdict_for(hook, op, new, old, &ClusterSettings::default(), &Existing::default())
+    }
+
+    #[test]
+    fn defaults_are_a_patch_on_the_request_object() {
+        let obj =
+            pool(json!({}), json!({"subnet": "10.6.0.0/16", "ips": ["10.6.0.2", "10.6.0.1"]}));
+        let Verdict::Patch(patch) = run(Hook::Mutate, Operation::Create, Some(obj.clone()), None)
+        else {
+            panic!("expected a patch")
+        };
+        let mut patched = obj;
+        json_patch::patch(&mut patched, &patch).unwrap();
+        assert_eq!(patched["spec"]["ipVersion"], 4);
+        assert_eq!(patched["spec"]["ips"], json!(["10.6.0.1-10.6.0.2"]));
+        assert_eq!(patched["metadata"]["finalizers"], json!(["spiderpool.spidernet.io"]));
+        assert_eq!(patched["metadata"]["managedFields"], json!([{"manager": "kubectl"}]));
+    }
+
+    #[test]
+    fn refusals_carry_every_field_error() {
+        let obj = pool(
+            json!({}),
+            json!({"subnet": "10.6.0.0/16", "ipVersion": 4, "ips": ["10.7.0.1"], "gateway": "10.9.0.1"}),
+        );
+        let Verdict::Deny(r) = run(Hook::Validate, Operation::Create, Some(obj), None) else {
+            panic!("expected a refusal")
+        };
+        assert_eq!(r.reason, StatusReason::Invalid);
+        let fields: Vec<_> = r.causes.iter().map(|c| c.field.as_str()).collect();
+        assert!(fields.contains(&"spec.ips[0]") && fields.contains(&"spec.gateway"), "{fields:?}");
+    }
+
+    #[test]
+    fn a_body_that_does_not_decode_is_a_bad_request_naming_the_field() {
+        let obj = pool(json!({}), json!({"subnet": "10.6.0.0/16", "ipVersion": "four"}));
+        let Verdict::Deny(r) = run(Hook::Validate, Operation::Create, Some(obj), None) else {
+            panic!("expected a refusal")
+        };
+        assert_eq!(r.reason, StatusReason::BadRequest);
+        assert!(r.message.contains("spec.ipVersion"), "{}", r.message);
+    }
+
+    #[test]
+    fn finalizers_of_a_terminating_pool_can_go_and_nothing_is_defaulted_there() {
+        let gone = json!({"deletionTimestamp": "2026-01-01T00:00:00Z"});
+        let spec = json!({"subnet": "10.6.0.0/16", "ipVersion": 4, "ips": ["10.6.0.1"]});
+        let mut old_meta = gone.clone();
+        old_meta["finalizers"] = json!(["spiderpool.spidernet.io", "example.com/x"]);
+        let mut new_meta = gone.clone();
+        new_meta["finalizers"] = json!(["spiderpool.spidernet.io"]);
+        let old = pool(old_meta, spec.clone());
+        let new = pool(new_meta, spec.clone());
+        assert_eq!(
+            run(Hook::Validate, Operation::Update, Some(new.clone()), Some(old.clone())),
+            Verdict::Allow
+        );
+        assert_eq!(
+            run(Hook::Mutate, Operation::Update, Some(new), Some(old.clone())),
+            Verdict::Allow
+        );
+        let changed =
+            pool(gone, json!({"subnet": "10.6.0.0/16", "ipVersion": 4, "ips": ["10.6.0.2"]}));
+        let mut changed = changed;
+        changed["metadata"]["finalizers"] = json!(["spiderpool.spidernet.io"]);
+        assert!(matches!(
+            run(Hook::Validate, Operation::Update, Some(changed), Some(old)),
+            Verdict::Deny(r) if r.reason == StatusReason::Forbidden
+        ));
+    }
+
+    #[test]
+    fn endpoints_and_undecodable_deletes_are_let_through() {
+        let ep = json!({"apiVersion": "spiderpool.spidernet.io/v2beta1", "kind": "SpiderEndpoint",
+                        "metadata": {"name": "e", "namespace": "n"}});
+        assert_eq!(run(Hook::Validate, Operation::Create, Some(ep), None), Verdict::Allow);
+        let broken = json!({"apiVersion": "spiderpool.spidernet.io/v2beta1", "kind": "SpiderIPPool",
+                            "metadata": {"name": "p"}, "spec": {"ipVersion": "x"}});
+        assert_eq!(run(Hook::Validate, Operation::Delete, None, Some(broken)), Verdict::Allow);
+    }
+}
