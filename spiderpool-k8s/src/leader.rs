@@ -272,10 +272,14 @@ impl LeaderElector {
     /// Returns once this replica holds the Lease.
     async fn acquire(&mut self) {
         loop {
-            match self.try_acquire_or_renew().await {
-                Ok(true) => return,
-                Ok(false) => {}
-                Err(e) => tracing::debug!(lease = %self.lease(), "acquire: {e}"),
+            let limit = self.config.renew_deadline;
+            match tokio::time::timeout(limit, self.try_acquire_or_renew()).await {
+                Ok(Ok(true)) => return,
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => tracing::debug!(lease = %self.lease(), "acquire: {e}"),
+                Err(_) => {
+                    tracing::debug!(lease = %self.lease(), "acquire: no answer within {limit:?}")
+                }
             }
             tokio::time::sleep(jittered(self.config.retry_period)).await;
         }
