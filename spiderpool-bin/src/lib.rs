@@ -2,9 +2,10 @@
 //!
 //! Today this crate builds one binary, `spiderpoolctl`, whose commands live in
 //! the [`ctl`] library module so that they can be tested in-process and reused;
-//! `src/bin/spiderpoolctl.rs` is a thin `main`. Later issues add the other
-//! executables here (`spiderpool` IPAM plugin, `coordinator`, `spiderpool-agent`,
-//! `spiderpool-controller`).
+//! `src/bin/spiderpoolctl.rs` is a thin `main`. The other executables
+//! (`spiderpool` IPAM plugin, `coordinator`, `spiderpool-agent`,
+//! `spiderpool-controller`) follow the same pattern: [`controller`] holds the
+//! controller's wiring.
 //!
 //! What it deliberately does not do: decide anything about Spiderpool resources.
 //! Admission (defaulting and validation) and SpiderMultusConfig rendering are

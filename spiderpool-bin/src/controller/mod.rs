@@ -34,10 +34,12 @@ use spiderpool_k8s::webhook::{
 };
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::agent::{ServerLimits, serve_router};
 use health::Health;
 use metrics::ControllerMetrics;
+use tls_listener::TlsListener;
 
 /// Where the webhook certificate comes from.
 #[derive(Debug, Clone)]
@@ -94,6 +96,70 @@ async fn bind(addr: SocketAddr, flag: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.with_context(|| format!("{flag}: bind {addr}"))
 }
 
+/// The three ports, bound.
+struct Ports {
+    webhook: TcpListener,
+    health: Option<TcpListener>,
+    metrics: Option<TcpListener>,
+}
+
+impl Ports {
+    /// Binds every port first: a port in use fails the start, naming its flag.
+    async fn bind(config: &ControllerConfig) -> anyhow::Result<Self> {
+        Ok(Self {
+            webhook: bind(config.webhook_addr, "--webhook-port").await?,
+            health: match config.health_addr {
+                Some(a) => Some(bind(a, "--health-port").await?),
+                None => None,
+            },
+            metrics: match config.metrics_addr {
+                Some(a) => Some(bind(a, "--metrics-port").await?),
+                None => None,
+            },
+        })
+    }
+}
+
+/// Resolves once `rx` turns true.
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
+}
+
+fn metrics_router(metrics: Arc<ControllerMetrics>) -> axum::Router {
+    axum::Router::new().fallback(move || {
+        let m = metrics.clone();
+        async move {
+            match m.encode() {
+                Ok(text) => (axum::http::StatusCode::OK, text),
+                Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            }
+        }
+    })
+}
+
+/// Starts the servers of the three ports; they stop when `stop` turns true.
+fn spawn_servers(
+    ports: Ports,
+    webhook: axum::Router,
+    health: &Arc<Health>,
+    metrics: &Arc<ControllerMetrics>,
+    certs: &Arc<CertStore>,
+    limits: ServerLimits,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<Vec<JoinHandle<std::io::Result<()>>>> {
+    let tls = TlsListener::new(ports.webhook, server_config(certs.clone())?)?;
+    let mut servers = vec![tokio::spawn(serve_router(tls, webhook, limits, stopped(stop.clone())))];
+    if let Some(tcp) = ports.health {
+        let router = health::health_router(health.clone());
+        servers.push(tokio::spawn(serve_router(tcp, router, limits, stopped(stop.clone()))));
+    }
+    if let Some(tcp) = ports.metrics {
+        let router = metrics_router(metrics.clone());
+        servers.push(tokio::spawn(serve_router(tcp, router, limits, stopped(stop.clone()))));
+    }
+    Ok(servers)
+}
+
 /// Runs the controller until `shutdown` resolves: then the servers stop
 /// accepting and finish the requests in flight, the leader's work stops and
 /// the Lease is released.
@@ -103,69 +169,26 @@ pub async fn run<W: LeaderWork>(
     work: W,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let ports = Ports::bind(&config).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     });
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|v| *v).await;
-    };
-    // Ports first: a port in use fails the start, naming its flag.
-    let webhook_tcp = bind(config.webhook_addr, "--webhook-port").await?;
-    let health_tcp = match config.health_addr {
-        Some(a) => Some(bind(a, "--health-port").await?),
-        None => None,
-    };
-    let metrics_tcp = match config.metrics_addr {
-        Some(a) => Some(bind(a, "--metrics-port").await?),
-        None => None,
-    };
     let elector = LeaderElector::new(client.clone(), config.election.clone())?;
     let metrics = Arc::new(ControllerMetrics::default());
     let certs = CertStore::new();
     let health = Health::new(certs.clone());
     let lister = ExistingLister::new(client.clone());
-    let mut background = vec![
+    let background = [
         tokio::spawn(health::probe_loop(health.clone(), lister.clone())),
         tokio::spawn(cert_task(client.clone(), &config, certs.clone())),
         tokio::spawn(watch_status(elector.status(), certs.clone(), metrics.clone())),
     ];
-
-    let mut servers = Vec::new();
-    let tls = TlsListener::new(webhook_tcp, server_config(certs.clone())?)?;
-    let router = webhook_server::webhook_router(
-        Admission::new(lister, config.admission.clone()),
-        metrics.clone(),
-    );
-    servers.push(tokio::spawn(serve_router(tls, router, config.limits, stopped(stop_rx.clone()))));
-    if let Some(tcp) = health_tcp {
-        let router = health::health_router(health.clone());
-        servers.push(tokio::spawn(serve_router(
-            tcp,
-            router,
-            config.limits,
-            stopped(stop_rx.clone()),
-        )));
-    }
-    if let Some(tcp) = metrics_tcp {
-        let m = metrics.clone();
-        let router = axum::Router::new().fallback(move || {
-            let m = m.clone();
-            async move {
-                match m.encode() {
-                    Ok(text) => (axum::http::StatusCode::OK, text),
-                    Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-                }
-            }
-        });
-        servers.push(tokio::spawn(serve_router(
-            tcp,
-            router,
-            config.limits,
-            stopped(stop_rx.clone()),
-        )));
-    }
+    let admission = Admission::new(lister, config.admission.clone());
+    let webhook = webhook_server::webhook_router(admission, metrics.clone());
+    let servers =
+        spawn_servers(ports, webhook, &health, &metrics, &certs, config.limits, &stop_rx)?;
     health.set_started();
     tracing::info!(
         webhook = %config.webhook_addr,
@@ -180,14 +203,12 @@ pub async fn run<W: LeaderWork>(
             Err(e) => tracing::warn!("server task: {e}"),
         }
     }
-    for task in background.drain(..) {
+    for task in background {
         task.abort();
     }
     tracing::info!("spiderpool-controller stopped");
     Ok(())
 }
-
-use tls_listener::TlsListener;
 
 /// Keeps the webhook certificate current (files or Secret).
 fn cert_task(
