@@ -59,7 +59,10 @@ impl Health {
             why.push("the servers are starting".to_owned());
         }
         if self.certs.info().is_none() {
-            why.push("no webhook certificate installed yet".to_owned());
+            why.push(match self.certs.error() {
+                Some(e) => format!("no webhook certificate installed yet: {e}"),
+                None => "no webhook certificate installed yet".to_owned(),
+            });
         }
         if let Err(e) = &*self.api.lock().unwrap_or_else(|e| e.into_inner()) {
             why.push(format!("API server: {e}"));

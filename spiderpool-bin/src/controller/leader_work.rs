@@ -2,7 +2,7 @@
 //! election starts on each new term and stops on step-down.
 //!
 //! **Integration point for the reconcilers** (`spiderpool_k8s::reconcile`,
-//! written separately): they are started in [`leader_term`] below, next to
+//! written separately): they are started in `leader_term` below, next to
 //! the heartbeat, as
 //!
 //! ```text

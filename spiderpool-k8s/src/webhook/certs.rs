@@ -385,9 +385,13 @@ impl GeneratedCerts {
     pub async fn run(self, store: Arc<CertStore>, interval: Duration) {
         loop {
             let wait = match self.sync(&store).await {
-                Ok(_) => interval,
+                Ok(_) => {
+                    store.set_error(None);
+                    interval
+                }
                 Err(e) => {
                     tracing::warn!("webhook certificates: {e}");
+                    store.set_error(Some(e.to_string()));
                     (interval / 10).max(Duration::from_secs(1))
                 }
             };

@@ -88,7 +88,7 @@ impl ExistingLister {
             let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
             api.list_metadata(&ListParams::default().limit(1))
                 .await
-                .map_err(|e| format!("list {}: {e}", ar.plural))?;
+                .map_err(|e| format!("list {}: {}", ar.plural, super::api_message(&e)))?;
         }
         Ok(())
     }

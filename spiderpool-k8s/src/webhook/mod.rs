@@ -48,11 +48,21 @@ pub enum WebhookError {
         message: String,
     },
     /// A request to the API server failed.
-    #[error("{what}: {error}")]
+    #[error("{what}: {}", api_message(error))]
     Kube {
         /// The request and object.
         what: String,
         /// The API server's answer.
         error: Box<kube::Error>,
     },
+}
+
+/// A kube error in one line: the API server's message, reason and code for
+/// an answer (`namespaces "x" not found (NotFound, HTTP 404)`), else kube's
+/// own text.
+pub fn api_message(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(s) => format!("{} ({}, HTTP {})", s.message, s.reason, s.code),
+        other => other.to_string(),
+    }
 }

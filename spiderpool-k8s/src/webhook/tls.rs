@@ -30,6 +30,7 @@ pub struct CertInfo {
 #[derive(Default)]
 pub struct CertStore {
     current: RwLock<Option<(Arc<CertifiedKey>, CertInfo)>>,
+    last_error: RwLock<Option<String>>,
 }
 
 impl fmt::Debug for CertStore {
@@ -51,6 +52,24 @@ impl CertStore {
             Err(p) => p.into_inner(),
         };
         *slot = Some((Arc::new(key), info));
+    }
+
+    /// Records why the last attempt to get a certificate failed (`None`:
+    /// it succeeded), for readiness.
+    pub fn set_error(&self, error: Option<String>) {
+        let mut slot = match self.last_error.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        *slot = error;
+    }
+
+    /// Why the last attempt to get a certificate failed, if it did.
+    pub fn error(&self) -> Option<String> {
+        match self.last_error.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
     }
 
     /// What is installed, if anything.
@@ -171,10 +190,15 @@ pub async fn watch_files(files: CertFiles, store: Arc<CertStore>, interval: Dura
             Ok(true) => {
                 tracing::info!("webhook certificate loaded from {}", files.cert.display());
                 last_error.clear();
+                store.set_error(None);
             }
-            Ok(false) => last_error.clear(),
+            Ok(false) => {
+                last_error.clear();
+                store.set_error(None);
+            }
             Err(e) => {
                 let message = e.to_string();
+                store.set_error(Some(message.clone()));
                 if message != last_error {
                     tracing::warn!(
                         "webhook certificate files: {message} (keeping the current one)"
