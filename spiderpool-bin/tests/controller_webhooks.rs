@@ -371,3 +371,75 @@ async fn certificate_files_are_reloaded_without_a_restart() -> TestResult<()> {
     );
     Ok(())
 }
+
+/// Generated mode renews the serving certificate before it expires, in the
+/// running process: a 30 s certificate is replaced once a third of its
+/// validity is left, under the same CA (the `caBundle` stays), and the API
+/// server keeps reaching the webhook.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_certificate_is_renewed_before_it_expires() -> TestResult<()> {
+    let Some(cluster) = TestCluster::from_env().await? else { return Ok(()) };
+    let scope = cluster.scope("ctl-renew");
+    let ns = scope.namespace("ctl-renew").await?;
+    let label = scope.name("wh");
+    let name = scope.name("spiderpool-controller");
+    let port = free_port();
+    let spec = ConfigurationSpec {
+        name: name.clone(),
+        target: Target::Url(format!("https://127.0.0.1:{port}")),
+        ca_bundle: Vec::new(),
+        validate_delete: false,
+        object_selector: Some(BTreeMap::from([(LABEL.to_owned(), label.clone())])),
+        labels: BTreeMap::new(),
+    };
+    let _configs = Configurations(cluster.clone(), name.clone());
+    let validating = Api::<ValidatingWebhookConfiguration>::all(cluster.client());
+    validating.create(&PostParams::default(), &spec.validating()).await?;
+    let mut controller = Controller::start_on(
+        cluster.kubeconfig(),
+        &label,
+        port,
+        free_port(),
+        &[
+            "--namespace",
+            &ns,
+            "--webhook-configuration",
+            &name,
+            "--tls-extra-san",
+            "127.0.0.1",
+            "--tls-cert-validity",
+            "30s",
+            "--tls-check-interval",
+            "2s",
+        ],
+    )?;
+    controller.wait_ready(Duration::from_secs(30)).await?;
+    let secrets: Api<Secret> = Api::namespaced(cluster.client(), &ns);
+    let first = secrets.get("spiderpool-controller-server-certs").await?.data.unwrap();
+    let bad = scope.name("bad");
+    let bad_yaml = pool_yaml(&bad, &label, "10.231.1.0/24", &["10.232.0.1"], "  ipVersion: 4\n");
+    let refused_by_us = || async {
+        let (ok, out) = apply(&cluster, &bad_yaml, true);
+        (!ok && out.contains("not in subnet")).then_some(())
+    };
+    eventually(Duration::from_secs(20), "answers", refused_by_us).await?;
+    let renewed = eventually(Duration::from_secs(40), "a renewed certificate", || async {
+        let data = secrets.get("spiderpool-controller-server-certs").await.ok()?.data?;
+        (data["tls.crt"] != first["tls.crt"]).then_some(data)
+    })
+    .await?;
+    assert_eq!(renewed["ca.crt"], first["ca.crt"], "same CA");
+    eventually(Duration::from_secs(10), "the renewed certificate is served", || async {
+        (controller.log_text().matches("webhook certificate from secret").count() >= 2)
+            .then_some(())
+    })
+    .await?;
+    eventually(Duration::from_secs(20), "answers after the renewal", refused_by_us).await?;
+    let v = validating.get(&name).await?;
+    assert_eq!(
+        v.webhooks.unwrap()[0].client_config.ca_bundle.as_ref().map(|b| b.0.clone()),
+        Some(first["ca.crt"].0.clone())
+    );
+    controller.kill();
+    Ok(())
+}
