@@ -1,7 +1,8 @@
 //! The spiderpool-rs executables and the code behind them.
 //!
 //! This crate builds `spiderpool` (the IPAM plugin), `coordinator` (the route
-//! plugin), `spiderpool-agent` (the node daemon behind both) and
+//! plugin), `spiderpool-agent` (the node daemon behind both),
+//! `spiderpool-controller` (webhooks and the leader's reconcilers) and
 //! `spiderpoolctl` (the CLI). `src/bin/*.rs` are thin `main`s; the code lives
 //! in library modules so it can be tested in-process:
 //!
@@ -16,6 +17,8 @@
 //! - [`journal`]: the release journal's files, shared by the plugin that
 //!   writes them and the agent that replays them;
 //! - [`store`]: the embedded store (redb), the agent's default backend;
+//! - [`controller`]: `spiderpool-controller`'s wiring (the webhook server over
+//!   rustls, certificates, the leader's work, health and metrics);
 //! - [`ctl`]: `spiderpoolctl`'s commands;
 //! - [`file_mode`]: the modes of the agent's files and directories.
 //!
@@ -29,6 +32,7 @@
 pub mod agent;
 pub mod agent_client;
 pub mod cni;
+pub mod controller;
 pub mod coordinator;
 pub mod ctl;
 pub mod file_mode;

@@ -22,6 +22,10 @@
 //! - [`reconcile`]: the controller's reconcilers (pool and subnet status and
 //!   finalizers, SpiderMultusConfig → NetworkAttachmentDefinition,
 //!   SpiderCoordinator status) and the init step, run on the leader;
+//! - [`webhook`]: the controller's admission webhooks (the core's rules as
+//!   AdmissionReview v1) and their certificates; [`leader`]: leader election
+//!   on a Lease with the leader's work started and stopped with it;
+//!   [`events`]: Kubernetes events for decisions users must see;
 //! - `testing` (feature `testing`): a harness for tests against a real API
 //!   server.
 //!
@@ -36,14 +40,17 @@
 
 pub mod backend;
 pub mod crd;
+pub mod events;
 pub mod facts;
 mod kind;
+pub mod leader;
 pub mod meta;
 mod object;
 pub mod reconcile;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod webhook;
 
 pub use backend::{ConnectError, KubeBackend, connect};
 pub use facts::{FactsOptions, FactsStats, KubeFacts};

@@ -31,6 +31,7 @@ pub mod multusconfig;
 pub mod names;
 pub mod reservedip;
 pub mod subnet;
+pub mod teardown;
 
 /// The admission operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
