@@ -125,7 +125,7 @@ async fn the_documented_rbac_is_enough() -> TestResult<()> {
         &label,
         port,
         free_port(),
-        &["--namespace", &ns, "--tls-extra-san", "127.0.0.1"],
+        &["--namespace", &ns, "--tls-extra-san", "127.0.0.1", "--reconcile=true"],
     )?;
     controller.wait_ready(Duration::from_secs(30)).await?;
 
@@ -154,6 +154,19 @@ async fn the_documented_rbac_is_enough() -> TestResult<()> {
     })
     .await?;
     assert_eq!(holder, label);
+    // The leader's reconcilers, on the same token: the pool gets its
+    // finalizer and true counts.
+    eventually(Duration::from_secs(30), "the reconcilers' finalizer and counts", || async {
+        let pool = pools.get(&good).await.ok()?;
+        let finalized = pool
+            .metadata
+            .finalizers
+            .as_ref()
+            .is_some_and(|f| f.iter().any(|f| f == "spiderpool.spidernet.io"));
+        let total = pool.status.as_ref().and_then(|s| s.total_ip_count);
+        (finalized && total == Some(1)).then_some(())
+    })
+    .await?;
     let log = controller.log_text();
     assert!(!log.contains("Forbidden"), "a request was forbidden:\n{log}");
     Ok(())

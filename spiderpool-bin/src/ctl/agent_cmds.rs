@@ -27,8 +27,8 @@ pub mod kube;
 pub mod table;
 pub mod target;
 
-pub use target::Target;
 use target::Objects;
+pub use target::Target;
 
 /// Arguments of `spiderpoolctl apply`.
 #[derive(Debug, Args)]

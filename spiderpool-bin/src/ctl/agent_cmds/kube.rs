@@ -47,7 +47,11 @@ impl KubeObjects {
 
     /// The dynamic API of `kind` (`namespace` empty: cluster-scoped, or every
     /// namespace when listing).
-    fn api(&self, kind: &str, namespace: &str) -> Result<(Api<DynamicObject>, ApiResource), Failed> {
+    fn api(
+        &self,
+        kind: &str,
+        namespace: &str,
+    ) -> Result<(Api<DynamicObject>, ApiResource), Failed> {
         let info = kind::lookup(kind).ok_or_else(|| Failed::Refused {
             status: 404,
             body: ErrorBody::Message(format!("unknown kind {kind:?}")),
@@ -80,15 +84,17 @@ impl KubeObjects {
 /// The kind table's entry as kube's dynamic resource.
 fn api_resource(info: &KindInfo) -> ApiResource {
     let (group, version) = info.api_version.split_once('/').unwrap_or(("", info.api_version));
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, info.kind), info.plural)
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(group, version, info.kind),
+        info.plural,
+    )
 }
 
 /// An object as the commands print it: `apiVersion` and `kind` set (list
 /// items come without them), no `managedFields` (as `kubectl get` hides them).
 fn shown(object: DynamicObject, resource: &ApiResource) -> Result<Value, Failed> {
-    let mut value = serde_json::to_value(object).map_err(|e| {
-        Failed::Unreachable(Unreachable::Decode(format!("{}: {e}", resource.kind)))
-    })?;
+    let mut value = serde_json::to_value(object)
+        .map_err(|e| Failed::Unreachable(Unreachable::Decode(format!("{}: {e}", resource.kind))))?;
     if let Some(map) = value.as_object_mut() {
         map.insert("apiVersion".into(), Value::String(resource.api_version.clone()));
         map.insert("kind".into(), Value::String(resource.kind.clone()));
@@ -184,12 +190,7 @@ impl Objects for KubeObjects {
         list.items.into_iter().map(|o| shown(o, &resource)).collect()
     }
 
-    fn delete(
-        &mut self,
-        kind: &str,
-        namespace: &str,
-        name: &str,
-    ) -> Result<ObjectOutcome, Failed> {
+    fn delete(&mut self, kind: &str, namespace: &str, name: &str) -> Result<ObjectOutcome, Failed> {
         let (api, resource) = self.api(kind, namespace)?;
         let done = self.runtime.block_on(api.delete(name, &DeleteParams::default()));
         let done = done.map_err(|e| self.failed(e))?;

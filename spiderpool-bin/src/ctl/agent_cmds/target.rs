@@ -30,8 +30,7 @@ pub trait Objects {
     /// Every object of `kind` (of one namespace when given).
     fn list(&mut self, kind: &str, namespace: Option<&str>) -> Result<Vec<Value>, Failed>;
     /// Deletes one object.
-    fn delete(&mut self, kind: &str, namespace: &str, name: &str)
-    -> Result<ObjectOutcome, Failed>;
+    fn delete(&mut self, kind: &str, namespace: &str, name: &str) -> Result<ObjectOutcome, Failed>;
 }
 
 impl Target {
@@ -76,12 +75,7 @@ impl Objects for AgentObjects {
         got.map(|l| l.items).map_err(|e| client::failed(&self.socket, e))
     }
 
-    fn delete(
-        &mut self,
-        kind: &str,
-        namespace: &str,
-        name: &str,
-    ) -> Result<ObjectOutcome, Failed> {
+    fn delete(&mut self, kind: &str, namespace: &str, name: &str) -> Result<ObjectOutcome, Failed> {
         let done = self.client.delete_object(kind, namespace, name, TIMEOUT);
         done.map_err(|e| client::failed(&self.socket, e))
     }
