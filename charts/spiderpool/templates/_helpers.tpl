@@ -197,7 +197,7 @@ docs/controller.md when it lands).
 
 {{/* The init Job's command line (after the controller image's entrypoint). */}}
 {{- define "spiderpool.init.command" -}}
-- spiderpool-controller
+- /usr/bin/spiderpool-controller
 - init
 - --namespace={{ .Release.Namespace }}
 - --service-name={{ .Values.spiderpoolController.name }}
