@@ -43,12 +43,14 @@ die() { printf 'chart-check: error: %s\n' "$*" >&2; exit 1; }
 # A private venv with kubernetes-validate==$1 (and PyYAML, which it depends on).
 kv_venv() {
   local v=$1 dir=$CACHE_ROOT/kubernetes-validate-$1
-  if [ ! -x "$dir/bin/kubernetes-validate" ]; then
+  # A venv cannot be moved once made: a marker written last says it is complete.
+  if [ ! -f "$dir/.complete" ]; then
     say "installing kubernetes-validate $v into $dir"
     rm -rf "$dir"
-    python3 -m venv "$dir" || die "python3 -m venv failed: install python3-venv"
-    "$dir/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==$v" \
+    python3 -m venv "$dir" >&2 || die "python3 -m venv failed: install python3-venv"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==$v" >&2 \
       || { rm -rf "$dir"; die "pip install kubernetes-validate==$v failed"; }
+    touch "$dir/.complete"
   fi
   printf '%s\n' "$dir"
 }
