@@ -154,6 +154,23 @@ def digest(b):
     return "sha256:" + hashlib.sha256(b).hexdigest()
 
 
+def write_archive(out, idx, small_blobs, layer_path, layer_digest, layer_size):
+    """The OCI layout archive OUT (written to OUT.partial, then renamed)."""
+    partial = out + ".partial"
+    with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tf:
+        def add(path, b):
+            tf.addfile(tinfo(path, mode=0o644, size=len(b)), io.BytesIO(b))
+        add("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        add("index.json", idx)
+        tf.addfile(tinfo("blobs", tarfile.DIRTYPE))
+        tf.addfile(tinfo("blobs/sha256", tarfile.DIRTYPE))
+        for b in small_blobs:
+            add("blobs/sha256/" + digest(b)[7:], b)
+        with open(layer_path, "rb") as f:
+            tf.addfile(tinfo("blobs/sha256/" + layer_digest[7:], mode=0o644, size=layer_size), f)
+    os.replace(partial, out)
+
+
 def build(args):
     out, name = args[0], args[1]
     opts = {"--user": "0:0", "--busybox": None, "--entrypoint": None}
@@ -218,19 +235,7 @@ def build(args):
             }],
         }
         idx = json.dumps(index, sort_keys=True).encode()
-        partial = out + ".partial"
-        with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tf:
-            def add(path, b):
-                tf.addfile(tinfo(path, mode=0o644, size=len(b)), io.BytesIO(b))
-            add("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
-            add("index.json", idx)
-            tf.addfile(tinfo("blobs", tarfile.DIRTYPE))
-            tf.addfile(tinfo("blobs/sha256", tarfile.DIRTYPE))
-            add("blobs/sha256/" + digest(cfg)[7:], cfg)
-            add("blobs/sha256/" + digest(man)[7:], man)
-            with open(layer_path, "rb") as f:
-                tf.addfile(tinfo("blobs/sha256/" + layer_digest[7:], mode=0o644, size=layer_size), f)
-        os.replace(partial, out)
+        write_archive(out, idx, [cfg, man], layer_path, layer_digest, layer_size)
     libs = sorted(p for p in files if p not in {m.partition("=")[2] for m in mappings} and p != "/bin/busybox")
     print(f"{out}: {name} manifest {digest(man)}, layer {layer_size} bytes, "
           f"{len(files)} files ({', '.join(libs) or 'no shared libraries'}), {len(links)} links")
