@@ -3,6 +3,9 @@
 #
 #   scripts/chart-check.sh          every check below
 #   scripts/chart-check.sh tools    only install the tools; prints HELM=... and KUBERNETES_VALIDATE=...
+#   scripts/chart-check.sh flags BIN_DIR
+#                                   every --flag the chart passes is known to the binaries in
+#                                   BIN_DIR (their --help); fails naming each unknown one
 #
 # 1. helm lint --strict, for every values scenario in charts/spiderpool/ci/*.yaml
 #    (Helm's own convention) and the defaults;
@@ -279,13 +282,76 @@ cleanup_cluster() {
   exit "$rc"
 }
 
+# Every `--flag` the chart passes (agent, controller, init Job; every scenario) is one
+# the binary in $1 knows (its --help); prints each unknown one and fails.
+check_flags() {
+  local bin_dir=$1 s name file args
+  WORK=$(mktemp -d)
+  trap 'rm -rf "$WORK"' EXIT
+  scenarios
+  for s in "${SCENARIOS[@]}"; do
+    name=${s%%:*} file=${s#*:}
+    args=()
+    [ -n "$file" ] && args=(-f "$file")
+    "$HELM" template x "$CHART" "${args[@]}" >> "$WORK/all.yaml"
+    echo "---" >> "$WORK/all.yaml"
+  done
+  "$PY" - "$WORK/all.yaml" "$bin_dir" <<'PY'
+import os, re, subprocess, sys, yaml
+rendered, bin_dir = sys.argv[1:3]
+wanted = {}  # (binary, subcommand) -> {flag}
+for d in yaml.safe_load_all(open(rendered)):
+    if not d or d.get("kind") not in ("DaemonSet", "Deployment", "Job"):
+        continue
+    spec = d["spec"]["template"]["spec"]
+    for c in spec.get("containers", []):
+        words = c.get("command", []) + c.get("args", [])
+        if not words or not words[0].startswith("/usr/bin/spiderpool"):
+            continue
+        binary, rest = os.path.basename(words[0]), words[1:]
+        sub = rest[0] if rest and not rest[0].startswith("-") else ""
+        for w in rest:
+            if w.startswith("--"):
+                wanted.setdefault((binary, sub), set()).add(w)
+bad = 0
+for (binary, sub), flags in sorted(wanted.items()):
+    path = os.path.join(bin_dir, binary)
+    if not os.access(path, os.X_OK):
+        print(f"chart-check: flags: {path}: missing")
+        bad += 1
+        continue
+    r = subprocess.run([path] + ([sub] if sub else []) + ["--help"], capture_output=True, text=True)
+    text = r.stdout + r.stderr
+    known = set(re.findall(r"--[a-z0-9][a-z0-9-]*", text))
+    names = {w.split("=", 1)[0] for w in flags}
+    for f in sorted(names - known):
+        print(f"chart-check: flags: {binary} {sub + ' ' if sub else ''}{f}: unknown to {path}")
+        bad += 1
+    # A value of an enumerated flag (clap's "Possible values:" list) must be one of them.
+    for w in sorted(flags):
+        name, eq, value = w.partition("=")
+        m = re.search(r"^\s*" + re.escape(name) + r"[ =<].*?(?=^\s*-{1,2}[a-zA-Z]|\Z)", text, re.S | re.M)
+        if eq and m and "Possible values:" in m.group(0):
+            choices = re.findall(r"^\s*- ([a-z0-9-]+)", m.group(0).split("Possible values:", 1)[1], re.M)
+            if value not in choices:
+                print(f"chart-check: flags: {binary} {w}: {value!r} is not one of {choices}")
+                bad += 1
+    print(f"chart-check: flags: {binary} {sub}: {len(names & known)}/{len(names)} flags known")
+sys.exit(1 if bad else 0)
+PY
+}
+
 main() {
   tools
   if [ "${1:-}" = tools ]; then
     printf 'HELM=%s\nKUBERNETES_VALIDATE=%s\n' "$HELM" "$KV_NEW_DIR/bin/kubernetes-validate"
     return 0
   fi
-  [ $# -eq 0 ] || die "usage: $0 [tools]"
+  if [ "${1:-}" = flags ]; then
+    check_flags "${2:?usage: $0 flags BIN_DIR}"
+    return
+  fi
+  [ $# -eq 0 ] || die "usage: $0 [tools | flags BIN_DIR]"
   WORK=$(mktemp -d)
   trap 'rm -rf "$WORK"' EXIT
   "$HELM" version --template 'helm {{.Version}}{{"\n"}}' >&2
