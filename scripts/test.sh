@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh Debian machine and runs every test.
 # This is exactly what CI runs (.ci/run calls it). Steps: deps, fmt, clippy,
-# tests, docs, bench build, dependency-boundary check, fuzz smoke.
+# tests, Helm chart, images, docs, bench build, dependency-boundary check, fuzz smoke.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +13,7 @@ export RUSTFLAGS=${RUSTFLAGS:-}
 step "system packages"
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   need=()
-  for p in iproute2 iputils-ping nftables containernetworking-plugins; do
+  for p in iproute2 iputils-ping nftables containernetworking-plugins python3-venv busybox-static openssl binutils; do
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
   done
   if [ "${#need[@]}" -gt 0 ]; then
@@ -54,6 +54,19 @@ if [ "$(id -u)" = 0 ]; then
   QUICKSTART_PROFILE=debug bash scripts/quickstart.sh --no-build
 else
   echo "skipped: the quick start needs root (network namespaces)"
+fi
+
+step "Helm chart (scripts/chart-check.sh: lint, kubernetes-validate, dry-run=server, install/upgrade/uninstall)"
+bash scripts/chart-check.sh
+
+step "images (scripts/build-images.sh from the debug binaries of cargo test)"
+if [ "$(id -u)" = 0 ]; then
+  IMAGES_DIR=$(mktemp -d /tmp/spiderpool-test-images.XXXXXX)
+  bash scripts/build-images.sh --bin-dir target/debug --out "$IMAGES_DIR" --smoke --skip-undeclared \
+    || { rm -rf "$IMAGES_DIR"; exit 1; }
+  rm -rf "$IMAGES_DIR"
+else
+  echo "skipped: the image smoke test needs root (chroot)"
 fi
 
 step "cargo doc"
