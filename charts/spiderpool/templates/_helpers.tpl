@@ -70,7 +70,10 @@ app.kubernetes.io/component: spiderpool-controller
 {{- define "spiderpool.webhookPath" -}}
 {{- $op := index . 0 -}}
 {{- $plural := index . 1 -}}
-{{ printf "/%s-spiderpool-spidernet-io-v2beta1-%s" $op (trimSuffix "s" $plural) }}
+{{- /* The controller serves one path per operation and tells the kinds apart
+by the AdmissionReview (spiderpool_k8s::webhook::config MUTATE_PATH and
+VALIDATE_PATH); $plural only names the webhook entry. */ -}}
+{{ printf "/webhook/%s" $op }}
 {{- end }}
 
 {{/* Mount point of the webhook certificates for tls.method=provided. */}}
@@ -130,8 +133,8 @@ spiderpool-agent: flags (spiderpool-bin/src/bin/spiderpool-agent.rs, docs/agent.
 {{- end }}
 
 {{/*
-spiderpool-controller: flags (issue 12's controller; to be reconciled with
-docs/controller.md when it lands).
+spiderpool-controller: flags (docs/controller.md "Flags"; `chart-check.sh flags`
+checks each against the binary).
 */}}
 {{- define "spiderpool.controller.args" -}}
 {{- $c := .Values.spiderpoolController -}}
@@ -188,7 +191,7 @@ docs/controller.md when it lands).
   value: {{ .Values.global.ciliumConfigMap | quote }}
 - name: SPIDERPOOL_TLS_SECRET_NAME
   value: {{ .Values.spiderpoolController.tls.secretName | quote }}
-- name: SPIDERPOOL_WEBHOOK_CONFIG_NAME
+- name: SPIDERPOOL_WEBHOOK_CONFIGURATION
   value: {{ include "spiderpool.webhookConfigName" . | quote }}
 {{- with .Values.spiderpoolController.extraEnv }}
 {{ toYaml . }}

@@ -11,6 +11,7 @@ use clap::Parser;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use spiderpool_bin::agent::ServerLimits;
 use spiderpool_bin::controller::duration::parse_duration;
+use spiderpool_bin::controller::init::run_init;
 use spiderpool_bin::controller::leader_work::{LeaderWorkOptions, leader_work};
 use spiderpool_bin::controller::{ControllerConfig, TlsMode, run};
 use spiderpool_core::admission::ClusterSettings;
@@ -25,10 +26,10 @@ use tokio::signal::unix::{SignalKind, signal};
 struct Args {
     /// Kubeconfig file; unset: in-cluster configuration, then `$KUBECONFIG`
     /// and `~/.kube/config`.
-    #[arg(long, env = "SPIDERPOOL_KUBECONFIG")]
+    #[arg(long, global = true, env = "SPIDERPOOL_KUBECONFIG")]
     kubeconfig: Option<PathBuf>,
     /// Namespace the controller runs in (its Secret and Lease live here).
-    #[arg(long, env = "SPIDERPOOL_POD_NAMESPACE", default_value = "kube-system")]
+    #[arg(long, global = true, env = "SPIDERPOOL_POD_NAMESPACE", default_value = "kube-system")]
     namespace: String,
     /// This replica's identity in the Lease (the pod name); default:
     /// `<hostname>-<pid>`.
@@ -37,7 +38,7 @@ struct Args {
     /// Name of the webhook Service: the generated certificate names
     /// `<service>`, `<service>.<ns>`, `<service>.<ns>.svc` and
     /// `<service>.<ns>.svc.cluster.local`.
-    #[arg(long, env = "SPIDERPOOL_CONTROLLER_SERVICE", default_value = "spiderpool-controller")]
+    #[arg(long, global = true, env = "SPIDERPOOL_CONTROLLER_SERVICE", default_value = "spiderpool-controller")]
     service_name: String,
     /// HTTPS port of the admission webhooks.
     #[arg(long, env = "SPIDERPOOL_WEBHOOK_PORT", default_value_t = 5722)]
@@ -136,12 +137,44 @@ struct Args {
     /// (Spiderpool's `SPIDERPOOL_COORDINATOR_ENABLED`).
     #[arg(long, env = "SPIDERPOOL_COORDINATOR_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
     enable_coordinator: bool,
+    /// Name of the SpiderCoordinator whose status the reconciler keeps.
+    #[arg(long, env = "SPIDERPOOL_COORDINATOR_DEFAULT_NAME", default_value = "default")]
+    coordinator_name: String,
+    /// The node's CNI configuration directory, read to detect the overlay
+    /// CNI (`podCIDRType: auto`).
+    #[arg(long, env = "SPIDERPOOL_CNI_CONFIG_DIR", default_value = "/etc/cni/net.d")]
+    cni_config_dir: PathBuf,
+    /// Cilium's ConfigMap as `namespace/name`.
+    #[arg(long, env = "SPIDERPOOL_CILIUM_CONFIGMAP_NAMESPACE_NAME", default_value = "kube-system/cilium-config", value_parser = parse_namespaced)]
+    cilium_configmap: (String, String),
     /// How often the reconcilers look at every object again without a change.
     #[arg(long, env = "SPIDERPOOL_RESYNC_PERIOD", default_value = "60s", value_parser = parse_duration)]
     resync_period: Duration,
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, env = "SPIDERPOOL_LOG_LEVEL", default_value = "info")]
     log_level: tracing::Level,
+    /// A one-off step instead of the controller.
+    #[command(subcommand)]
+    command: Option<Step>,
+}
+
+/// One-off steps.
+#[derive(Debug, clap::Subcommand)]
+enum Step {
+    /// Create the default SpiderCoordinator and default pools of a file
+    /// (Spiderpool's `spiderpool-init` Helm hook) when they do not exist.
+    Init(InitArgs),
+}
+
+/// Arguments of `spiderpool-controller init`.
+#[derive(Debug, clap::Args)]
+struct InitArgs {
+    /// YAML documents or a `List`: one SpiderCoordinator and SpiderIPPools.
+    #[arg(long, value_name = "FILE")]
+    objects: PathBuf,
+    /// How long to keep trying while the API server or the webhooks refuse.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    timeout: Duration,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -156,7 +189,28 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    runtime.block_on(start(args))
+    match &args.command {
+        Some(Step::Init(init)) => runtime.block_on(init_step(&args, init)),
+        None => runtime.block_on(start(args)),
+    }
+}
+
+/// `spiderpool-controller init`.
+async fn init_step(args: &Args, init: &InitArgs) -> anyhow::Result<()> {
+    let client = client(args.kubeconfig.as_ref()).await?;
+    let settings = ClusterSettings {
+        enable_ipv4: args.enable_ipv4,
+        enable_ipv6: args.enable_ipv6,
+        ..ClusterSettings::default()
+    };
+    let report = run_init(client, &init.objects, init.timeout, settings).await?;
+    for object in &report.created {
+        tracing::info!(%object, "init: created");
+    }
+    for object in &report.existing {
+        tracing::info!(%object, "init: exists, left alone");
+    }
+    Ok(())
 }
 
 async fn client(kubeconfig: Option<&PathBuf>) -> anyhow::Result<kube::Client> {
@@ -256,8 +310,23 @@ async fn start(args: Args) -> anyhow::Result<()> {
 fn reconcile_options(args: &Args) -> ReconcileOptions {
     ReconcileOptions {
         multus_config: args.enable_multus_config,
-        coordinator: args.enable_coordinator.then(CoordinatorOptions::default),
+        coordinator: args.enable_coordinator.then(|| CoordinatorOptions {
+            name: args.coordinator_name.clone(),
+            cni_config_dir: Some(args.cni_config_dir.clone()),
+            cilium_config: args.cilium_configmap.clone(),
+            ..CoordinatorOptions::default()
+        }),
         resync: args.resync_period,
         ..ReconcileOptions::default()
+    }
+}
+
+/// `namespace/name`, both non-empty.
+fn parse_namespaced(s: &str) -> Result<(String, String), String> {
+    match s.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok((ns.to_string(), name.to_string()))
+        }
+        _ => Err(format!("{s:?} is not namespace/name")),
     }
 }

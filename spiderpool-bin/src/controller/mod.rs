@@ -13,6 +13,7 @@
 
 pub mod duration;
 pub mod health;
+pub mod init;
 pub mod leader_work;
 pub mod metrics;
 pub mod tls_listener;
