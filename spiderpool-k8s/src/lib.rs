@@ -34,6 +34,7 @@
 pub mod backend;
 pub mod crd;
 pub mod facts;
+pub mod gc;
 mod kind;
 pub mod meta;
 mod object;
