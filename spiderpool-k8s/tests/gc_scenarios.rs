@@ -336,3 +336,41 @@ async fn issue_4864_terminating_pods_keep_their_ip_inside_the_grace_period() -> 
     assert!(listed.items.iter().any(|p| p.metadata.name.as_deref() == Some("lost")));
     Ok(())
 }
+
+/// The leader's entry point: `run` waits for its caches, scans, and a pod
+/// deleted without DEL (traced from the pod watch) is freed about a grace
+/// period later; `run` returns when shutdown completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_frees_a_traced_deletion_and_stops_on_shutdown() -> TestResult<()> {
+    let Some(cluster) = TestCluster::from_env().await? else { return Ok(()) };
+    let w = world(&cluster, "gc-run", &["10.77.0.60-10.77.0.61"]).await?;
+    let label = w.gc.options().store.scope_label.clone().unwrap();
+    w.pod("alive").await?;
+    w.pod("gone").await?;
+    let alive_ip = w.add("alive").await?;
+    let gone_ip = w.add("gone").await?;
+    let options = GcOptions::default().with_scope_label(&label.0, &label.1).with_timing(
+        Duration::from_secs(600),
+        GRACE,
+        Duration::from_millis(300),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let gc = tokio::spawn(spiderpool_k8s::gc::run(w.scope.client(), options, async move {
+        let _ = stopped.await;
+    }));
+    // Let the first scan (at start) find nothing to do.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let deleted = Instant::now();
+    w.delete("gone", 0).await?;
+    while w.records().await?.contains_key(&gone_ip) {
+        assert!(deleted.elapsed() < Duration::from_secs(20), "not freed in 20 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = deleted.elapsed();
+    assert!(took >= GRACE, "freed after {took:?}, before the grace period");
+    assert!(w.records().await?.contains_key(&alive_ip));
+    println!("traced deletion freed after {took:?} (grace {GRACE:?})");
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), gc).await??.map_err(|e| e.to_string())?;
+    w.assert_agree().await
+}
