@@ -168,3 +168,73 @@ fn a_release_needs_two_observations_a_grace_period_apart() {
     s.forget(&other);
     assert!(s.is_empty());
 }
+
+mod release {
+    use std::net::IpAddr;
+
+    use crate::allocator::{AllocateRequest, Allocator};
+    use crate::gc::{Holder, release_holder, release_record};
+    use crate::pod::{NamespaceFacts, NodeFacts, PodFacts};
+    use crate::selection::IpamSettings;
+    use crate::store::contract::pool;
+    use crate::store::{EndpointStore, MemoryStore, PoolStore};
+
+    fn block<F: std::future::Future>(f: F) -> F::Output {
+        pollster::block_on(f)
+    }
+
+    fn req(name: &str, uid: &str) -> AllocateRequest {
+        AllocateRequest {
+            pod: PodFacts {
+                namespace: "ns".into(),
+                name: name.into(),
+                uid: uid.into(),
+                ..Default::default()
+            },
+            namespace: NamespaceFacts { name: "ns".into(), ..Default::default() },
+            node: NodeFacts { name: "n1".into(), ..Default::default() },
+            container_id: format!("ctr-{uid}"),
+            nic: "eth0".into(),
+            settings: IpamSettings { default_ipv4_ippool: vec!["p".into()], ..Default::default() },
+            network: None,
+        }
+    }
+
+    fn allocator() -> Allocator<MemoryStore> {
+        let s = MemoryStore::new();
+        s.put_pool(pool("p", "10.0.0.0/24", &["10.0.0.1-10.0.0.9"])).unwrap();
+        Allocator::new(s)
+    }
+
+    fn holder_uid(a: &Allocator<MemoryStore>, ip: IpAddr) -> Option<String> {
+        block(a.store().read_pool("p", |s| s.record(&ip).map(|r| r.pod_uid.clone())))
+            .unwrap()
+            .and_then(|v| v.value)
+    }
+
+    #[test]
+    fn a_holder_with_its_endpoint_loses_records_and_endpoint() {
+        let a = allocator();
+        let ip = block(a.allocate(&req("web", "u1"))).unwrap().ips[0].address.addr();
+        let h = Holder { namespace: "ns".into(), name: "web".into(), uid: "u1".into() };
+        let out = block(release_holder(&a, &h, true, None, &[("p".into(), ip)])).unwrap();
+        assert_eq!(out.released, vec![("p".to_string(), ip)]);
+        assert_eq!(holder_uid(&a, ip), None);
+        assert!(block(a.store().get_endpoint("ns", "web")).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_record_another_uid_holds_is_never_freed() {
+        let a = allocator();
+        let ip = block(a.allocate(&req("web", "u2"))).unwrap().ips[0].address.addr();
+        let stale = Holder { namespace: "ns".into(), name: "web".into(), uid: "u1".into() };
+        let out = block(release_holder(&a, &stale, true, None, &[("p".into(), ip)])).unwrap();
+        assert!(out.released.is_empty(), "{out:?}");
+        assert!(out.kept.is_some(), "the endpoint is u2's");
+        let out = block(release_holder(&a, &stale, false, None, &[("p".into(), ip)])).unwrap();
+        assert!(out.released.is_empty());
+        assert!(!block(release_record(&a, "p", ip, "u1")).unwrap());
+        assert_eq!(holder_uid(&a, ip).as_deref(), Some("u2"));
+        assert!(block(a.store().get_endpoint("ns", "web")).unwrap().is_some());
+    }
+}
