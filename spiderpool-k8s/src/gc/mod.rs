@@ -34,7 +34,7 @@ use spiderpool_core::gc::{ReleaseReason, Suspects};
 use spiderpool_core::store::StoreError;
 use tokio::sync::{Mutex, Notify};
 
-use crate::store::{CommitMode, KubeStore, KubeStoreOptions, StartError};
+use crate::store::{KubeStore, KubeStoreOptions, StartError};
 use source::{ApiSource, PodCache};
 
 pub use scan::ScanReport;
@@ -54,9 +54,12 @@ pub struct GcOptions {
     /// The least time between two scans a pod event triggers
     /// (`SPIDERPOOL_GC_TRACE_POD_GAP_DURATION`, 5 s).
     pub trace_gap: Duration,
-    /// The store the releases are written through. Its commit mode is
-    /// forced to per-write (each release its own compare-and-swap).
+    /// The store the releases are written through. With group commit (the
+    /// default) the releases of one scan that run side by side share one
+    /// status write per pool.
     pub store: KubeStoreOptions,
+    /// How many confirmed releases run side by side.
+    pub release_concurrency: usize,
     /// How long the start waits for the first lists.
     pub sync_timeout: Duration,
     /// Time limit of one read from the API server.
@@ -71,6 +74,7 @@ impl Default for GcOptions {
             terminating_delay: Duration::ZERO,
             trace_gap: Duration::from_secs(5),
             store: KubeStoreOptions::default(),
+            release_concurrency: 16,
             sync_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(10),
         }
@@ -189,8 +193,7 @@ impl Collector {
     /// Starts the store and the pod cache and waits for their first lists
     /// (never scans before).
     pub async fn start(client: kube::Client, options: GcOptions) -> Result<Self, GcError> {
-        let store_options = options.store.clone().with_commit(CommitMode::PerWrite);
-        let store = KubeStore::new(client.clone(), store_options)?;
+        let store = KubeStore::new(client.clone(), options.store.clone())?;
         let trace = Arc::new(Notify::new());
         let pods = PodCache::spawn(client.clone(), trace.clone());
         store.wait_synced().await?;

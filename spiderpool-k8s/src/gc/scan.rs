@@ -5,10 +5,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::core::ApiResource;
-use spiderpool_core::gc::{Facts, Holder, Observed, Verdict, judge, needs_owner, release_holder};
+use spiderpool_core::allocator::ReleaseOutcome;
+use spiderpool_core::gc::{
+    Facts, Holder, Observed, ReleaseReason, Verdict, judge, needs_owner, release_holder,
+};
 use spiderpool_core::model::SpiderEndpoint;
 use spiderpool_core::pod::{OwnerFacts, owner_recorded_in, top_controller};
 use spiderpool_core::store::{PoolStore, StoreError};
@@ -42,6 +46,16 @@ struct Held {
     endpoint: Option<SpiderEndpoint>,
 }
 
+/// What the confirmation of one suspect did.
+enum Confirmation {
+    /// Released, for this reason.
+    Released(ReleaseReason, ReleaseOutcome),
+    /// The re-read stopped the release.
+    Cancelled(&'static str),
+    /// A read or a write failed.
+    Failed(String),
+}
+
 /// One look at a holder: the pod, the owner and what the rules say.
 struct Look {
     pod: Option<PodSnapshot>,
@@ -58,6 +72,7 @@ impl Collector {
         let mut report = ScanReport { holders: holders.len(), ..Default::default() };
         let mut suspects = self.suspects.lock().await;
         let grace_ms = u64::try_from(self.options.grace.as_millis()).unwrap_or(u64::MAX);
+        let mut confirmed = Vec::new();
         for (holder, held) in &holders {
             let look = match self
                 .look(holder, held, self.pods.get(&holder.namespace, &holder.name), Some(&nodes))
@@ -83,9 +98,19 @@ impl Collector {
                 (Observed::Waiting { .. }, _) => report.waiting += 1,
                 _ => {
                     suspects.forget(holder);
-                    self.confirm(holder, held, look, &mut report).await;
+                    confirmed.push((holder, held, look));
                 }
             }
+        }
+        let limit = self.options.release_concurrency.max(1);
+        let mut pending = Vec::with_capacity(confirmed.len());
+        for (holder, held, look) in confirmed {
+            pending.push(self.confirm_boxed(holder, held, look));
+        }
+        let outcomes: Vec<(&Holder, Confirmation)> =
+            futures::stream::iter(pending).buffer_unordered(limit).collect().await;
+        for (holder, outcome) in outcomes {
+            self.record(holder, outcome, &mut report);
         }
         suspects.retain_seen(&holders.keys().cloned().collect::<BTreeSet<_>>());
         self.counters.suspects.store(suspects.len() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -95,64 +120,72 @@ impl Collector {
 
     /// The second observation agreed: re-read the pod from the API server;
     /// release only if its UID, phase, node and termination are what the
-    /// cache showed and the rules still say release.
-    async fn confirm(&self, holder: &Holder, held: &Held, first: Look, report: &mut ScanReport) {
+    /// cache showed and the rules still say release. The release is one unit
+    /// of work of the store (with group commit, concurrent releases share one
+    /// status write per pool).
+    async fn confirm(&self, holder: &Holder, held: &Held, first: Look) -> Confirmation {
         let fresh = match self.api.pod_snapshot(&holder.namespace, &holder.name).await {
             Ok(p) => p,
-            Err(e) => {
-                report.errors.push(format!("{holder}: {e}"));
-                return;
-            }
+            Err(e) => return Confirmation::Failed(e.to_string()),
         };
         let same = fresh.as_ref().map(PodSnapshot::identity)
             == first.pod.as_ref().map(PodSnapshot::identity);
         let look = match self.look(holder, held, fresh, None).await {
             Ok(look) if same => look,
-            Ok(_) => {
-                self.cancel(holder, "the Pod changed since the cache showed it", report);
-                return;
-            }
-            Err(e) => {
-                report.errors.push(format!("{holder}: {e}"));
-                return;
-            }
+            Ok(_) => return Confirmation::Cancelled("the Pod changed since the cache showed it"),
+            Err(e) => return Confirmation::Failed(e.to_string()),
         };
         let Verdict::Release(reason) = look.verdict else {
-            self.cancel(holder, "the re-read Pod keeps its addresses", report);
-            return;
+            return Confirmation::Cancelled("the re-read Pod keeps its addresses");
         };
         let store = self.allocator.store();
-        let result = release_holder(
-            &self.allocator,
-            holder,
-            held.endpoint.is_some(),
-            look.owner.or(first.owner),
-            &held.records,
-        )
-        .await;
-        let synced = store.sync().await;
+        let owner = look.owner.or(first.owner);
+        let endpoint = held.endpoint.is_some();
+        let (result, synced) = store
+            .unit_of_work(async {
+                let result =
+                    release_holder(&self.allocator, holder, endpoint, owner, &held.records).await;
+                (result, store.sync().await)
+            })
+            .await;
         match (result, synced) {
-            (Ok(outcome), Ok(())) => {
-                let n = outcome.released.len() as u64;
-                self.counters.released(&reason, n);
-                tracing::info!(holder = %holder, reason = %reason, released = ?outcome.released, kept = ?outcome.kept, "gc: released");
-                report.released.extend(outcome.released);
-            }
-            (Err(e), _) => self.fail(holder, e.to_string(), report),
-            (_, Err(e)) => self.fail(holder, e.to_string(), report),
+            (Ok(outcome), Ok(())) => Confirmation::Released(reason, outcome),
+            (Err(e), _) => Confirmation::Failed(e.to_string()),
+            (_, Err(e)) => Confirmation::Failed(e.to_string()),
         }
     }
 
-    fn cancel(&self, holder: &Holder, why: &str, report: &mut ScanReport) {
-        self.counters.cancelled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        report.cancelled += 1;
-        tracing::info!(holder = %holder, reason = why, "gc: release cancelled");
+    /// [`Collector::confirm`] as a boxed `Send` future, for running several
+    /// side by side.
+    fn confirm_boxed<'a>(
+        &'a self,
+        holder: &'a Holder,
+        held: &'a Held,
+        first: Look,
+    ) -> futures::future::BoxFuture<'a, (&'a Holder, Confirmation)> {
+        Box::pin(async move { (holder, self.confirm(holder, held, first).await) })
     }
 
-    fn fail(&self, holder: &Holder, error: String, report: &mut ScanReport) {
-        self.counters.failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::warn!(holder = %holder, error = %error, "gc: release failed; retried next scan");
-        report.errors.push(format!("{holder}: {error}"));
+    /// Counts and logs what a confirmation did.
+    fn record(&self, holder: &Holder, outcome: Confirmation, report: &mut ScanReport) {
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        match outcome {
+            Confirmation::Released(reason, outcome) => {
+                self.counters.released(&reason, outcome.released.len() as u64);
+                tracing::info!(holder = %holder, reason = %reason, released = ?outcome.released, kept = ?outcome.kept, "gc: released");
+                report.released.extend(outcome.released);
+            }
+            Confirmation::Cancelled(why) => {
+                self.counters.cancelled.fetch_add(1, relaxed);
+                report.cancelled += 1;
+                tracing::info!(holder = %holder, reason = why, "gc: release cancelled");
+            }
+            Confirmation::Failed(error) => {
+                self.counters.failures.fetch_add(1, relaxed);
+                tracing::warn!(holder = %holder, error = %error, "gc: release failed; retried next scan");
+                report.errors.push(format!("{holder}: {error}"));
+            }
+        }
     }
 
     /// Judges `holder` with `pod`; `nodes` is the node list of this scan,
