@@ -21,7 +21,7 @@ use k8s_openapi::api::core::v1::{Node as KubeNode, Pod};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::json;
 use spiderpool_k8s::CommitMode;
-use spiderpool_k8s::gc::GcOptions;
+use spiderpool_k8s::gc::{Collector, GcOptions};
 use spiderpool_k8s::testing::{TestCluster, TestResult};
 
 fn env_count(name: &str, default: usize) -> usize {
@@ -92,9 +92,15 @@ async fn gc_frees_every_deleted_pods_address_and_no_live_one() -> TestResult<()>
     // The collector, default options, running before the deletion.
     let options = GcOptions::default().with_scope_label(LABEL, &label);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let gc = tokio::spawn(spiderpool_k8s::gc::run(scope.client(), options.clone(), async move {
-        let _ = stopped.await;
-    }));
+    let collector = Arc::new(Collector::start(scope.client(), options.clone()).await?);
+    let running = collector.clone();
+    let gc = tokio::spawn(async move {
+        running
+            .run_until(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let deleted = Instant::now();
@@ -121,7 +127,12 @@ async fn gc_frees_every_deleted_pods_address_and_no_live_one() -> TestResult<()>
         options.trace_gap
     );
     stop.send(()).unwrap();
-    gc.await?.map_err(|e| e.to_string())?;
+    gc.await?;
+    let stats = collector.stats();
+    println!(
+        "gc stats: {} scans, released {:?}, {} cancelled, {} failed releases (retried)",
+        stats.scans, stats.released, stats.cancelled, stats.failures
+    );
     assert_eq!(live_released, 0);
     // Clean up the live pods at once (no kubelet).
     pods.delete_collection(&params, &ListParams::default()).await?;

@@ -96,10 +96,9 @@ impl Collector {
                     tracing::info!(holder = %holder, reason = %why, grace = ?self.options.grace, "gc: suspect; releasing after a second observation");
                 }
                 (Observed::Waiting { .. }, _) => report.waiting += 1,
-                _ => {
-                    suspects.forget(holder);
-                    confirmed.push((holder, held, look));
-                }
+                // Confirmed: stays a suspect until released or cancelled, so
+                // a failed release is tried again at the next scan.
+                _ => confirmed.push((holder, held, look)),
             }
         }
         let limit = self.options.release_concurrency.max(1);
@@ -110,6 +109,9 @@ impl Collector {
         let outcomes: Vec<(&Holder, Confirmation)> =
             futures::stream::iter(pending).buffer_unordered(limit).collect().await;
         for (holder, outcome) in outcomes {
+            if !matches!(outcome, Confirmation::Failed(_)) {
+                suspects.forget(holder);
+            }
             self.record(holder, outcome, &mut report);
         }
         suspects.retain_seen(&holders.keys().cloned().collect::<BTreeSet<_>>());
@@ -182,7 +184,7 @@ impl Collector {
             }
             Confirmation::Failed(error) => {
                 self.counters.failures.fetch_add(1, relaxed);
-                tracing::warn!(holder = %holder, error = %error, "gc: release failed; retried next scan");
+                tracing::warn!(holder = %holder, error = %error, "gc: release failed; retried at the next scan");
                 report.errors.push(format!("{holder}: {error}"));
             }
         }
