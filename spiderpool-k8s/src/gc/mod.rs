@@ -25,10 +25,12 @@ mod source;
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures::future::{Either, select};
 use spiderpool_core::allocator::{Allocator, Clock, RetryPolicy};
 use spiderpool_core::gc::{ReleaseReason, Suspects};
 use spiderpool_core::store::StoreError;
@@ -239,7 +241,7 @@ impl Collector {
     /// every `grace` while suspects wait, and at most every `trace_gap` after
     /// a pod event. A failed scan is logged and retried at the next tick.
     pub async fn run_until(&self, shutdown: impl Future<Output = ()>) {
-        let mut shutdown = std::pin::pin!(shutdown);
+        let mut shutdown = pin!(shutdown);
         loop {
             match self.scan().await {
                 Ok(report) => tracing::debug!(?report, "gc scan done"),
@@ -251,15 +253,15 @@ impl Collector {
             } else {
                 self.options.scan_interval
             };
-            tokio::select! {
-                () = &mut shutdown => return,
-                () = tokio::time::sleep(next) => {}
-                () = self.trace.notified() => {
-                    tokio::select! {
-                        () = &mut shutdown => return,
-                        () = tokio::time::sleep(self.options.trace_gap) => {}
-                    }
+            let wake = async {
+                let sleep = pin!(tokio::time::sleep(next));
+                let traced = pin!(self.trace.notified());
+                if let Either::Right(_) = select(sleep, traced).await {
+                    tokio::time::sleep(self.options.trace_gap).await;
                 }
+            };
+            if let Either::Left(_) = select(shutdown.as_mut(), pin!(wake)).await {
+                return;
             }
         }
     }
@@ -272,10 +274,11 @@ pub async fn run(
     opts: GcOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), GcError> {
-    let mut shutdown = std::pin::pin!(shutdown);
-    let collector = tokio::select! {
-        () = &mut shutdown => return Ok(()),
-        started = Collector::start(client, opts) => started?,
+    let mut shutdown = pin!(shutdown);
+    let start = pin!(Collector::start(client, opts));
+    let collector = match select(shutdown.as_mut(), start).await {
+        Either::Left(_) => return Ok(()),
+        Either::Right((started, _)) => started?,
     };
     tracing::info!("gc: caches synced; collecting");
     collector.run_until(shutdown).await;
