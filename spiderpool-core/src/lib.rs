@@ -50,6 +50,7 @@ pub mod autopool;
 pub mod cni;
 pub mod coordinator;
 pub mod error;
+pub mod gc;
 pub mod ip;
 pub mod kind;
 pub mod model;

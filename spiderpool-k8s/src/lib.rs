@@ -42,6 +42,7 @@ pub mod backend;
 pub mod crd;
 pub mod events;
 pub mod facts;
+pub mod gc;
 mod kind;
 pub mod leader;
 pub mod meta;

@@ -35,6 +35,7 @@ pub use endpoint::endpoint_owner;
 pub use pod_release::{
     KeepReason, RefuseReason, ReleaseDecision, ReleaseTrigger, release_decision,
 };
+pub(crate) use release::Removed;
 pub use release::{ReleaseOutcome, ReleaseRequest};
 pub use retry::{Clock, Jitter, NoSleep, RetryPolicy, SeededJitter, ThreadSleep, unit_interval};
 

@@ -212,7 +212,7 @@ where
     /// Removes the record of `ip` in `pool` if `uid` holds it (and `container`,
     /// when both sides know it, and `network`, when given), with
     /// compare-and-swap retries.
-    pub(super) async fn remove_record(
+    pub(crate) async fn remove_record(
         &self,
         pool: &str,
         ip: IpAddr,
@@ -247,7 +247,7 @@ where
 
 /// What [`Allocator::remove_record`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Removed {
+pub(crate) enum Removed {
     /// The record was removed.
     Freed,
     /// The pod does not hold the address (already free, or someone else's).
