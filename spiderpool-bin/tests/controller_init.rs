@@ -22,11 +22,8 @@ fn init(kubeconfig: &std::path::Path, objects: &std::path::Path) -> (bool, Strin
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
 

@@ -34,6 +34,8 @@
 //! - [`coordinator`]: the coordinator's config, defaults and precedence, its
 //!   route plans for ADD and DEL, the present/missing matcher of CHECK and the
 //!   simulator;
+//! - [`gc`]: IP garbage collection's decisions (release or keep a record, and
+//!   why; the two-observation rule);
 //! - [`error`]: the crate-wide error enum wrapping each module's typed error.
 //!
 //! What it deliberately does not do: talk to Kubernetes, netlink, files, sockets or

@@ -26,6 +26,9 @@
 //!   AdmissionReview v1) and their certificates; [`leader`]: leader election
 //!   on a Lease with the leader's work started and stopped with it;
 //!   [`events`]: Kubernetes events for decisions users must see;
+//! - [`gc`]: IP garbage collection on the leader (pods deleted, finished,
+//!   terminating past their grace period or on a node that is gone; two
+//!   observations and a fresh read before a release; the core's `gc` decides);
 //! - `testing` (feature `testing`): a harness for tests against a real API
 //!   server.
 //!

@@ -38,7 +38,12 @@ struct Args {
     /// Name of the webhook Service: the generated certificate names
     /// `<service>`, `<service>.<ns>`, `<service>.<ns>.svc` and
     /// `<service>.<ns>.svc.cluster.local`.
-    #[arg(long, global = true, env = "SPIDERPOOL_CONTROLLER_SERVICE", default_value = "spiderpool-controller")]
+    #[arg(
+        long,
+        global = true,
+        env = "SPIDERPOOL_CONTROLLER_SERVICE",
+        default_value = "spiderpool-controller"
+    )]
     service_name: String,
     /// HTTPS port of the admission webhooks.
     #[arg(long, env = "SPIDERPOOL_WEBHOOK_PORT", default_value_t = 5722)]
