@@ -125,7 +125,7 @@ async fn the_documented_rbac_is_enough() -> TestResult<()> {
         &label,
         port,
         free_port(),
-        &["--namespace", &ns, "--tls-extra-san", "127.0.0.1", "--reconcile=true"],
+        &["--namespace", &ns, "--tls-extra-san", "127.0.0.1", "--reconcile=true", "--gc=true"],
     )?;
     controller.wait_ready(Duration::from_secs(30)).await?;
 
@@ -165,6 +165,14 @@ async fn the_documented_rbac_is_enough() -> TestResult<()> {
             .is_some_and(|f| f.iter().any(|f| f == "spiderpool.spidernet.io"));
         let total = pool.status.as_ref().and_then(|s| s.total_ip_count);
         (finalized && total == Some(1)).then_some(())
+    })
+    .await?;
+    // The leader's IP garbage collector, on the same token: its caches
+    // sync and a scan completes.
+    eventually(Duration::from_secs(30), "the collector's first scan", || async {
+        let log = controller.log_text();
+        (log.contains("gc: caches synced; collecting") && log.contains("gc scan done"))
+            .then_some(())
     })
     .await?;
     let log = controller.log_text();

@@ -15,6 +15,7 @@ use spiderpool_bin::controller::init::run_init;
 use spiderpool_bin::controller::leader_work::{LeaderWorkOptions, leader_work};
 use spiderpool_bin::controller::{ControllerConfig, TlsMode, run};
 use spiderpool_core::admission::ClusterSettings;
+use spiderpool_k8s::gc::GcOptions;
 use spiderpool_k8s::leader::ElectionConfig;
 use spiderpool_k8s::reconcile::{CoordinatorOptions, ReconcileOptions};
 use spiderpool_k8s::webhook::config::DEFAULT_CONFIGURATION_NAME;
@@ -152,6 +153,19 @@ struct Args {
     /// Cilium's ConfigMap as `namespace/name`.
     #[arg(long, env = "SPIDERPOOL_CILIUM_CONFIGMAP_NAMESPACE_NAME", default_value = "kube-system/cilium-config", value_parser = parse_namespaced)]
     cilium_configmap: (String, String),
+    /// Run IP garbage collection on the leader (docs/gc.md).
+    #[arg(long, env = "SPIDERPOOL_GC_IP_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    gc: bool,
+    /// Time between the collector's full scans (a number is seconds).
+    #[arg(long, env = "SPIDERPOOL_GC_DEFAULT_INTERVAL_DURATION", default_value = "600s", value_parser = parse_duration)]
+    gc_interval: Duration,
+    /// How far apart the two observations that release an address must be.
+    #[arg(long, env = "SPIDERPOOL_GC_GRACE", default_value = "30s", value_parser = parse_duration)]
+    gc_grace: Duration,
+    /// Extra time after a terminating pod's grace period before its
+    /// addresses may go (a number is seconds).
+    #[arg(long, env = "SPIDERPOOL_GC_ADDITIONAL_GRACE_DELAY", default_value = "0s", value_parser = parse_duration)]
+    gc_terminating_delay: Duration,
     /// How often the reconcilers look at every object again without a change.
     #[arg(long, env = "SPIDERPOOL_RESYNC_PERIOD", default_value = "60s", value_parser = parse_duration)]
     resync_period: Duration,
@@ -297,6 +311,7 @@ async fn start(args: Args) -> anyhow::Result<()> {
             identity,
             heartbeat_configmap: args.leader_heartbeat_configmap.clone(),
             reconcile: args.reconcile.then(|| reconcile_options(&args)),
+            gc: args.gc.then(|| gc_options(&args)),
         },
     );
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -334,4 +349,13 @@ fn parse_namespaced(s: &str) -> Result<(String, String), String> {
         }
         _ => Err(format!("{s:?} is not namespace/name")),
     }
+}
+
+/// The collector's settings from the flags.
+fn gc_options(args: &Args) -> GcOptions {
+    let mut options = GcOptions::default();
+    options.scan_interval = args.gc_interval;
+    options.grace = args.gc_grace;
+    options.terminating_delay = args.gc_terminating_delay;
+    options
 }

@@ -2,8 +2,9 @@
 //! election starts on each new term and stops on step-down.
 //!
 //! Each term runs the reconcilers (`spiderpool_k8s::reconcile::run`, unless
-//! `--reconcile=false`) until `stop.signalled()` resolves at the end of the
-//! term; they finish the write in flight and return. Reconcilers that fail
+//! `--reconcile=false`) and the IP garbage collector
+//! (`spiderpool_k8s::gc::run`, unless `--gc=false`) until
+//! `stop.signalled()` resolves at the end of the term; they finish the write in flight and return. Reconcilers that fail
 //! (say, the CRDs are not installed yet) are logged with the reason and the
 //! term goes on until it ends, so the next term tries again.
 //!
@@ -18,6 +19,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
+use spiderpool_k8s::gc::{self, GcOptions};
 use spiderpool_k8s::leader::{LeaderWork, StepDown, WorkError};
 use spiderpool_k8s::reconcile::{self, ReconcileOptions};
 
@@ -39,6 +41,8 @@ pub struct LeaderWorkOptions {
     pub heartbeat_configmap: Option<String>,
     /// The reconcilers' settings; `None`: no reconcilers.
     pub reconcile: Option<ReconcileOptions>,
+    /// The IP garbage collector's settings; `None`: no collection.
+    pub gc: Option<GcOptions>,
 }
 
 /// The leader's work over `client`.
@@ -61,12 +65,25 @@ async fn leader_term(
         let (client, until) = (client.clone(), stop.signalled());
         tokio::spawn(async move { reconcile::run(client, settings, until).await })
     });
+    let collector = options.gc.clone().map(|settings| {
+        let (client, until) = (client.clone(), stop.signalled());
+        tokio::spawn(async move { gc::run(client, settings, until).await })
+    });
     stop.wait().await;
     if let Some(task) = reconcilers {
         match task.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "reconcilers stopped with an error"),
             Err(e) => tracing::error!(error = %e, "reconcilers' task failed"),
+        }
+    }
+    if let Some(task) = collector {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "IP garbage collection stopped with an error")
+            }
+            Err(e) => tracing::error!(error = %e, "IP garbage collection's task failed"),
         }
     }
     if let Some(task) = heartbeat {

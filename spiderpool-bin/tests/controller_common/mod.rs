@@ -41,15 +41,15 @@ impl Controller {
     ) -> TestResult<Self> {
         let log = std::env::temp_dir().join(format!("spiderpool-controller-test-{identity}.log"));
         let out = std::fs::File::create(&log)?;
-        // The reconcilers touch every pool of the cluster: only tests that
-        // ask for them (`--reconcile=true`) run them.
-        let reconcile = if args.iter().any(|a| a.starts_with("--reconcile")) {
-            None
-        } else {
-            Some("--reconcile=false")
+        // The reconcilers and the collector touch every pool of the cluster:
+        // only tests that ask for them (`--reconcile=true`, `--gc=true`) run
+        // them.
+        let off = |flag: &'static str| {
+            (!args.iter().any(|a| a.starts_with(flag))).then(|| format!("{flag}=false"))
         };
         let child = Command::new(env!("CARGO_BIN_EXE_spiderpool-controller"))
-            .args(reconcile)
+            .args(off("--reconcile"))
+            .args(off("--gc"))
             .arg("--kubeconfig")
             .arg(kubeconfig)
             .args(["--identity", identity])
