@@ -20,6 +20,8 @@
 //! - [`controller`]: `spiderpool-controller`'s wiring (the webhook server over
 //!   rustls, certificates, the leader's work, health and metrics);
 //! - [`ctl`]: `spiderpoolctl`'s commands;
+//! - [`documents`]: splitting a file into Kubernetes objects (YAML, JSON,
+//!   `List`), for `spiderpoolctl` and `spiderpool-controller init`;
 //! - [`file_mode`]: the modes of the agent's files and directories.
 //!
 //! What it deliberately does not do: decide anything about Spiderpool
@@ -35,6 +37,7 @@ pub mod cni;
 pub mod controller;
 pub mod coordinator;
 pub mod ctl;
+pub mod documents;
 pub mod file_mode;
 pub mod ipam;
 pub mod journal;

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use spiderpool_bin::agent::ServerLimits;
 use spiderpool_bin::controller::duration::parse_duration;
 use spiderpool_bin::controller::init::run_init;
@@ -233,19 +232,7 @@ async fn init_step(args: &Args, init: &InitArgs) -> anyhow::Result<()> {
 }
 
 async fn client(kubeconfig: Option<&PathBuf>) -> anyhow::Result<kube::Client> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let file = Kubeconfig::read_from(path)
-                .with_context(|| format!("--kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
-                .await
-                .with_context(|| format!("--kubeconfig {}", path.display()))?
-        }
-        None => kube::Config::infer()
-            .await
-            .context("no Kubernetes configuration (in-cluster or kubeconfig)")?,
-    };
-    kube::Client::try_from(config).context("building the Kubernetes client")
+    spiderpool_k8s::connect(kubeconfig.map(PathBuf::as_path)).await.context("--kubeconfig")
 }
 
 fn default_identity() -> String {

@@ -20,6 +20,8 @@ use spiderpool_k8s::reconcile::init::{InitOptions, InitReport, init};
 
 use serde_json::Value;
 
+use crate::documents::{Document, split_documents};
+
 /// Time between attempts.
 pub const RETRY: Duration = Duration::from_secs(2);
 
@@ -31,25 +33,12 @@ pub fn init_options(
     text: &str,
     settings: ClusterSettings,
 ) -> anyhow::Result<InitOptions> {
-    let options = serde_saphyr::options! { strict_booleans: true };
-    let docs = serde_saphyr::from_multiple_with_options::<Value>(text, options)
-        .with_context(|| format!("{name}: invalid YAML"))?;
-    // A `List` contributes its items; empty documents nothing.
-    let docs = docs.into_iter().flat_map(|doc| match doc {
-        Value::Object(mut map) if map.get("kind").and_then(Value::as_str) == Some("List") => {
-            match map.remove("items") {
-                Some(Value::Array(items)) => items,
-                _ => Vec::new(),
-            }
-        }
-        Value::Null => Vec::new(),
-        other => vec![other],
-    });
+    let docs = split_documents(text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     let mut options = InitOptions { coordinator: None, pools: Vec::new(), settings };
-    for (i, value) in docs.enumerate() {
+    for Document { location, value } in docs {
         let kind = value.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
         let object = value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-        let at = format!("{name}: object {} ({kind} {object})", i + 1);
+        let at = format!("{name}: {location} ({kind} {object})");
         match kind.as_str() {
             SpiderCoordinator::KIND => {
                 if options.coordinator.is_some() {

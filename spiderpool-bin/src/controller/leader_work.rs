@@ -50,6 +50,21 @@ pub fn leader_work(client: Client, options: LeaderWorkOptions) -> impl LeaderWor
     move |stop: StepDown| leader_term(client.clone(), options.clone(), stop)
 }
 
+/// Waits for a task of the term, if it runs, and logs how it ended: a
+/// failure is logged, not returned, so the term goes on to its end and the
+/// next term starts the work again.
+async fn join_logged<E: std::fmt::Display>(
+    what: &str,
+    task: Option<tokio::task::JoinHandle<Result<(), E>>>,
+) {
+    let Some(task) = task else { return };
+    match task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "{what} stopped with an error"),
+        Err(e) => tracing::error!(error = %e, "{what}: task failed"),
+    }
+}
+
 /// One term: everything the leader runs, until `stop` fires.
 async fn leader_term(
     client: Client,
@@ -70,22 +85,8 @@ async fn leader_term(
         tokio::spawn(async move { gc::run(client, settings, until).await })
     });
     stop.wait().await;
-    if let Some(task) = reconcilers {
-        match task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "reconcilers stopped with an error"),
-            Err(e) => tracing::error!(error = %e, "reconcilers' task failed"),
-        }
-    }
-    if let Some(task) = collector {
-        match task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "IP garbage collection stopped with an error")
-            }
-            Err(e) => tracing::error!(error = %e, "IP garbage collection's task failed"),
-        }
-    }
+    join_logged("reconcilers", reconcilers).await;
+    join_logged("IP garbage collection", collector).await;
     if let Some(task) = heartbeat {
         task.await.map_err(|e| Box::new(e) as WorkError)??;
     }

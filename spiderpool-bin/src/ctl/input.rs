@@ -2,7 +2,6 @@
 //! object, a JSON array, or a `List` (`kind: List`, `items: [...]`, in either
 //! syntax), decoded into Spiderpool resources or NetworkAttachmentDefinitions.
 
-use std::fmt;
 use std::io::Read;
 use std::path::Path;
 
@@ -11,35 +10,8 @@ use spiderpool_core::model::{ModelError, Resource};
 use spiderpool_core::multus::{NAD_API_VERSION, NAD_KIND, NetworkAttachmentDefinition};
 
 use super::CtlError;
-
-/// Where an object came from inside its file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Location {
-    /// 1-based document number (YAML documents; a JSON file is one document).
-    /// Empty YAML documents are skipped and not counted.
-    pub doc: usize,
-    /// 1-based item number when the document is a `List` or an array.
-    pub item: Option<usize>,
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "doc {}", self.doc)?;
-        if let Some(item) = self.item {
-            write!(f, " item {item}")?;
-        }
-        Ok(())
-    }
-}
-
-/// One undecoded object.
-#[derive(Debug, Clone)]
-pub struct Document {
-    /// Where it was found.
-    pub location: Location,
-    /// The object.
-    pub value: Value,
-}
+pub use crate::documents::{Document, Location};
+use crate::documents::{DocumentsError, split_documents};
 
 /// A decoded object.
 #[derive(Debug, Clone)]
@@ -67,60 +39,15 @@ pub fn read_source(path: &Path, stdin: &mut dyn Read) -> Result<String, CtlError
     }
 }
 
-/// The documents of a YAML text, read with YAML 1.2 core-schema booleans only
-/// (`true` / `false`): a name such as `n`, `no` or `off` stays a string.
-fn yaml_documents(text: &str) -> Result<Vec<Value>, serde_saphyr::Error> {
-    let options = serde_saphyr::options! { strict_booleans: true };
-    serde_saphyr::from_multiple_with_options::<Value>(text, options)
-}
-
-/// Splits a file's text into objects. Text that starts with `{` or `[` is read
-/// as JSON (falling back to YAML, of which JSON is nearly a subset); anything
-/// else as multi-document YAML. A `List` or an array contributes its items.
+/// Splits a file's text into objects ([`split_documents`]): multi-document
+/// YAML, a JSON object or array, a `List`; errors name the file.
 pub fn parse_documents(name: &str, text: &str) -> Result<Vec<Document>, CtlError> {
-    let trimmed = text.trim_start();
-    let docs: Vec<Value> = if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        match serde_json::from_str::<Value>(text) {
-            Ok(v) => vec![v],
-            Err(json_err) => yaml_documents(text).map_err(|_| CtlError::Parse {
-                source_name: name.to_owned(),
-                message: format!("invalid JSON: {json_err}"),
-            })?,
+    split_documents(text).map_err(|e| match e {
+        DocumentsError::Parse(message) => CtlError::Parse { source_name: name.to_owned(), message },
+        DocumentsError::Shape { location, message } => {
+            CtlError::Decode { source_name: name.to_owned(), location, message }
         }
-    } else {
-        yaml_documents(text).map_err(|e| CtlError::Parse {
-            source_name: name.to_owned(),
-            message: format!("invalid YAML: {e}"),
-        })?
-    };
-    let mut out = Vec::new();
-    for (i, value) in docs.into_iter().enumerate() {
-        let doc = i + 1;
-        let items = match value {
-            Value::Array(items) => Some(items),
-            Value::Object(mut obj) if obj.get("kind").and_then(Value::as_str) == Some("List") => {
-                match obj.remove("items") {
-                    Some(Value::Array(items)) => Some(items),
-                    None | Some(Value::Null) => Some(Vec::new()),
-                    Some(_) => {
-                        return Err(CtlError::Decode {
-                            source_name: name.to_owned(),
-                            location: Location { doc, item: None },
-                            message: "List: items: expected an array".to_owned(),
-                        });
-                    }
-                }
-            }
-            other => {
-                out.push(Document { location: Location { doc, item: None }, value: other });
-                None
-            }
-        };
-        for (j, value) in items.into_iter().flatten().enumerate() {
-            out.push(Document { location: Location { doc, item: Some(j + 1) }, value });
-        }
-    }
-    Ok(out)
+    })
 }
 
 /// `kind` and `metadata.name` of an undecoded object, for messages.

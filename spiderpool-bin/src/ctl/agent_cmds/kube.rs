@@ -16,7 +16,9 @@ use kube::core::GroupVersionKind;
 use serde_json::Value;
 use spiderpool_core::agent_api::{Action, Applied, ErrorBody, ObjectOutcome};
 use spiderpool_core::kind::{self, KindInfo};
-use spiderpool_core::model::{SpiderEndpoint, SpiderIPPool, SpiderSubnet};
+use spiderpool_core::model::{
+    SpiderEndpoint, SpiderIPPool, SpiderSubnet, parse_controlled_ip_pools,
+};
 
 use super::client::{Failed, Unreachable};
 use super::target::Objects;
@@ -115,8 +117,7 @@ fn holding(kind: &str, object: &Value) -> Option<usize> {
     }
     if kind == SpiderSubnet::KIND {
         let pools = status.get("controlledIPPools").and_then(Value::as_str)?;
-        let pools: serde_json::Map<String, Value> = serde_json::from_str(pools).ok()?;
-        return Some(pools.len());
+        return parse_controlled_ip_pools(Some(pools)).ok().map(|p| p.len());
     }
     None
 }
