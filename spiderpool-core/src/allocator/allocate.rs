@@ -225,8 +225,10 @@ where
         pool: &str,
         reserved: &IpSet,
     ) -> Result<Result<Picked, String>, AllocateError> {
-        let record = pod_record(req, nic);
-        let outcome = self.update_pool(pool, |state| pick_in_pool(state, &record, reserved)).await;
+        // The record is built per attempt and moved into the change, not cloned.
+        let outcome = self
+            .update_pool(pool, |state| pick_in_pool(state, pod_record(req, nic), reserved))
+            .await;
         match outcome {
             Ok(Some(result)) => Ok(result),
             Ok(None) => Ok(Err("no such SpiderIPPool (deleted meanwhile)".to_string())),
@@ -258,7 +260,7 @@ struct Picked {
 /// else the first free address that is not in `reserved`, else why not.
 fn pick_in_pool(
     state: &PoolState,
-    record: &PoolIpAllocation,
+    record: PoolIpAllocation,
     reserved: &IpSet,
 ) -> Step<Result<Picked, String>> {
     let info = match pool_info(state) {
@@ -281,7 +283,7 @@ fn pick_in_pool(
         }
         None => match state.first_free(reserved) {
             Some(ip) => Step::Write(
-                AllocationChange { add: one(ip, record.clone()), ..Default::default() },
+                AllocationChange { add: one(ip, record), ..Default::default() },
                 Ok(Picked { ip, info, fresh: true }),
             ),
             None => Step::Done(Err(
@@ -441,7 +443,7 @@ mod tests {
 
         // Nothing held: the first free address, as a new record.
         let want = record("u1", "net1", Some("n1"));
-        let Step::Write(change, Ok(picked)) = pick_in_pool(&state, &want, &none) else {
+        let Step::Write(change, Ok(picked)) = pick_in_pool(&state, want.clone(), &none) else {
             panic!("expected a write")
         };
         assert_eq!((picked.ip, picked.fresh), (ip("10.6.0.10"), true));
@@ -450,14 +452,14 @@ mod tests {
         state.apply(&change).unwrap();
 
         // Held with the same record: nothing to write.
-        let Step::Done(Ok(again)) = pick_in_pool(&state, &want, &none) else { panic!() };
+        let Step::Done(Ok(again)) = pick_in_pool(&state, want.clone(), &none) else { panic!() };
         assert_eq!((again.ip, again.fresh), (ip("10.6.0.10"), false));
 
         // Held, asked without a network: the record is rewritten (new
         // container) and keeps the network it has.
         let mut newer = record("u1", "net1", None);
         newer.container_id = Some("c2".into());
-        let Step::Write(change, Ok(kept)) = pick_in_pool(&state, &newer, &none) else { panic!() };
+        let Step::Write(change, Ok(kept)) = pick_in_pool(&state, newer, &none) else { panic!() };
         assert!(!kept.fresh);
         assert_eq!(change.update[0].1.network.as_deref(), Some("n1"));
         assert_eq!(change.update[0].1.container_id.as_deref(), Some("c2"));
@@ -466,7 +468,7 @@ mod tests {
         let mut reserved = IpSet::new(IpFamily::V4);
         reserved.insert_u128(crate::ip::ip_to_u128(ip("10.6.0.11")));
         let other = record("u2", "net1", None);
-        let Step::Done(Err(why)) = pick_in_pool(&state, &other, &reserved) else { panic!() };
+        let Step::Done(Err(why)) = pick_in_pool(&state, other, &reserved) else { panic!() };
         assert!(why.contains("no free address"), "{why}");
     }
 
@@ -476,7 +478,7 @@ mod tests {
         p.spec.gateway = Some("nope".into());
         let state = PoolState::from_pool(p).unwrap();
         let r = record("u1", "net1", None);
-        let Step::Done(Err(why)) = pick_in_pool(&state, &r, &IpSet::new(IpFamily::V4)) else {
+        let Step::Done(Err(why)) = pick_in_pool(&state, r, &IpSet::new(IpFamily::V4)) else {
             panic!()
         };
         assert!(why.starts_with("spec.gateway"), "{why}");

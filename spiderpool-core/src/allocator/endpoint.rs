@@ -213,7 +213,7 @@ where
                             || r.pod_uid == record.pod_uid
                             || r.pod == record.pod =>
                     {
-                        let want = keeping_network(&record, r);
+                        let want = keeping_network(record.clone(), r);
                         if *r == want {
                             return Step::Done(true);
                         }
@@ -226,8 +226,8 @@ where
                     None => {
                         // Released meanwhile (for example by GC): take it back if
                         // it is still usable.
-                        let usable = state.ips.iter().any(|r| r.contains(&ip))
-                            && !state.excluded.contains(&ip)
+                        let usable = state.ips().iter().any(|r| r.contains(&ip))
+                            && !state.excluded().contains(&ip)
                             && !reserved.contains(&ip);
                         if usable {
                             Step::Write(

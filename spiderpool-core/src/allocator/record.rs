@@ -26,10 +26,9 @@ pub(super) fn network_of(req: &AllocateRequest, nic: &str) -> Option<String> {
 /// `record`, with the network `held` records when `record` names none (an ADD
 /// of another NIC, or a caller that does not know the network, keeps it).
 pub(super) fn keeping_network(
-    record: &PoolIpAllocation,
+    mut want: PoolIpAllocation,
     held: &PoolIpAllocation,
 ) -> PoolIpAllocation {
-    let mut want = record.clone();
     if want.network.is_none() {
         want.network = held.network.clone();
     }
@@ -79,8 +78,8 @@ mod tests {
     #[test]
     fn a_record_without_a_network_keeps_the_held_one() {
         let held = pod_record(&req(Some("old")), "net1");
-        assert_eq!(keeping_network(&pod_record(&req(None), "net1"), &held).network, held.network);
+        assert_eq!(keeping_network(pod_record(&req(None), "net1"), &held).network, held.network);
         let new = pod_record(&req(Some("new")), "net1");
-        assert_eq!(keeping_network(&new, &held).network.as_deref(), Some("new"));
+        assert_eq!(keeping_network(new, &held).network.as_deref(), Some("new"));
     }
 }

@@ -55,7 +55,12 @@ impl PodFacts {
 
     /// `ns/name`, the key Spiderpool records in pool status.
     pub fn namespaced_name(&self) -> String {
-        format!("{}/{}", self.namespace, self.name)
+        // Sized once: `format!` guesses the capacity and grows it here.
+        let mut out = String::with_capacity(self.namespace.len() + 1 + self.name.len());
+        out.push_str(&self.namespace);
+        out.push('/');
+        out.push_str(&self.name);
+        out
     }
 
     /// The controller kind recorded in the SpiderEndpoint (`Pod` when none).

@@ -114,9 +114,12 @@ pub struct PoolState {
     /// Address family of the pool.
     pub family: IpFamily,
     /// `spec.ips` as ranges, in the order the spec lists them.
-    pub ips: Vec<IpRange>,
+    ips: Vec<IpRange>,
     /// `spec.excludeIPs` as a set.
-    pub excluded: IpSet,
+    excluded: IpSet,
+    /// Addresses in `ips` minus `excluded`: the spec does not change while
+    /// the state lives, so it is counted once, not on every write.
+    total: u128,
     /// Allocation records by address.
     records: BTreeMap<u128, PoolIpAllocation>,
     /// The allocated addresses as an interval set (same keys as `records`).
@@ -163,8 +166,9 @@ impl PoolState {
         let mut pool = pool;
         let status = pool.status.get_or_insert_with(Default::default);
         status.allocated_ips = None;
+        let total = total_of(family, &ips, &excluded);
         let mut state =
-            PoolState { pool: Arc::new(pool), family, ips, excluded, records, used, by_uid };
+            PoolState { pool: Arc::new(pool), family, ips, excluded, total, records, used, by_uid };
         state.refresh_counts();
         Ok(state)
     }
@@ -193,12 +197,17 @@ impl PoolState {
 
     /// Number of addresses in `spec.ips` minus `spec.excludeIPs` (saturating).
     pub fn total_count(&self) -> u128 {
-        let mut all = IpSet::new(self.family);
-        for r in &self.ips {
-            // Same family by construction.
-            let _ = all.insert_range(r);
-        }
-        all.difference(&self.excluded).len()
+        self.total
+    }
+
+    /// `spec.ips` as ranges, in the order the spec lists them.
+    pub fn ips(&self) -> &[IpRange] {
+        &self.ips
+    }
+
+    /// `spec.excludeIPs` as a set.
+    pub fn excluded(&self) -> &IpSet {
+        &self.excluded
     }
 
     /// The set of allocated addresses.
@@ -359,6 +368,16 @@ impl PoolState {
         status.allocated_ip_count = Some(allocated);
         status.total_ip_count = Some(total);
     }
+}
+
+/// Number of addresses in `ips` minus `excluded` (saturating).
+fn total_of(family: IpFamily, ips: &[IpRange], excluded: &IpSet) -> u128 {
+    let mut all = IpSet::new(family);
+    for r in ips {
+        // Same family by construction.
+        let _ = all.insert_range(r);
+    }
+    all.difference(excluded).len()
 }
 
 /// Why a terminating pool refuses a new record (the message of the

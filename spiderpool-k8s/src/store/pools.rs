@@ -267,7 +267,7 @@ pub(super) fn fit(
                 if state.is_terminating() {
                     return Err(spiderpool_core::store::TERMINATING_ADD.to_owned());
                 }
-                if !state.ips.iter().any(|r| r.contains(ip)) || state.excluded.contains(ip) {
+                if !state.ips().iter().any(|r| r.contains(ip)) || state.excluded().contains(ip) {
                     return Err(format!("allocation of {ip}: no longer in spec.ips"));
                 }
                 out.add.push((*ip, want.clone()));
