@@ -183,6 +183,24 @@ pub const KINDS: &[KindInfo] = &[
         true,
         ObjectNameRule::Subdomain { max: 52 },
     ),
+    // KubeVirt (`kubevirt.io/v1`): a virt-launcher pod's owner and the VM
+    // above it, registered in the embedded store like the other owners.
+    KindInfo::kubernetes(
+        "VirtualMachineInstance",
+        "kubevirt.io/v1",
+        ["virtualmachineinstances", "virtualmachineinstance"],
+        &["vmi", "vmis"],
+        true,
+        SUBDOMAIN,
+    ),
+    KindInfo::kubernetes(
+        "VirtualMachine",
+        "kubevirt.io/v1",
+        ["virtualmachines", "virtualmachine"],
+        &["vm", "vms"],
+        true,
+        SUBDOMAIN,
+    ),
 ];
 
 /// The kind `name` names: a kind, plural, singular, short or other name,
@@ -238,6 +256,8 @@ mod tests {
             ("cj", "CronJob", "batch/v1", true),
             ("nad", "NetworkAttachmentDefinition", "k8s.cni.cncf.io/v1", true),
             ("net-attach-def", "NetworkAttachmentDefinition", "k8s.cni.cncf.io/v1", true),
+            ("vmi", "VirtualMachineInstance", "kubevirt.io/v1", true),
+            ("vm", "VirtualMachine", "kubevirt.io/v1", true),
         ] {
             let k = lookup(name).unwrap_or_else(|| panic!("{name}"));
             assert_eq!((k.kind, k.api_version, k.namespaced), (kind, api_version, namespaced));

@@ -43,6 +43,7 @@
 
 pub mod backend;
 pub mod crd;
+pub mod dynamic;
 pub mod events;
 pub mod facts;
 pub mod gc;

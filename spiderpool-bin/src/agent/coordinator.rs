@@ -86,11 +86,29 @@ pub(super) async fn workload_endpoint<S: AgentBackend>(
         "query",
         &[("podNamespace", Ident::PodNamespace, &namespace), ("podName", Ident::PodName, &name)],
     )?;
-    let ep = agent
-        .store()
-        .get_endpoint(&namespace, &name)
-        .await
-        .map_err(|e| store_error(&format!("SpiderEndpoint {namespace}/{name}"), &e))?
+    let lookup = |endpoint: String| {
+        let agent = &agent;
+        let namespace = &namespace;
+        async move {
+            agent
+                .store()
+                .get_endpoint(namespace, &endpoint)
+                .await
+                .map_err(|e| store_error(&format!("SpiderEndpoint {namespace}/{endpoint}"), &e))
+        }
+    };
+    let mut found = lookup(name.clone()).await?;
+    if found.is_none() {
+        // A KubeVirt launcher pod's addresses are recorded under its VMI.
+        let ctx = agent
+            .gather(&namespace, &name, "")
+            .await
+            .map_err(|e| store_error(&format!("pod {namespace}/{name}"), &e))?;
+        if ctx.pod.endpoint_name() != name {
+            found = lookup(ctx.pod.endpoint_name().to_string()).await?;
+        }
+    }
+    let ep = found
         .ok_or_else(|| {
             ApiError::not_found(format!(
                 "SpiderEndpoint {namespace}/{name} not found: pod {namespace}/{name} holds no address"

@@ -108,7 +108,7 @@ where
     /// records of this attempt back.
     async fn try_allocate(&self, req: &AllocateRequest) -> Result<Allocation, AllocateError> {
         let pod = &req.pod;
-        let endpoint = self.store.get_endpoint(&pod.namespace, &pod.name).await?;
+        let endpoint = self.store.get_endpoint(&pod.namespace, pod.endpoint_name()).await?;
         let pools = self.store.list_pools().await?;
         let requests =
             || selection::requested_pools(pod, &req.namespace, &req.settings, &req.nic, &pools);

@@ -48,15 +48,18 @@ pub(super) enum ForgetReason {
 pub(super) enum AfterRebind {
     /// The NIC of the ADD is recorded: answer from the endpoint.
     Answer,
-    /// A re-created StatefulSet pod adds a NIC the endpoint does not record.
+    /// A re-created StatefulSet pod (or a VM's new launcher pod) adds a NIC
+    /// the endpoint does not record.
     Extend,
 }
 
 /// Decides what an ADD for `nic` of `pod` does with the endpoint `ep` (see
 /// [`EndpointPlan`]): a StatefulSet pod keeps its addresses across
 /// re-creation unless it now asks for other pools (`requests`, computed only
-/// for StatefulSet pods); any other pod with another UID is a stale
-/// same-name pod; a repeated ADD answers what is recorded.
+/// for StatefulSet pods); a KubeVirt VM's launcher pods share the VMI's
+/// endpoint and keep its addresses (reference §4.1 step 5); any other pod
+/// with another UID is a stale same-name pod; a repeated ADD answers what is
+/// recorded.
 pub(super) fn plan_endpoint(
     ep: &SpiderEndpoint,
     pod: &PodFacts,
@@ -65,10 +68,11 @@ pub(super) fn plan_endpoint(
 ) -> Result<EndpointPlan, SelectionError> {
     let same_pod = endpoint_uid(ep) == pod.uid;
     let statefulset = pod.is_statefulset_pod();
+    let fixed = statefulset || pod.is_kubevirt_pod();
     let has_nic = endpoint_details(ep).any(|d| d.interface == nic);
     Ok(if statefulset && pools_changed(ep, &requests()?) {
         EndpointPlan::Forget(ForgetReason::PoolsChanged)
-    } else if !statefulset && !same_pod {
+    } else if !fixed && !same_pod {
         EndpointPlan::Forget(ForgetReason::StalePod)
     } else if has_nic {
         EndpointPlan::Rebind(AfterRebind::Answer)
@@ -117,7 +121,7 @@ where
             self.forget_endpoint(pod, &ep).await?;
             return Ok(Reconciled::Allocate(None));
         }
-        let fresh = self.store.get_endpoint(&pod.namespace, &pod.name).await?;
+        let fresh = self.store.get_endpoint(&pod.namespace, pod.endpoint_name()).await?;
         match (then, fresh) {
             (AfterRebind::Answer, Some(fresh)) => {
                 Ok(Reconciled::Answered(allocation_from_endpoint(&fresh.value)?))
@@ -135,7 +139,7 @@ where
         ep: &Versioned<SpiderEndpoint>,
     ) -> Result<(), AllocateError> {
         self.release_endpoint_records(&ep.value, endpoint_uid(&ep.value), None).await?;
-        self.store.delete_endpoint(&pod.namespace, &pod.name, ep.version).await?;
+        self.store.delete_endpoint(&pod.namespace, pod.endpoint_name(), ep.version).await?;
         Ok(())
     }
 
@@ -296,7 +300,7 @@ pub(super) fn new_endpoint(
         owner_controller_type: pod.owner_kind().to_string(),
         owner_controller_name: pod.owner_name().to_string(),
     };
-    let mut ep = SpiderEndpoint::new(&pod.namespace, &pod.name, status);
+    let mut ep = SpiderEndpoint::new(&pod.namespace, pod.endpoint_name(), status);
     ep.metadata.finalizers = Some(vec![crate::model::FINALIZER.to_string()]);
     ep.metadata.owner_references = endpoint_owner(pod).map(|o| vec![o]);
     ep
@@ -404,6 +408,7 @@ mod tests {
             name: "db".into(),
             uid: None,
             statefulset: Some(StatefulSetFacts { replicas: 3, ordinal_start: None }),
+            kubevirt: None,
         });
         AllocateRequest {
             pod: PodFacts {

@@ -290,6 +290,8 @@ impl fmt::Display for PoolAttempt {
 }
 
 #[cfg(test)]
+mod kubevirt_tests;
+#[cfg(test)]
 mod retry_tests;
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@
 use std::fmt;
 
 use super::ReleaseRequest;
-use crate::pod::PodContext;
+use crate::pod::{OwnerFacts, PodContext};
 
 /// What asks for a pod's addresses to be released.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +67,12 @@ pub enum RefuseReason {
         /// The StatefulSet.
         statefulset: String,
     },
+    /// The same for a KubeVirt virt-launcher pod (Spiderpool's 522): the VM's
+    /// addresses are its identity.
+    KubevirtPod {
+        /// The VirtualMachineInstance.
+        vmi: String,
+    },
 }
 
 impl fmt::Display for RefuseReason {
@@ -75,6 +81,10 @@ impl fmt::Display for RefuseReason {
             RefuseReason::StatefulPod { statefulset } => write!(
                 f,
                 "releasing the IPs of a stateful pod (StatefulSet {statefulset}) is forbidden"
+            ),
+            RefuseReason::KubevirtPod { vmi } => write!(
+                f,
+                "releasing the IPs of a KubeVirt VM pod (VirtualMachineInstance {vmi}) is forbidden"
             ),
         }
     }
@@ -88,10 +98,12 @@ impl fmt::Display for RefuseReason {
 ///   UID and alive ([`KeepReason::LivePod`]);
 /// - a deleted `Pod` object without a UID keeps everything
 ///   ([`KeepReason::NoUid`]);
-/// - a batch release of conflicting IPs of a StatefulSet pod is refused;
+/// - a batch release of conflicting IPs of a StatefulSet or KubeVirt pod is
+///   refused;
 /// - otherwise the pod's records go, matched by UID (and container), except
-///   a StatefulSet member's while it is in its set (the request carries the
-///   owner; a batch release does not, and frees those too).
+///   a StatefulSet member's while it is in its set, and a KubeVirt VM's while
+///   its VMI or VM lives (the request carries the owner; a batch release
+///   carries no membership facts, and frees those too).
 pub fn release_decision(
     ctx: &PodContext,
     trigger: ReleaseTrigger,
@@ -115,15 +127,28 @@ pub fn release_decision(
                 statefulset: pod.owner_name().to_string(),
             });
         }
+        ReleaseTrigger::Batch { conflict_ips: true } if pod.is_kubevirt_pod() => {
+            return ReleaseDecision::Refuse(RefuseReason::KubevirtPod {
+                vmi: pod.owner_name().to_string(),
+            });
+        }
         _ => {}
     }
     let batch = matches!(trigger, ReleaseTrigger::Batch { .. });
+    // A batch release frees a StatefulSet member's or a VM's addresses too,
+    // so it carries no membership facts; a KubeVirt owner still names the
+    // endpoint the addresses are recorded under.
+    let owner = match &pod.owner {
+        Some(o) if batch && o.is_kubevirt() => Some(OwnerFacts { kubevirt: None, ..o.clone() }),
+        _ if batch => None,
+        other => other.clone(),
+    };
     ReleaseDecision::Release(ReleaseRequest {
         namespace: pod.namespace.clone(),
         name: pod.name.clone(),
         uid: Some(pod.uid.clone()).filter(|u| !u.is_empty()),
         container_id: Some(container_id.to_string()).filter(|c| !c.is_empty()),
-        owner: if batch { None } else { pod.owner.clone() },
+        owner,
         network: network.filter(|n| !n.is_empty()).map(str::to_string),
     })
 }
@@ -153,6 +178,7 @@ mod tests {
             name: "db".into(),
             uid: None,
             statefulset: Some(StatefulSetFacts { replicas: 1, ordinal_start: None }),
+            kubevirt: None,
         });
         c
     }

@@ -4,11 +4,12 @@
 use super::AllocateRequest;
 use crate::model::PoolIpAllocation;
 
-/// The record of `nic` for the pod of `req`: pod, UID, container, node, and
+/// The record of `nic` for the pod of `req`: pod (`namespace/<endpoint
+/// name>`, the VMI's name for a KubeVirt pod), UID, container, node, and
 /// the ADD's network on its own NIC ([`network_of`]).
 pub(super) fn pod_record(req: &AllocateRequest, nic: &str) -> PoolIpAllocation {
     PoolIpAllocation {
-        pod: req.pod.namespaced_name(),
+        pod: req.pod.record_key(),
         pod_uid: req.pod.uid.clone(),
         container_id: Some(req.container_id.clone()).filter(|c| !c.is_empty()),
         interface: Some(nic.to_string()),

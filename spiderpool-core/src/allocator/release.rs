@@ -8,7 +8,7 @@ use ipnet::IpNet;
 use super::endpoint::{endpoint_details, endpoint_uid};
 use super::{AllocateError, Allocator, Clock, Jitter, Step};
 use crate::model::SpiderEndpoint;
-use crate::pod::{OwnerFacts, statefulset_keeps_addresses};
+use crate::pod::{OwnerFacts, kubevirt_keeps_addresses, statefulset_keeps_addresses};
 use crate::store::{AllocationChange, EndpointStore, PoolStore, StoreError, Versioned};
 
 /// One release request: one CNI DEL (which releases every NIC of the pod, as
@@ -26,7 +26,9 @@ pub struct ReleaseRequest {
     /// container (a newer sandbox of the same pod) is left alone.
     pub container_id: Option<String>,
     /// The pod's top controller, when known (StatefulSet members keep their
-    /// addresses while their ordinal is below the replica count).
+    /// addresses while their ordinal is below the replica count; a KubeVirt
+    /// pod's addresses go by its VirtualMachineInstance, kept while the VMI or
+    /// its VM lives).
     pub owner: Option<OwnerFacts>,
     /// Only the records this CNI network (netconf `name`) made, when set (CNI
     /// GC of that network): records of other networks, and records without a
@@ -41,6 +43,18 @@ pub struct ReleaseOutcome {
     pub released: Vec<(String, IpAddr)>,
     /// Why some or all addresses were kept, if they were.
     pub kept: Option<String>,
+}
+
+impl ReleaseRequest {
+    /// The SpiderEndpoint this release reads: the KubeVirt
+    /// VirtualMachineInstance's for a virt-launcher pod, the pod's otherwise
+    /// (see [`crate::pod::PodFacts::endpoint_name`]).
+    pub fn endpoint_name(&self) -> &str {
+        match &self.owner {
+            Some(o) if o.is_kubevirt() => o.name.as_str(),
+            _ => self.name.as_str(),
+        }
+    }
 }
 
 impl<S, C, J> Allocator<S, C, J>
@@ -67,7 +81,7 @@ where
     }
 
     async fn try_release(&self, req: &ReleaseRequest) -> Result<ReleaseOutcome, AllocateError> {
-        let Some(ep) = self.store.get_endpoint(&req.namespace, &req.name).await? else {
+        let Some(ep) = self.store.get_endpoint(&req.namespace, req.endpoint_name()).await? else {
             return Ok(ReleaseOutcome {
                 kept: Some("no SpiderEndpoint: nothing recorded for this pod".into()),
                 ..Default::default()
@@ -90,6 +104,18 @@ where
             return Ok(ReleaseOutcome {
                 kept: Some(format!(
                     "StatefulSet {} still counts this pod as a member: addresses kept",
+                    owner.name
+                )),
+                ..Default::default()
+            });
+        }
+        if let Some(owner) = &req.owner
+            && owner.is_kubevirt()
+            && kubevirt_keeps_addresses(owner.kubevirt.as_ref())
+        {
+            return Ok(ReleaseOutcome {
+                kept: Some(format!(
+                    "the KubeVirt VirtualMachineInstance {} or its VirtualMachine still exists: addresses kept",
                     owner.name
                 )),
                 ..Default::default()

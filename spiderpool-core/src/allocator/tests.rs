@@ -329,6 +329,7 @@ fn sts(r: &mut AllocateRequest, replicas: i32) {
         name: "web".into(),
         uid: Some("set-uid".into()),
         statefulset: Some(StatefulSetFacts { replicas, ordinal_start: None }),
+        kubevirt: None,
     });
 }
 

@@ -11,13 +11,16 @@
 //! compare-and-swap record removal by UID for a record without one), so a
 //! record that another pod holds by the time of the write is never freed.
 //!
-//! KubeVirt: the core does not model VirtualMachine / VirtualMachineInstance
-//! membership yet, so a virt-launcher pod is judged as a stateless pod.
+//! KubeVirt: a VM's addresses are recorded under its VirtualMachineInstance's
+//! name (the holder), and kept while the VMI or its VM lives
+//! ([`crate::pod::kubevirt_keeps_addresses`]), whatever its launcher pods do.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::pod::{NotAlive, OwnerFacts, PodView, not_alive, statefulset_keeps_addresses};
+use crate::pod::{
+    NotAlive, OwnerFacts, PodView, kubevirt_keeps_addresses, not_alive, statefulset_keeps_addresses,
+};
 
 mod release;
 mod suspects;
@@ -88,6 +91,12 @@ pub enum KeepReason {
         /// The StatefulSet.
         statefulset: String,
     },
+    /// A KubeVirt VM's addresses (recorded under its VirtualMachineInstance)
+    /// while the VMI or its VirtualMachine still exists.
+    KubevirtMember {
+        /// The VirtualMachineInstance.
+        vmi: String,
+    },
     /// The pod is terminating and its grace period (plus the delay) has
     /// not ended.
     InGracePeriod {
@@ -104,6 +113,12 @@ impl fmt::Display for KeepReason {
             KeepReason::Alive => f.write_str("the pod is alive"),
             KeepReason::StatefulSetMember { statefulset } => {
                 write!(f, "StatefulSet {statefulset} still counts the pod as a member")
+            }
+            KeepReason::KubevirtMember { vmi } => {
+                write!(
+                    f,
+                    "KubeVirt VirtualMachineInstance {vmi} or its VirtualMachine still exists"
+                )
             }
             KeepReason::InGracePeriod { until } => {
                 write!(f, "the pod is terminating inside its grace period (ends at {until})")
@@ -187,7 +202,8 @@ pub fn needs_owner(holder: &Holder, pod: Option<&PodView>, node_exists: Option<b
 ///
 /// 1. a holder without a UID keeps;
 /// 2. a StatefulSet member that is still wanted keeps, whatever the state
-///    of its pod (the agent's ADD of its successor rebinds the addresses);
+///    of its pod (the agent's ADD of its successor rebinds the addresses),
+///    and so does a KubeVirt VM whose VMI or VM lives;
 /// 3. no pod → release ([`ReleaseReason::PodDeleted`]); a pod of another
 ///    UID → release ([`ReleaseReason::UidChanged`]);
 /// 4. a terminating pod keeps until its deletion deadline plus the delay,
@@ -204,6 +220,12 @@ pub fn judge(facts: &Facts<'_>) -> Verdict {
         && statefulset_keeps_addresses(&holder.name, owner.statefulset.as_ref())
     {
         return Verdict::Keep(KeepReason::StatefulSetMember { statefulset: owner.name.clone() });
+    }
+    if let Some(owner) = facts.owner
+        && owner.is_kubevirt()
+        && kubevirt_keeps_addresses(owner.kubevirt.as_ref())
+    {
+        return Verdict::Keep(KeepReason::KubevirtMember { vmi: owner.name.clone() });
     }
     let Some(pod) = facts.pod else {
         return Verdict::Release(ReleaseReason::PodDeleted);

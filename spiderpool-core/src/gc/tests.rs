@@ -23,6 +23,7 @@ fn set(replicas: i32) -> OwnerFacts {
         name: "db".into(),
         uid: None,
         statefulset: Some(StatefulSetFacts { replicas, ordinal_start: None }),
+        kubevirt: None,
     }
 }
 
@@ -236,5 +237,33 @@ mod release {
         assert!(!block(release_record(&a, "p", ip, "u1")).unwrap());
         assert_eq!(holder_uid(&a, ip).as_deref(), Some("u2"));
         assert!(block(a.store().get_endpoint("ns", "web")).unwrap().is_some());
+    }
+}
+
+#[test]
+fn a_vms_addresses_stay_while_its_vmi_or_vm_lives() {
+    use crate::pod::{KUBEVIRT_VMI_KIND, KubevirtFacts};
+    // The holder is the VMI (records say `ns/vm1`); no Pod has that name.
+    let h = holder("vm1", "launcher-uid");
+    let vmi = |vmi_live, vm_live| OwnerFacts {
+        kind: KUBEVIRT_VMI_KIND.into(),
+        name: "vm1".into(),
+        kubevirt: Some(KubevirtFacts { vmi_live, vm_live }),
+        ..OwnerFacts::default()
+    };
+    let keep = Verdict::Keep(KeepReason::KubevirtMember { vmi: "vm1".into() });
+    assert_eq!(judge(&facts(&h, None, Some(&vmi(true, true)))), keep);
+    assert_eq!(judge(&facts(&h, None, Some(&vmi(false, true)))), keep, "stopped VM");
+    assert_eq!(
+        judge(&facts(&h, None, Some(&vmi(false, false)))),
+        Verdict::Release(ReleaseReason::PodDeleted)
+    );
+    assert!(keep_reason_text(&keep).contains("VirtualMachineInstance vm1"));
+}
+
+fn keep_reason_text(v: &Verdict) -> String {
+    match v {
+        Verdict::Keep(k) => k.to_string(),
+        Verdict::Release(r) => r.to_string(),
     }
 }

@@ -8,7 +8,10 @@ use std::fmt;
 
 use super::source::{ControllerKind, PodSource};
 use super::view::{ControllerView, PodView};
-use super::{NamespaceFacts, NodeFacts, OwnerFacts, PodFacts, StatefulSetFacts};
+use super::{
+    KUBEVIRT_VMI_KIND, KubevirtFacts, NamespaceFacts, NodeFacts, OwnerFacts, PodFacts,
+    StatefulSetFacts,
+};
 use crate::store::StoreError;
 
 /// Everything the allocation and release rules need to know about a pod.
@@ -124,13 +127,61 @@ pub async fn top_controller<P: PodSource>(
     {
         owner = top;
     }
-    let statefulset = if owner.kind == ControllerKind::StatefulSet.as_str() {
-        let set = source.controller(ControllerKind::StatefulSet, namespace, &owner.name).await?;
-        set.as_ref().map(statefulset_facts)
-    } else {
-        None
+    let (statefulset, kubevirt) = member_facts(source, namespace, &owner.kind, &owner.name).await?;
+    Ok(Some(OwnerFacts {
+        kind: owner.kind,
+        name: owner.name,
+        uid: owner.uid,
+        statefulset,
+        kubevirt,
+    }))
+}
+
+/// What the fixed-address rules read about a StatefulSet or a KubeVirt VMI
+/// owner `kind namespace/name`; nothing for other kinds.
+async fn member_facts<P: PodSource>(
+    source: &P,
+    namespace: &str,
+    kind: &str,
+    name: &str,
+) -> Result<(Option<StatefulSetFacts>, Option<KubevirtFacts>), StoreError> {
+    if kind == ControllerKind::StatefulSet.as_str() {
+        let set = source.controller(ControllerKind::StatefulSet, namespace, name).await?;
+        return Ok((set.as_ref().map(statefulset_facts), None));
+    }
+    if kind == KUBEVIRT_VMI_KIND {
+        return Ok((None, Some(kubevirt_facts(source, namespace, name).await?)));
+    }
+    Ok((None, None))
+}
+
+/// Whether the VirtualMachineInstance `namespace/vmi` and its VirtualMachine
+/// still exist and are not being deleted. The VM is the VMI's controller
+/// reference of kind `VirtualMachine`; a VMI that is gone is looked up as the
+/// VM of the same name (KubeVirt names a VM's VMI after the VM).
+pub async fn kubevirt_facts<P: PodSource>(
+    source: &P,
+    namespace: &str,
+    vmi: &str,
+) -> Result<KubevirtFacts, StoreError> {
+    let live = |v: &ControllerView| v.metadata.deletion_timestamp.is_none();
+    let found = source.controller(ControllerKind::VirtualMachineInstance, namespace, vmi).await?;
+    let vm_name = match &found {
+        Some(v) => v
+            .metadata
+            .controller()
+            .filter(|o| o.kind == ControllerKind::VirtualMachine.as_str())
+            .map(|o| o.name),
+        None => Some(vmi.to_string()),
     };
-    Ok(Some(OwnerFacts { kind: owner.kind, name: owner.name, uid: owner.uid, statefulset }))
+    let vm = match &vm_name {
+        Some(name) => source.controller(ControllerKind::VirtualMachine, namespace, name).await?,
+        None => None,
+    };
+    Ok(KubevirtFacts {
+        vmi_live: found.as_ref().is_some_and(live),
+        vm_live: vm.as_ref().is_some_and(live),
+    })
 }
 
 /// The top controller a pod's SpiderEndpoint records, read again from
@@ -148,14 +199,15 @@ pub async fn owner_recorded_in<P: PodSource>(
     if kind.is_empty() || kind == "Pod" || name.is_empty() {
         return Ok(None);
     }
-    let statefulset = if kind == ControllerKind::StatefulSet.as_str() {
-        let namespace = endpoint.metadata.namespace.as_deref().unwrap_or_default();
-        let set = source.controller(ControllerKind::StatefulSet, namespace, name).await?;
-        set.as_ref().map(statefulset_facts)
-    } else {
-        None
-    };
-    Ok(Some(OwnerFacts { kind: kind.clone(), name: name.clone(), uid: None, statefulset }))
+    let namespace = endpoint.metadata.namespace.as_deref().unwrap_or_default();
+    let (statefulset, kubevirt) = member_facts(source, namespace, kind, name).await?;
+    Ok(Some(OwnerFacts {
+        kind: kind.clone(),
+        name: name.clone(),
+        uid: None,
+        statefulset,
+        kubevirt,
+    }))
 }
 
 /// Gathers the facts of pod `namespace/name` from `source`. `uid` is the
@@ -351,6 +403,57 @@ mod tests {
             Some(("ReplicaSet".into(), "gone".into(), Some("x".into())))
         );
         assert_eq!(owner("rs-of-other").unwrap().0, "ReplicaSet");
+    }
+
+    #[test]
+    fn a_launcher_pods_owner_carries_whether_its_vmi_and_vm_live() {
+        let store = MemoryStore::new();
+        let vmi_ref =
+            json!([{"kind":"VirtualMachineInstance","name":"vm1","uid":"i1","controller":true}]);
+        put(
+            &store,
+            "Pod",
+            "vms",
+            "virt-launcher-vm1-a",
+            json!({"metadata":{"name":"virt-launcher-vm1-a","uid":"p1","ownerReferences":vmi_ref}}),
+        );
+        put(
+            &store,
+            "VirtualMachineInstance",
+            "vms",
+            "vm1",
+            json!({"metadata":{"name":"vm1","ownerReferences":[{"kind":"VirtualMachine","name":"vm1","controller":true}]}}),
+        );
+        put(&store, "VirtualMachine", "vms", "vm1", json!({"metadata":{"name":"vm1"}}));
+        let facts = || {
+            let ctx = block(gather_pod(&store, "vms", "virt-launcher-vm1-a", "", "n1")).unwrap();
+            let owner = ctx.pod.owner.clone().unwrap();
+            assert_eq!(
+                (owner.kind.as_str(), ctx.pod.endpoint_name()),
+                ("VirtualMachineInstance", "vm1")
+            );
+            owner.kubevirt.unwrap()
+        };
+        assert_eq!(facts(), KubevirtFacts { vmi_live: true, vm_live: true });
+        // VMI being deleted, VM stays (a restart or a stop): the VM keeps it.
+        put(
+            &store,
+            "VirtualMachineInstance",
+            "vms",
+            "vm1",
+            json!({"metadata":{"name":"vm1","deletionTimestamp":"2026-01-01T00:00:00Z",
+                "ownerReferences":[{"kind":"VirtualMachine","name":"vm1","controller":true}]}}),
+        );
+        assert_eq!(facts(), KubevirtFacts { vmi_live: false, vm_live: true });
+        // VMI gone: the VM of the same name is looked up; then that goes too.
+        block(store.delete_object(&ObjectKey::new("VirtualMachineInstance", "vms", "vm1")))
+            .unwrap();
+        assert!(facts().vm_live);
+        block(store.delete_object(&ObjectKey::new("VirtualMachine", "vms", "vm1"))).unwrap();
+        assert_eq!(facts(), KubevirtFacts { vmi_live: false, vm_live: false });
+        // A standalone VMI (no VM): lives as long as it does.
+        put(&store, "VirtualMachineInstance", "vms", "vm1", json!({"metadata":{"name":"vm1"}}));
+        assert_eq!(facts(), KubevirtFacts { vmi_live: true, vm_live: false });
     }
 
     #[test]

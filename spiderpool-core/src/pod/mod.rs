@@ -7,7 +7,9 @@
 //! - [`gather_pod`] ([`context`]): one pod's [`PodContext`] over any source:
 //!   owner resolution (ReplicaSet → Deployment, Job → CronJob, StatefulSet
 //!   replicas and ordinals) and liveness ([`not_alive`]).
-//! - [`statefulset_keeps_addresses`]: the pure StatefulSet membership rule.
+//! - [`statefulset_keeps_addresses`]: the pure StatefulSet membership rule;
+//!   [`kubevirt_keeps_addresses`] the KubeVirt one, and
+//!   [`PodFacts::endpoint_name`] the name a KubeVirt VM's addresses go by.
 //!
 //! What a release keeps is decided in [`crate::allocator::release_decision`].
 
@@ -19,8 +21,8 @@ pub mod stored;
 pub mod view;
 
 pub use context::{
-    NotAlive, PodContext, gather_pod, not_alive, owner_recorded_in, statefulset_facts,
-    top_controller,
+    NotAlive, PodContext, gather_pod, kubevirt_facts, not_alive, owner_recorded_in,
+    statefulset_facts, top_controller,
 };
 pub use source::{ControllerKind, PodSource};
 pub use view::{
@@ -77,6 +79,34 @@ impl PodFacts {
     pub fn is_statefulset_pod(&self) -> bool {
         self.owner.as_ref().is_some_and(|o| o.kind == "StatefulSet")
     }
+
+    /// True when the pod is a KubeVirt virt-launcher pod: its controller is a
+    /// `VirtualMachineInstance`.
+    pub fn is_kubevirt_pod(&self) -> bool {
+        self.owner.as_ref().is_some_and(OwnerFacts::is_kubevirt)
+    }
+
+    /// The name of the pod's SpiderEndpoint, which is also the name its pool
+    /// records carry (`namespace/<name>`): the VirtualMachineInstance's for a
+    /// virt-launcher pod, so that the VM's addresses survive its launcher
+    /// pods (reference §4.1 step 3, §4.10); the pod's own otherwise.
+    pub fn endpoint_name(&self) -> &str {
+        match &self.owner {
+            Some(o) if o.is_kubevirt() => o.name.as_str(),
+            _ => self.name.as_str(),
+        }
+    }
+
+    /// `namespace/<endpoint name>`: the key of the pod's pool records
+    /// ([`PodFacts::namespaced_name`] unless the pod is a KubeVirt one).
+    pub fn record_key(&self) -> String {
+        let name = self.endpoint_name();
+        let mut out = String::with_capacity(self.namespace.len() + 1 + name.len());
+        out.push_str(&self.namespace);
+        out.push('/');
+        out.push_str(name);
+        out
+    }
 }
 
 /// The top controller of a pod (ReplicaSet resolved to Deployment, Job to
@@ -92,6 +122,30 @@ pub struct OwnerFacts {
     /// For StatefulSets: the current state of the set (`None` when the set is gone
     /// or not known).
     pub statefulset: Option<StatefulSetFacts>,
+    /// For KubeVirt `VirtualMachineInstance` owners: whether the VMI and its
+    /// VM are still wanted (`None` when not read).
+    pub kubevirt: Option<KubevirtFacts>,
+}
+
+impl OwnerFacts {
+    /// True for a KubeVirt `VirtualMachineInstance` owner.
+    pub fn is_kubevirt(&self) -> bool {
+        self.kind == KUBEVIRT_VMI_KIND
+    }
+}
+
+/// The kind of a virt-launcher pod's owner.
+pub const KUBEVIRT_VMI_KIND: &str = "VirtualMachineInstance";
+
+/// What decides whether a KubeVirt VM keeps its addresses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KubevirtFacts {
+    /// The VirtualMachineInstance exists and is not being deleted.
+    pub vmi_live: bool,
+    /// The VirtualMachine that owns the VMI (its controller reference, else
+    /// the VM of the VMI's name) exists and is not being deleted (a stopped
+    /// VM keeps its VMI's addresses for its next start).
+    pub vm_live: bool,
 }
 
 /// What decides whether a StatefulSet pod keeps its addresses.
@@ -146,6 +200,13 @@ pub fn statefulset_keeps_addresses(pod_name: &str, set: Option<&StatefulSetFacts
     ordinal >= start && ordinal < start + i64::from(set.replicas.max(0))
 }
 
+/// Whether a KubeVirt VM keeps its addresses (Spiderpool, reference §4.7
+/// step 4, §4.10): while its VirtualMachineInstance exists and is not being
+/// deleted, or its VirtualMachine does. Unknown (`None`) keeps nothing.
+pub fn kubevirt_keeps_addresses(facts: Option<&KubevirtFacts>) -> bool {
+    facts.is_some_and(|f| f.vmi_live || f.vm_live)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,5 +239,33 @@ mod tests {
         assert!(!statefulset_keeps_addresses("web-7", Some(&shifted)));
         let negative = StatefulSetFacts { replicas: -1, ordinal_start: None };
         assert!(!statefulset_keeps_addresses("web-0", Some(&negative)));
+    }
+
+    #[test]
+    fn kubevirt_pods_go_by_their_vmi_while_it_or_its_vm_lives() {
+        let vmi = |vmi_live, vm_live| KubevirtFacts { vmi_live, vm_live };
+        assert!(kubevirt_keeps_addresses(Some(&vmi(true, false))), "running VMI");
+        assert!(kubevirt_keeps_addresses(Some(&vmi(false, true))), "stopped VM");
+        assert!(!kubevirt_keeps_addresses(Some(&vmi(false, false))), "both gone");
+        assert!(!kubevirt_keeps_addresses(None), "unknown");
+
+        let mut pod = PodFacts {
+            namespace: "ns".into(),
+            name: "virt-launcher-vm1-x7k2p".into(),
+            ..PodFacts::default()
+        };
+        assert_eq!(
+            (pod.endpoint_name(), pod.record_key().as_str()),
+            (pod.name.as_str(), "ns/virt-launcher-vm1-x7k2p")
+        );
+        pod.owner = Some(OwnerFacts {
+            kind: KUBEVIRT_VMI_KIND.into(),
+            name: "vm1".into(),
+            ..OwnerFacts::default()
+        });
+        assert!(pod.is_kubevirt_pod());
+        assert_eq!(pod.endpoint_name(), "vm1");
+        assert_eq!(pod.record_key(), "ns/vm1");
+        assert_eq!(pod.namespaced_name(), "ns/virt-launcher-vm1-x7k2p");
     }
 }

@@ -16,6 +16,8 @@ use crate::store::StoreError;
 /// The controllers the pod rules read while resolving a pod's top
 /// controller. The others on an owner chain (Deployment, CronJob,
 /// DaemonSet) are only named by the owner reference below them, never read.
+/// The KubeVirt kinds exist only where KubeVirt is installed; a source
+/// without them answers `Ok(None)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ControllerKind {
@@ -26,12 +28,24 @@ pub enum ControllerKind {
     /// `apps/v1` StatefulSet: read for `spec.replicas` and
     /// `spec.ordinals.start`.
     StatefulSet,
+    /// `kubevirt.io/v1` VirtualMachineInstance: the owner of a
+    /// virt-launcher pod, read for whether it still exists and is not being
+    /// deleted, and for the VirtualMachine that owns it.
+    VirtualMachineInstance,
+    /// `kubevirt.io/v1` VirtualMachine: read for whether it still exists and
+    /// is not being deleted (a stopped VM keeps its addresses).
+    VirtualMachine,
 }
 
 impl ControllerKind {
     /// Every kind, for a backend that watches them.
-    pub const ALL: [ControllerKind; 3] =
-        [ControllerKind::ReplicaSet, ControllerKind::Job, ControllerKind::StatefulSet];
+    pub const ALL: [ControllerKind; 5] = [
+        ControllerKind::ReplicaSet,
+        ControllerKind::Job,
+        ControllerKind::StatefulSet,
+        ControllerKind::VirtualMachineInstance,
+        ControllerKind::VirtualMachine,
+    ];
 
     /// The Kubernetes `kind`.
     pub fn as_str(self) -> &'static str {
@@ -39,6 +53,8 @@ impl ControllerKind {
             ControllerKind::ReplicaSet => "ReplicaSet",
             ControllerKind::Job => "Job",
             ControllerKind::StatefulSet => "StatefulSet",
+            ControllerKind::VirtualMachineInstance => "VirtualMachineInstance",
+            ControllerKind::VirtualMachine => "VirtualMachine",
         }
     }
 

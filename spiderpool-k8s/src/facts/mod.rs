@@ -28,10 +28,10 @@
 //! only turns Kubernetes objects into the core's views
 //! (`spiderpool_core::pod::view`, which read the objects' JSON).
 //!
-//! KubeVirt: the core has no KubeVirt rule yet (no controller kind reads a
-//! `VirtualMachineInstance` or `VirtualMachine`), so nothing here watches them;
-//! a virt-launcher pod's top controller is its `VirtualMachineInstance`
-//! owner reference, as for any third-party controller.
+//! KubeVirt: a virt-launcher pod's `VirtualMachineInstance` and its
+//! `VirtualMachine` are read from the API server when the rules ask
+//! (see [`crate::dynamic`] for why they are not watched); where KubeVirt is
+//! not installed they read as absent.
 
 mod cache;
 
@@ -310,6 +310,13 @@ impl PodSource for KubeFacts {
                 }
                 let api: Api<StatefulSet> = Api::namespaced(c(), namespace);
                 let what = || format!("get StatefulSet {namespace}/{name}");
+                self.read(what, api.get_opt(name)).await?.as_ref().map(view)
+            }
+            ControllerKind::VirtualMachineInstance | ControllerKind::VirtualMachine => {
+                let Some(api) = crate::dynamic::kubevirt_api(c(), kind, namespace) else {
+                    return Ok(None);
+                };
+                let what = || format!("get {kind} {namespace}/{name}");
                 self.read(what, api.get_opt(name)).await?.as_ref().map(view)
             }
             // A kind the core learned to read after this adapter was

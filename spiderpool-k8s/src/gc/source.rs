@@ -219,6 +219,12 @@ impl PodSource for ApiSource {
                 let api: Api<StatefulSet> = Api::namespaced(c, namespace);
                 self.get(api, &what, name).await?.as_ref().map(view)
             }
+            ControllerKind::VirtualMachineInstance | ControllerKind::VirtualMachine => {
+                let Some(api) = crate::dynamic::kubevirt_api(c, kind, namespace) else {
+                    return Ok(None);
+                };
+                self.get(api, &what, name).await?.as_ref().map(view)
+            }
             other => {
                 return Err(StoreError::Backend(format!(
                     "gc: {other} {namespace}/{name}: the collector does not read {other}s"

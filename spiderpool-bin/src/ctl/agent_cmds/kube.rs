@@ -12,10 +12,9 @@
 use std::path::{Path, PathBuf};
 
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, PostParams};
-use kube::core::GroupVersionKind;
 use serde_json::Value;
 use spiderpool_core::agent_api::{Action, Applied, ErrorBody, ObjectOutcome};
-use spiderpool_core::kind::{self, KindInfo};
+use spiderpool_core::kind;
 use spiderpool_core::model::{
     SpiderEndpoint, SpiderIPPool, SpiderSubnet, parse_controlled_ip_pools,
 };
@@ -58,7 +57,7 @@ impl KubeObjects {
             status: 404,
             body: ErrorBody::Message(format!("unknown kind {kind:?}")),
         })?;
-        let resource = api_resource(info);
+        let resource = spiderpool_k8s::dynamic::api_resource(info);
         let api = if info.namespaced && !namespace.is_empty() {
             Api::namespaced_with(self.client.clone(), namespace, &resource)
         } else {
@@ -81,15 +80,6 @@ impl KubeObjects {
             }),
         }
     }
-}
-
-/// The kind table's entry as kube's dynamic resource.
-fn api_resource(info: &KindInfo) -> ApiResource {
-    let (group, version) = info.api_version.split_once('/').unwrap_or(("", info.api_version));
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk(group, version, info.kind),
-        info.plural,
-    )
 }
 
 /// An object as the commands print it: `apiVersion` and `kind` set (list
@@ -223,12 +213,12 @@ mod tests {
 
     #[test]
     fn kinds_map_to_their_api_resources() {
-        let pool = api_resource(kind::lookup("sp").unwrap());
+        let pool = spiderpool_k8s::dynamic::api_resource(kind::lookup("sp").unwrap());
         assert_eq!(
             (pool.group.as_str(), pool.version.as_str(), pool.plural.as_str()),
             ("spiderpool.spidernet.io", "v2beta1", "spiderippools")
         );
-        let pod = api_resource(kind::lookup("pods").unwrap());
+        let pod = spiderpool_k8s::dynamic::api_resource(kind::lookup("pods").unwrap());
         assert_eq!((pod.group.as_str(), pod.api_version.as_str()), ("", "v1"));
     }
 
