@@ -3,7 +3,7 @@
 //! it the test prints why it skips). KubeVirt itself does not run here: the
 //! test installs the `kubevirt.io/v1` VirtualMachine and
 //! VirtualMachineInstance CRDs (schema-less, as far as the agent is
-//! concerned) and plays KubeVirt and the kubelet: it creates the VM, its VMI
+//! concerned; `spiderpool_k8s::testing::install_kubevirt_crds`) and plays KubeVirt and the kubelet: it creates the VM, its VMI
 //! and the virt-launcher pods, and calls the agent's socket as the IPAM
 //! plugin does.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -18,38 +18,9 @@ use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use serde_json::json;
 use spiderpool_core::kind::by_kind;
 use spiderpool_k8s::dynamic::api_resource;
-use spiderpool_k8s::testing::TestResult;
+use spiderpool_k8s::testing::{TestResult, install_kubevirt_crds};
 
 use k8s_agent_support::{Env, IPPOOL, add, del, get, ip_of, wait_healthy};
-
-/// The two KubeVirt CRDs, reduced to what an API server needs to store
-/// objects of those kinds.
-fn kubevirt_crds() -> String {
-    let crd = |kind: &str, plural: &str, singular: &str, short: &str| {
-        format!(
-            "apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: {plural}.kubevirt.io
-spec:
-  group: kubevirt.io
-  scope: Namespaced
-  names: {{kind: {kind}, plural: {plural}, singular: {singular}, shortNames: [{short}]}}
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
-"
-        )
-    };
-    [
-        crd("VirtualMachine", "virtualmachines", "virtualmachine", "vm"),
-        crd("VirtualMachineInstance", "virtualmachineinstances", "virtualmachineinstance", "vmi"),
-    ]
-    .join("---\n")
-}
 
 /// The API of KubeVirt kind `kind` in the test's namespace.
 fn api(env: &Env, kind: &str) -> Api<DynamicObject> {
@@ -126,16 +97,7 @@ async fn kubelet_del(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vm_keeps_its_address_across_launcher_pods_until_it_is_deleted() -> TestResult<()> {
     let Some(env) = Env::new("k8s-kubevirt").await? else { return Ok(()) };
-    let crds = env.dir.path().join("kubevirt-crds.yaml");
-    std::fs::write(&crds, kubevirt_crds())?;
-    env.kubectl(&["apply", "-f", crds.to_str().unwrap()]);
-    env.kubectl(&[
-        "wait",
-        "--for=condition=established",
-        "--timeout=60s",
-        "crd/virtualmachines.kubevirt.io",
-        "crd/virtualmachineinstances.kubevirt.io",
-    ]);
+    install_kubevirt_crds(&env.client()).await?;
     let pool = env.pool("vm", "10.207.0.0/16", &["10.207.0.10-10.207.0.20"]).await?;
     let mut agent = env.agent("a", &[]);
     wait_healthy(&mut agent, Duration::from_secs(60));

@@ -19,7 +19,7 @@ use serde_json::json;
 use spiderpool_core::gc::{Holder, release_holder};
 use spiderpool_core::pod::gather_pod;
 use spiderpool_k8s::gc::{Collector, GcOptions, ScanReport};
-use spiderpool_k8s::testing::{TestCluster, TestResult, TestScope};
+use spiderpool_k8s::testing::{TestCluster, TestResult, TestScope, install_kubevirt_crds};
 use spiderpool_k8s::{CommitMode, FactsOptions, KubeFacts};
 
 const GRACE: Duration = Duration::from_secs(2);
@@ -373,4 +373,71 @@ async fn run_frees_a_traced_deletion_and_stops_on_shutdown() -> TestResult<()> {
     stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(5), gc).await??.map_err(|e| e.to_string())?;
     w.assert_agree().await
+}
+
+/// KubeVirt: a VM's address, recorded under its VirtualMachineInstance
+/// (`ns/vm1`, endpoint `vm1`), stays while the VMI or its VirtualMachine
+/// exists — also when the launcher pod is deleted without a DEL — and is
+/// freed, with the endpoint, once both are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubevirt_vm_keeps_its_ip_until_the_vmi_and_the_vm_are_gone() -> TestResult<()> {
+    use kube::api::DynamicObject;
+    use spiderpool_core::kind::by_kind;
+    use spiderpool_k8s::dynamic::api_resource;
+
+    let Some(cluster) = TestCluster::from_env().await? else { return Ok(()) };
+    install_kubevirt_crds(&cluster.client()).await?;
+    let w = world(&cluster, "gc-vm", &["10.77.0.10-10.77.0.12"]).await?;
+    let api = |kind: &str| {
+        let resource = api_resource(by_kind(kind).unwrap());
+        Api::<DynamicObject>::namespaced_with(w.scope.client(), &w.ns, &resource)
+    };
+    let create = |kind: &'static str, owner: Option<(&'static str, String)>| {
+        let api = api(kind);
+        async move {
+            let owners: Vec<_> = owner
+                .map(|(k, uid)| {
+                    json!({"apiVersion": "kubevirt.io/v1", "kind": k, "name": "vm1",
+                    "uid": uid, "controller": true})
+                })
+                .into_iter()
+                .collect();
+            let object: DynamicObject =
+                serde_json::from_value(json!({"apiVersion": "kubevirt.io/v1",
+                "kind": kind, "metadata": {"name": "vm1", "ownerReferences": owners}}))?;
+            let created = api.create(&PostParams::default(), &object).await?;
+            TestResult::Ok(created.metadata.uid.unwrap_or_default())
+        }
+    };
+    let vm = create("VirtualMachine", None).await?;
+    let vmi = create("VirtualMachineInstance", Some(("VirtualMachine", vm))).await?;
+    let launcher = "virt-launcher-vm1-abcde";
+    w.scope.track_resource::<Pod>(Some(&w.ns), launcher);
+    let pod: Pod = serde_json::from_value(json!({"metadata": {"name": launcher,
+        "ownerReferences": [{"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+            "name": "vm1", "uid": vmi, "controller": true}]},
+        "spec": {"nodeName": w.node, "automountServiceAccountToken": false,
+            "containers": [{"name": "compute", "image": "none"}]}}))?;
+    w.pods().create(&PostParams::default(), &pod).await?;
+    let pod = w.set_phase(launcher, "Running").await?;
+    let ip = w.add(launcher).await?;
+    assert_eq!(w.records().await?.get(&ip), Some(&uid(&pod)));
+    assert!(endpoints(&w.scope.client(), &w.ns).await?.contains_key("vm1"));
+
+    // The launcher pod is deleted without a DEL: the VMI still wants the address.
+    w.delete(launcher, 0).await?;
+    let kept = w.collect().await?;
+    assert!(kept.released.is_empty(), "{kept:?}");
+    assert_eq!((kept.kept, kept.waiting), (1, 0), "kept by the collector's rule: {kept:?}");
+    // The VMI goes, the VM stays (stopped): still kept.
+    api("VirtualMachineInstance").delete("vm1", &DeleteParams::default()).await?;
+    assert!(w.collect().await?.released.is_empty());
+    assert_eq!(w.records().await?.get(&ip), Some(&uid(&pod)));
+    // The VM goes: freed, with the endpoint.
+    api("VirtualMachine").delete("vm1", &DeleteParams::default()).await?;
+    let freed = w.collect().await?;
+    assert_eq!(freed.released, vec![(w.pool.clone(), ip)], "{freed:?}");
+    assert!(w.records().await?.is_empty());
+    assert!(!endpoints(&w.scope.client(), &w.ns).await?.contains_key("vm1"));
+    Ok(())
 }

@@ -33,9 +33,11 @@
 
 pub mod apiserver;
 pub mod fixtures;
+mod kubevirt;
 mod proxy;
 
 pub use apiserver::{RequestCounts, request_counts};
+pub use kubevirt::install_kubevirt_crds;
 pub use proxy::ApiProxy;
 
 use std::path::{Path, PathBuf};
