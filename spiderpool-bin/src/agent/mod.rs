@@ -89,6 +89,36 @@ impl Jitter for OsJitter {
     }
 }
 
+/// The wait before re-running a request whose commit conflicted for the
+/// `attempt`-th time (1-based), with `random` in `[0, 1)`: none after the
+/// first conflict (the store's view is fresh by then), then a random part of
+/// 10 ms × 1.5^(attempt − 2), at most 500 ms — full jitter, so that agents
+/// losing to each other spread out instead of colliding again.
+pub fn conflict_wait(attempt: u32, random: f64) -> std::time::Duration {
+    if attempt < 2 {
+        return std::time::Duration::ZERO;
+    }
+    let exponent = i32::try_from(attempt - 2).unwrap_or(i32::MAX).min(64);
+    let ceiling = (0.010 * 1.5f64.powi(exponent)).min(0.5);
+    std::time::Duration::from_secs_f64(ceiling * random.clamp(0.0, 1.0))
+}
+
+#[cfg(test)]
+mod conflict_wait_tests {
+    use super::conflict_wait;
+    use std::time::Duration;
+
+    #[test]
+    fn the_first_retry_is_immediate_then_waits_grow_randomly_up_to_half_a_second() {
+        assert_eq!(conflict_wait(1, 0.9), Duration::ZERO);
+        assert_eq!(conflict_wait(2, 0.0), Duration::ZERO);
+        assert!(conflict_wait(2, 0.99) <= Duration::from_millis(10));
+        assert!(conflict_wait(6, 0.99) > conflict_wait(3, 0.99));
+        assert!(conflict_wait(40, 0.99) <= Duration::from_millis(500));
+        assert!(conflict_wait(u32::MAX, 0.99) <= Duration::from_millis(500));
+    }
+}
+
 /// What the agent needs from its backend: pools and endpoints (with `sync`
 /// and `health`), the pod facts, and the SpiderCoordinator.
 pub trait AgentBackend:
@@ -129,8 +159,10 @@ pub struct AgentConfig {
     pub admission: ClusterSettings,
     /// How often a request whose commit conflicted (another node wrote the
     /// pool first; group commit on a cluster) is run again before it fails.
-    /// Each round one of the nodes contending for a pool wins, so this must
-    /// exceed the number of nodes allocating from one pool at once.
+    /// Each round one of the nodes contending for a pool wins, so a request
+    /// can lose many rounds in a row: with 10 nodes streaming ADDs into one
+    /// pool, 32 rounds were not always enough (docs/performance.md). Default
+    /// 100, Spiderpool's number of conflict retries.
     pub conflict_retries: u32,
 }
 
@@ -146,7 +178,7 @@ impl Default for AgentConfig {
             enable_gateway_detection: false,
             enable_release_conflict_ips: true,
             admission: ClusterSettings::default(),
-            conflict_retries: 32,
+            conflict_retries: 100,
         }
     }
 }
@@ -203,9 +235,12 @@ impl<S: AgentBackend> Agent<S> {
     /// error: the client must not be told about writes a crash could lose.
     ///
     /// A sync that fails with a conflict (group commit on a cluster: another
-    /// node took an address this unit staged) runs `work()` again at once —
-    /// the store's view is fresh by then, and waiting would only let more
-    /// commits collide — up to [`AgentConfig::conflict_retries`] times.
+    /// node took an address this unit staged) runs `work()` again — at once
+    /// the first time, then after a growing, fully random wait
+    /// ([`conflict_wait`]) — up to [`AgentConfig::conflict_retries`] times.
+    /// Without the waits, agents that keep losing the race to the same pool
+    /// retried in lockstep: with 10 agents streaming ADDs into one pool,
+    /// some ADDs lost 33 races in a row and failed.
     pub async fn serialized<T, E, F, Fut>(&self, work: F) -> Result<T, E>
     where
         T: Send,
@@ -226,8 +261,10 @@ impl<S: AgentBackend> Agent<S> {
                         Ok(()) => return result,
                         Err(e) if e.is_conflict() && attempt < attempts => {
                             metered::count_conflict(&self.metrics);
+                            let wait = conflict_wait(attempt, OsJitter.sample());
                             attempt += 1;
-                            tracing::debug!(attempt, error = %e, "commit conflict; running the request again");
+                            tracing::debug!(attempt, ?wait, error = %e, "commit conflict; running the request again");
+                            tokio::time::sleep(wait).await;
                         }
                         Err(e) => return Err(e.into()),
                     }

@@ -77,9 +77,10 @@ struct Args {
     #[arg(long, env = "SPIDERPOOL_GROUP_COMMIT", default_value_t = true, action = clap::ArgAction::Set)]
     group_commit: bool,
     /// How often a request whose commit conflicted with another node's is run
-    /// again (at once) before it fails; keep it above the number of nodes
+    /// again (the first time at once, then after a random wait of up to
+    /// 500 ms) before it fails; keep it well above the number of nodes
     /// allocating from one pool at the same time.
-    #[arg(long, env = "SPIDERPOOL_CONFLICT_RETRIES", default_value_t = 32)]
+    #[arg(long, env = "SPIDERPOOL_CONFLICT_RETRIES", default_value_t = 100)]
     conflict_retries: u32,
     /// `--store kubernetes`: seconds a request waits for the watch caches'
     /// first lists (at start, or while the API server is away) before it fails.
