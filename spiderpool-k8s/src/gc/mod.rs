@@ -17,8 +17,10 @@
 //!
 //! What it does not do: decide. The rules are `spiderpool_core::gc` (which
 //! reuses the core's liveness and StatefulSet rules); this module gathers
-//! the facts, keeps the counters and writes through the allocator. No scan
-//! runs before the store's and the pod cache's first lists.
+//! the facts, keeps the counters ([`GcMetrics`]), posts the events users
+//! must see ([`IP_RELEASED`], [`IP_RELEASE_FAILED`], [`GC_SKIPPED`]) and
+//! writes through the allocator. No scan runs before the store's and the
+//! pod cache's first lists.
 
 mod notes;
 mod scan;

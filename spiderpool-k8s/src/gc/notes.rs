@@ -80,6 +80,27 @@ pub(super) fn pod_ref(namespace: &str, name: &str, uid: &str) -> ObjectReference
     }
 }
 
+/// Joins the warnings of one scan about the same object and reason into one
+/// note (messages in order, `; `-separated): the sink remembers one message
+/// per object and reason, so two notes about one pool (two bad records)
+/// would otherwise replace each other and be published again every scan.
+pub(super) fn merge_warnings(notes: Vec<Note>) -> Vec<Note> {
+    let mut out: Vec<Note> = Vec::with_capacity(notes.len());
+    for note in notes {
+        let same = |n: &Note| {
+            n.reason != IP_RELEASED && n.reason == note.reason && n.object == note.object
+        };
+        match out.iter_mut().find(|n| same(n)) {
+            Some(n) => {
+                n.message.push_str("; ");
+                n.message.push_str(&note.message);
+            }
+            None => out.push(note),
+        }
+    }
+    out
+}
+
 /// Publishes `notes`, at most `limit` at a time. Releases are published
 /// every time (and forgotten by the sink at once, so it keeps no memory of
 /// them); skips and failures once per object and message.
@@ -95,4 +116,47 @@ pub(super) async fn publish(sink: &EventSink, notes: Vec<Note>, limit: usize) {
             }
         })
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_about_one_object_are_joined_and_releases_kept_apart() {
+        let a = pool_ref("a", Some("uid-a".into()));
+        let b = pool_ref("b", None);
+        let notes = vec![
+            Note::new(a.clone(), GC_SKIPPED, "one".into()),
+            Note::new(b.clone(), GC_SKIPPED, "other".into()),
+            Note::new(a.clone(), GC_SKIPPED, "two".into()),
+            Note::new(a.clone(), IP_RELEASE_FAILED, "failed".into()),
+            Note::new(a.clone(), IP_RELEASED, "r1".into()),
+            Note::new(a.clone(), IP_RELEASED, "r2".into()),
+        ];
+        let merged: Vec<(String, &str, String)> = merge_warnings(notes)
+            .into_iter()
+            .map(|n| (n.object.name.unwrap(), n.reason, n.message))
+            .collect();
+        let want = [
+            ("a", GC_SKIPPED, "one; two"),
+            ("b", GC_SKIPPED, "other"),
+            ("a", IP_RELEASE_FAILED, "failed"),
+            ("a", IP_RELEASED, "r1"),
+            ("a", IP_RELEASED, "r2"),
+        ];
+        let want: Vec<(String, &str, String)> =
+            want.iter().map(|(o, r, m)| ((*o).to_owned(), *r, (*m).to_owned())).collect();
+        assert_eq!(merged, want);
+    }
+
+    #[test]
+    fn references_name_the_kind_and_version() {
+        let p = pod_ref("ns", "p", "u");
+        assert_eq!((p.api_version.as_deref(), p.kind.as_deref()), (Some("v1"), Some("Pod")));
+        let e = endpoint_ref("ns", "p", None);
+        assert_eq!(e.kind.as_deref(), Some("SpiderEndpoint"));
+        assert_eq!(e.api_version.as_deref(), Some("spiderpool.spidernet.io/v2beta1"));
+        assert_eq!(pool_ref("a", None).kind.as_deref(), Some("SpiderIPPool"));
+    }
 }

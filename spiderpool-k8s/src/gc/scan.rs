@@ -102,6 +102,7 @@ impl Collector {
         };
         self.metrics.scanned(counts, started.elapsed());
         let (report, notes) = result?;
+        let notes = super::notes::merge_warnings(notes);
         super::notes::publish(&self.events, notes, self.options.release_concurrency).await;
         Ok(report)
     }
