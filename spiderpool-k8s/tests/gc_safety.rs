@@ -21,7 +21,7 @@ use spiderpool_core::model::{
     IPPoolStatus, PoolIpAllocation, SpiderEndpoint, SpiderIPPool, render_allocated_ips,
 };
 use spiderpool_k8s::Kind;
-use spiderpool_k8s::gc::{GC_SKIPPED, IP_RELEASED};
+use spiderpool_k8s::gc::{GC_SKIPPED, IP_RELEASE_FAILED, IP_RELEASED};
 use spiderpool_k8s::testing::{TestCluster, TestResult};
 
 /// The core/v1 events about object `name` (of `kind`) in `namespace`.
@@ -282,6 +282,41 @@ async fn bad_objects_are_skipped_with_an_event_and_the_rest_collected() -> TestR
     let object = api.get(&bad_record).await?;
     assert!(object.status.unwrap().allocated_ips.unwrap().contains("no-namespace"));
     delete_pool_events(&w, &[&w.pool, &bad_status, &bad_record]).await;
+    w.scope.cleanup().await;
+    Ok(())
+}
+
+/// A release that fails — here a SpiderEndpoint written by hand whose
+/// address does not parse, of a pod that does not exist — is counted,
+/// reported on the endpoint with `IPReleaseFailed` (once, however many scans
+/// try again), and tried again at the next scan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_release_is_reported_on_the_endpoint_and_tried_again() -> TestResult<()> {
+    let Some(cluster) = TestCluster::from_env().await? else { return Ok(()) };
+    let w = world(&cluster, "gc-fail", &["10.78.5.10-10.78.5.12"]).await?;
+    let ep: SpiderEndpoint = serde_json::from_value(json!({
+        "apiVersion": "spiderpool.spidernet.io/v2beta1", "kind": "SpiderEndpoint",
+        "metadata": {"name": "bad-ip", "namespace": w.ns, "labels": {LABEL: w.label}},
+        "status": {"current": {"uid": "uid-bad", "node": w.node,
+            "ips": [{"interface": "eth0", "ipv4": "not-an-ip", "ipv4Pool": w.pool}]}}
+    }))?;
+    create_raw(&w.scope.client(), ep).await?;
+    let mut failures = Vec::new();
+    for _ in 0..3 {
+        let report = w.gc.scan().await?;
+        failures.push(report.errors.len());
+        tokio::time::sleep(GRACE + Duration::from_millis(200)).await;
+    }
+    // First observation, then a failed release at each later scan.
+    assert_eq!(failures, vec![0, 1, 1]);
+    assert_eq!(w.gc.stats().failures, 2);
+    let e = wait_event(&w, &w.ns, "SpiderEndpoint", "bad-ip", IP_RELEASE_FAILED, &["not-an-ip"])
+        .await?;
+    println!("{:?}", e.message);
+    assert_eq!(e.type_.as_deref(), Some("Warning"));
+    let all = events_of(&w, &w.ns, "SpiderEndpoint", "bad-ip").await?;
+    assert_eq!(all.len(), 1, "reported once: {all:?}");
+    assert!(SpiderEndpoint::api(w.scope.client(), Some(&w.ns)).get_opt("bad-ip").await?.is_some());
     w.scope.cleanup().await;
     Ok(())
 }
