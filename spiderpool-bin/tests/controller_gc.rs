@@ -113,10 +113,13 @@ async fn the_controller_collects_and_exports_gc_metrics() -> TestResult<()> {
     // The events, on the pool (in `default`: the pool is cluster-scoped).
     let events: Api<Event> = Api::namespaced(cluster.client(), "default");
     let selector = format!("involvedObject.kind=SpiderIPPool,involvedObject.name={pool}");
-    let list = events.list(&ListParams::default().fields(&selector)).await?.items;
-    let reasons: Vec<_> = list.iter().filter_map(|e| e.reason.clone()).collect();
-    assert!(reasons.iter().any(|r| r == "IPReleased"), "{reasons:?}");
-    assert!(reasons.iter().any(|r| r == "GCSkipped"), "{reasons:?}");
+    let params = ListParams::default().fields(&selector);
+    let list = eventually(Duration::from_secs(10), "IPReleased and GCSkipped", || async {
+        let list = events.list(&params).await.ok()?.items;
+        let reasons: Vec<_> = list.iter().filter_map(|e| e.reason.as_deref()).collect();
+        (reasons.contains(&"IPReleased") && reasons.contains(&"GCSkipped")).then_some(list)
+    })
+    .await?;
     let from = list.iter().find_map(|e| e.source.as_ref()?.host.clone());
     assert_eq!(from.as_deref(), Some(controller.identity.as_str()), "reporting instance");
     for e in list {

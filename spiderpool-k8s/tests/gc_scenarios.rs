@@ -28,6 +28,8 @@ async fn a_pod_deleted_without_del_is_freed_after_the_grace_period() -> TestResu
     let keep_ip = w.add("keep").await?;
     let gone_ip = w.add("gone").await?;
     w.delete("gone", 0).await?;
+    // The collector's pod cache sees the deletion (a watch event away).
+    tokio::time::sleep(Duration::from_millis(500)).await;
 
     let first = w.gc.scan().await?;
     assert_eq!((first.waiting, first.released.len()), (1, 0), "{first:?}");

@@ -159,7 +159,9 @@ pub struct Collector {
     options: GcOptions,
     suspects: Mutex<Suspects>,
     metrics: GcMetrics,
-    events: EventSink,
+    events: Arc<EventSink>,
+    /// The task publishing the last scan's events (at most one at a time).
+    publisher: Mutex<Option<tokio::task::JoinHandle<()>>>,
     started: tokio::time::Instant,
 }
 
@@ -180,7 +182,7 @@ impl Collector {
         pods.wait(options.sync_timeout).await?;
         let allocator = Allocator::with_clock(store, TokioClock, RetryPolicy::default());
         let api = ApiSource { client: client.clone(), timeout: options.request_timeout };
-        let events = EventSink::new(client.clone(), options.reporter.clone());
+        let events = Arc::new(EventSink::new(client.clone(), options.reporter.clone()));
         let metrics = options.metrics.clone();
         Ok(Self {
             allocator,
@@ -192,6 +194,7 @@ impl Collector {
             suspects: Mutex::new(Suspects::new()),
             metrics,
             events,
+            publisher: Mutex::new(None),
             started: tokio::time::Instant::now(),
         })
     }

@@ -91,7 +91,9 @@ struct Look {
 
 impl Collector {
     /// Runs one full scan now (the first observation of new suspects, the
-    /// second of older ones), then posts its events. Counted in the
+    /// second of older ones); its events are published in the background
+    /// (they never delay the next scan; a scan waits for the previous scan's
+    /// events first, so at most one batch is in flight). Counted in the
     /// collector's metrics (scans or scan errors, the duration).
     pub async fn scan(&self) -> Result<ScanReport, GcError> {
         let started = std::time::Instant::now();
@@ -103,7 +105,16 @@ impl Collector {
         self.metrics.scanned(counts, started.elapsed());
         let (report, notes) = result?;
         let notes = super::notes::merge_warnings(notes);
-        super::notes::publish(&self.events, notes, self.options.release_concurrency).await;
+        let mut publisher = self.publisher.lock().await;
+        if let Some(previous) = publisher.take() {
+            let _ = previous.await;
+        }
+        if !notes.is_empty() {
+            let (sink, limit) = (self.events.clone(), self.options.release_concurrency);
+            *publisher = Some(tokio::spawn(async move {
+                super::notes::publish(&sink, notes, limit).await;
+            }));
+        }
         Ok(report)
     }
 
@@ -165,13 +176,12 @@ impl Collector {
         for (holder, held, look) in confirmed {
             pending.push(self.confirm_boxed(holder, held, look));
         }
-        let outcomes: Vec<(&Holder, Confirmation)> =
+        let outcomes: Vec<(&Holder, &Held, Confirmation)> =
             futures::stream::iter(pending).buffer_unordered(limit).collect().await;
-        for (holder, outcome) in outcomes {
+        for (holder, held, outcome) in outcomes {
             if !matches!(outcome, Confirmation::Failed(_)) {
                 suspects.forget(holder);
             }
-            let held = &holders[holder];
             notes.extend(self.record(holder, held, &gathered, outcome, &mut report));
         }
         suspects.retain_seen(&holders.keys().cloned().collect::<BTreeSet<_>>());
@@ -226,8 +236,8 @@ impl Collector {
         holder: &'a Holder,
         held: &'a Held,
         first: Look,
-    ) -> futures::future::BoxFuture<'a, (&'a Holder, Confirmation)> {
-        Box::pin(async move { (holder, self.confirm(holder, held, first).await) })
+    ) -> futures::future::BoxFuture<'a, (&'a Holder, &'a Held, Confirmation)> {
+        Box::pin(async move { (holder, held, self.confirm(holder, held, first).await) })
     }
 
     /// Counts and logs what a confirmation did; returns its events.
