@@ -83,6 +83,7 @@ enum Confirmation {
 }
 
 /// One look at a holder: the pod, the owner and what the rules say.
+#[derive(Clone)]
 struct Look {
     pod: Option<PodSnapshot>,
     owner: Option<OwnerFacts>,
@@ -171,14 +172,7 @@ impl Collector {
                 _ => confirmed.push((holder, held, look)),
             }
         }
-        let limit = self.options.release_concurrency.max(1);
-        let mut pending = Vec::with_capacity(confirmed.len());
-        for (holder, held, look) in confirmed {
-            pending.push(self.confirm_boxed(holder, held, look));
-        }
-        let outcomes: Vec<(&Holder, &Held, Confirmation)> =
-            futures::stream::iter(pending).buffer_unordered(limit).collect().await;
-        for (holder, held, outcome) in outcomes {
+        for (holder, held, outcome) in self.confirm_all(confirmed).await {
             if !matches!(outcome, Confirmation::Failed(_)) {
                 suspects.forget(holder);
             }
@@ -186,6 +180,41 @@ impl Collector {
         }
         suspects.retain_seen(&holders.keys().cloned().collect::<BTreeSet<_>>());
         Ok((report, notes))
+    }
+
+    /// Confirms the suspects, `release_concurrency` side by side. A release
+    /// that fails is tried once more at once (fresh re-read included): a
+    /// 409 from a concurrent writer — Kubernetes' garbage collector marking
+    /// the same SpiderEndpoint deleted — then costs a request, not a grace
+    /// period until the next scan.
+    async fn confirm_all<'a>(
+        &'a self,
+        confirmed: Vec<(&'a Holder, &'a Held, Look)>,
+    ) -> Vec<(&'a Holder, &'a Held, Confirmation)> {
+        let limit = self.options.release_concurrency.max(1);
+        let mut firsts = BTreeMap::new();
+        let mut pending = Vec::with_capacity(confirmed.len());
+        for (holder, held, look) in confirmed {
+            firsts.insert(holder, look.clone());
+            pending.push(self.confirm_boxed(holder, held, look));
+        }
+        let outcomes: Vec<(&Holder, &Held, Confirmation)> =
+            futures::stream::iter(pending).buffer_unordered(limit).collect().await;
+        let mut done = Vec::with_capacity(outcomes.len());
+        let mut again = Vec::new();
+        for (holder, held, outcome) in outcomes {
+            match (outcome, firsts.remove(holder)) {
+                (Confirmation::Failed(error), Some(first)) => {
+                    tracing::debug!(holder = %holder, %error, "gc: release failed; trying once more");
+                    again.push(self.confirm_boxed(holder, held, first));
+                }
+                (outcome, _) => done.push((holder, held, outcome)),
+            }
+        }
+        let retried: Vec<(&Holder, &Held, Confirmation)> =
+            futures::stream::iter(again).buffer_unordered(limit).collect().await;
+        done.extend(retried);
+        done
     }
 
     /// The second observation agreed: re-read the pod from the API server;
