@@ -83,15 +83,13 @@ async fn apiserver_restart_mid_burst_of_adds_to_agent_processes() -> TestResult<
         first.len(),
         (failed.first(), failed.last())
     );
-    for e in &failed {
-        // A clear error: what failed and why, never an empty answer.
-        assert!(
-            e.contains("SpiderIPPool")
-                || e.contains("store")
-                || e.contains("API server")
-                || e.contains("pod"),
-            "not a clear error: {e:?}"
-        );
+    for ((_, name, _), (result, _)) in pods.iter().zip(&first) {
+        let Err(e) = result else { continue };
+        // A clear error: the pod, the request that failed and why.
+        let pod = format!("{}/{name}", env.ns);
+        assert!(e.contains(&pod), "the error names the pod {pod}: {e:?}");
+        let cause = e.split(&pod).nth(1).unwrap_or_default();
+        assert!(cause.trim_start_matches([':', ' ', '"']).len() > 10, "no cause in {e:?}");
     }
 
     // The agents recover without a restart: healthy again, and the

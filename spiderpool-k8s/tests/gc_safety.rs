@@ -158,6 +158,8 @@ async fn a_release_is_cancelled_when_the_fresh_read_shows_the_pod_changed() -> T
     }
     w.set_phase("z-revived", "Failed").await?;
     w.delete("z-replaced", 0).await?;
+    // The collector's pod cache sees the changes.
+    tokio::time::sleep(Duration::from_millis(500)).await;
 
     let first = w.gc.scan().await?;
     assert_eq!(first.waiting, 22, "{first:?}");
@@ -250,7 +252,10 @@ async fn bad_objects_are_skipped_with_an_event_and_the_rest_collected() -> TestR
 
     let report = w.collect().await?;
     println!("{report:#?}");
-    assert_eq!(report.released, vec![(w.pool.clone(), gone_ip)], "the others are collected");
+    // The others are collected (by the last scan, or by one of the waiting
+    // loop's if it ran a grace period long).
+    assert!(!w.records().await?.contains_key(&gone_ip), "the deleted pod's address is freed");
+    assert_eq!(w.gc.stats().released.get("pod_deleted"), Some(&1));
     assert_eq!(report.skipped.len(), 4, "{:?}", report.skipped);
     let stats = w.gc.stats();
     for reason in ["invalid_pool", "invalid_record", "no_uid"] {
