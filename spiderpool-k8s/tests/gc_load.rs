@@ -89,6 +89,17 @@ async fn gc_frees_every_deleted_pods_address_and_no_live_one() -> TestResult<()>
     }
     println!("{} addresses allocated in {:?}", n + live, started.elapsed());
 
+    // The collector's decisions and scans, timestamped (with --nocapture).
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let only_gc = tracing_subscriber::filter::Targets::new()
+            .with_target("spiderpool_k8s::gc", tracing::Level::DEBUG);
+        let _ = tracing_subscriber::registry()
+            .with(tracing_subscriber::fmt::layer().with_test_writer())
+            .with(only_gc)
+            .try_init();
+    }
     // The collector, default options, running before the deletion.
     let options = GcOptions::default().with_scope_label(LABEL, &label);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -130,8 +141,8 @@ async fn gc_frees_every_deleted_pods_address_and_no_live_one() -> TestResult<()>
     gc.await?;
     let stats = collector.stats();
     println!(
-        "gc stats: {} scans, released {:?}, {} cancelled, {} failed releases (retried)",
-        stats.scans, stats.released, stats.cancelled, stats.failures
+        "gc stats: {} scans, released {:?}, {} cancelled, {} failed releases (retried), last scan {:?}",
+        stats.scans, stats.released, stats.cancelled, stats.failures, stats.last_scan_duration
     );
     assert_eq!(live_released, 0);
     // Clean up the live pods at once (no kubelet).

@@ -7,166 +7,17 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod gc_support;
 
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use common::{LABEL, Node, address, create_pool, endpoints, records, request, setup};
-use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Node as KubeNode, Pod};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use serde_json::json;
+use common::endpoints;
+use gc_support::{GRACE, uid, world};
+use k8s_openapi::api::core::v1::Node as KubeNode;
+use kube::api::{Api, DeleteParams, ListParams};
 use spiderpool_core::gc::{Holder, release_holder};
-use spiderpool_core::pod::gather_pod;
-use spiderpool_k8s::gc::{Collector, GcOptions, ScanReport};
-use spiderpool_k8s::testing::{TestCluster, TestResult, TestScope, install_kubevirt_crds};
-use spiderpool_k8s::{CommitMode, FactsOptions, KubeFacts};
-
-const GRACE: Duration = Duration::from_secs(2);
-
-/// One test's world: a namespace, a node, a pool, an agent and a collector.
-struct World {
-    scope: TestScope,
-    ns: String,
-    node: String,
-    pool: String,
-    agent: Node,
-    facts: KubeFacts,
-    gc: Collector,
-}
-
-async fn world(cluster: &TestCluster, prefix: &str, ips: &[&str]) -> TestResult<World> {
-    let (scope, ns, label) = setup(cluster, prefix).await?;
-    let node = scope.name("node");
-    scope.track_resource::<KubeNode>(None, &node);
-    let api: Api<KubeNode> = Api::all(scope.client());
-    api.create(
-        &PostParams::default(),
-        &serde_json::from_value(json!({"metadata": {"name": node}}))?,
-    )
-    .await?;
-    let pool = scope.name("pool");
-    create_pool(&scope, &pool, "10.77.0.0/24", ips, &label).await?;
-    let agent = Node::start(scope.client(), &node, CommitMode::Group, &label).await?;
-    let facts = KubeFacts::new(scope.client(), FactsOptions::new(&node))?;
-    facts.wait_synced().await?;
-    let options = GcOptions::default().with_scope_label(LABEL, &label).with_timing(
-        Duration::from_secs(600),
-        GRACE,
-        Duration::from_secs(1),
-    );
-    let gc = Collector::start(scope.client(), options).await?;
-    Ok(World { scope, ns, node, pool, agent, facts, gc })
-}
-
-impl World {
-    fn pods(&self) -> Api<Pod> {
-        Api::namespaced(self.scope.client(), &self.ns)
-    }
-
-    /// A bare pod on the node, Running (the test is its kubelet).
-    async fn pod(&self, name: &str) -> TestResult<Pod> {
-        self.scope.track_resource::<Pod>(Some(&self.ns), name);
-        let pod: Pod = serde_json::from_value(json!({"metadata": {"name": name},
-            "spec": {"nodeName": self.node, "restartPolicy": "Never",
-                "automountServiceAccountToken": false,
-                "containers": [{"name": "c", "image": "none"}]}}))?;
-        self.pods().create(&PostParams::default(), &pod).await?;
-        self.set_phase(name, "Running").await
-    }
-
-    async fn set_phase(&self, name: &str, phase: &str) -> TestResult<Pod> {
-        let status = json!({"status": {"phase": phase}});
-        Ok(self.pods().patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await?)
-    }
-
-    /// The agent's ADD for pod `name` as it is now.
-    async fn add(&self, name: &str) -> TestResult<IpAddr> {
-        let ctx = gather_pod(&self.facts, &self.ns, name, "", &self.node).await?;
-        let mut req = request(&self.ns, name, &ctx.pod.uid, &self.node, &self.pool);
-        req.pod = ctx.pod;
-        Ok(address(&self.agent.add(&req).await?))
-    }
-
-    async fn delete(&self, name: &str, grace: u32) -> TestResult<()> {
-        let params = DeleteParams { grace_period_seconds: Some(grace), ..Default::default() };
-        self.pods().delete(name, &params).await?;
-        Ok(())
-    }
-
-    /// Pool records: address → pod UID.
-    async fn records(&self) -> TestResult<std::collections::BTreeMap<IpAddr, String>> {
-        records(&self.scope.client(), &self.pool).await
-    }
-
-    /// Two scans a grace period apart; the report of the second.
-    async fn collect(&self) -> TestResult<ScanReport> {
-        let first = self.gc.scan().await?;
-        assert!(first.errors.is_empty(), "{:?}", first.errors);
-        tokio::time::sleep(GRACE + Duration::from_millis(200)).await;
-        let second = self.gc.scan().await?;
-        assert!(second.errors.is_empty(), "{:?}", second.errors);
-        Ok(second)
-    }
-
-    /// Every endpoint's UID holds exactly the records of that UID, and
-    /// every record's UID has its endpoint.
-    async fn assert_agree(&self) -> TestResult<()> {
-        let records = self.records().await?;
-        let eps = endpoints(&self.scope.client(), &self.ns).await?;
-        for uid in records.values() {
-            assert!(eps.values().any(|u| u == uid), "record of {uid} without endpoint: {eps:?}");
-        }
-        for (name, uid) in &eps {
-            assert!(records.values().any(|u| u == uid), "endpoint {name} ({uid}) without records");
-        }
-        Ok(())
-    }
-
-    async fn wait_pod(&self, name: &str, not_uid: Option<&str>) -> TestResult<Pod> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(p) = self.pods().get_opt(name).await?
-                && p.metadata.deletion_timestamp.is_none()
-                && p.metadata.uid.as_deref() != not_uid
-            {
-                return Ok(p);
-            }
-            if Instant::now() > deadline {
-                return Err(format!("pod {name} did not appear in 60 s").into());
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    async fn statefulset(&self, name: &str, replicas: i32) -> TestResult<()> {
-        // Its pods (deleted after the set, at once: no kubelet confirms).
-        for i in 0..3 {
-            self.scope.track_resource::<Pod>(Some(&self.ns), &format!("{name}-{i}"));
-        }
-        self.scope.track_resource::<StatefulSet>(Some(&self.ns), name);
-        let set: StatefulSet = serde_json::from_value(json!({"metadata": {"name": name},
-            "spec": {"replicas": replicas, "serviceName": name, "podManagementPolicy": "Parallel",
-                "selector": {"matchLabels": {"app": name}},
-                "template": {"metadata": {"labels": {"app": name}},
-                    "spec": {"nodeName": self.node, "automountServiceAccountToken": false,
-                        "containers": [{"name": "c", "image": "none"}]}}}}))?;
-        let api: Api<StatefulSet> = Api::namespaced(self.scope.client(), &self.ns);
-        api.create(&PostParams::default(), &set).await?;
-        Ok(())
-    }
-
-    async fn scale(&self, name: &str, replicas: i32) -> TestResult<()> {
-        let api: Api<StatefulSet> = Api::namespaced(self.scope.client(), &self.ns);
-        let patch = json!({"spec": {"replicas": replicas}});
-        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
-        Ok(())
-    }
-}
-
-fn uid(p: &Pod) -> String {
-    p.metadata.uid.clone().unwrap_or_default()
-}
+use spiderpool_k8s::gc::GcOptions;
+use spiderpool_k8s::testing::{TestCluster, TestResult, install_kubevirt_crds};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_deleted_without_del_is_freed_after_the_grace_period() -> TestResult<()> {
@@ -177,6 +28,8 @@ async fn a_pod_deleted_without_del_is_freed_after_the_grace_period() -> TestResu
     let keep_ip = w.add("keep").await?;
     let gone_ip = w.add("gone").await?;
     w.delete("gone", 0).await?;
+    // The collector's pod cache sees the deletion (a watch event away).
+    tokio::time::sleep(Duration::from_millis(500)).await;
 
     let first = w.gc.scan().await?;
     assert_eq!((first.waiting, first.released.len()), (1, 0), "{first:?}");
@@ -381,7 +234,9 @@ async fn run_frees_a_traced_deletion_and_stops_on_shutdown() -> TestResult<()> {
 /// freed, with the endpoint, once both are gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kubevirt_vm_keeps_its_ip_until_the_vmi_and_the_vm_are_gone() -> TestResult<()> {
-    use kube::api::DynamicObject;
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{DynamicObject, PostParams};
+    use serde_json::json;
     use spiderpool_core::kind::by_kind;
     use spiderpool_k8s::dynamic::api_resource;
 

@@ -79,10 +79,11 @@ async fn pool_until(
 }
 
 /// One CNI DEL as the agent runs it: a unit of work, run again when the
-/// commit reports a conflict. The store can report a conflict for a release
-/// whose write went through when the pool is removed right after it (its
-/// view never sees the written version); the retry then finds nothing to
-/// release, which is the agent's idempotent DEL.
+/// commit reports a conflict (the endpoint of a pod that has no Pod object
+/// can be changed under it by kube-controller-manager's garbage collector);
+/// a retry that finds nothing to release is the agent's idempotent DEL. (A
+/// release on a pool removed right after its write succeeds:
+/// `store_terminating.rs`.)
 async fn release(node: &Node, namespace: &str, pod: &str, uid: &str) -> Result<(), String> {
     let req = ReleaseRequest {
         namespace: namespace.into(),

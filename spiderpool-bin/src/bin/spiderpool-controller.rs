@@ -16,7 +16,7 @@ use spiderpool_bin::controller::{ControllerConfig, TlsMode, run};
 use spiderpool_core::admission::ClusterSettings;
 use spiderpool_k8s::gc::GcOptions;
 use spiderpool_k8s::leader::ElectionConfig;
-use spiderpool_k8s::reconcile::{CoordinatorOptions, ReconcileOptions};
+use spiderpool_k8s::reconcile::{CoordinatorOptions, FIELD_MANAGER, ReconcileOptions, Reporter};
 use spiderpool_k8s::webhook::config::DEFAULT_CONFIGURATION_NAME;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -130,6 +130,11 @@ struct Args {
     /// `--namespace` every second.
     #[arg(long, hide = true)]
     leader_heartbeat_configmap: Option<String>,
+    /// Test only: the reconcilers and the collector look only at objects
+    /// labelled `KEY=VALUE` (so that a test's controller leaves other tests'
+    /// objects alone).
+    #[arg(long, hide = true, value_parser = parse_label)]
+    scope_label: Option<(String, String)>,
     /// Run the reconcilers on the leader (pool and subnet status and
     /// finalizers, SpiderMultusConfig → NAD, SpiderCoordinator status).
     #[arg(long, env = "SPIDERPOOL_RECONCILE", default_value_t = true, action = clap::ArgAction::Set)]
@@ -263,7 +268,7 @@ async fn start(args: Args) -> anyhow::Result<()> {
             check_interval: args.tls_check_interval,
         },
     };
-    let config = ControllerConfig {
+    let mut config = ControllerConfig {
         namespace: args.namespace.clone(),
         service_name: args.service_name.clone(),
         webhook_addr: SocketAddr::new(args.webhook_address, args.webhook_port),
@@ -289,8 +294,11 @@ async fn start(args: Args) -> anyhow::Result<()> {
             enable_delete_webhook: args.enable_delete_webhook,
         },
         limits: ServerLimits::default(),
+        gc_metrics: None,
     };
     config.election.check().context("--leader-election-*")?;
+    let gc = args.gc.then(|| gc_options(&args, &identity));
+    config.gc_metrics = gc.as_ref().map(|o| o.metrics.clone());
     let work = leader_work(
         client.clone(),
         LeaderWorkOptions {
@@ -298,7 +306,7 @@ async fn start(args: Args) -> anyhow::Result<()> {
             identity,
             heartbeat_configmap: args.leader_heartbeat_configmap.clone(),
             reconcile: args.reconcile.then(|| reconcile_options(&args)),
-            gc: args.gc.then(|| gc_options(&args)),
+            gc: gc.clone(),
         },
     );
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -324,7 +332,16 @@ fn reconcile_options(args: &Args) -> ReconcileOptions {
             ..CoordinatorOptions::default()
         }),
         resync: args.resync_period,
+        label_selector: args.scope_label.as_ref().map(|(k, v)| format!("{k}={v}")),
         ..ReconcileOptions::default()
+    }
+}
+
+/// `key=value`, both non-empty.
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() && !v.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("{s:?} is not key=value")),
     }
 }
 
@@ -339,10 +356,15 @@ fn parse_namespaced(s: &str) -> Result<(String, String), String> {
 }
 
 /// The collector's settings from the flags.
-fn gc_options(args: &Args) -> GcOptions {
+fn gc_options(args: &Args, identity: &str) -> GcOptions {
     let mut options = GcOptions::default();
+    options.reporter =
+        Reporter { controller: FIELD_MANAGER.to_owned(), instance: Some(identity.to_owned()) };
     options.scan_interval = args.gc_interval;
     options.grace = args.gc_grace;
     options.terminating_delay = args.gc_terminating_delay;
-    options
+    match &args.scope_label {
+        Some((key, value)) => options.with_scope_label(key, value),
+        None => options,
+    }
 }

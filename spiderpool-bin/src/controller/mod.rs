@@ -91,6 +91,9 @@ pub struct ControllerConfig {
     pub admission: ClusterSettings,
     /// Limits of the HTTP servers.
     pub limits: ServerLimits,
+    /// The IP garbage collector's counters, exported on the metrics port
+    /// (the same handle as the leader's work's `GcOptions::metrics`).
+    pub gc_metrics: Option<spiderpool_k8s::gc::GcMetrics>,
 }
 
 async fn bind(addr: SocketAddr, flag: &str) -> anyhow::Result<TcpListener> {
@@ -177,7 +180,11 @@ pub async fn run<W: LeaderWork>(
         let _ = stop_tx.send(true);
     });
     let elector = LeaderElector::new(client.clone(), config.election.clone())?;
-    let metrics = Arc::new(ControllerMetrics::default());
+    let metrics = match config.gc_metrics.clone() {
+        Some(gc) => ControllerMetrics::default().with_gc(gc),
+        None => ControllerMetrics::default(),
+    };
+    let metrics = Arc::new(metrics);
     let certs = CertStore::new();
     let health = Health::new(certs.clone());
     let lister = ExistingLister::new(client.clone());

@@ -47,15 +47,19 @@ impl Controller {
         let off = |flag: &'static str| {
             (!args.iter().any(|a| a.starts_with(flag))).then(|| format!("{flag}=false"))
         };
+        // The metrics port is off unless the test chooses one.
+        let metrics_off = (!args.iter().any(|a| a.starts_with("--metrics-port")))
+            .then_some(["--metrics-port", "0"]);
         let child = Command::new(env!("CARGO_BIN_EXE_spiderpool-controller"))
             .args(off("--reconcile"))
             .args(off("--gc"))
+            .args(metrics_off.into_iter().flatten())
             .arg("--kubeconfig")
             .arg(kubeconfig)
             .args(["--identity", identity])
             .args(["--webhook-address", "127.0.0.1", "--webhook-port", &webhook_port.to_string()])
             .args(["--health-address", "127.0.0.1", "--health-port", &health_port.to_string()])
-            .args(["--metrics-port", "0", "--log-level", "debug"])
+            .args(["--log-level", "debug"])
             .args(args)
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
@@ -102,6 +106,18 @@ impl Controller {
             self.log_text()
         )
         .into())
+    }
+
+    /// GET on `127.0.0.1:port` (the metrics port): the body, if it answers 200.
+    pub fn scrape(port: u16) -> Option<String> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        out.starts_with("HTTP/1.1 200")
+            .then(|| out.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned())
     }
 
     /// The process's log so far.

@@ -17,29 +17,34 @@
 //!
 //! What it does not do: decide. The rules are `spiderpool_core::gc` (which
 //! reuses the core's liveness and StatefulSet rules); this module gathers
-//! the facts, keeps the counters and writes through the allocator. No scan
-//! runs before the store's and the pod cache's first lists.
+//! the facts, keeps the counters ([`GcMetrics`]), posts the events users
+//! must see ([`IP_RELEASED`], [`IP_RELEASE_FAILED`], [`GC_SKIPPED`]) and
+//! writes through the allocator. No scan runs before the store's and the
+//! pod cache's first lists.
 
+mod notes;
 mod scan;
 mod source;
+mod stats;
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::future::{Either, select};
 use spiderpool_core::allocator::{Allocator, Clock, RetryPolicy};
-use spiderpool_core::gc::{ReleaseReason, Suspects};
+use spiderpool_core::gc::Suspects;
 use spiderpool_core::store::StoreError;
 use tokio::sync::{Mutex, Notify};
 
+use crate::reconcile::{EventSink, Reporter};
 use crate::store::{KubeStore, KubeStoreOptions, StartError};
 use source::{ApiSource, PodCache};
 
+pub use notes::{GC_SKIPPED, IP_RELEASE_FAILED, IP_RELEASED};
 pub use scan::ScanReport;
+pub use stats::{GcMetrics, GcStats, SkipReason};
 
 /// Settings of the collector.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +71,11 @@ pub struct GcOptions {
     pub sync_timeout: Duration,
     /// Time limit of one read from the API server.
     pub request_timeout: Duration,
+    /// The counters the collector counts into; keep a clone to read them
+    /// (the controller shares one across terms of leadership).
+    pub metrics: GcMetrics,
+    /// Who posts the collector's events (see [`IP_RELEASED`]).
+    pub reporter: Reporter,
 }
 
 impl Default for GcOptions {
@@ -79,6 +89,8 @@ impl Default for GcOptions {
             release_concurrency: 16,
             sync_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(10),
+            metrics: GcMetrics::default(),
+            reporter: Reporter::default(),
         }
     }
 }
@@ -126,41 +138,6 @@ pub enum GcError {
     },
 }
 
-/// Counters of the collector (Spiderpool's `spiderpool_ip_gc_counts` and
-/// `spiderpool_ip_gc_failure_counts`, by reason).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct GcStats {
-    /// Full scans run.
-    pub scans: u64,
-    /// Addresses released, by reason label
-    /// ([`ReleaseReason::label`]).
-    pub released: BTreeMap<&'static str, u64>,
-    /// Releases a fresh re-read of the pod cancelled.
-    pub cancelled: u64,
-    /// Releases that failed (retried on the next scan).
-    pub failures: u64,
-    /// Holders waiting for their second observation.
-    pub suspects: u64,
-}
-
-#[derive(Debug, Default)]
-struct Counters {
-    scans: AtomicU64,
-    released: [AtomicU64; ReleaseReason::LABELS.len()],
-    cancelled: AtomicU64,
-    failures: AtomicU64,
-    suspects: AtomicU64,
-}
-
-impl Counters {
-    fn released(&self, reason: &ReleaseReason, n: u64) {
-        if let Some(i) = ReleaseReason::LABELS.iter().position(|l| *l == reason.label()) {
-            self.released[i].fetch_add(n, Ordering::Relaxed);
-        }
-    }
-}
-
 /// Tokio's timer for the allocator's conflict backoff.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TokioClock;
@@ -181,7 +158,10 @@ pub struct Collector {
     trace: Arc<Notify>,
     options: GcOptions,
     suspects: Mutex<Suspects>,
-    counters: Counters,
+    metrics: GcMetrics,
+    events: Arc<EventSink>,
+    /// The task publishing the last scan's events (at most one at a time).
+    publisher: Mutex<Option<tokio::task::JoinHandle<()>>>,
     started: tokio::time::Instant,
 }
 
@@ -202,6 +182,8 @@ impl Collector {
         pods.wait(options.sync_timeout).await?;
         let allocator = Allocator::with_clock(store, TokioClock, RetryPolicy::default());
         let api = ApiSource { client: client.clone(), timeout: options.request_timeout };
+        let events = Arc::new(EventSink::new(client.clone(), options.reporter.clone()));
+        let metrics = options.metrics.clone();
         Ok(Self {
             allocator,
             client,
@@ -210,7 +192,9 @@ impl Collector {
             trace,
             options,
             suspects: Mutex::new(Suspects::new()),
-            counters: Counters::default(),
+            metrics,
+            events,
+            publisher: Mutex::new(None),
             started: tokio::time::Instant::now(),
         })
     }
@@ -220,21 +204,9 @@ impl Collector {
         &self.options
     }
 
-    /// The counters.
+    /// The counters (those of [`GcOptions::metrics`]).
     pub fn stats(&self) -> GcStats {
-        let c = &self.counters;
-        let released = ReleaseReason::LABELS
-            .iter()
-            .zip(&c.released)
-            .map(|(l, n)| (*l, n.load(Ordering::Relaxed)))
-            .collect();
-        GcStats {
-            scans: c.scans.load(Ordering::Relaxed),
-            released,
-            cancelled: c.cancelled.load(Ordering::Relaxed),
-            failures: c.failures.load(Ordering::Relaxed),
-            suspects: c.suspects.load(Ordering::Relaxed),
-        }
+        self.metrics.stats()
     }
 
     /// Scans until `shutdown` completes: at start, every `scan_interval`,
@@ -247,7 +219,7 @@ impl Collector {
                 Ok(report) => tracing::debug!(?report, "gc scan done"),
                 Err(e) => tracing::warn!(error = %e, "gc scan failed; retrying at the next tick"),
             }
-            let waiting = self.counters.suspects.load(Ordering::Relaxed) > 0;
+            let waiting = self.metrics.suspects() > 0;
             let next = if waiting {
                 self.options.grace.min(self.options.scan_interval)
             } else {

@@ -291,6 +291,17 @@ pub(super) fn parse_pool(
     (name, rv, parsed)
 }
 
+/// Whether `change` only removes records (a release): on a pool that is
+/// gone it has nothing left to do, and succeeds.
+pub(super) fn only_removes(change: &AllocationChange) -> bool {
+    change.add.is_empty() && change.update.is_empty()
+}
+
+/// Whether every change `unit` staged in `staged` only removes records.
+pub(super) fn releases_only(staged: &[Staged], unit: UnitId) -> bool {
+    staged.iter().filter(|s| s.unit == unit).all(|s| only_removes(&s.change))
+}
+
 /// The version the first staged change of `unit` was made against.
 pub(super) fn expected_of(staged: &[Staged], unit: UnitId) -> Version {
     staged.iter().find(|s| s.unit == unit).map_or(0, |s| s.expected)

@@ -8,7 +8,9 @@ use spiderpool_core::store::{AllocationChange, PoolState, StoreError, Version};
 use super::{backoff, fail};
 use crate::store::Shared;
 use crate::store::api::RequestError;
-use crate::store::pools::{Failure, conflict, expected_of, parse_pool, replay};
+use crate::store::pools::{
+    Failure, conflict, expected_of, only_removes, parse_pool, releases_only, replay,
+};
 use crate::store::state::PoolBatch;
 use crate::store::stats::inc;
 use crate::store::units::UnitId;
@@ -31,11 +33,20 @@ pub(super) async fn write_through(
     if written.is_err() {
         shared.lock().pool_write_refused(name);
     }
+    // A release on a pool that went away (deleted right after the write, or
+    // before it) is done: a pool that is gone holds no record.
+    let gone_ok = |shared: &Shared| {
+        if only_removes(change) {
+            Ok(shared.lock().bump())
+        } else {
+            Err(conflict(name, expected, None))
+        }
+    };
     match written {
-        Ok(new_rv) => shared
-            .lock()
-            .pool_write_answered(name, &new_rv, Instant::now())
-            .ok_or_else(|| conflict(name, expected, None)),
+        Ok(new_rv) => {
+            let landed = shared.lock().pool_write_answered(name, &new_rv, Instant::now());
+            landed.map_or_else(|| gone_ok(shared), Ok)
+        }
         Err(RequestError::Conflict(_)) => {
             inc(&shared.counters.status_conflicts);
             if let Err(message) = refetch(shared, name).await {
@@ -44,7 +55,7 @@ pub(super) async fn write_through(
             let actual = shared.lock().pools.get(name).map(|slot| slot.version);
             Err(conflict(name, expected, actual))
         }
-        Err(RequestError::NotFound(_)) => Err(conflict(name, expected, None)),
+        Err(RequestError::NotFound(_)) => gone_ok(shared),
         Err(RequestError::Failed(message)) => Err(StoreError::Backend(message)),
     }
 }
@@ -172,10 +183,14 @@ fn plan(shared: &Arc<Shared>, batch: &PoolBatch, attempt: u32) -> Option<Plan> {
 }
 
 /// Fails each of `units` with a conflict on the batch's pool (`actual`: the
-/// store's version of it, `None` when it is gone).
+/// store's version of it, `None` when it is gone). On a pool that is gone a
+/// unit that only released records does not fail: nothing holds them.
 fn fail_each(shared: &Shared, batch: &PoolBatch, units: &[UnitId], actual: Option<Version>) {
     let mut tables = shared.lock();
     for unit in units {
+        if actual.is_none() && releases_only(&batch.staged, *unit) {
+            continue;
+        }
         let expected = expected_of(&batch.staged, *unit);
         tables.units.fail(*unit, conflict(&batch.name, expected, actual));
     }

@@ -10,7 +10,7 @@ use spiderpool_core::store::{AllocationChange, PoolState, StoreError, Version, V
 
 use super::Tables;
 use crate::KubeObject;
-use crate::store::pools::{InFlight, POOL, PoolSlot, Staged, conflict};
+use crate::store::pools::{InFlight, POOL, PoolSlot, Staged, conflict, only_removes};
 use crate::store::tracker::Answer;
 use crate::store::units::UnitId;
 
@@ -194,12 +194,18 @@ impl Tables {
         }
     }
 
-    /// Removes pool `name`: its staged changes fail (the pool is gone).
+    /// Removes pool `name`: its staged changes fail (the pool is gone),
+    /// except releases: a pool that is gone holds no record, so a release
+    /// staged on it — typically the one that emptied a terminating pool,
+    /// whose deletion the watch delivered before the write's answer — has
+    /// done what it was for.
     fn drop_pool(&mut self, name: &str) {
         let Some(slot) = self.pools.remove(name) else { return };
         self.rejected.remove(&(POOL, name.to_owned()));
         for staged in slot.pending {
-            self.units.fail(staged.unit, conflict(name, staged.expected, None));
+            if !only_removes(&staged.change) {
+                self.units.fail(staged.unit, conflict(name, staged.expected, None));
+            }
             self.units.resolve(staged.unit);
         }
     }

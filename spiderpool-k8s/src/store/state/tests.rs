@@ -227,3 +227,43 @@ fn a_failed_commit_leaves_no_record_in_the_view_for_a_retry_to_reuse() {
     assert!(t.units.take_outcome(u).unwrap().is_err());
     assert_eq!(t.units.take_outcome(later), None, "still to be committed");
 }
+
+fn remove(addr: &str, uid: &str) -> AllocationChange {
+    AllocationChange { remove: vec![(ip(addr), uid.to_owned())], ..Default::default() }
+}
+
+/// The release that empties a terminating pool lets the controller remove
+/// the pool: the watch may deliver the deletion before the commit's answer.
+/// The release went through (and a pool that is gone holds nothing): its
+/// unit succeeds. An allocation on a pool deleted under it still fails.
+#[test]
+fn a_release_on_a_pool_deleted_during_its_commit_succeeds() {
+    for echo_first in [false, true] {
+        let mut t = Tables::default();
+        watched(&mut t, "a", "10", &[("10.6.0.1", "u1")]);
+        let u = t.units.allocate();
+        t.stage_pool("a", version(&t, "a"), &remove("10.6.0.1", "u1"), u).unwrap();
+        let batch = t.take_batch();
+        let p = &batch.pools[0];
+        let mut sent = p.snapshot.to_pool();
+        sent.metadata.resource_version = p.base_rv.clone();
+        t.pool_write_begins("a", &sent, p.snapshot.clone(), Some(p.generation));
+        let now = Instant::now();
+        if echo_first {
+            let echo = KubeObject::from_core(sent).unwrap();
+            let _ = t.pool_watch_ticket("a", "11", Some(&echo), now);
+        }
+        t.pool_deleted("a", "12", now);
+        t.pool_write_answered("a", "11", now);
+        t.finish_batch(batch.upto, now);
+        assert_eq!(t.units.take_outcome(u), Some(Ok(())), "echo first: {echo_first}");
+        assert!(t.read_pool("a", |_| ()).unwrap().is_none());
+    }
+    // A staged allocation on a pool that goes away fails.
+    let mut t = Tables::default();
+    watched(&mut t, "a", "10", &[]);
+    let u = t.units.allocate();
+    t.stage_pool("a", version(&t, "a"), &add("10.6.0.1", "u1"), u).unwrap();
+    t.pool_deleted("a", "12", Instant::now());
+    assert!(matches!(t.units.take_outcome(u), Some(Err(StoreError::Conflict { .. }))));
+}
