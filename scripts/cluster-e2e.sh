@@ -39,6 +39,11 @@ readonly K8S_BIN=$CACHE_ROOT/k8s-v1.20.2/bin
 readonly RT_DIR=$CACHE_ROOT/containerd-bookworm RT_SUITE=bookworm RT_PKGS=(containerd runc)
 readonly NODE_IP=10.6.212.132 GATEWAY=10.6.0.1 OUTSIDE_IP=10.7.212.101 NODE=e2e-node
 readonly SERVICE_CIDR=10.96.0.0/12 APISERVER_SVC_PORT=6443
+# kube-proxy's --cluster-cidr (kubeadm's podSubnet). The underlay pods' addresses are outside
+# it, so kube-proxy masquerades their service traffic to the node address and the endpoint's
+# reply returns through the node (the coordinator routes the node's IPs via veth0), as on a
+# Spiderpool macvlan-only cluster.
+readonly CLUSTER_CIDR=10.244.0.0/16
 readonly RELEASE=spiderpool RELEASE_NS=kube-system
 readonly BUSYBOX_IMAGE=localhost/spiderpool-e2e/busybox:1
 # Processes this script starts itself (scripts/k8s-testenv.sh starts the control plane).
@@ -75,6 +80,7 @@ new_state() {
     echo "PFX=$PFX"
     echo "NS_NODE=$PFX-node NS_LAN=$PFX-lan NS_OUT=$PFX-out"
     echo "RUN=/run/$PFX"
+    echo "HELM=$HELM"
   } > "$W/state"
   load_state "$W"
   mkdir -p "$W/logs" "$W/node" "$RUN"
@@ -343,6 +349,7 @@ node() {
   start kube-proxy nsenter --net="/run/netns/$NS_NODE" --mount="$W/mnt/ns" -- \
     env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
     "$K8S_BIN/kube-proxy" --kubeconfig="$W/cp/kubeconfig" --hostname-override="$NODE" --proxy-mode=iptables \
+    --cluster-cidr="$CLUSTER_CIDR" \
     --conntrack-max-per-core=0 --conntrack-tcp-timeout-established=0 --conntrack-tcp-timeout-close-wait=0 \
     --metrics-bind-address=127.0.0.1:10249 --healthz-bind-address=127.0.0.1:10256
   node_ready() { [ "$(k get node "$NODE" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
@@ -391,6 +398,8 @@ YAML
 # down W: remove everything run W made; idempotent, also after a partial setup.
 cmd_down() {
   load_state "$1"
+  # Teardown goes on past any failure: each step is independent.
+  set +e
   local t0 rt=$RT_DIR/root
   t0=$(now)
   # 1. Pods first, while kubelet, containerd and the agent still run: CNI DEL frees addresses.
