@@ -36,6 +36,8 @@ cd "$(dirname "$0")/.."
 readonly ROOT=$PWD
 readonly CACHE_ROOT=${SPIDERPOOL_CACHE:-${SPIDERPOOL_K8S_CACHE:-/var/cache/spiderpool-rs}}
 readonly K8S_BIN=$CACHE_ROOT/k8s-v1.20.2/bin
+# The scripts it calls find the same caches.
+export SPIDERPOOL_CACHE=$CACHE_ROOT SPIDERPOOL_K8S_CACHE=$CACHE_ROOT
 readonly RT_DIR=$CACHE_ROOT/containerd-bookworm RT_SUITE=bookworm RT_PKGS=(containerd runc)
 readonly NODE_IP=10.6.212.132 GATEWAY=10.6.0.1 OUTSIDE_IP=10.7.212.101 NODE=e2e-node
 readonly SERVICE_CIDR=10.96.0.0/12 APISERVER_SVC_PORT=6443
@@ -105,7 +107,7 @@ pid_of() {
   local pid
   [ -f "$W/$1.pid" ] || return 1
   pid=$(cat "$W/$1.pid")
-  [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$W" || return 1
+  [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$W" || return 1
   [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] || return 1
   echo "$pid"
 }
