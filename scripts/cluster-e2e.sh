@@ -23,8 +23,9 @@
 #
 # The node also has a mount namespace of its own, in which the paths a node shares
 # with the machine are private: /run/spidernet (the agent socket, which the coordinator
-# plugin reads at its fixed path), /var/log/pods and /var/log/containers (the kubelet's
-# fixed log paths). kubelet, containerd and kube-proxy run inside both namespaces; the kubelet
+# plugin reads at its fixed path), /var/log/pods, /var/log/containers and
+# /var/lib/kubelet/device-plugins (the kubelet's fixed paths), /var/lib/cni (libcni's
+# result cache) and /run/containerd (containerd 1.6's shim sockets). kubelet, containerd and kube-proxy run inside both namespaces; the kubelet
 # with AWS_EC2_METADATA_DISABLED=true and its pods in the cgroup /<prefix>.
 #
 # Caches (under $SPIDERPOOL_CACHE, default /var/cache/spiderpool-rs): Kubernetes binaries
@@ -52,7 +53,8 @@ readonly BUSYBOX_IMAGE=localhost/spiderpool-e2e/busybox:1
 readonly PROCS=(kube-proxy kubelet kube-scheduler containerd forward-apiserver forward-host)
 readonly SYSCTLS=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops
   kernel/keys/root_maxkeys kernel/keys/root_maxbytes)
-readonly SHARED_DIRS=(/run/spidernet /var/log/pods /var/log/containers)
+# Paths a node's processes use whatever their flags say; private to the node's mount namespace.
+readonly SHARED_DIRS=(/run/spidernet /var/log/pods /var/log/containers /var/lib/kubelet /var/lib/cni /run/containerd)
 
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 export NO_PROXY=127.0.0.1,localhost,10.0.0.0/8 no_proxy=127.0.0.1,localhost,10.0.0.0/8
@@ -76,7 +78,7 @@ new_state() {
   W=$(mktemp -d /tmp/spiderpool-e2e.XXXXXX)
   chmod 0755 "$W"
   local id
-  id=$(basename "$W" | sed 's/.*\.//' | tr 'A-Z' 'a-z')
+  id=$(basename "$W" | sed 's/.*\.//' | tr '[:upper:]' '[:lower:]')
   PFX=spe2e-$id
   {
     echo "PFX=$PFX"
@@ -163,8 +165,9 @@ ensure_runtime() {
     { tail "$RT_DIR/apt.log" >&2; die "apt-get download ${RT_PKGS[*]} failed"; }
   for p in "$RT_DIR"/dl/*.deb; do dpkg -x "$p" "$RT_DIR/root"; done
   rm -rf "$A" "$RT_DIR/dl"
-  [ -x "$RT_DIR/root/usr/bin/containerd" ] && [ -x "$RT_DIR/root/usr/sbin/runc" ] ||
+  if [ ! -x "$RT_DIR/root/usr/bin/containerd" ] || [ ! -x "$RT_DIR/root/usr/sbin/runc" ]; then
     die "no containerd or runc in the downloaded packages"
+  fi
   "$RT_DIR/root/usr/bin/containerd" --version >&2
   touch "$RT_DIR/.complete"
   say "containerd and runc cached in $(since "$t0") s"
@@ -181,8 +184,9 @@ prerequisites() {
   out=$(bash scripts/chart-check.sh tools) || die "scripts/chart-check.sh tools failed"
   HELM=$(sed -n 's/^HELM=//p' <<<"$out")
   [ -x "$HELM" ] || die "no helm from scripts/chart-check.sh tools"
-  [ -x "$BIN_DIR/spiderpool-agent" ] && [ -x "$BIN_DIR/spiderpool-controller" ] ||
+  if [ ! -x "$BIN_DIR/spiderpool-agent" ] || [ ! -x "$BIN_DIR/spiderpool-controller" ]; then
     die "$BIN_DIR has no spiderpool-agent/spiderpool-controller (cargo build -p spiderpool-bin, or --bin-dir)"
+  fi
 }
 
 # ---------------------------------------------------------------- the node
@@ -423,7 +427,7 @@ cmd_down() {
   local pid
   for pid in $(pgrep -f "containerd-shim-runc-v2 .*-address $RUN/containerd.sock" || true); do kill -KILL "$pid" 2>/dev/null || true; done
   # 3. The control plane.
-  [ -d "$W/cp" ] && bash scripts/k8s-testenv.sh down "$W/cp" 2> /dev/null || true
+  if [ -d "$W/cp" ]; then bash scripts/k8s-testenv.sh down "$W/cp" 2> /dev/null; fi
   # 4. Mounts: the node's mount namespace goes with its last process and its nsfs bind.
   grep -oE " ($W|$RUN)[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   # 5. Cgroups, sysctls, namespaces, directories.
@@ -433,8 +437,13 @@ cmd_down() {
     while read -r n v; do echo "$v" > "/proc/sys/$n" 2>/dev/null || true; done < "$W/sysctl-saved"
   fi
   for n in "$NS_OUT" "$NS_LAN" "$NS_NODE"; do ip netns del "$n" 2>/dev/null || true; done
-  for d in ${CREATED_DIRS:-}; do rmdir "$d" 2>/dev/null || true; done
-  rm -rf "$RUN" "$W"
+  rm -rf "$RUN"
+  # Mount points this run created on the machine, unless another run still mounts over them
+  # in its own node (its /run/spe2e-* directory exists).
+  if ! compgen -G "/run/spe2e-*" > /dev/null; then
+    for d in ${CREATED_DIRS:-}; do rmdir "$d" 2>/dev/null || true; done
+  fi
+  rm -rf "$W"
   say "torn down in $(since "$t0") s"
 }
 
@@ -448,10 +457,11 @@ no_pods() { [ -z "$(k get pods -A -o name 2>/dev/null)" ]; }
 on_exit() {
   local rc=$?
   trap - EXIT
-  if [ "$KEEP" = 1 ] && [ "$rc" = 0 ]; then
+  # --keep keeps a cluster whose checks failed too (to look at it); a signal tears down.
+  if [ "$KEEP" = 1 ] && [ "$rc" -lt 128 ] && [ -f "$W/kubeconfig" ]; then
     echo "KUBECONFIG=$W/kubeconfig"
     echo "teardown: bash $ROOT/scripts/cluster-e2e.sh down $W"
-    exit 0
+    exit "$rc"
   fi
   [ "$rc" = 0 ] || { say "FAILED (exit $rc); logs:"; ls "$W/logs" >&2 2>/dev/null || true; save_logs; }
   cmd_down "$W"

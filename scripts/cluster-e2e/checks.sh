@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2317  # small predicates defined inside a check, run through poll
 # The checks of scripts/cluster-e2e.sh (sourced by it; uses its k, helm_, in_node, poll, say).
 # Each check prints `PASS ...` or `FAIL ...`; the run fails when one fails.
 
@@ -131,7 +132,7 @@ denied_reviews() {
 # checks (the CRD schema knows nothing of subnets), and the controller counts the denial.
 check_webhook() {
   local out before after
-  before=$(denied_reviews) || before=?
+  before=$(denied_reviews) || before=""
   if out=$(k apply -f - 2>&1 <<'YAML'
 apiVersion: spiderpool.spidernet.io/v2beta1
 kind: SpiderIPPool
@@ -145,8 +146,8 @@ YAML
     k delete spiderippool e2e-invalid > /dev/null 2>&1 || true
     return
   fi
-  after=$(denied_reviews) || after=?
-  if grep -q 'not in subnet' <<<"$out" && [ "$before" != "?" ] && [ "$after" -gt "$before" ]; then
+  after=$(denied_reviews) || after=""
+  if grep -q 'not in subnet' <<<"$out" && [ -n "$before" ] && [ -n "$after" ] && [ "$after" -gt "$before" ]; then
     pass "the webhook refuses an invalid SpiderIPPool ($(tail -1 <<<"$out" | cut -c1-140); denied reviews $before -> $after)"
   else fail "invalid SpiderIPPool refused, but not by the webhook (denied reviews $before -> $after): $out"; fi
 }
