@@ -11,6 +11,8 @@
 #                 `KUBECONFIG=<admin kubeconfig>` and `teardown: <command>`
 #   --bin-dir DIR spiderpool binaries for the images (default target/debug; scripts/test.sh
 #                 runs it after `cargo test`, which built them)
+#   --stage node  stop once the node is Ready (no chart, no checks); with --keep: a bare
+#                 one-node cluster to try things on
 #
 # Topology (every namespace created here; nothing leaves them and loopback):
 #
