@@ -466,8 +466,23 @@ on_exit() {
     exit "$rc"
   fi
   [ "$rc" = 0 ] || { say "FAILED (exit $rc); logs:"; ls "$W/logs" >&2 2>/dev/null || true; save_logs; }
+  local w=$W
   cmd_down "$W"
+  leftovers "$w" || rc=1
   exit "$rc"
+}
+
+# leftovers W: nothing of run W remains (namespaces, mounts, cgroups, processes, directories);
+# names what does and fails otherwise.
+leftovers() {
+  local w=$1 left=''
+  left+=$(ip netns list | grep -F "$PFX-" || true)
+  left+=$(grep -F -e "$w" -e "$RUN" /proc/mounts || true)
+  left+=$(ls -d /sys/fs/cgroup/*/"$PFX" 2>/dev/null || true)
+  left+=$(pgrep -af -- "$w" | grep -v "pgrep" || true)
+  left+=$(ls -d "$w" "$RUN" 2>/dev/null || true)
+  if [ -n "$left" ]; then say "teardown left behind:"; printf '%s\n' "$left" >&2; return 1; fi
+  say "teardown complete: no namespace, mount, cgroup, process or directory of $PFX left"
 }
 
 # On failure the logs are copied out of the work directory before it is removed.
