@@ -102,7 +102,7 @@ helm_() { nsenter --net="/run/netns/$NS_NODE" -- env KUBECONFIG="$W/cp/kubeconfi
 # start NAME CMD...: detached, own session, log in $W/logs/NAME.log, pid in $W/NAME.pid.
 start() {
   local n=$1; shift
-  setsid "$@" </dev/null >"$W/logs/$n.log" 2>&1 &
+  setsid "$@" </dev/null >"$W/logs/$n.log" 2>&1 6>&- 7>&- &
   echo $! > "$W/$n.pid"
 }
 
@@ -459,6 +459,9 @@ no_pods() { [ -z "$(k get pods -A -o name 2>/dev/null)" ]; }
 on_exit() {
   local rc=$?
   trap - EXIT
+  # A signal can land while a probe runs with its output sent to /dev/null: talk to the
+  # original stdout/stderr (saved by cmd_run).
+  exec 1>&6 2>&7
   # --keep keeps a cluster whose checks failed too (to look at it); a signal tears down.
   if [ "$KEEP" = 1 ] && [ "$rc" -lt 128 ] && [ -f "$W/kubeconfig" ]; then
     echo "KUBECONFIG=$W/kubeconfig"
@@ -508,6 +511,7 @@ cmd_run() {
   prerequisites
   say "prerequisites (packages, caches, helm) in $(since "$t0") s"
   trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
+  exec 6>&1 7>&2
   new_state
   trap on_exit EXIT
   say "work directory $W, names $PFX-*"
@@ -527,7 +531,12 @@ cmd_run() {
 
 main() {
   case ${1:-} in
-    down) [ -n "${2:-}" ] || die "usage: $0 down WORKDIR"; cmd_down "$(realpath "$2")" ;;
+    down)
+      [ -n "${2:-}" ] || die "usage: $0 down WORKDIR"
+      local w
+      w=$(realpath "$2")
+      cmd_down "$w"
+      leftovers "$w" ;;
     -h | --help | help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' ;;
     *) cmd_run "$@" ;;
   esac

@@ -216,7 +216,13 @@ checks() {
   check_webhook
   check_nad
   check_scale_down
-  if [ "$KEEP" = 1 ]; then say "--keep: the release stays installed"; else check_uninstall; fi
+  if [ "$KEEP" = 1 ]; then
+    say "--keep: the release stays installed; deployment web back to 2 replicas"
+    check "scale deployment web back to 2 (--keep)" k scale deployment web -n default --replicas=2
+    check "both pods Running again" k -n default rollout status deploy/web --timeout=180s
+  else
+    check_uninstall
+  fi
 }
 
 # /metrics of the running agent and controller (both in the node's network, ports of the
