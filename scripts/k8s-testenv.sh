@@ -9,6 +9,8 @@
 #   scripts/k8s-testenv.sh status DIR     show processes, ports, health; exit 0 when healthy
 #   scripts/k8s-testenv.sh env DIR        print `export KUBECONFIG=...` lines (eval them)
 #   scripts/k8s-testenv.sh selftest DIR   check the running control plane end to end
+#   scripts/k8s-testenv.sh apt-uri        print the Debian archive URI the build fetches from
+#                                         (scripts/cluster-e2e.sh fetches containerd the same way)
 #   scripts/k8s-testenv.sh restart-apiserver DIR [SECONDS]
 #                                         stop kube-apiserver, keep it down SECONDS (default 0),
 #                                         start it again; returns when /readyz answers
@@ -929,6 +931,7 @@ main() {
     env) cmd_env "$@" ;;
     selftest) cmd_selftest "$@" ;;
     restart-apiserver) cmd_restart_apiserver "$@" ;;
+    apt-uri) apt_uri ;;
     help | -h | --help) usage ;;
     *) usage >&2; exit 2 ;;
   esac

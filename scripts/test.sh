@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh Debian machine and runs every test.
 # This is exactly what CI runs (.ci/run calls it). Steps: deps, fmt, clippy,
-# tests, Helm chart, images, docs, bench build, dependency-boundary check, fuzz smoke.
+# tests, Helm chart, one-node cluster end to end, images, docs, bench build,
+# dependency-boundary check, fuzz smoke.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,6 +61,13 @@ step "Helm chart (scripts/chart-check.sh: lint, kubernetes-validate, dry-run=ser
 bash scripts/chart-check.sh
 # Every flag the chart passes is one the binaries know (cargo test built them).
 bash scripts/chart-check.sh flags target/debug
+
+step "one-node cluster end to end (scripts/cluster-e2e.sh: kubelet, containerd, kube-proxy, helm install, pods)"
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  bash scripts/cluster-e2e.sh --bin-dir target/debug
+else
+  echo "skipped: the cluster end to end needs root and apt-get (namespaces, a kubelet)"
+fi
 
 step "images (scripts/build-images.sh from the debug binaries of cargo test)"
 if [ "$(id -u)" = 0 ]; then

@@ -176,7 +176,11 @@ impl Material {
         }
         secret.data = Some(data);
         secret.string_data = None;
-        secret.type_ = Some("kubernetes.io/tls".into());
+        // `type` is immutable: a Secret made by someone else (the Helm chart creates
+        // an empty `Opaque` one) keeps its type; the keys are the same either way.
+        if secret.type_.as_deref().is_none_or(str::is_empty) {
+            secret.type_ = Some("kubernetes.io/tls".into());
+        }
         let ann = secret.metadata.annotations.get_or_insert_with(BTreeMap::new);
         ann.insert(ANNOTATION_NOT_AFTER.into(), rfc3339(self.not_after));
         ann.insert(ANNOTATION_CA_NOT_AFTER.into(), rfc3339(self.ca_not_after));
@@ -572,5 +576,17 @@ mod tests {
         let back = Material::from_secret(&secret);
         assert_eq!(back.bundle(), second.bundle());
         assert_eq!(back.sans, sans());
+        assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
+    }
+
+    #[test]
+    fn an_existing_secret_keeps_its_type() {
+        // The chart creates the Secret as `Opaque`; `type` is immutable.
+        let day = Duration::from_secs(86400);
+        let m = renew(&Material::default(), &sans(), 30 * day, 40 * day).unwrap();
+        let mut secret = Secret { type_: Some("Opaque".into()), ..Default::default() };
+        m.apply_to(&mut secret);
+        assert_eq!(secret.type_.as_deref(), Some("Opaque"));
+        assert_eq!(Material::from_secret(&secret).tls_crt, m.tls_crt);
     }
 }

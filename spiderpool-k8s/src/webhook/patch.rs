@@ -39,6 +39,8 @@ pub fn overlay(target: &mut Value, before: &Value, after: &Value) {
             }
             for (key, av) in a {
                 match b.get(key) {
+                    // Unchanged: whatever `target` holds (or lacks) there stays.
+                    Some(bv) if bv == av => {}
                     Some(bv) => {
                         let slot = t.entry(key.clone()).or_insert(Value::Null);
                         overlay(slot, bv, av);
@@ -58,6 +60,18 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_member_absent_from_the_object_and_unchanged_by_defaulting_stays_absent() {
+        // A SpiderMultusConfig without chainCNIJsonData: the model decodes it as [] both
+        // before and after defaulting; the patch must not add it (as null or otherwise).
+        let original = json!({"spec": {"cniType": "macvlan"}});
+        let before = json!({"spec": {"cniType": "macvlan", "chainCNIJsonData": []}});
+        let after = json!({"spec": {"cniType": "macvlan", "chainCNIJsonData": [], "enableCoordinator": true}});
+        let mut target = original.clone();
+        overlay(&mut target, &before, &after);
+        assert_eq!(target, json!({"spec": {"cniType": "macvlan", "enableCoordinator": true}}));
+    }
 
     #[test]
     fn only_defaulted_fields_change_and_unknown_ones_stay() {
