@@ -106,8 +106,8 @@ pub use pool::{
     auto_pool_selector_labels, new_auto_pool, pick_existing_pool, relabel_reused_pool,
 };
 pub use scale::{
-    CarveFacts, CarvePlan, Reap, WriteOrder, adoptable, ledger_count, orphan_ledger_entries,
-    parse_application_key, plan_carve, reap_auto_pool,
+    CarveFacts, CarvePlan, Reap, WriteOrder, adoptable, ledger_count, ledger_entry_stale,
+    orphan_ledger_entries, parse_application_key, plan_carve, reap_auto_pool,
 };
 pub use size::{Workload, app_replicas, desired_pool_size};
 

@@ -224,10 +224,10 @@ pub fn parse_application_key(key: &str) -> Option<AppRef> {
 /// The ledger entries of auto-pools (with `application`) that no existing
 /// pool has: candidates to forget once their application is known gone.
 /// `pools` are the names of the pools that exist.
-pub fn orphan_ledger_entries<'c>(
-    controlled: &'c PoolIpPreAllocations,
+pub fn orphan_ledger_entries(
+    controlled: &PoolIpPreAllocations,
     pool_exists: impl Fn(&str) -> bool,
-) -> Vec<(&'c str, AppRef)> {
+) -> Vec<(&str, AppRef)> {
     controlled
         .iter()
         .filter(|(name, _)| !pool_exists(name))
@@ -235,6 +235,18 @@ pub fn orphan_ledger_entries<'c>(
             Some((name.as_str(), parse_application_key(e.application.as_deref()?)?))
         })
         .collect()
+}
+
+/// Whether an orphan ledger entry (its pool does not exist) is forgotten:
+/// its application is gone (`app_uid` `None`), or lives with another UID
+/// than the one the pool was named after (the entry is an earlier, reclaimed
+/// application's). An entry of a live application's pool that is yet to be
+/// created is kept: its addresses are promised to that pool.
+pub fn ledger_entry_stale(pool_name: &str, app_uid: Option<&str>) -> bool {
+    let Some(uid) = app_uid else { return true };
+    let last = uid.rsplit('-').next().unwrap_or_default();
+    let suffix: String = last.chars().take(5).collect::<String>().to_lowercase();
+    suffix.is_empty() || !pool_name.ends_with(&format!("-{suffix}"))
 }
 
 #[cfg(test)]

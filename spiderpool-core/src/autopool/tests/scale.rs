@@ -197,3 +197,11 @@ fn application_keys_and_orphan_entries() {
     assert_eq!(orphans.len(), 1);
     assert_eq!((orphans[0].0, orphans[0].1.kind.as_str()), ("gone", "Job"));
 }
+
+#[test]
+fn orphan_entries_of_gone_or_replaced_applications_are_stale() {
+    let uid = "c7b9e1a4-3f2d-4e8b-9a6c-5d3a1c6f7e21";
+    assert!(!ledger_entry_stale("auto4-web-eth0-5d3a1", Some(uid)), "pool yet to be created");
+    assert!(ledger_entry_stale("auto4-web-eth0-5d3a1", None), "application gone");
+    assert!(ledger_entry_stale("auto4-web-eth0-aaaaa", Some(uid)), "an earlier application's");
+}
