@@ -536,3 +536,65 @@ async fn bad_input_is_reported_and_nothing_is_half_created() -> TestResult<()> {
     drop(scope);
     Ok(())
 }
+
+/// Runs `kubectl` with `args` and `stdin`; its output, or an error with it.
+fn kubectl(cluster: &TestCluster, args: &[&str], stdin: &str) -> TestResult<String> {
+    use std::io::Write;
+    let mut child = cluster
+        .kubectl()
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    child.stdin.take().unwrap().write_all(stdin.as_bytes())?;
+    let out = child.wait_with_output()?;
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if out.status.success() { Ok(text) } else { Err(format!("kubectl {args:?}: {text}").into()) }
+}
+
+/// The worked example of docs/subnet.md, applied with kubectl: the
+/// Deployment's pool, the subnet's counts, the scale-up and the reclaim are
+/// those the page shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_example_runs() -> TestResult<()> {
+    let Some(cluster) = TestCluster::from_env().await? else { return Ok(()) };
+    let (scope, ns, label) = setup(&cluster, "sa-doc").await?;
+    let client = cluster.client();
+    scope.track_labelled::<SpiderIPPool>(LABEL, &label);
+    let s = scope.name("subnet-demo");
+    scope.track::<SpiderSubnet>(None, &s);
+    let doc = include_str!("../../docs/subnet.md");
+    let start = doc.find("<!-- example:begin -->").unwrap();
+    let end = doc.find("<!-- example:end -->").unwrap();
+    let yaml = doc[start..end].split("```yaml").nth(1).unwrap().split("```").next().unwrap();
+    let yaml = yaml
+        .replace("subnet-demo-v4", &s)
+        .replace("namespace: default", &format!("namespace: {ns}"))
+        .replace("10.6.0.", "10.81.0.")
+        .replace("example: subnet-doc", &format!("{LABEL}: {label}"));
+    let running = start_app(&client, &label);
+    kubectl(&cluster, &["apply", "-f", "-"], &yaml)?;
+    let pool = pool_of_size(&client, &label, "demo", 3).await?;
+    assert_eq!(pool.spec.ips, ["10.81.0.100-10.81.0.102"]);
+    assert!(pool.metadata.name_str().starts_with("auto4-demo-eth0-"));
+    assert_eq!(pool.spec.gateway.as_deref(), Some("10.81.0.1"), "inherited from the subnet");
+    assert_eq!(subnet_true(&client, &s, &label, 21).await?, 3);
+    kubectl(&cluster, &["-n", &ns, "scale", "deployment", "demo", "--replicas", "4"], "")?;
+    let grown = pool_of_size(&client, &label, "demo", 5).await?;
+    assert_eq!(grown.spec.ips, ["10.81.0.100-10.81.0.104"]);
+    kubectl(&cluster, &["-n", &ns, "delete", "deployment", "demo"], "")?;
+    eventually("the example's pool is reclaimed", || async {
+        let left = app_pools(&client, &label, "demo").await?;
+        Ok(if left.is_empty() { Ok(()) } else { Err(format!("{} pools", left.len())) })
+    })
+    .await?;
+    running.stop().await?;
+    drop(scope);
+    Ok(())
+}
+
+fn start_app(client: &kube::Client, label: &str) -> reconcile_support::Running {
+    start(client.clone(), app_options(label))
+}

@@ -55,10 +55,12 @@ pub struct AutoPoolOptions {
 }
 
 impl Default for AutoPoolOptions {
+    /// Both families (as the controller's `--enable-ipv4`/`--enable-ipv6`),
+    /// one spare address (the chart's default), no extra labels.
     fn default() -> Self {
         Self {
             enable_ipv4: true,
-            enable_ipv6: false,
+            enable_ipv6: true,
             default_redundant: 1,
             pool_labels: BTreeMap::new(),
         }

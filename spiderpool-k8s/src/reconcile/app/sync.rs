@@ -31,6 +31,7 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use serde_json::json;
+use spiderpool_core::annotation::ANNO_IPPOOL_IP_NUMBER;
 use spiderpool_core::autopool::{
     AppRef, AutoPoolConfig, AutoPoolError, AutoPoolKey, CarveFacts, CarvePlan,
     LABEL_IPPOOL_RECLAIM, LABEL_OWNER_APPLICATION_KIND, LABEL_OWNER_APPLICATION_NAMESPACE,
@@ -39,7 +40,9 @@ use spiderpool_core::autopool::{
     pick_existing_pool, plan_carve,
 };
 use spiderpool_core::ip::IpFamily;
-use spiderpool_core::model::{SpiderIPPool, SpiderSubnet, render_controlled_ip_pools};
+use spiderpool_core::model::{
+    SpiderIPPool, SpiderReservedIP, SpiderSubnet, render_controlled_ip_pools,
+};
 use spiderpool_core::store::reserved_set;
 
 use super::{AppCtx, AppKind, later, reason};
@@ -158,26 +161,10 @@ async fn sync_app(
     let targets = targets(ctx, config)?;
     let names: Vec<&str> = targets.iter().map(|t| t.subnet.as_str()).collect();
     let _locks = ctx.shared.subnet_locks.lock(&names).await;
-    let client = &ctx.shared.client;
-    let pools: Vec<IPPoolObject> = Api::<IPPoolObject>::all(client.clone())
-        .list(&ListParams::default())
-        .await
-        .map_err(ReconcileError::kube("list SpiderIPPools"))?
-        .items;
-    let reserved: Vec<Arc<_>> = Api::<ReservedIPObject>::all(client.clone())
-        .list(&ListParams::default())
-        .await
-        .map_err(ReconcileError::kube("list SpiderReservedIPs"))?
-        .items
-        .into_iter()
-        .map(|r| Arc::new(r.into_core()))
-        .collect();
-    let core_pools: Vec<SpiderIPPool> = pools.iter().map(IPPoolObject::to_core).collect();
+    let listed = Listed::read(&ctx.shared.client).await?;
     let mut planned = Vec::with_capacity(targets.len());
     for target in targets {
-        planned.push(
-            plan_target(ctx, app, config, size, target, &pools, &core_pools, &reserved).await?,
-        );
+        planned.push(plan_target(ctx, app, config, size, target, &listed).await?);
     }
     let mut changes = Vec::new();
     for p in &planned {
@@ -188,18 +175,43 @@ async fn sync_app(
     Ok(changes)
 }
 
+/// Every pool and reserved IP, read once per application.
+struct Listed {
+    pools: Vec<IPPoolObject>,
+    core_pools: Vec<SpiderIPPool>,
+    reserved: Vec<Arc<SpiderReservedIP>>,
+}
+
+impl Listed {
+    async fn read(client: &kube::Client) -> Result<Listed, ReconcileError> {
+        let pools: Vec<IPPoolObject> = Api::<IPPoolObject>::all(client.clone())
+            .list(&ListParams::default())
+            .await
+            .map_err(ReconcileError::kube("list SpiderIPPools"))?
+            .items;
+        let reserved = Api::<ReservedIPObject>::all(client.clone())
+            .list(&ListParams::default())
+            .await
+            .map_err(ReconcileError::kube("list SpiderReservedIPs"))?
+            .items
+            .into_iter()
+            .map(|r| Arc::new(r.into_core()))
+            .collect();
+        let core_pools = pools.iter().map(IPPoolObject::to_core).collect();
+        Ok(Listed { pools, core_pools, reserved })
+    }
+}
+
 /// Plans one target (reads its subnet).
-#[allow(clippy::too_many_arguments)]
 async fn plan_target(
     ctx: &AppCtx,
     app: &AppRef,
     config: &AutoPoolConfig,
     size: u64,
     target: Target,
-    pools: &[IPPoolObject],
-    core_pools: &[SpiderIPPool],
-    reserved: &[Arc<spiderpool_core::model::SpiderReservedIP>],
+    listed: &Listed,
 ) -> Result<Planned, SyncError> {
+    let Listed { pools, core_pools, reserved } = listed;
     let subnets: Api<SubnetObject> = Api::all(ctx.shared.client.clone());
     let Some(subnet_object) = subnets
         .get_opt(&target.subnet)
@@ -222,6 +234,14 @@ async fn plan_target(
     let fresh_name = auto_pool_name(&app.name, target.family, &target.interface, &app.uid)
         .map_err(|e| SyncError::Refused(e.to_string()))?;
     let existing = find_pool(&key, &fresh_name, core_pools)?;
+    if let Some(p) = existing.filter(|p| p.metadata.is_terminating()) {
+        return Err(SyncError::Waits(format!(
+            "auto-pool {} of {} is being deleted (it waits for pods to release its addresses); \
+             it is created again once it is gone",
+            p.metadata.name_str(),
+            app.describe()
+        )));
+    }
     let pool_name = existing.map_or(fresh_name, |p| p.metadata.name_str().to_owned());
     let pool = existing.map(|p| {
         let version =
@@ -331,9 +351,13 @@ async fn write(
     }))
 }
 
+/// The pool's UID or reclaim label, or its size annotation, differ from
+/// the application's.
 fn needs_relabel(pool: &SpiderIPPool, app: &AppRef, config: &AutoPoolConfig) -> bool {
+    let number = config.ip_number.to_string();
     pool.metadata.label(LABEL_OWNER_APPLICATION_UID) != Some(app.uid.as_str())
         || pool.metadata.label(LABEL_IPPOOL_RECLAIM) != Some(bool_str(config.reclaim))
+        || pool.metadata.annotation(ANNO_IPPOOL_IP_NUMBER) != Some(number.as_str())
 }
 
 fn bool_str(b: bool) -> &'static str {
