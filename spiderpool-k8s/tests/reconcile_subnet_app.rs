@@ -258,6 +258,23 @@ async fn bad_input_is_reported_and_nothing_is_half_created() -> TestResult<()> {
     )
     .await?;
 
+    // Two NICs on one subnet; and two NICs whose second subnet is missing:
+    // the first NIC's pool is not created either.
+    let same =
+        format!(r#"[{{"interface":"eth0","ipv4":["{s}"]}},{{"interface":"net1","ipv4":["{s}"]}}]"#);
+    let half = format!(
+        r#"[{{"interface":"eth0","ipv4":["{s}"]}},{{"interface":"net1","ipv4":["{missing}"]}}]"#
+    );
+    for (name, value) in [("two-nics", &same), ("half", &half)] {
+        let annotations = [("ipam.spidernet.io/subnets", value.as_str())];
+        create_deployment(&client, &deployment(&ns, name, 1, &label, &annotations)).await?;
+    }
+    let note = event(&client, &ns, "two-nics", reason::FAILED).await?;
+    assert!(note.contains("ipam.spidernet.io/subnets") && note.contains(&s), "{note}");
+    assert!(note.contains("already used by interface \"eth0\""), "{note}");
+    let note = event(&client, &ns, "half", reason::FAILED).await?;
+    assert!(note.contains("interface \"net1\"") && note.contains(&missing), "{note}");
+
     let note = event(&client, &ns, "no-subnet", reason::FAILED).await?;
     assert!(
         note.contains("ipam.spidernet.io/subnet")
@@ -281,7 +298,7 @@ async fn bad_input_is_reported_and_nothing_is_half_created() -> TestResult<()> {
     assert!(note.contains("nothing was created"), "{note}");
     let note = event(&client, &ns, "bad-value", reason::FAILED).await?;
     assert!(note.contains("ipam.spidernet.io/subnet"), "{note}");
-    for app in ["no-subnet", "too-small", "no-room", "bad-value"] {
+    for app in ["no-subnet", "too-small", "no-room", "bad-value", "two-nics", "half"] {
         assert!(app_pools(&client, &label, app).await?.is_empty(), "{app} has no pool");
     }
     assert_eq!(subnet_true(&client, &s, &label, 2).await?, 0);
