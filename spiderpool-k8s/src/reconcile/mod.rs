@@ -235,7 +235,7 @@ pub async fn run(
     if let Some(auto_pool) =
         shared.options.auto_pool.clone().filter(|_| shared.options.spider_subnet)
     {
-        tasks.push(app::run(shared.clone(), auto_pool, shutdown.clone()).boxed());
+        tasks.push(app::run(shared.clone(), auto_pool, pool_store, shutdown.clone()).boxed());
     }
     if shared.options.multus_config {
         tasks.push(nad::run(shared.clone(), shutdown.clone()).boxed());

@@ -8,13 +8,13 @@
 //! - one kube-runtime `Controller` per kind (Deployment, ReplicaSet not
 //!   owned by a Deployment, StatefulSet, DaemonSet, Job not owned by a
 //!   CronJob, CronJob where the API server serves `batch/v1` CronJobs):
-//!   [`sync`] creates and resizes the pools;
+//!   `sync.rs` creates and resizes the pools;
 //! - one `Controller` over the auto-pools, triggered by the deletion of
-//!   their application: [`reap`] deletes a reclaimable pool whose
+//!   their application: `reap.rs` deletes a reclaimable pool whose
 //!   application is gone.
 //!
 //! The decisions are `spiderpool_core::autopool`'s; how two reconciles never
-//! hand one address out twice is in [`sync`].
+//! hand one address out twice is in `sync.rs` and in docs/subnet.md.
 
 mod reap;
 mod sync;
@@ -36,7 +36,7 @@ use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use spiderpool_core::autopool::{AppRef, Workload};
 
-use super::{ReconcileError, Shared, drain};
+use super::{PoolCache, ReconcileError, Shared, drain};
 
 /// Settings of the application controller (Spiderpool's
 /// `enableAutoPoolForApplication` and the values it reads with it).
@@ -182,6 +182,8 @@ impl AppKind for CronJob {
 pub(crate) struct AppCtx {
     pub shared: Arc<Shared>,
     pub options: AutoPoolOptions,
+    /// Every pool (the pool reconciler's cache).
+    pub pools: PoolCache,
     /// The kinds watched here (a `batch/v1` CronJob only where served).
     pub kinds: Vec<&'static str>,
 }
@@ -236,6 +238,7 @@ async fn serves_cronjobs(client: &kube::Client) -> bool {
 pub(crate) async fn run(
     shared: Arc<Shared>,
     options: AutoPoolOptions,
+    pools: PoolCache,
     shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static,
 ) -> Result<(), ReconcileError> {
     let mut kinds = vec!["Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job"];
@@ -244,7 +247,7 @@ pub(crate) async fn run(
         kinds.push("CronJob");
     }
     let _ = shared.app_kinds.set(kinds.clone());
-    let ctx = Arc::new(AppCtx { shared, options, kinds });
+    let ctx = Arc::new(AppCtx { shared, options, pools, kinds });
     let mut tasks = vec![
         watch_kind::<Deployment>(ctx.clone(), shutdown.clone()).boxed(),
         watch_kind::<ReplicaSet>(ctx.clone(), shutdown.clone()).boxed(),

@@ -4,10 +4,12 @@
 //! lock:
 //!
 //! 1. read the subnet (a GET: its `status.controlledIPPools` ledger and its
-//!    `resourceVersion`), every pool and the reserved IPs;
+//!    `resourceVersion`), every pool (the pool reconciler's cache) and the
+//!    reserved IPs;
 //! 2. find the application's pool by its labels *and* by its name (a pool
 //!    of that name with other labels is refused by name: creating it again
-//!    would fail forever);
+//!    would fail forever); the pool found is then read fresh (a GET: its
+//!    records and `resourceVersion`);
 //! 3. [`plan_carve`] decides every target before anything is written: a
 //!    missing subnet, a fixed size below the replicas or a subnet without
 //!    room refuses the whole application (a Warning event naming the
@@ -161,7 +163,7 @@ async fn sync_app(
     let targets = targets(ctx, config)?;
     let names: Vec<&str> = targets.iter().map(|t| t.subnet.as_str()).collect();
     let _locks = ctx.shared.subnet_locks.lock(&names).await;
-    let listed = Listed::read(&ctx.shared.client).await?;
+    let listed = Listed::read(ctx).await?;
     let mut planned = Vec::with_capacity(targets.len());
     for target in targets {
         planned.push(plan_target(ctx, app, config, size, target, &listed).await?);
@@ -175,21 +177,19 @@ async fn sync_app(
     Ok(changes)
 }
 
-/// Every pool and reserved IP, read once per application.
+/// Every pool (the pool reconciler's cache) and reserved IP, read once per
+/// application.
 struct Listed {
-    pools: Vec<IPPoolObject>,
     core_pools: Vec<SpiderIPPool>,
     reserved: Vec<Arc<SpiderReservedIP>>,
 }
 
 impl Listed {
-    async fn read(client: &kube::Client) -> Result<Listed, ReconcileError> {
-        let pools: Vec<IPPoolObject> = Api::<IPPoolObject>::all(client.clone())
-            .list(&ListParams::default())
-            .await
-            .map_err(ReconcileError::kube("list SpiderIPPools"))?
-            .items;
-        let reserved = Api::<ReservedIPObject>::all(client.clone())
+    async fn read(ctx: &AppCtx) -> Result<Listed, SyncError> {
+        let Some(core_pools) = ctx.pools.pools().await else {
+            return Err(SyncError::Waits("the pool cache is not ready yet".into()));
+        };
+        let reserved = Api::<ReservedIPObject>::all(ctx.shared.client.clone())
             .list(&ListParams::default())
             .await
             .map_err(ReconcileError::kube("list SpiderReservedIPs"))?
@@ -197,8 +197,7 @@ impl Listed {
             .into_iter()
             .map(|r| Arc::new(r.into_core()))
             .collect();
-        let core_pools = pools.iter().map(IPPoolObject::to_core).collect();
-        Ok(Listed { pools, core_pools, reserved })
+        Ok(Listed { core_pools, reserved })
     }
 }
 
@@ -211,7 +210,7 @@ async fn plan_target(
     target: Target,
     listed: &Listed,
 ) -> Result<Planned, SyncError> {
-    let Listed { pools, core_pools, reserved } = listed;
+    let Listed { core_pools, reserved } = listed;
     let subnets: Api<SubnetObject> = Api::all(ctx.shared.client.clone());
     let Some(subnet_object) = subnets
         .get_opt(&target.subnet)
@@ -243,11 +242,17 @@ async fn plan_target(
         )));
     }
     let pool_name = existing.map_or(fresh_name, |p| p.metadata.name_str().to_owned());
-    let pool = existing.map(|p| {
-        let version =
-            pools.iter().find(|o| o.name_any() == pool_name).and_then(|o| o.resource_version());
-        (p.clone(), version)
-    });
+    // The cache found it; its addresses, records and version are read fresh
+    // (a shrink must see every address a pod holds).
+    let pool = match existing {
+        None => None,
+        Some(_) => Api::<IPPoolObject>::all(ctx.shared.client.clone())
+            .get_opt(&pool_name)
+            .await
+            .map_err(ReconcileError::kube(format!("get SpiderIPPool {pool_name}")))?
+            .map(|o| (o.resource_version(), o.into_core()))
+            .map(|(version, p)| (p, version)),
+    };
     let others: Vec<&SpiderIPPool> = core_pools.iter().collect();
     let reserved = reserved_set(reserved, target.family);
     let plan = plan_carve(&CarveFacts {
