@@ -111,3 +111,41 @@ async fn every_workload_kind_gets_its_pools() -> TestResult<()> {
     drop(scope);
     Ok(())
 }
+
+/// 20 Deployments created at the same moment on one subnet: every one gets
+/// its pool of 3 + 1, no two pools share an address, and the subnet counts
+/// their sum. Prints how long it took (run with `--nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_applications_at_once_never_overlap() -> TestResult<()> {
+    const APPS: usize = 20;
+    let Some(cluster) = TestCluster::from_env().await? else { return Ok(()) };
+    let (scope, ns, label) = setup(&cluster, "sa-many").await?;
+    let client = cluster.client();
+    scope.track_labelled::<SpiderIPPool>(LABEL, &label);
+    let s = scope.name("s");
+    create_subnet(&scope, &client, &s, "10.84.0.0/24", &["10.84.0.1-10.84.0.200"], &label).await?;
+    let running = start_app(&client, &label);
+    let anno = format!(r#"{{"ipv4":["{s}"]}}"#);
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..APPS {
+        let d =
+            deployment(&ns, &format!("app-{i}"), 3, &label, &[("ipam.spidernet.io/subnet", &anno)]);
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move { create_deployment(&client, &d).await.map(|_| ()) }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    for i in 0..APPS {
+        pool_of_size(&client, &label, &format!("app-{i}"), 4).await?;
+    }
+    let all = started.elapsed();
+    assert_eq!(subnet_true(&client, &s, &label, 200).await?, 4 * i64::try_from(APPS)?);
+    eprintln!(
+        "{APPS} Deployments created at once: every pool of 4 IPs in {all:?}, subnet counts true"
+    );
+    running.stop().await?;
+    drop(scope);
+    Ok(())
+}
