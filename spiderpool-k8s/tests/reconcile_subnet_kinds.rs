@@ -149,3 +149,53 @@ async fn many_applications_at_once_never_overlap() -> TestResult<()> {
     drop(scope);
     Ok(())
 }
+
+/// A user deletes the auto-pool of a live Deployment while a pod holds one
+/// of its addresses: the pool stays terminating (`AutoPoolTerminating` on
+/// the Deployment), and once the pod released it the pool is created again
+/// with the same name and the addresses the subnet's ledger kept for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_pool_of_a_live_application_comes_back() -> TestResult<()> {
+    let Some(cluster) = TestCluster::from_env().await? else { return Ok(()) };
+    let (scope, ns, label) = setup(&cluster, "sa-back").await?;
+    let client = cluster.client();
+    scope.track_labelled::<SpiderIPPool>(LABEL, &label);
+    let s = scope.name("s");
+    create_subnet(&scope, &client, &s, "10.85.0.0/24", &["10.85.0.1-10.85.0.50"], &label).await?;
+    let running = start_app(&client, &label);
+    let anno = format!(r#"{{"ipv4":["{s}"]}}"#);
+    let d = deployment(&ns, "web", 2, &label, &[("ipam.spidernet.io/subnet", &anno)]);
+    let d = create_deployment(&client, &d).await?;
+    let pool = pool_of_size(&client, &label, "web", 3).await?;
+    let name = pool.metadata.name_str().to_owned();
+    let node = common::Node::start(client.clone(), "n1", spiderpool_k8s::CommitMode::Group, &label)
+        .await?;
+    hold(&node, &ns, &app_ref(&d), "web-0", &name).await?;
+    let api: kube::Api<spiderpool_k8s::IPPoolObject> = kube::Api::all(client.clone());
+    api.delete(&name, &Default::default()).await?;
+    let note = reconcile_support::event(
+        &client,
+        &ns,
+        "web",
+        spiderpool_k8s::reconcile::app::reason::POOL_TERMINATING,
+    )
+    .await?;
+    assert!(note.contains(&name) && note.contains("is being deleted"), "{note}");
+    release(&node, &ns, "web-0").await?;
+    let back = eventually("the pool created again", || async {
+        let p = app_pools(&client, &label, "web").await?;
+        Ok(match p.as_slice() {
+            [p] if !p.metadata.is_terminating() && p.metadata.uid != pool.metadata.uid => {
+                Ok(p.clone())
+            }
+            _ => Err(format!("{} pools", p.len())),
+        })
+    })
+    .await?;
+    assert_eq!(back.metadata.name_str(), name);
+    assert_eq!(back.spec.ips, pool.spec.ips, "the ledger's addresses");
+    assert_eq!(subnet_true(&client, &s, &label, 50).await?, 3);
+    running.stop().await?;
+    drop(scope);
+    Ok(())
+}

@@ -74,6 +74,9 @@ pub mod reason {
     pub const FAILED: &str = "AutoPoolFailed";
     /// The pool cannot shrink yet: pods hold too many of its addresses.
     pub const SHRINK_WAITS: &str = "AutoPoolShrinkWaits";
+    /// The application's pool is being deleted (a user deleted it while
+    /// pods hold its addresses): it is created again once it is gone.
+    pub const POOL_TERMINATING: &str = "AutoPoolTerminating";
     /// A pool was created, resized or taken over.
     pub const SYNCED: &str = "AutoPoolSynced";
     /// A reclaimable pool of a deleted application was deleted.

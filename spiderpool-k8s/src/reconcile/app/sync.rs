@@ -62,8 +62,10 @@ struct Target {
 enum SyncError {
     /// The annotations cannot be honoured (reported, retried later).
     Refused(String),
-    /// A shrink waits for pods to release addresses.
-    Waits(String),
+    /// The pool waits for pods to release addresses (event reason, message).
+    Waits(&'static str, String),
+    /// The pool cache has not listed yet: try again shortly, no report.
+    NotReady,
     /// A request failed.
     Api(ReconcileError),
 }
@@ -115,10 +117,11 @@ pub(super) async fn reconcile<K: AppKind>(
             events.warn(&reference, reason::FAILED, &message).await;
             Ok(later(&ctx))
         }
-        Err(SyncError::Waits(message)) => {
-            events.normal(&reference, reason::SHRINK_WAITS, &message).await;
+        Err(SyncError::Waits(why, message)) => {
+            events.normal(&reference, why, &message).await;
             Ok(later(&ctx))
         }
+        Err(SyncError::NotReady) => Ok(later(&ctx)),
         Err(SyncError::Api(e)) => Err(e),
     }
 }
@@ -187,7 +190,7 @@ struct Listed {
 impl Listed {
     async fn read(ctx: &AppCtx) -> Result<Listed, SyncError> {
         let Some(core_pools) = ctx.pools.pools().await else {
-            return Err(SyncError::Waits("the pool cache is not ready yet".into()));
+            return Err(SyncError::NotReady);
         };
         let reserved = Api::<ReservedIPObject>::all(ctx.shared.client.clone())
             .list(&ListParams::default())
@@ -234,12 +237,15 @@ async fn plan_target(
         .map_err(|e| SyncError::Refused(e.to_string()))?;
     let existing = find_pool(&key, &fresh_name, core_pools)?;
     if let Some(p) = existing.filter(|p| p.metadata.is_terminating()) {
-        return Err(SyncError::Waits(format!(
-            "auto-pool {} of {} is being deleted (it waits for pods to release its addresses); \
+        return Err(SyncError::Waits(
+            reason::POOL_TERMINATING,
+            format!(
+                "auto-pool {} of {} is being deleted (it waits for pods to release its addresses); \
              it is created again once it is gone",
-            p.metadata.name_str(),
-            app.describe()
-        )));
+                p.metadata.name_str(),
+                app.describe()
+            ),
+        ));
     }
     let pool_name = existing.map_or(fresh_name, |p| p.metadata.name_str().to_owned());
     // The cache found it; its addresses, records and version are read fresh
@@ -265,9 +271,10 @@ async fn plan_target(
         desired: size,
     })
     .map_err(|e| match e {
-        AutoPoolError::FreeIpsNotEnough { .. } => SyncError::Waits(format!(
-            "{e}; the pool keeps its size until pods release enough addresses"
-        )),
+        AutoPoolError::FreeIpsNotEnough { .. } => SyncError::Waits(
+            reason::SHRINK_WAITS,
+            format!("{e}; the pool keeps its size until pods release enough addresses"),
+        ),
         e => SyncError::Refused(format!("{}: {e}", config.source)),
     })?;
     Ok(Planned { target, subnet, subnet_version, pool, pool_name, plan })
