@@ -322,3 +322,24 @@ where
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod subnet_lock_tests {
+    use super::SubnetLocks;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn one_holder_per_subnet_and_names_deduplicated() {
+        let locks = SubnetLocks::default();
+        let held = locks.lock(&["b", "a", "a"]).await;
+        assert_eq!(held.len(), 2, "each subnet once");
+        // "a" is held: a second carve on it waits; one on "c" does not.
+        let other = tokio::time::timeout(Duration::from_millis(50), locks.lock(&["c"])).await;
+        assert!(other.is_ok());
+        let blocked = tokio::time::timeout(Duration::from_millis(50), locks.lock(&["a"])).await;
+        assert!(blocked.is_err(), "a second holder of subnet a");
+        drop(held);
+        let after = tokio::time::timeout(Duration::from_millis(50), locks.lock(&["a"])).await;
+        assert!(after.is_ok());
+    }
+}
