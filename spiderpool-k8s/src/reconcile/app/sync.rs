@@ -107,6 +107,7 @@ pub(super) async fn reconcile<K: AppKind>(
         Ok(changes) => {
             events.clear(&reference, reason::FAILED);
             events.clear(&reference, reason::SHRINK_WAITS);
+            events.clear(&reference, reason::POOL_TERMINATING);
             for change in changes {
                 events.normal(&reference, reason::SYNCED, &change).await;
             }
