@@ -17,10 +17,11 @@ use controller_common::{Controller, eventually, free_port};
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
-use kube::api::{Api, PostParams};
-use spiderpool_core::model::SpiderIPPool;
+use kube::api::{Api, ListParams, PostParams};
+use spiderpool_core::model::{SpiderIPPool, SpiderSubnet};
 use spiderpool_k8s::testing::{TestCluster, TestResult};
 use spiderpool_k8s::webhook::config::DEFAULT_CONFIGURATION_NAME;
 use spiderpool_k8s::webhook::{ConfigurationSpec, Target};
@@ -125,7 +126,17 @@ async fn the_documented_rbac_is_enough() -> TestResult<()> {
         &label,
         port,
         free_port(),
-        &["--namespace", &ns, "--tls-extra-san", "127.0.0.1", "--reconcile=true", "--gc=true"],
+        &[
+            "--namespace",
+            &ns,
+            "--tls-extra-san",
+            "127.0.0.1",
+            "--reconcile=true",
+            "--gc=true",
+            "--enable-ipv6=false",
+            "--enable-spider-subnet=true",
+            "--enable-auto-pool-for-application=true",
+        ],
     )?;
     controller.wait_ready(Duration::from_secs(30)).await?;
 
@@ -173,6 +184,48 @@ async fn the_documented_rbac_is_enough() -> TestResult<()> {
         let log = controller.log_text();
         (log.contains("gc: caches synced; collecting") && log.contains("gc scan done"))
             .then_some(())
+    })
+    .await?;
+    // The application controller, on the same token: a Deployment with a
+    // subnet annotation gets its auto-pool (2 replicas + 1) from the subnet.
+    let subnet = scope.name("subnet");
+    scope.track::<SpiderSubnet>(None, &subnet);
+    let subnet_yaml = format!(
+        "apiVersion: spiderpool.spidernet.io/v2beta1\nkind: SpiderSubnet\nmetadata: {{name: {subnet}, labels: {{{LABEL}: {label}}}}}\nspec: {{subnet: 10.235.0.0/24, ips: [10.235.0.10-10.235.0.20]}}\n"
+    );
+    let (ok, out) = kubectl_apply(&cluster, &subnet_yaml, false);
+    assert!(ok, "{out}");
+    let deployment: Deployment = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "web", "namespace": ns},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {
+                    "labels": {"app": "web"},
+                    "annotations": {"ipam.spidernet.io/subnet": format!("{{\"ipv4\":[\"{subnet}\"]}}")},
+                },
+                "spec": {"containers": [{"name": "c", "image": "registry.invalid/none"}]},
+            },
+        },
+    }))?;
+    Api::<Deployment>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &deployment)
+        .await?;
+    let selector = format!("ipam.spidernet.io/owner-application-namespace={ns}");
+    let auto = eventually(Duration::from_secs(30), "the Deployment's auto-pool", || async {
+        let list = pools.list(&ListParams::default().labels(&selector)).await.ok()?;
+        let pool = list.items.into_iter().next()?;
+        (pool.spec.ips == ["10.235.0.10-10.235.0.12"]).then_some(pool)
+    })
+    .await;
+    let auto = auto.map_err(|e| format!("{e}\n{}", controller.log_text()))?;
+    let name = auto.metadata.name.clone().unwrap_or_default();
+    scope.track::<SpiderIPPool>(None, &name);
+    // Reclaimed with the Deployment (the pool has no records).
+    Api::<Deployment>::namespaced(client.clone(), &ns).delete("web", &Default::default()).await?;
+    eventually(Duration::from_secs(30), "the auto-pool reclaimed", || async {
+        pools.get_opt(&name).await.ok()?.is_none().then_some(())
     })
     .await?;
     let log = controller.log_text();

@@ -167,6 +167,12 @@ checks each against the binary).
   value: {{ .Values.ipam.enableIPv4 | quote }}
 - name: SPIDERPOOL_ENABLE_IPV6
   value: {{ .Values.ipam.enableIPv6 | quote }}
+- name: SPIDERPOOL_ENABLE_SPIDER_SUBNET
+  value: {{ .Values.ipam.spiderSubnet.enable | quote }}
+- name: SPIDERPOOL_ENABLE_AUTO_POOL_FOR_APPLICATION
+  value: {{ .Values.ipam.spiderSubnet.autoPool.enable | quote }}
+- name: SPIDERPOOL_AUTO_POOL_DEFAULT_REDUNDANT_IP_NUMBER
+  value: {{ .Values.ipam.spiderSubnet.autoPool.defaultRedundantIPNumber | quote }}
 - name: SPIDERPOOL_GC_IP_ENABLED
   value: {{ $gc.enabled | quote }}
 - name: SPIDERPOOL_GC_DEFAULT_INTERVAL_DURATION

@@ -16,7 +16,9 @@ use spiderpool_bin::controller::{ControllerConfig, TlsMode, run};
 use spiderpool_core::admission::ClusterSettings;
 use spiderpool_k8s::gc::GcOptions;
 use spiderpool_k8s::leader::ElectionConfig;
-use spiderpool_k8s::reconcile::{CoordinatorOptions, FIELD_MANAGER, ReconcileOptions, Reporter};
+use spiderpool_k8s::reconcile::{
+    AutoPoolOptions, CoordinatorOptions, FIELD_MANAGER, ReconcileOptions, Reporter,
+};
 use spiderpool_k8s::webhook::config::DEFAULT_CONFIGURATION_NAME;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -118,9 +120,20 @@ struct Args {
     /// Admit IPv6 pools, subnets and reserved IPs.
     #[arg(long, env = "SPIDERPOOL_ENABLE_IPV6", default_value_t = true, action = clap::ArgAction::Set)]
     enable_ipv6: bool,
-    /// The SpiderSubnet feature (subnets admitted, pools adopted by subnets).
+    /// The SpiderSubnet feature (`enableSpiderSubnet`: subnets admitted,
+    /// pools of a subnet's CIDR adopted by it).
     #[arg(long, env = "SPIDERPOOL_ENABLE_SPIDER_SUBNET", default_value_t = false, action = clap::ArgAction::Set)]
     enable_spider_subnet: bool,
+    /// Auto-pools for applications (`enableAutoPoolForApplication`; only
+    /// with --enable-spider-subnet): the leader runs the application
+    /// controller (docs/subnet.md).
+    #[arg(long, env = "SPIDERPOOL_ENABLE_AUTO_POOL_FOR_APPLICATION", default_value_t = false, action = clap::ArgAction::Set)]
+    enable_auto_pool_for_application: bool,
+    /// Spare addresses of an auto-pool whose application sets no
+    /// `ipam.spidernet.io/ippool-ip-number`
+    /// (`clusterSubnetAutoPoolDefaultRedundantIPNumber`).
+    #[arg(long, env = "SPIDERPOOL_AUTO_POOL_DEFAULT_REDUNDANT_IP_NUMBER", default_value_t = 1)]
+    auto_pool_default_redundant_ip_number: u64,
     /// Refuse deleting pools and subnets that still have allocations
     /// (`enableValidatingResourcesDeletedWebhook`; the webhook configuration
     /// must then send DELETE too).
@@ -333,6 +346,15 @@ fn reconcile_options(args: &Args) -> ReconcileOptions {
         }),
         resync: args.resync_period,
         label_selector: args.scope_label.as_ref().map(|(k, v)| format!("{k}={v}")),
+        spider_subnet: args.enable_spider_subnet,
+        auto_pool: (args.enable_spider_subnet && args.enable_auto_pool_for_application).then(
+            || AutoPoolOptions {
+                enable_ipv4: args.enable_ipv4,
+                enable_ipv6: args.enable_ipv6,
+                default_redundant: args.auto_pool_default_redundant_ip_number,
+                ..AutoPoolOptions::default()
+            },
+        ),
         ..ReconcileOptions::default()
     }
 }

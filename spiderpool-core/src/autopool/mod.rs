@@ -83,6 +83,7 @@ pub mod app;
 pub mod carve;
 pub mod config;
 pub mod pool;
+pub mod scale;
 pub mod size;
 
 pub use app::{
@@ -103,6 +104,10 @@ pub use pool::{
     LABEL_OWNER_APPLICATION_GV, LABEL_OWNER_APPLICATION_KIND, LABEL_OWNER_APPLICATION_NAMESPACE,
     LABEL_OWNER_APPLICATION_UID, auto_pool_annotations, auto_pool_labels,
     auto_pool_selector_labels, new_auto_pool, pick_existing_pool, relabel_reused_pool,
+};
+pub use scale::{
+    CarveFacts, CarvePlan, Reap, WriteOrder, adoptable, ledger_count, ledger_entry_stale,
+    orphan_ledger_entries, parse_application_key, plan_carve, reap_auto_pool,
 };
 pub use size::{Workload, app_replicas, desired_pool_size};
 

@@ -19,9 +19,9 @@ pub struct SubnetPlan {
     /// of their `ips` entries in `controlledIPPools`).
     pub allocated: i64,
     /// `status.controlledIPPools`: one entry per pool the subnet controls (its
-    /// `spec.ips`), plus entries of auto-created pools (`application` set)
-    /// whose pool does not exist yet or any more — those belong to the
-    /// auto-pool logic, not to this count.
+    /// `spec.ips`), except that entries of auto-created pools (`application`
+    /// set) are kept as they are — whether their pool exists or not — since
+    /// the auto-pool logic writes them (see `autopool::scale`).
     pub controlled: PoolIpPreAllocations,
     /// The finalizer change: a terminating subnet keeps it while it controls
     /// a pool.
@@ -87,9 +87,17 @@ pub fn plan_subnet(
         old.into_iter().filter(|(_, e)| e.application.is_some()).collect();
     for pool in pools.iter().filter(|p| owner_subnet(p) == Some(name.as_str())) {
         let pool_name = pool.metadata.name_str().to_owned();
-        let application = controlled.get(&pool_name).and_then(|e| e.application.clone());
-        controlled
-            .insert(pool_name, PoolIpPreAllocation { ips: pool.spec.ips.clone(), application });
+        // An auto-pool's entry is the application controller's ledger: it
+        // is written before the pool grows and after it shrinks, so it is
+        // never narrowed here from a pool read a moment earlier or later
+        // (that could hand an address the pool is taking out twice).
+        if controlled.contains_key(&pool_name) {
+            continue;
+        }
+        controlled.insert(
+            pool_name,
+            PoolIpPreAllocation { ips: pool.spec.ips.clone(), application: None },
+        );
     }
     let mut handed = IpSet::new(family);
     for entry in controlled.values() {

@@ -7,8 +7,11 @@
 //!   same moment (Spiderpool #746);
 //! - [`reserved`]: SpiderReservedIP effects the user must see (a reserved
 //!   address that a pod still holds);
-//! - [`subnet`]: SpiderSubnet `status` (counts, `controlledIPPools`) and its
-//!   finalizer;
+//! - [`subnet`]: SpiderSubnet `status` (counts, `controlledIPPools`), its
+//!   finalizer, and (with the SpiderSubnet feature) adoption of pools with
+//!   its CIDR;
+//! - [`app`]: the SpiderSubnet application controller (auto-pools per
+//!   application, with `enableAutoPoolForApplication`);
 //! - [`nad`]: SpiderMultusConfig → Multus NetworkAttachmentDefinition;
 //! - [`coordinator`]: SpiderCoordinator `status` (pod and service CIDRs);
 //! - [`init`]: what Spiderpool's `spiderpool-init` Helm hook creates.
@@ -19,6 +22,7 @@
 //! be understood is reported (a Warning event, and the status where the kind
 //! has one) and skipped until it changes: it never stops the others.
 
+pub mod app;
 pub mod coordinator;
 mod events;
 pub mod init;
@@ -36,6 +40,7 @@ use kube::Client;
 use kube::runtime::controller::Action;
 use kube::runtime::watcher;
 
+pub use app::AutoPoolOptions;
 pub use coordinator::CoordinatorOptions;
 pub use events::{EventSink, Reporter};
 
@@ -63,6 +68,12 @@ pub struct ReconcileOptions {
     pub retry: Duration,
     /// Who reports events.
     pub reporter: Reporter,
+    /// The SpiderSubnet feature (`enableSpiderSubnet`): subnets adopt the
+    /// pools of their CIDR that no subnet owns.
+    pub spider_subnet: bool,
+    /// Run the application controller (`enableAutoPoolForApplication`, only
+    /// with `spider_subnet`) with these settings; `None`: off.
+    pub auto_pool: Option<AutoPoolOptions>,
 }
 
 impl Default for ReconcileOptions {
@@ -74,6 +85,8 @@ impl Default for ReconcileOptions {
             resync: Duration::from_secs(60),
             retry: Duration::from_secs(5),
             reporter: Reporter::default(),
+            spider_subnet: false,
+            auto_pool: None,
         }
     }
 }
@@ -131,6 +144,36 @@ pub(crate) struct Shared {
     pub client: Client,
     pub options: ReconcileOptions,
     pub events: EventSink,
+    /// Serializes the writers of a subnet's `controlledIPPools` in this
+    /// process (the application controller and the subnet reconciler).
+    pub subnet_locks: SubnetLocks,
+    /// The kinds the application controller watches, once it has started.
+    pub app_kinds: std::sync::OnceLock<Vec<&'static str>>,
+}
+
+/// One async lock per SpiderSubnet name.
+#[derive(Default)]
+pub(crate) struct SubnetLocks(
+    std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+);
+
+impl SubnetLocks {
+    /// Takes the locks of `names` (sorted and deduplicated, so two callers
+    /// never wait on each other in a cycle); released when dropped.
+    pub(crate) async fn lock(&self, names: &[&str]) -> Vec<tokio::sync::OwnedMutexGuard<()>> {
+        let mut names: Vec<&str> = names.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        let mut guards = Vec::with_capacity(names.len());
+        for name in names {
+            let lock = match self.0.lock() {
+                Ok(mut map) => map.entry(name.to_owned()).or_default().clone(),
+                Err(poisoned) => poisoned.into_inner().entry(name.to_owned()).or_default().clone(),
+            };
+            guards.push(lock.lock_owned().await);
+        }
+        guards
+    }
 }
 
 impl Shared {
@@ -179,14 +222,21 @@ pub async fn run(
         events: EventSink::new(client.clone(), options.reporter.clone()),
         client,
         options,
+        subnet_locks: SubnetLocks::default(),
+        app_kinds: std::sync::OnceLock::new(),
     });
     let pools = pool::controller(&shared).graceful_shutdown_on(shutdown.clone());
     let pool_store = PoolCache::new(pools.store());
     let mut tasks: Vec<futures::future::BoxFuture<'static, Result<(), ReconcileError>>> = vec![
         pool::run(pools, shared.clone()).boxed(),
         subnet::run(shared.clone(), pool_store.clone(), shutdown.clone()).boxed(),
-        reserved::run(shared.clone(), pool_store, shutdown.clone()).boxed(),
+        reserved::run(shared.clone(), pool_store.clone(), shutdown.clone()).boxed(),
     ];
+    if let Some(auto_pool) =
+        shared.options.auto_pool.clone().filter(|_| shared.options.spider_subnet)
+    {
+        tasks.push(app::run(shared.clone(), auto_pool, pool_store, shutdown.clone()).boxed());
+    }
     if shared.options.multus_config {
         tasks.push(nad::run(shared.clone(), shutdown.clone()).boxed());
     }
@@ -271,4 +321,25 @@ where
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod subnet_lock_tests {
+    use super::SubnetLocks;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn one_holder_per_subnet_and_names_deduplicated() {
+        let locks = SubnetLocks::default();
+        let held = locks.lock(&["b", "a", "a"]).await;
+        assert_eq!(held.len(), 2, "each subnet once");
+        // "a" is held: a second carve on it waits; one on "c" does not.
+        let other = tokio::time::timeout(Duration::from_millis(50), locks.lock(&["c"])).await;
+        assert!(other.is_ok());
+        let blocked = tokio::time::timeout(Duration::from_millis(50), locks.lock(&["a"])).await;
+        assert!(blocked.is_err(), "a second holder of subnet a");
+        drop(held);
+        let after = tokio::time::timeout(Duration::from_millis(50), locks.lock(&["a"])).await;
+        assert!(after.is_ok());
+    }
 }
