@@ -152,6 +152,7 @@ mod tests {
             kind: "StatefulSet".into(),
             name: "db".into(),
             uid: None,
+            api_version: None,
             statefulset: Some(StatefulSetFacts { replicas: 1, ordinal_start: None }),
         });
         c

@@ -130,7 +130,13 @@ pub async fn top_controller<P: PodSource>(
     } else {
         None
     };
-    Ok(Some(OwnerFacts { kind: owner.kind, name: owner.name, uid: owner.uid, statefulset }))
+    Ok(Some(OwnerFacts {
+        kind: owner.kind,
+        name: owner.name,
+        uid: owner.uid,
+        api_version: owner.api_version,
+        statefulset,
+    }))
 }
 
 /// The top controller a pod's SpiderEndpoint records, read again from
@@ -155,7 +161,13 @@ pub async fn owner_recorded_in<P: PodSource>(
     } else {
         None
     };
-    Ok(Some(OwnerFacts { kind: kind.clone(), name: name.clone(), uid: None, statefulset }))
+    Ok(Some(OwnerFacts {
+        kind: kind.clone(),
+        name: name.clone(),
+        uid: None,
+        api_version: None,
+        statefulset,
+    }))
 }
 
 /// Gathers the facts of pod `namespace/name` from `source`. `uid` is the
