@@ -113,7 +113,7 @@ pub use request::{
 };
 pub use size::{Workload, app_replicas, desired_pool_size};
 pub use third_party::{ThirdPartyAction, ThirdPartyInput, plan_third_party_pool};
-pub use wait::{PoolCheck, check_auto_pool, is_auto_pool, pool_size};
+pub use wait::{PoolCheck, app_pools, check_auto_pool, is_auto_pool, pool_size};
 
 use crate::ip::IpFamily;
 
