@@ -44,7 +44,7 @@ async fn subnet(env: &Env, base: &str, cidr: &str, ips: &[&str]) -> TestResult<S
         ips: ips.iter().map(|s| s.to_string()).collect(),
         ..SubnetSpec::default()
     };
-    Ok(env.scope.create(SpiderSubnet::new(&env.scope.name(base), spec)).await?.into_core())
+    Ok(env.scope.create(SpiderSubnet::new(env.scope.name(base), spec)).await?.into_core())
 }
 
 /// A pod on the test's node owned by `owner`, with `annotations`.

@@ -20,9 +20,11 @@ use std::time::Instant;
 
 use spiderpool_core::autopool::{
     AutoPoolPlan, AutoPoolRequestError, PlannedPool, PoolCheck, ThirdPartyAction, ThirdPartyInput,
-    Workload, app_pools, check_auto_pool, plan_auto_pools, plan_third_party_pool, workload_of,
+    WaitReport, Workload, app_pools, check_auto_pool, plan_auto_pools, plan_third_party_pool,
+    workload_of,
 };
-use spiderpool_core::ip::IpSet;
+use spiderpool_core::ip::{IpFamily, IpSet};
+use spiderpool_core::model::SpiderIPPool;
 use spiderpool_core::pod::PodFacts;
 use spiderpool_core::selection::{IpamSettings, NicRequest};
 use spiderpool_core::store::{StoreError, reserved_set};
@@ -133,8 +135,7 @@ async fn wait_for_pool<S: AgentBackend>(
             tokio::time::sleep(config.auto_pool_wait_interval).await;
         }
     }
-    Err(AutoPoolRequestError::NotReady {
-        annotation: plan.annotation,
+    let report = WaitReport {
         app: app.describe(),
         pool: planned.name.clone(),
         subnet: planned.subnet.clone(),
@@ -144,8 +145,9 @@ async fn wait_for_pool<S: AgentBackend>(
         seen,
         tries,
         waited_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-    }
-    .into())
+    };
+    Err(AutoPoolRequestError::NotReady { annotation: plan.annotation, report: Box::new(report) }
+        .into())
 }
 
 /// Makes or resizes the third-party pool of `planned` (see the module
@@ -221,6 +223,8 @@ async fn third_party_once<S: AgentBackend>(
     };
     let reserved = backend.list_reserved_ips().await.map_err(store("listing SpiderReservedIPs"))?;
     let reserved = reserved_set(&reserved, planned.family);
+    let other_pools =
+        pools_of_cidr(&pools, &subnet.value.spec.subnet, existing.as_deref(), planned.family);
     let input = ThirdPartyInput {
         plan,
         planned,
@@ -229,6 +233,7 @@ async fn third_party_once<S: AgentBackend>(
         existing: existing.as_deref(),
         held: &held,
         reserved: &reserved,
+        other_pools: &other_pools,
     };
     let (status, pool, create) = match plan_third_party_pool(&input)? {
         ThirdPartyAction::Use(name) => return Ok(name),
@@ -286,6 +291,22 @@ async fn visible<S: AgentBackend>(
             "written with spec.ips {ips:?}, but the pool listing did not show it within 5 s"
         )),
     ))
+}
+
+/// The addresses of every pool with CIDR `cidr` but `this` (pools whose
+/// `spec.ips` do not parse offer none).
+fn pools_of_cidr(
+    pools: &[std::sync::Arc<SpiderIPPool>],
+    cidr: &str,
+    this: Option<&SpiderIPPool>,
+    family: IpFamily,
+) -> IpSet {
+    let this = this.map(|p| p.metadata.name_str());
+    pools
+        .iter()
+        .filter(|p| p.spec.subnet == cidr && Some(p.metadata.name_str()) != this)
+        .filter_map(|p| IpSet::parse_ranges(family, &p.spec.ips).ok())
+        .fold(IpSet::new(family), |acc, s| acc.union(&s))
 }
 
 /// After a failed create: removes the pool's entry from the subnet's

@@ -299,7 +299,7 @@ pub(super) async fn release_gathered<S: AgentBackend>(
 ) -> Result<Json<Value>, ApiError> {
     let pod_ref = format!("{}/{}", ctx.pod.namespace, ctx.pod.name);
     let req = match release_decision(ctx, trigger, container_id, network) {
-        ReleaseDecision::Release(req) => req,
+        ReleaseDecision::Release(req) => *req,
         ReleaseDecision::Keep(why) => {
             tracing::info!(pod = %pod_ref, container_id = %container_id, "release skipped: {why}");
             return Ok(ok());

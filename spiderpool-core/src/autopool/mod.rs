@@ -108,8 +108,8 @@ pub use pool::{
     auto_pool_selector_labels, new_auto_pool, pick_existing_pool, relabel_reused_pool,
 };
 pub use request::{
-    AutoPoolPlan, AutoPoolRequestError, PlannedPool, SubnetFeature, plan_auto_pools, pod_app,
-    workload_of,
+    AutoPoolPlan, AutoPoolRequestError, PlannedPool, SubnetFeature, WaitReport, plan_auto_pools,
+    pod_app, workload_of,
 };
 pub use size::{Workload, app_replicas, desired_pool_size};
 pub use third_party::{ThirdPartyAction, ThirdPartyInput, plan_third_party_pool};

@@ -54,18 +54,18 @@ pub enum AutoPoolRequestError {
         /// The annotation.
         annotation: &'static str,
         /// [`AutoPoolError::OrphanPod`].
-        source: AutoPoolError,
+        source: Box<AutoPoolError>,
     },
     /// An annotation does not parse or breaks a rule.
     #[error(transparent)]
-    Annotation(#[from] AnnotationError),
+    Annotation(Box<AnnotationError>),
     /// A pool rule refused (name, size).
     #[error("{annotation}: {source}")]
     Rule {
         /// The annotation the pools come from.
         annotation: &'static str,
         /// The rule's error.
-        source: AutoPoolError,
+        source: Box<AutoPoolError>,
     },
     /// The application's controller object could not be read.
     #[error(
@@ -99,32 +99,12 @@ pub enum AutoPoolRequestError {
         pools: Vec<String>,
     },
     /// The controller-made pool did not appear, with the right size, in time.
-    #[error(
-        "{annotation}: waited {waited_ms} ms ({tries} checks) for spiderpool-controller to \
-         create the {family} auto-pool {pool} of {app} from SpiderSubnet {subnet} with {desired} \
-         IPs for interface {nic}; last seen: {seen}"
-    )]
+    #[error("{annotation}: {report}")]
     NotReady {
         /// The annotation.
         annotation: &'static str,
-        /// `Kind namespace/name`.
-        app: String,
-        /// The pool's name.
-        pool: String,
-        /// The subnet.
-        subnet: String,
-        /// The family.
-        family: IpFamily,
-        /// The NIC.
-        nic: String,
-        /// The size waited for.
-        desired: u64,
-        /// What the last check saw.
-        seen: String,
-        /// Checks made.
-        tries: u32,
-        /// Time waited, in milliseconds.
-        waited_ms: u64,
+        /// What was waited for and seen.
+        report: Box<WaitReport>,
     },
     /// The SpiderSubnet a pod names does not exist.
     #[error("{annotation}: SpiderSubnet {subnet} ({family}, interface {nic}) does not exist")]
@@ -138,6 +118,48 @@ pub enum AutoPoolRequestError {
         /// The NIC.
         nic: String,
     },
+}
+
+impl From<AnnotationError> for AutoPoolRequestError {
+    fn from(e: AnnotationError) -> Self {
+        AutoPoolRequestError::Annotation(Box::new(e))
+    }
+}
+
+impl AutoPoolRequestError {
+    /// A rule's error, for pools from `annotation`.
+    pub fn rule(annotation: &'static str, source: AutoPoolError) -> Self {
+        AutoPoolRequestError::Rule { annotation, source: Box::new(source) }
+    }
+}
+
+/// What the agent waited for, and what it saw last
+/// ([`AutoPoolRequestError::NotReady`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "waited {waited_ms} ms ({tries} checks) for spiderpool-controller to create the {family} \
+     auto-pool {pool} of {app} from SpiderSubnet {subnet} with {desired} IPs for interface \
+     {nic}; last seen: {seen}"
+)]
+pub struct WaitReport {
+    /// `Kind namespace/name`.
+    pub app: String,
+    /// The pool's name.
+    pub pool: String,
+    /// The subnet.
+    pub subnet: String,
+    /// The family.
+    pub family: IpFamily,
+    /// The NIC.
+    pub nic: String,
+    /// The size waited for.
+    pub desired: u64,
+    /// What the last check saw.
+    pub seen: String,
+    /// Checks made.
+    pub tries: u32,
+    /// Time waited, in milliseconds.
+    pub waited_ms: u64,
 }
 
 /// One pool a plan needs: for one family, carved from one subnet.
@@ -173,7 +195,7 @@ impl AutoPoolPlan {
     /// controller; [`Workload::ThirdParty`] for a third-party one).
     pub fn desired_size(&self, workload: Workload) -> Result<u64, AutoPoolRequestError> {
         desired_pool_size(&self.app, app_replicas(workload), self.ip_number)
-            .map_err(|source| AutoPoolRequestError::Rule { annotation: self.annotation, source })
+            .map_err(|source| AutoPoolRequestError::rule(self.annotation, source))
     }
 
     /// The selection request for the resolved pools (one name per family).
@@ -258,11 +280,11 @@ pub fn plan_auto_pools(
     }
     let app = pod_app(pod);
     if app.is_orphan_pod() {
-        let source = AutoPoolError::OrphanPod { pod: pod.namespaced_name() };
+        let source = Box::new(AutoPoolError::OrphanPod { pod: pod.namespaced_name() });
         return Err(AutoPoolRequestError::Orphan { annotation, source });
     }
     let item = config.for_nic(nic)?;
-    let rule = |source| AutoPoolRequestError::Rule { annotation, source };
+    let rule = |source| AutoPoolRequestError::rule(annotation, source);
     let mut pools = Vec::new();
     for (family, subnet) in
         item.subnets_for(annotation, settings.enable_ipv4, settings.enable_ipv6)?

@@ -34,6 +34,10 @@ pub struct ThirdPartyInput<'a> {
     pub held: &'a IpSet,
     /// SpiderReservedIP addresses of the family.
     pub reserved: &'a IpSet,
+    /// Addresses of every other pool of the subnet's CIDR, whether the
+    /// subnet records it or not (a pool made before the subnet controller
+    /// adopted it): never handed out twice.
+    pub other_pools: &'a IpSet,
 }
 
 /// What the agent writes for a third-party pool.
@@ -64,8 +68,7 @@ pub fn plan_third_party_pool(
     input: &ThirdPartyInput<'_>,
 ) -> Result<ThirdPartyAction, AutoPoolRequestError> {
     let (plan, planned, subnet) = (input.plan, input.planned, input.subnet);
-    let rule =
-        |source: AutoPoolError| AutoPoolRequestError::Rule { annotation: plan.annotation, source };
+    let rule = |source: AutoPoolError| AutoPoolRequestError::rule(plan.annotation, source);
     let subnet_name = subnet.metadata.name_str();
     let name = input.existing.map_or(planned.name.as_str(), |p| p.metadata.name_str());
     let spec_err = |reason: String| {
@@ -93,7 +96,7 @@ pub fn plan_third_party_pool(
         subnet: subnet_name,
         subnet_ips: &usable,
         current: &current,
-        others: &others,
+        others: &others.union(input.other_pools),
         reserved: input.reserved,
         held: input.held,
         desired: input.desired,

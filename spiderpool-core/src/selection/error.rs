@@ -95,7 +95,7 @@ pub enum SelectionError {
     Annotation(#[from] AnnotationError),
     /// The pod's SpiderSubnet annotations cannot be served.
     #[error(transparent)]
-    AutoPool(#[from] AutoPoolRequestError),
+    AutoPool(Box<AutoPoolRequestError>),
     /// The pod's pools come from its subnet annotation, but the caller did
     /// not resolve its auto-pools ([`super::IpamSettings::auto_pools`]).
     #[error("{annotation}: NIC {nic}: the application's auto-pools were not resolved")]
@@ -178,6 +178,12 @@ pub enum SelectionError {
         /// Every pool and why it was ruled out.
         ruled_out: Vec<RuledOut>,
     },
+}
+
+impl From<AutoPoolRequestError> for SelectionError {
+    fn from(e: AutoPoolRequestError) -> Self {
+        SelectionError::AutoPool(Box::new(e))
+    }
 }
 
 fn format_patterns(patterns: &[String]) -> String {

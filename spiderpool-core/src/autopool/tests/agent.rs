@@ -226,7 +226,7 @@ fn the_wait_check_wants_one_pool_of_the_right_size() {
     );
     let right = make(&["10.6.0.10-10.6.0.12"]);
     assert_eq!(
-        check_auto_pool(&[right.clone()], &plan, planned, 3).unwrap(),
+        check_auto_pool(std::slice::from_ref(&right), &plan, planned, 3).unwrap(),
         PoolCheck::Ready("auto4-web-eth0-5d3a1".into())
     );
     let mut other: SpiderIPPool = (*right).clone();
@@ -285,6 +285,7 @@ fn third_party_pools_are_recorded_in_the_subnet_then_created() {
         existing: None,
         held: &empty,
         reserved: &reserved,
+        other_pools: &empty,
     };
     let ThirdPartyAction::Write { status, pool, create: true } =
         plan_third_party_pool(&input).unwrap()
@@ -344,6 +345,7 @@ fn a_full_subnet_is_refused_with_the_numbers_and_nothing_planned() {
         existing: None,
         held: &empty,
         reserved: &empty,
+        other_pools: &empty,
     };
     let e = plan_third_party_pool(&input).unwrap_err().to_string();
     assert_eq!(
@@ -358,4 +360,26 @@ fn a_full_subnet_is_refused_with_the_numbers_and_nothing_planned() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("SpiderSubnet sub4: it is an IPv6 subnet, not IPv4"), "{e}");
+}
+
+#[test]
+fn pools_the_subnet_does_not_record_yet_are_not_carved_again() {
+    let plan = third_party_plan("2");
+    let sub = subnet(&["10.6.0.10-10.6.0.20"]);
+    let empty = IpSet::new(IpFamily::V4);
+    let manual = v4(&["10.6.0.10-10.6.0.12"]);
+    let input = ThirdPartyInput {
+        plan: &plan,
+        planned: &plan.pools[0],
+        desired: 2,
+        subnet: &sub,
+        existing: None,
+        held: &empty,
+        reserved: &empty,
+        other_pools: &manual,
+    };
+    let ThirdPartyAction::Write { pool, .. } = plan_third_party_pool(&input).unwrap() else {
+        panic!()
+    };
+    assert_eq!(pool.spec.ips, ["10.6.0.13-10.6.0.14"]);
 }

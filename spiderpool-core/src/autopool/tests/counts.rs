@@ -80,6 +80,7 @@ proptest! {
                         existing: pools[i].as_ref(),
                         held: &held[i],
                         reserved: &reserved,
+                        other_pools: &IpSet::new(IpFamily::V4),
                     };
                     // Errors (no room, addresses in use) change nothing.
                     if let Ok(ThirdPartyAction::Write { status, pool, .. }) = plan_third_party_pool(&input) {
