@@ -16,6 +16,7 @@
 //!
 //! Decisions are the core's; this module reads, waits and writes.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use spiderpool_core::autopool::{
@@ -58,6 +59,15 @@ impl From<AutoPoolRequestError> for ResolveError {
 fn store(what: impl Into<String>) -> impl FnOnce(StoreError) -> ResolveError {
     let what = what.into();
     move |e| ResolveError::Store(what, e)
+}
+
+fn subnet_missing(plan: &AutoPoolPlan, planned: &PlannedPool) -> ResolveError {
+    ResolveError::Rule(AutoPoolRequestError::SubnetMissing {
+        annotation: plan.annotation,
+        subnet: planned.subnet.clone(),
+        family: planned.family,
+        nic: plan.nic.clone(),
+    })
 }
 
 /// The NIC's auto-pools as a selection request, or `None` when the pod's
@@ -188,39 +198,10 @@ async fn third_party_once<S: AgentBackend>(
     let subnet_what = format!("SpiderSubnet {}", planned.subnet);
     let Some(subnet) = backend.get_subnet(&planned.subnet).await.map_err(store(&subnet_what))?
     else {
-        return Err(AutoPoolRequestError::SubnetMissing {
-            annotation: plan.annotation,
-            subnet: planned.subnet.clone(),
-            family: planned.family,
-            nic: plan.nic.clone(),
-        }
-        .into());
+        return Err(subnet_missing(plan, planned));
     };
     let pools = backend.list_pools().await.map_err(store("listing SpiderIPPools"))?;
-    let existing = match app_pools(&pools, plan, planned).as_slice() {
-        [] => None,
-        [one] => Some((*one).clone()),
-        many => {
-            return Err(AutoPoolRequestError::TooManyPools {
-                annotation: plan.annotation,
-                app: plan.app.describe(),
-                nic: plan.nic.clone(),
-                family: planned.family,
-                subnet: planned.subnet.clone(),
-                pools: many.iter().map(|p| p.metadata.name_str().to_string()).collect(),
-            }
-            .into());
-        }
-    };
-    let held = match &existing {
-        Some(pool) => {
-            let name = pool.metadata.name_str();
-            let read = backend.read_pool(name, |s| s.used().clone()).await;
-            read.map_err(store(format!("SpiderIPPool {name}")))?
-                .map_or_else(|| IpSet::new(planned.family), |v| v.value)
-        }
-        None => IpSet::new(planned.family),
-    };
+    let (existing, held) = existing_pool(agent, plan, planned, &pools).await?;
     let reserved = backend.list_reserved_ips().await.map_err(store("listing SpiderReservedIPs"))?;
     let reserved = reserved_set(&reserved, planned.family);
     let other_pools =
@@ -293,10 +274,46 @@ async fn visible<S: AgentBackend>(
     ))
 }
 
+/// The application's pool of `planned` among `pools` (by its labels; two
+/// is an error) and the addresses pods hold in it.
+async fn existing_pool<S: AgentBackend>(
+    agent: &Agent<S>,
+    plan: &AutoPoolPlan,
+    planned: &PlannedPool,
+    pools: &[Arc<SpiderIPPool>],
+) -> Result<(Option<Arc<SpiderIPPool>>, IpSet), ResolveError> {
+    let backend = agent.store();
+    let existing = match app_pools(pools, plan, planned).as_slice() {
+        [] => None,
+        [one] => Some((*one).clone()),
+        many => {
+            return Err(AutoPoolRequestError::TooManyPools {
+                annotation: plan.annotation,
+                app: plan.app.describe(),
+                nic: plan.nic.clone(),
+                family: planned.family,
+                subnet: planned.subnet.clone(),
+                pools: many.iter().map(|p| p.metadata.name_str().to_string()).collect(),
+            }
+            .into());
+        }
+    };
+    let held = match &existing {
+        Some(pool) => {
+            let name = pool.metadata.name_str();
+            let read = backend.read_pool(name, |s| s.used().clone()).await;
+            read.map_err(store(format!("SpiderIPPool {name}")))?
+                .map_or_else(|| IpSet::new(planned.family), |v| v.value)
+        }
+        None => IpSet::new(planned.family),
+    };
+    Ok((existing, held))
+}
+
 /// The addresses of every pool with CIDR `cidr` but `this` (pools whose
 /// `spec.ips` do not parse offer none).
 fn pools_of_cidr(
-    pools: &[std::sync::Arc<SpiderIPPool>],
+    pools: &[Arc<SpiderIPPool>],
     cidr: &str,
     this: Option<&SpiderIPPool>,
     family: IpFamily,
