@@ -158,3 +158,91 @@ async fn a_third_party_controllers_pods_get_a_pool_the_agent_makes() -> TestResu
     assert_eq!(status.allocated_ip_count, Some(2));
     Ok(())
 }
+
+/// Two agents (two nodes) serve pods of the same two third-party
+/// applications at the same time: each application gets one pool (the
+/// agent that loses the subnet write or the create uses the winner's), the
+/// two pools never overlap, and the subnet records exactly them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_agents_making_the_same_pools_at_once_agree() -> TestResult<()> {
+    let Some(env) = Env::new("k8s-subnet-race").await? else { return Ok(()) };
+    env.scope.track_labelled::<SpiderIPPool>(LABEL, &env.label);
+    let sub = subnet(&env, "sub", "10.214.0.0/16", &["10.214.0.10-10.214.0.40"]).await?;
+    let sub_name = sub.metadata.name_str().to_string();
+    let cms: Api<ConfigMap> = Api::namespaced(env.client(), &env.ns);
+    let node2 = env.scope.name("node2");
+    let mut pods = Vec::new();
+    let mut apps = Vec::new();
+    for app in ["x", "y"] {
+        let owner_name = env.scope.name(app);
+        let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": owner_name}}))?;
+        let uid = cms.create(&PostParams::default(), &cm).await?.metadata.uid.unwrap_or_default();
+        let owner = json!({"apiVersion": "v1", "kind": "ConfigMap", "name": owner_name,
+                           "uid": uid, "controller": true});
+        for (i, node) in [env.node.clone(), node2.clone()].into_iter().enumerate() {
+            let pod = format!("{app}-{i}");
+            let object: Pod = serde_json::from_value(json!({
+                "metadata": {"name": pod, "annotations": annotations(&sub_name, "3"),
+                             "ownerReferences": [owner.clone()]},
+                "spec": {"nodeName": node, "automountServiceAccountToken": false,
+                         "containers": [{"name": "c", "image": "none"}]}
+            }))?;
+            env.scope.track_resource::<Pod>(Some(&env.ns), &pod);
+            let api: Api<Pod> = Api::namespaced(env.client(), &env.ns);
+            let pod_uid = api.create(&PostParams::default(), &object).await?.metadata.uid;
+            pods.push((pod, pod_uid.unwrap_or_default(), i));
+        }
+        apps.push(spiderpool_core::autopool::auto_pool_name(
+            &owner_name,
+            IpFamily::V4,
+            "net1",
+            &uid,
+        )?);
+    }
+    let mut a = env.agent("a", &AGENT_ARGS);
+    let mut b = env.agent_on(&node2, "b", &AGENT_ARGS);
+    wait_healthy(&mut a, Duration::from_secs(60));
+    wait_healthy(&mut b, Duration::from_secs(60));
+    let sockets = [a.socket.clone(), b.socket.clone()];
+    let ns = env.ns.clone();
+    let answers: Vec<Result<Value, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = pods
+            .iter()
+            .map(|(pod, uid, i)| {
+                let (socket, ns) = (&sockets[*i], &ns);
+                s.spawn(move || {
+                    add(socket, ns, pod, uid, &format!("c-{pod}")).map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut by_pool: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for ((pod, _, _), answer) in pods.iter().zip(&answers) {
+        let answer = answer.as_ref().unwrap_or_else(|e| {
+            panic!("ADD {pod}: {e}; logs:\n{}\n{}", a.log_text(), b.log_text())
+        });
+        let pool = answer["ips"][0]["ipPool"].as_str().unwrap().to_string();
+        by_pool.entry(pool).or_default().push(ip_of(answer));
+    }
+    assert_eq!(by_pool.keys().cloned().collect::<Vec<_>>(), {
+        let mut sorted = apps.clone();
+        sorted.sort();
+        sorted
+    });
+    let stored = SpiderSubnet::api(env.client(), None).get(&sub_name).await?.into_core();
+    let controlled = stored.status.unwrap_or_default().controlled_pools()?;
+    assert_eq!(controlled.len(), 2, "{controlled:?}");
+    let mut seen = IpSet::new(IpFamily::V4);
+    for name in &apps {
+        let pool = SpiderIPPool::api(env.client(), None).get(name).await?.into_core();
+        let ips = IpSet::parse_ranges(IpFamily::V4, &pool.spec.ips)?;
+        assert_eq!(ips.len(), 3, "{name}: {:?}", pool.spec.ips);
+        assert!(seen.intersection(&ips).is_empty(), "pools overlap: {:?}", pool.spec.ips);
+        seen = seen.union(&ips);
+        assert_eq!(controlled[name].ips, pool.spec.ips);
+        let addresses = &by_pool[name];
+        assert_ne!(addresses[0], addresses[1]);
+    }
+    Ok(())
+}

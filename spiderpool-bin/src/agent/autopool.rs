@@ -162,7 +162,9 @@ async fn wait_for_pool<S: AgentBackend>(
 
 /// Makes or resizes the third-party pool of `planned` (see the module
 /// docs); its name. A write conflict reads everything again, up to
-/// [`AgentConfig::conflict_retries`] times.
+/// [`AgentConfig::conflict_retries`] times, after a pause that grows by
+/// 50 ms a round (at most 500 ms): a backend that lists pools from a watch
+/// cache shows another agent's new pool a moment after its create.
 async fn third_party<S: AgentBackend>(
     agent: &Agent<S>,
     plan: &AutoPoolPlan,
@@ -171,7 +173,11 @@ async fn third_party<S: AgentBackend>(
 ) -> Result<String, ResolveError> {
     let attempts = agent.config().conflict_retries.saturating_add(1);
     let mut last = None;
-    for _ in 0..attempts {
+    for attempt in 0..attempts {
+        if attempt > 0 {
+            let pause = 50 * u64::from(attempt.min(10));
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+        }
         match third_party_once(agent, plan, planned, desired).await {
             Ok(name) => return Ok(name),
             Err(ResolveError::Store(what, e))
