@@ -22,7 +22,7 @@ use std::time::Instant;
 use spiderpool_core::autopool::{
     AutoPoolPlan, AutoPoolRequestError, PlannedPool, PoolCheck, ThirdPartyAction, ThirdPartyInput,
     WaitReport, Workload, app_pools, check_auto_pool, plan_auto_pools, plan_third_party_pool,
-    workload_of,
+    status_without_pool, workload_of,
 };
 use spiderpool_core::ip::{IpFamily, IpSet};
 use spiderpool_core::model::SpiderIPPool;
@@ -344,12 +344,7 @@ async fn undo_entry<S: AgentBackend>(
 ) {
     let backend = agent.store();
     let Ok(Some(subnet)) = backend.get_subnet(&planned.subnet).await else { return };
-    let mut status = subnet.value.status.clone().unwrap_or_default();
-    let Ok(mut controlled) = status.controlled_pools() else { return };
-    if controlled.remove(pool).is_none() {
-        return;
-    }
-    status.set_controlled_pools(&controlled);
+    let Some(status) = status_without_pool(&subnet.value, pool) else { return };
     if let Err(e) = backend.update_subnet_status(&planned.subnet, subnet.version, &status).await {
         tracing::warn!(pool, subnet = %planned.subnet, app = %plan.app.describe(), error = %e, "could not remove the entry of an auto-pool that was not created");
     }

@@ -112,7 +112,9 @@ pub use request::{
     pod_app, workload_of,
 };
 pub use size::{Workload, app_replicas, desired_pool_size};
-pub use third_party::{ThirdPartyAction, ThirdPartyInput, plan_third_party_pool};
+pub use third_party::{
+    ThirdPartyAction, ThirdPartyInput, plan_third_party_pool, status_without_pool,
+};
 pub use wait::{PoolCheck, app_pools, check_auto_pool, is_auto_pool, pool_size};
 
 use crate::ip::IpFamily;

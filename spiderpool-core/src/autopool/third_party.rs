@@ -141,3 +141,21 @@ pub fn plan_third_party_pool(
         }
     }
 }
+
+/// The status of `subnet` without the `controlledIPPools` entry of `pool`,
+/// with `allocatedIPCount` counted again (after a pool create failed, so
+/// that nothing is left half-made); `None` when there is no such entry or
+/// the status cannot be read.
+pub fn status_without_pool(subnet: &SpiderSubnet, pool: &str) -> Option<SubnetStatus> {
+    let (family, _) = subnet_usable_ips(subnet)?;
+    let mut status = subnet.status.clone().unwrap_or_default();
+    let mut controlled = status.controlled_pools().ok()?;
+    controlled.remove(pool)?;
+    let handed = controlled
+        .values()
+        .filter_map(|e| IpSet::parse_ranges(family, &e.ips).ok())
+        .fold(IpSet::new(family), |acc, s| acc.union(&s));
+    status.set_controlled_pools(&controlled);
+    status.allocated_ip_count = Some(i64::try_from(handed.len()).unwrap_or(i64::MAX));
+    Some(status)
+}

@@ -330,6 +330,10 @@ fn third_party_pools_are_recorded_in_the_subnet_then_created() {
         (grown.spec.ips.clone(), st.allocated_ip_count),
         (vec!["10.6.0.11-10.6.0.15".to_string()], Some(5))
     );
+    // Undoing the entry of a pool that could not be created.
+    let undone = status_without_pool(&recorded, "auto4-web-eth0-5d3a1").unwrap();
+    assert_eq!((undone.controlled_ip_pools, undone.allocated_ip_count), (None, Some(0)));
+    assert_eq!(status_without_pool(&recorded, "other"), None);
 }
 
 #[test]
