@@ -262,6 +262,16 @@ fn a_third_party_controllers_pool_is_made_by_the_agent_from_the_subnet() {
     assert_eq!(status, 500, "{c}");
     assert!(message(&c).contains(CRD_POOL), "{c}");
     assert_eq!(node.pool(CRD_POOL).unwrap().spec.ips, ["10.6.0.11-10.6.0.12"]);
+    // A new template asks for 3: the agent grows the pool (the subnet's
+    // record first) and the pod gets the new address.
+    node.third_party_pod("kruise-d", subnet_annotation("3"));
+    let (status, d) = node.add("kruise-d");
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(node.pool(CRD_POOL).unwrap().spec.ips, ["10.6.0.11-10.6.0.13"]);
+    assert!(address(&d).starts_with("10.6.0.13/"), "{d}");
+    let grown = node.subnet().status.unwrap();
+    assert_eq!(grown.allocated_ip_count, Some(3));
+    assert!(grown.controlled_ip_pools.unwrap().contains(r#""ips":["10.6.0.11-10.6.0.13"]"#));
 }
 
 #[test]
