@@ -21,7 +21,7 @@ use spiderpool_core::pod::{
 use spiderpool_core::store::contract::pool;
 use spiderpool_core::store::{
     AllocationChange, CoordinatorSource, EndpointStore, MemoryStore, PoolState, PoolStore,
-    StoreError, Version, Versioned,
+    StoreError, SubnetStore, Version, Versioned,
 };
 
 mod agent_harness;
@@ -118,6 +118,38 @@ impl PodSource for Cluster {
         _name: &str,
     ) -> Result<Option<ControllerView>, StoreError> {
         Ok(None)
+    }
+}
+
+/// Subnets and auto-pool writes: the memory store's.
+impl SubnetStore for Cluster {
+    async fn get_subnet(
+        &self,
+        name: &str,
+    ) -> Result<Option<Versioned<spiderpool_core::model::SpiderSubnet>>, StoreError> {
+        self.0.store.get_subnet(name).await
+    }
+
+    async fn update_subnet_status(
+        &self,
+        name: &str,
+        expected: Version,
+        status: &spiderpool_core::model::SubnetStatus,
+    ) -> Result<Version, StoreError> {
+        self.0.store.update_subnet_status(name, expected, status).await
+    }
+
+    async fn create_pool(&self, pool: &SpiderIPPool) -> Result<(), StoreError> {
+        self.0.store.create_pool(pool).await
+    }
+
+    async fn update_pool_ips(
+        &self,
+        name: &str,
+        expected: &[String],
+        ips: &[String],
+    ) -> Result<(), StoreError> {
+        self.0.store.update_pool_ips(name, expected, ips).await
     }
 }
 

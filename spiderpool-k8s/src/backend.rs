@@ -68,10 +68,20 @@ pub async fn connect(kubeconfig: Option<&Path>) -> Result<Client, ConnectError> 
 /// through [`KubeStore`], [`PodSource`] and [`CoordinatorSource`] through
 /// [`KubeFacts`]. Health is both: the store's (every kind listed, the API
 /// server answering) and the facts' (every cache listed).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct KubeBackend {
     store: Arc<KubeStore>,
     facts: Arc<KubeFacts>,
+    client: Client,
+}
+
+impl std::fmt::Debug for KubeBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeBackend")
+            .field("store", &self.store)
+            .field("facts", &self.facts)
+            .finish_non_exhaustive()
+    }
 }
 
 impl KubeBackend {
@@ -84,13 +94,19 @@ impl KubeBackend {
     ) -> Result<Self, StartError> {
         Ok(Self {
             store: Arc::new(KubeStore::new(client.clone(), store)?),
-            facts: Arc::new(KubeFacts::new(client, facts)?),
+            facts: Arc::new(KubeFacts::new(client.clone(), facts)?),
+            client,
         })
     }
 
     /// The store.
     pub fn store(&self) -> &KubeStore {
         &self.store
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// The pod facts.
@@ -205,6 +221,15 @@ impl PodSource for KubeBackend {
         name: &str,
     ) -> Result<Option<ControllerView>, StoreError> {
         self.facts.controller(kind, namespace, name).await
+    }
+
+    async fn workload(
+        &self,
+        kind: ControllerKind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<ControllerView>, StoreError> {
+        self.facts.workload(kind, namespace, name).await
     }
 }
 

@@ -53,6 +53,7 @@ pub mod meta;
 mod object;
 pub mod reconcile;
 pub mod store;
+mod subnet_store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod webhook;

@@ -4,7 +4,8 @@
 //! with the node's and the namespace's labels; a StatefulSet carries its
 //! replicas; a pod the caches never saw (on another node) is read from the API
 //! server; a SpiderCoordinator is read; a service account without a
-//! permission gets a health error naming the verb, the resource and itself.
+//! permission gets a health error naming the verb, the resource and itself;
+//! Deployments, DaemonSets and Jobs are read whole for the auto-pool size.
 #![allow(clippy::unwrap_used)]
 
 use std::fmt::Debug;
@@ -206,5 +207,57 @@ async fn a_missing_permission_is_named_with_verb_resource_and_account() -> TestR
     assert!(!message.contains("pods"), "pods are listed: {message}");
     let e = facts.controller(ControllerKind::StatefulSet, &ns, "db").await.unwrap_err();
     assert!(e.to_string().contains("statefulsets"), "{e}");
+    Ok(())
+}
+
+/// `KubeFacts::workload` reads whole controllers from the API server for the
+/// auto-pool size: a Deployment's `spec.replicas`, a DaemonSet's
+/// `status.desiredNumberScheduled`, a Job's `parallelism`/`completions`; a
+/// controller that does not exist is `None`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workloads_are_read_whole_for_the_auto_pool_size() -> TestResult<()> {
+    use k8s_openapi::api::apps::v1::DaemonSet;
+    use k8s_openapi::api::batch::v1::Job;
+    let Some(cluster) = TestCluster::from_env().await? else { return Ok(()) };
+    let scope = cluster.scope("facts-wl");
+    let ns = scope.namespace("facts-wl").await?;
+    // Templates no node matches: the controllers' pods stay pending.
+    let pending = |restart: &str| {
+        json!({"metadata": {"labels": {"app": "wl"}},
+        "spec": {"nodeSelector": {"nowhere": "x"}, "restartPolicy": restart,
+                 "containers": [{"name": "c", "image": "none"}]}})
+    };
+    let selector = json!({"matchLabels": {"app": "wl"}});
+    create_in::<Deployment>(
+        &scope,
+        &ns,
+        json!({"metadata": {"name": "d"},
+        "spec": {"replicas": 3, "selector": selector, "template": pending("Always")}}),
+    )
+    .await?;
+    create_in::<DaemonSet>(
+        &scope,
+        &ns,
+        json!({"metadata": {"name": "ds"},
+        "spec": {"selector": selector, "template": pending("Always")}}),
+    )
+    .await?;
+    create_in::<Job>(
+        &scope,
+        &ns,
+        json!({"metadata": {"name": "j"},
+        "spec": {"completions": 4, "parallelism": 2, "template": pending("Never")}}),
+    )
+    .await?;
+    let facts = KubeFacts::new(scope.client(), FactsOptions::new("nowhere"))?;
+    let d = facts.workload(ControllerKind::Deployment, &ns, "d").await?.unwrap();
+    assert_eq!(d.spec.replicas, Some(3));
+    let j = facts.workload(ControllerKind::Job, &ns, "j").await?.unwrap();
+    assert_eq!((j.spec.completions, j.spec.parallelism), (Some(4), Some(2)));
+    let ds = facts.workload(ControllerKind::DaemonSet, &ns, "ds").await?.unwrap();
+    // No node matches the template: the controller counts 0 (once it has
+    // written its status; until then the field is absent).
+    assert!(matches!(ds.status.desired_number_scheduled, None | Some(0)), "{ds:?}");
+    assert_eq!(facts.workload(ControllerKind::Deployment, &ns, "gone").await?, None);
     Ok(())
 }

@@ -106,6 +106,9 @@ spiderpool-agent: flags (spiderpool-bin/src/bin/spiderpool-agent.rs, docs/agent.
 - --enable-ip-conflict-detection={{ .Values.ipam.enableIPConflictDetection }}
 - --enable-gateway-detection={{ .Values.ipam.enableGatewayDetection }}
 - --enable-release-conflict-ips={{ .Values.ipam.enableReleaseConflictIPs }}
+- --enable-spider-subnet={{ .Values.ipam.spiderSubnet.enable }}
+- --enable-auto-pool-for-application={{ .Values.ipam.spiderSubnet.autoPool.enable }}
+- --auto-pool-default-redundant-ip-number={{ .Values.ipam.spiderSubnet.autoPool.defaultRedundantIPNumber }}
 - --group-commit={{ .Values.spiderpoolAgent.groupCommit }}
 - --health-port={{ .Values.spiderpoolAgent.healthChecking.port }}
 - --health-address=127.0.0.1

@@ -22,7 +22,7 @@ use spiderpool_core::store::StoreError;
 
 use super::api::{ApiError, Ident, check_identifiers, parse_body, require_non_empty};
 use super::metered::as_release;
-use super::{Agent, AgentBackend, AgentConfig};
+use super::{Agent, AgentBackend, AgentConfig, autopool};
 
 /// `GET /v1/ipam/healthy` (and the TCP runtime probes): 200 when the store
 /// answers and can write, 500 naming why not otherwise.
@@ -177,6 +177,19 @@ async fn add_work<S: AgentBackend>(
     settings.default_ipv4_ippool = args.default_ipv4_ippool.clone();
     settings.default_ipv6_ippool = args.default_ipv6_ippool.clone();
     settings.clean_gateway = args.clean_gateway;
+    settings.auto_pools = match autopool::resolve(&agent, &ctx.pod, &settings, &args.if_name).await
+    {
+        Ok(resolved) => resolved,
+        Err(e) => {
+            let err = ApiError::internal(format!("allocate for pod {pod_ref}: {e}"));
+            agent.metrics().allocation(
+                started.elapsed(),
+                Err(&AllocateError::Pod { pod: pod_ref.clone(), message: e.to_string() }),
+            );
+            tracing::warn!(pod = %pod_ref, nic = %args.if_name, error = %e, "auto-pools not resolved");
+            return Err(err);
+        }
+    };
     let req = AllocateRequest {
         pod: ctx.pod,
         namespace: ctx.namespace,
@@ -286,7 +299,7 @@ pub(super) async fn release_gathered<S: AgentBackend>(
 ) -> Result<Json<Value>, ApiError> {
     let pod_ref = format!("{}/{}", ctx.pod.namespace, ctx.pod.name);
     let req = match release_decision(ctx, trigger, container_id, network) {
-        ReleaseDecision::Release(req) => req,
+        ReleaseDecision::Release(req) => *req,
         ReleaseDecision::Keep(why) => {
             tracing::info!(pod = %pod_ref, container_id = %container_id, "release skipped: {why}");
             return Ok(ok());

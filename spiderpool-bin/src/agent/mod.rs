@@ -40,12 +40,16 @@ use spiderpool_core::admission::ClusterSettings;
 #[cfg(doc)]
 use spiderpool_core::allocator::release_decision;
 use spiderpool_core::allocator::{Allocator, Clock, Jitter, RetryPolicy, unit_interval};
+use spiderpool_core::autopool::SubnetFeature;
 use spiderpool_core::pod::{PodContext, PodSource, gather_pod, owner_recorded_in};
 use spiderpool_core::selection::IpamSettings;
-use spiderpool_core::store::{AdminStore, CoordinatorSource, EndpointStore, PoolStore, StoreError};
+use spiderpool_core::store::{
+    AdminStore, CoordinatorSource, EndpointStore, PoolStore, StoreError, SubnetStore,
+};
 
 pub mod admin;
 mod api;
+mod autopool;
 mod coordinator;
 mod http_errors;
 mod ipam;
@@ -120,13 +124,17 @@ mod conflict_wait_tests {
 }
 
 /// What the agent needs from its backend: pools and endpoints (with `sync`
-/// and `health`), the pod facts, and the SpiderCoordinator.
+/// and `health`), the pod facts, the SpiderCoordinator, and SpiderSubnets
+/// with the auto-pool writes of third-party controllers.
 pub trait AgentBackend:
-    PoolStore + EndpointStore + PodSource + CoordinatorSource + 'static
+    PoolStore + EndpointStore + PodSource + CoordinatorSource + SubnetStore + 'static
 {
 }
 
-impl<T: PoolStore + EndpointStore + PodSource + CoordinatorSource + 'static> AgentBackend for T {}
+impl<T> AgentBackend for T where
+    T: PoolStore + EndpointStore + PodSource + CoordinatorSource + SubnetStore + 'static
+{
+}
 
 /// A backend that keeps every object itself (the embedded and memory
 /// stores): the agent also serves the administrative routes over it.
@@ -164,6 +172,17 @@ pub struct AgentConfig {
     /// pool, 32 rounds were not always enough (docs/performance.md). Default
     /// 100, Spiderpool's number of conflict retries.
     pub conflict_retries: u32,
+    /// SpiderSubnet auto-pools: `enableSpiderSubnet`,
+    /// `enableAutoPoolForApplication` and the default number of spare
+    /// addresses (`clusterSubnetAutoPoolDefaultRedundantIPNumber`).
+    pub subnet: SubnetFeature,
+    /// How many times the agent checks for the auto-pool of a Kubernetes
+    /// controller's application (`SPIDERPOOL_WAIT_SUBNET_POOL_MAX_RETRIES`,
+    /// 25) before the ADD fails.
+    pub auto_pool_wait_retries: u32,
+    /// The time between those checks
+    /// (`SPIDERPOOL_WAIT_SUBNET_POOL_TIME_IN_SECOND`, 2 s).
+    pub auto_pool_wait_interval: Duration,
 }
 
 impl Default for AgentConfig {
@@ -179,6 +198,9 @@ impl Default for AgentConfig {
             enable_release_conflict_ips: true,
             admission: ClusterSettings::default(),
             conflict_retries: 100,
+            subnet: SubnetFeature::default(),
+            auto_pool_wait_retries: 25,
+            auto_pool_wait_interval: Duration::from_secs(2),
         }
     }
 }
@@ -192,6 +214,7 @@ impl AgentConfig {
             enable_ipv6: self.enable_ipv6,
             agent_namespace: self.agent_namespace.clone(),
             multus_cluster_network: self.multus_cluster_network.clone(),
+            subnet: self.subnet,
             ..IpamSettings::default()
         }
     }
@@ -210,6 +233,10 @@ pub struct Agent<S> {
     /// store, 5–20 % of them used to give up after 8 conflicts. Waiting in
     /// this queue costs nothing the store would not serialise anyway.
     write_queue: tokio::sync::Mutex<()>,
+    /// Third-party auto-pool writes of this agent, one at a time (the store
+    /// writes are compare-and-swap across agents; this keeps one agent's
+    /// requests from conflicting with each other).
+    auto_pool_writes: tokio::sync::Mutex<()>,
 }
 
 impl<S: AgentBackend> Agent<S> {
@@ -223,6 +250,7 @@ impl<S: AgentBackend> Agent<S> {
             config,
             metrics,
             write_queue: tokio::sync::Mutex::new(()),
+            auto_pool_writes: tokio::sync::Mutex::new(()),
         }
     }
 

@@ -16,6 +16,7 @@ use spiderpool_bin::agent::{
 use spiderpool_bin::store::{EmbeddedStore, SyncMode};
 use spiderpool_core::admission::ClusterSettings;
 use spiderpool_core::agent_api::DEFAULT_SOCKET;
+use spiderpool_core::autopool::SubnetFeature;
 use spiderpool_core::store::MemoryStore;
 use spiderpool_k8s::{CommitMode, FactsOptions, KubeBackend, KubeStoreOptions};
 use tokio::signal::unix::{SignalKind, signal};
@@ -95,6 +96,25 @@ struct Args {
     /// independent agents in one cluster (tests, benchmarks).
     #[arg(long, env = "SPIDERPOOL_K8S_SCOPE_LABEL", value_parser = parse_label)]
     k8s_scope_label: Option<(String, String)>,
+    /// The SpiderSubnet feature (`enableSpiderSubnet`): pods' subnet
+    /// annotations come first in pool selection.
+    #[arg(long, env = "SPIDERPOOL_ENABLE_SPIDER_SUBNET", default_value_t = false, action = clap::ArgAction::Set)]
+    enable_spider_subnet: bool,
+    /// Auto-pools for applications (`enableAutoPoolForApplication`); with it
+    /// off, a pod's subnet annotation is refused.
+    #[arg(long, env = "SPIDERPOOL_ENABLE_AUTO_POOL_FOR_APPLICATION", default_value_t = true, action = clap::ArgAction::Set)]
+    enable_auto_pool_for_application: bool,
+    /// Spare addresses of an auto-pool whose pod names no
+    /// `ipam.spidernet.io/ippool-ip-number`
+    /// (`clusterSubnetAutoPoolDefaultRedundantIPNumber`).
+    #[arg(long, env = "SPIDERPOOL_AUTO_POOL_DEFAULT_REDUNDANT_IP_NUMBER", default_value_t = 1)]
+    auto_pool_default_redundant_ip_number: u64,
+    /// Checks for a controller-made auto-pool before an ADD fails.
+    #[arg(long, env = "SPIDERPOOL_WAIT_SUBNET_POOL_MAX_RETRIES", default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..))]
+    wait_subnet_pool_max_retries: u32,
+    /// Seconds between those checks.
+    #[arg(long, env = "SPIDERPOOL_WAIT_SUBNET_POOL_TIME_IN_SECOND", default_value_t = 2)]
+    wait_subnet_pool_time_in_second: u64,
     /// Allocate IPv4 addresses.
     #[arg(long, env = "SPIDERPOOL_ENABLE_IPV4", default_value_t = true, action = clap::ArgAction::Set)]
     enable_ipv4: bool,
@@ -200,9 +220,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
         admission: ClusterSettings {
             enable_ipv4: args.enable_ipv4,
             enable_ipv6: args.enable_ipv6,
+            enable_spider_subnet: args.enable_spider_subnet,
             ..ClusterSettings::default()
         },
         conflict_retries: args.conflict_retries,
+        subnet: SubnetFeature {
+            enable_spider_subnet: args.enable_spider_subnet,
+            enable_auto_pool: args.enable_auto_pool_for_application,
+            default_redundant: args.auto_pool_default_redundant_ip_number,
+        },
+        auto_pool_wait_retries: args.wait_subnet_pool_max_retries,
+        auto_pool_wait_interval: std::time::Duration::from_secs(
+            args.wait_subnet_pool_time_in_second,
+        ),
     };
     // The socket first: a second agent must stop here, before it opens a
     // store or replays the journal of the agent that owns the socket.

@@ -407,6 +407,7 @@ mod tests {
             kind: "StatefulSet".into(),
             name: "db".into(),
             uid: None,
+            api_version: None,
             statefulset: Some(StatefulSetFacts { replicas: 3, ordinal_start: None }),
             kubevirt: None,
         });

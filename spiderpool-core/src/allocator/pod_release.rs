@@ -26,8 +26,8 @@ pub enum ReleaseTrigger {
 /// What to do with a pod's addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReleaseDecision {
-    /// Release with this request.
-    Release(ReleaseRequest),
+    /// Release with this request (boxed: the other answers are small).
+    Release(Box<ReleaseRequest>),
     /// Keep every address: nothing is released, and the request succeeds.
     Keep(KeepReason),
     /// Refuse the request.
@@ -143,14 +143,14 @@ pub fn release_decision(
         _ if batch => None,
         other => other.clone(),
     };
-    ReleaseDecision::Release(ReleaseRequest {
+    ReleaseDecision::Release(Box::new(ReleaseRequest {
         namespace: pod.namespace.clone(),
         name: pod.name.clone(),
         uid: Some(pod.uid.clone()).filter(|u| !u.is_empty()),
         container_id: Some(container_id.to_string()).filter(|c| !c.is_empty()),
         owner,
         network: network.filter(|n| !n.is_empty()).map(str::to_string),
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -177,6 +177,7 @@ mod tests {
             kind: "StatefulSet".into(),
             name: "db".into(),
             uid: None,
+            api_version: None,
             statefulset: Some(StatefulSetFacts { replicas: 1, ordinal_start: None }),
             kubevirt: None,
         });
@@ -185,7 +186,7 @@ mod tests {
 
     fn released(d: ReleaseDecision) -> ReleaseRequest {
         match d {
-            ReleaseDecision::Release(r) => r,
+            ReleaseDecision::Release(r) => *r,
             other => panic!("expected a release, got {other:?}"),
         }
     }

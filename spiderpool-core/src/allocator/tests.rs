@@ -328,6 +328,7 @@ fn sts(r: &mut AllocateRequest, replicas: i32) {
         kind: "StatefulSet".into(),
         name: "web".into(),
         uid: Some("set-uid".into()),
+        api_version: None,
         statefulset: Some(StatefulSetFacts { replicas, ordinal_start: None }),
         kubevirt: None,
     });

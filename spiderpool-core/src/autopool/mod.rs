@@ -83,8 +83,11 @@ pub mod app;
 pub mod carve;
 pub mod config;
 pub mod pool;
+pub mod request;
 pub mod scale;
 pub mod size;
+pub mod third_party;
+pub mod wait;
 
 pub use app::{
     AFFINITY_APP_API_GROUP, AFFINITY_APP_API_VERSION, AFFINITY_APP_KIND, AFFINITY_APP_NAME,
@@ -105,11 +108,19 @@ pub use pool::{
     LABEL_OWNER_APPLICATION_UID, auto_pool_annotations, auto_pool_labels,
     auto_pool_selector_labels, new_auto_pool, pick_existing_pool, relabel_reused_pool,
 };
+pub use request::{
+    AutoPoolPlan, AutoPoolRequestError, PlannedPool, SubnetFeature, WaitReport, plan_auto_pools,
+    pod_app, workload_of,
+};
 pub use scale::{
     CarveFacts, CarvePlan, Reap, WriteOrder, adoptable, ledger_count, ledger_entry_stale,
     orphan_ledger_entries, parse_application_key, plan_carve, reap_auto_pool,
 };
 pub use size::{Workload, app_replicas, desired_pool_size};
+pub use third_party::{
+    ThirdPartyAction, ThirdPartyInput, plan_third_party_pool, status_without_pool,
+};
+pub use wait::{PoolCheck, app_pools, check_auto_pool, is_auto_pool, pool_size};
 
 use crate::ip::IpFamily;
 

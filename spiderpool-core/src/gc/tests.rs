@@ -22,6 +22,7 @@ fn set(replicas: i32) -> OwnerFacts {
         kind: "StatefulSet".into(),
         name: "db".into(),
         uid: None,
+        api_version: None,
         statefulset: Some(StatefulSetFacts { replicas, ordinal_start: None }),
         kubevirt: None,
     }

@@ -132,6 +132,7 @@ pub async fn top_controller<P: PodSource>(
         kind: owner.kind,
         name: owner.name,
         uid: owner.uid,
+        api_version: owner.api_version,
         statefulset,
         kubevirt,
     }))
@@ -205,6 +206,7 @@ pub async fn owner_recorded_in<P: PodSource>(
         kind: kind.clone(),
         name: name.clone(),
         uid: None,
+        api_version: None,
         statefulset,
         kubevirt,
     }))

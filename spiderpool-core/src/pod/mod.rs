@@ -26,8 +26,9 @@ pub use context::{
 };
 pub use source::{ControllerKind, PodSource};
 pub use view::{
-    ControllerSpecView, ControllerView, NamespaceView, NodeView, ObjectMetaView, OrdinalsView,
-    OwnerRef, OwnerReferenceView, PodSpecView, PodStatusView, PodView,
+    ControllerSpecView, ControllerStatusView, ControllerView, JobTemplateView, NamespaceView,
+    NodeView, ObjectMetaView, OrdinalsView, OwnerRef, OwnerReferenceView, PodSpecView,
+    PodStatusView, PodView,
 };
 
 /// The pod being served.
@@ -119,6 +120,8 @@ pub struct OwnerFacts {
     pub name: String,
     /// UID, when known.
     pub uid: Option<String>,
+    /// `apiVersion` of the owner reference, when it carries one.
+    pub api_version: Option<String>,
     /// For StatefulSets: the current state of the set (`None` when the set is gone
     /// or not known).
     pub statefulset: Option<StatefulSetFacts>,

@@ -13,11 +13,12 @@ use std::future::Future;
 use super::view::{ControllerView, NamespaceView, NodeView, PodView};
 use crate::store::StoreError;
 
-/// The controllers the pod rules read while resolving a pod's top
-/// controller. The others on an owner chain (Deployment, CronJob,
-/// DaemonSet) are only named by the owner reference below them, never read.
-/// The KubeVirt kinds exist only where KubeVirt is installed; a source
-/// without them answers `Ok(None)`.
+/// The controllers the pod rules read: while resolving a pod's top
+/// controller ([`ControllerKind::ALL`]; the KubeVirt kinds exist only where
+/// KubeVirt is installed, and a source without them answers `Ok(None)`),
+/// and, for a pod that asks for a SpiderSubnet auto-pool, the top controller
+/// itself for its replicas ([`ControllerKind::WORKLOADS`], read with
+/// [`PodSource::workload`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ControllerKind {
@@ -35,16 +36,35 @@ pub enum ControllerKind {
     /// `kubevirt.io/v1` VirtualMachine: read for whether it still exists and
     /// is not being deleted (a stopped VM keeps its addresses).
     VirtualMachine,
+    /// `apps/v1` Deployment: read for `spec.replicas` (auto-pool size only).
+    Deployment,
+    /// `apps/v1` DaemonSet: read for `status.desiredNumberScheduled`
+    /// (auto-pool size only).
+    DaemonSet,
+    /// `batch/v1` CronJob: read for `spec.jobTemplate.spec` (auto-pool size
+    /// only).
+    CronJob,
 }
 
 impl ControllerKind {
-    /// Every kind, for a backend that watches them.
+    /// The kinds owner resolution and the fixed-address rules read.
     pub const ALL: [ControllerKind; 5] = [
         ControllerKind::ReplicaSet,
         ControllerKind::Job,
         ControllerKind::StatefulSet,
         ControllerKind::VirtualMachineInstance,
         ControllerKind::VirtualMachine,
+    ];
+
+    /// The top controllers whose replicas size an auto-pool (the
+    /// Kubernetes controllers of [`crate::autopool::NATIVE_CONTROLLERS`]).
+    pub const WORKLOADS: [ControllerKind; 6] = [
+        ControllerKind::Deployment,
+        ControllerKind::ReplicaSet,
+        ControllerKind::StatefulSet,
+        ControllerKind::DaemonSet,
+        ControllerKind::Job,
+        ControllerKind::CronJob,
     ];
 
     /// The Kubernetes `kind`.
@@ -55,12 +75,21 @@ impl ControllerKind {
             ControllerKind::StatefulSet => "StatefulSet",
             ControllerKind::VirtualMachineInstance => "VirtualMachineInstance",
             ControllerKind::VirtualMachine => "VirtualMachine",
+            ControllerKind::Deployment => "Deployment",
+            ControllerKind::DaemonSet => "DaemonSet",
+            ControllerKind::CronJob => "CronJob",
         }
     }
 
-    /// The kind named `kind`, when the rules read it.
+    /// The kind named `kind`, when owner resolution reads it
+    /// ([`ControllerKind::ALL`]).
     pub fn from_kind(kind: &str) -> Option<ControllerKind> {
         ControllerKind::ALL.into_iter().find(|k| k.as_str() == kind)
+    }
+
+    /// The kind named `kind` among [`ControllerKind::WORKLOADS`].
+    pub fn from_workload_kind(kind: &str) -> Option<ControllerKind> {
+        ControllerKind::WORKLOADS.into_iter().find(|k| k.as_str() == kind)
     }
 }
 
@@ -110,6 +139,22 @@ pub trait PodSource: Send + Sync {
         namespace: &str,
         name: &str,
     ) -> impl Future<Output = Result<Option<ControllerView>, StoreError>> + Send;
+
+    /// The whole controller `namespace/name` of `kind` (spec and status), as
+    /// it is now: the auto-pool size reads its replicas
+    /// (`spec.replicas`, `status.desiredNumberScheduled`, a Job's
+    /// `parallelism`/`completions`, a CronJob's `spec.jobTemplate.spec`).
+    /// The default is [`PodSource::controller`], right for sources that
+    /// keep whole objects; a source whose caches hold metadata only reads
+    /// the object itself.
+    fn workload(
+        &self,
+        kind: ControllerKind,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<ControllerView>, StoreError>> + Send {
+        self.controller(kind, namespace, name)
+    }
 }
 
 #[cfg(test)]
@@ -124,5 +169,9 @@ mod tests {
         }
         assert_eq!(ControllerKind::from_kind("Deployment"), None);
         assert_eq!(ControllerKind::from_kind("replicaset"), None);
+        for k in ControllerKind::WORKLOADS {
+            assert_eq!(ControllerKind::from_workload_kind(k.as_str()), Some(k));
+        }
+        assert_eq!(ControllerKind::from_workload_kind("Pod"), None);
     }
 }

@@ -57,6 +57,9 @@ pub struct OwnerReferenceView {
     /// `uid`.
     #[serde(default, deserialize_with = "text")]
     pub uid: Option<String>,
+    /// `apiVersion`.
+    #[serde(default, rename = "apiVersion", deserialize_with = "text")]
+    pub api_version: Option<String>,
     /// `controller`.
     #[serde(default, deserialize_with = "lenient")]
     pub controller: Option<bool>,
@@ -71,6 +74,8 @@ pub struct OwnerRef {
     pub name: String,
     /// UID, when the reference carries one.
     pub uid: Option<String>,
+    /// `apiVersion`, when the reference carries one.
+    pub api_version: Option<String>,
 }
 
 impl ObjectMetaView {
@@ -80,7 +85,12 @@ impl ObjectMetaView {
     pub fn controller(&self) -> Option<OwnerRef> {
         let refs = &self.owner_references;
         let pick = refs.iter().find(|r| r.controller == Some(true)).or_else(|| refs.first())?;
-        Some(OwnerRef { kind: pick.kind.clone()?, name: pick.name.clone()?, uid: pick.uid.clone() })
+        Some(OwnerRef {
+            kind: pick.kind.clone()?,
+            name: pick.name.clone()?,
+            uid: pick.uid.clone(),
+            api_version: pick.api_version.clone(),
+        })
     }
 }
 
@@ -146,9 +156,30 @@ pub struct ControllerView {
     /// `spec`.
     #[serde(default, deserialize_with = "lenient")]
     pub spec: ControllerSpecView,
+    /// `status`.
+    #[serde(default, deserialize_with = "lenient")]
+    pub status: ControllerStatusView,
 }
 
-/// `spec` of a controller: what the StatefulSet rule reads.
+/// `status` of a controller: what the auto-pool size reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ControllerStatusView {
+    /// `desiredNumberScheduled` (DaemonSet).
+    #[serde(default, deserialize_with = "lenient")]
+    pub desired_number_scheduled: Option<i64>,
+}
+
+/// `spec.jobTemplate` of a CronJob.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct JobTemplateView {
+    /// `spec`: the Job's `parallelism` and `completions`.
+    #[serde(default, deserialize_with = "lenient")]
+    pub spec: ControllerSpecView,
+}
+
+/// `spec` of a controller: what the StatefulSet rule and the auto-pool size
+/// read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct ControllerSpecView {
     /// `replicas` (Kubernetes' default is 1).
@@ -157,6 +188,15 @@ pub struct ControllerSpecView {
     /// `ordinals` (StatefulSet).
     #[serde(default, deserialize_with = "lenient")]
     pub ordinals: Option<OrdinalsView>,
+    /// `parallelism` (Job).
+    #[serde(default, deserialize_with = "lenient")]
+    pub parallelism: Option<i64>,
+    /// `completions` (Job).
+    #[serde(default, deserialize_with = "lenient")]
+    pub completions: Option<i64>,
+    /// `jobTemplate` (CronJob; boxed, it holds a spec of this type).
+    #[serde(default, rename = "jobTemplate", deserialize_with = "lenient")]
+    pub job_template: Option<Box<JobTemplateView>>,
 }
 
 /// `spec.ordinals` of a StatefulSet.
@@ -243,7 +283,8 @@ mod tests {
             Some(OwnerRef {
                 kind: "ReplicaSet".into(),
                 name: "web-5f".into(),
-                uid: Some("r1".into())
+                uid: Some("r1".into()),
+                api_version: Some("apps/v1".into()),
             })
         );
         assert!(pod.metadata.deletion_timestamp.is_some());

@@ -5,6 +5,7 @@ use std::fmt;
 
 use super::CandidateSource;
 use crate::annotation::AnnotationError;
+use crate::autopool::AutoPoolRequestError;
 use crate::ip::IpFamily;
 
 /// Why a pool was ruled out for a NIC and family.
@@ -32,6 +33,9 @@ pub enum RuledOutReason {
     NamespaceAffinity(String),
     /// The pod's labels do not match `spec.podAffinity`.
     PodAffinity,
+    /// The pool is another application's auto-pool: `Kind ns/name` of the
+    /// pod's application.
+    AutoPoolAffinity(String),
     /// The NIC's NetworkAttachmentDefinition is not in `spec.multusName`.
     MultusName(Option<String>),
     /// A selector of the pool is invalid.
@@ -59,6 +63,9 @@ impl fmt::Display for RuledOutReason {
                 write!(f, "namespace {ns} does not match spec.namespaceAffinity")
             }
             RuledOutReason::PodAffinity => f.write_str("pod labels do not match spec.podAffinity"),
+            RuledOutReason::AutoPoolAffinity(app) => {
+                write!(f, "auto-pool of another application (spec.podAffinity), not of {app}")
+            }
             RuledOutReason::MultusName(Some(nad)) => {
                 write!(f, "NetworkAttachmentDefinition {nad} is not in spec.multusName")
             }
@@ -86,6 +93,18 @@ pub enum SelectionError {
     /// An annotation does not parse.
     #[error(transparent)]
     Annotation(#[from] AnnotationError),
+    /// The pod's SpiderSubnet annotations cannot be served.
+    #[error(transparent)]
+    AutoPool(Box<AutoPoolRequestError>),
+    /// The pod's pools come from its subnet annotation, but the caller did
+    /// not resolve its auto-pools ([`super::IpamSettings::auto_pools`]).
+    #[error("{annotation}: NIC {nic}: the application's auto-pools were not resolved")]
+    AutoPoolUnresolved {
+        /// The NIC.
+        nic: String,
+        /// The annotation.
+        annotation: &'static str,
+    },
     /// Nothing names any pool.
     #[error(
         "no pool selection rules of any type are specified for NIC {nic}: no ipam.spidernet.io/ippool(s) annotation, no namespace default pools, no default_ipv4_ippool/default_ipv6_ippool in the CNI config and no SpiderIPPool with spec.default: true"
@@ -159,6 +178,12 @@ pub enum SelectionError {
         /// Every pool and why it was ruled out.
         ruled_out: Vec<RuledOut>,
     },
+}
+
+impl From<AutoPoolRequestError> for SelectionError {
+    fn from(e: AutoPoolRequestError) -> Self {
+        SelectionError::AutoPool(Box::new(e))
+    }
 }
 
 fn format_patterns(patterns: &[String]) -> String {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::{IpamSettings, NicRequest, RuledOut, RuledOutReason, SelectionError};
 use crate::annotation::{self, NadRef};
+use crate::autopool;
 use crate::ip::IpFamily;
 use crate::model::SpiderIPPool;
 use crate::pod::{NamespaceFacts, NodeFacts, PodFacts};
@@ -94,7 +95,14 @@ pub fn rule_out(
             Err(e) => return Some(RuledOutReason::InvalidSelector(e.to_string())),
         }
     }
-    if let Some(sel) = &spec.pod_affinity {
+    if spec.pod_affinity.is_some() && autopool::is_auto_pool(pool) {
+        // An auto-pool's affinity names its application, which pods do not
+        // carry as labels (Go `IsMatchAutoPoolAffinity`).
+        let app = autopool::pod_app(ctx.pod);
+        if !autopool::matches_auto_pool_affinity(spec.pod_affinity.as_ref(), &app) {
+            return Some(RuledOutReason::AutoPoolAffinity(app.describe()));
+        }
+    } else if let Some(sel) = &spec.pod_affinity {
         match selector::matches(sel, &ctx.pod.labels) {
             Ok(true) => {}
             Ok(false) => return Some(RuledOutReason::PodAffinity),

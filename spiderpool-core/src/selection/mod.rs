@@ -1,12 +1,15 @@
 //! Candidate pools per NIC and family, in Spiderpool's precedence, then filtered
 //! and sorted.
 //!
-//! Precedence (first level present wins, reference §4.2): pod
-//! `ipam.spidernet.io/ippools` > pod `ipam.spidernet.io/ippool` > namespace
+//! Precedence (first level present wins, reference §4.2): with
+//! `enableSpiderSubnet`, pod `ipam.spidernet.io/subnets` / `…/subnet`
+//! (the application's auto-pools, see [`crate::autopool::plan_auto_pools`];
+//! the agent resolves them beforehand into [`IpamSettings::auto_pools`]) >
+//! pod `ipam.spidernet.io/ippools` > pod `ipam.spidernet.io/ippool` > namespace
 //! `default-ipv4-ippool` / `default-ipv6-ippool` > CNI config
 //! `default_ipv4_ippool` / `default_ipv6_ippool` > cluster default pools
 //! (`spec.default: true`). Globs (`*`, `?`, `[...]`) expand against the pools of
-//! the family, by name order. SpiderSubnet auto-pools are not handled here yet.
+//! the family, by name order (not in subnet annotations).
 //!
 //! Filters (reference §4.4): terminating, disabled, family, `nodeName` (else
 //! `nodeAffinity`), `namespaceName` (else `namespaceAffinity`), `podAffinity`,
@@ -26,6 +29,7 @@ mod request;
 
 use std::fmt;
 
+use crate::autopool::SubnetFeature;
 use crate::ip::IpFamily;
 
 pub use error::{RuledOut, RuledOutReason, SelectionError};
@@ -51,6 +55,12 @@ pub struct IpamSettings {
     /// `MULTUS_CLUSTER_NETWORK`: the NAD of the first NIC when the pod has no
     /// `v1.multus-cni.io/default-network`.
     pub multus_cluster_network: Option<String>,
+    /// SpiderSubnet settings: whether subnet annotations come first.
+    pub subnet: SubnetFeature,
+    /// The NIC's auto-pools, found or made by the agent for a pod whose
+    /// subnet annotations apply ([`crate::autopool::plan_auto_pools`]);
+    /// selection refuses such a pod without them.
+    pub auto_pools: Option<NicRequest>,
 }
 
 impl Default for IpamSettings {
@@ -63,6 +73,8 @@ impl Default for IpamSettings {
             clean_gateway: false,
             agent_namespace: "kube-system".to_string(),
             multus_cluster_network: None,
+            subnet: SubnetFeature::default(),
+            auto_pools: None,
         }
     }
 }
@@ -79,6 +91,9 @@ impl IpamSettings {
 /// Where a NIC's pool names came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CandidateSource {
+    /// Pod annotation `ipam.spidernet.io/subnets` or `…/subnet`: the
+    /// application's SpiderSubnet auto-pools.
+    SubnetAutoPool,
     /// Pod annotation `ipam.spidernet.io/ippools`.
     PodIpPools,
     /// Pod annotation `ipam.spidernet.io/ippool`.
@@ -94,6 +109,9 @@ pub enum CandidateSource {
 impl fmt::Display for CandidateSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            CandidateSource::SubnetAutoPool => {
+                "SpiderSubnet auto-pools (pod annotation ipam.spidernet.io/subnet(s))"
+            }
             CandidateSource::PodIpPools => "pod annotation ipam.spidernet.io/ippools",
             CandidateSource::PodIpPool => "pod annotation ipam.spidernet.io/ippool",
             CandidateSource::NamespaceDefault => "namespace default pools",

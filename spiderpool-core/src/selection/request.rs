@@ -55,6 +55,15 @@ fn raw_requests(
     nic: &str,
     pools: &[Arc<SpiderIPPool>],
 ) -> Result<Vec<NicRequest>, SelectionError> {
+    if let Some(plan) = crate::autopool::plan_auto_pools(pod, settings, nic)? {
+        return match &settings.auto_pools {
+            Some(resolved) if resolved.nic == nic => Ok(vec![resolved.clone()]),
+            _ => Err(SelectionError::AutoPoolUnresolved {
+                nic: nic.to_string(),
+                annotation: plan.annotation,
+            }),
+        };
+    }
     if let Some(value) = pod.annotation(annotation::ANNO_POD_IPPOOLS) {
         return pod_ippools_requests(pod, value, nic);
     }

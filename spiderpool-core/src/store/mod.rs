@@ -30,11 +30,13 @@ pub mod contract;
 mod coordinator;
 pub mod deletion;
 mod memory;
+mod subnet;
 
 pub use admin::{AdminError, AdminStore, ObjectKey};
 pub use coordinator::CoordinatorSource;
 pub use deletion::Deletion;
 pub use memory::MemoryStore;
+pub use subnet::SubnetStore;
 
 /// Version of a stored object; compare-and-swap writes name the version they read.
 pub type Version = u64;

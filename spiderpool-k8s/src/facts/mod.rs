@@ -34,13 +34,14 @@
 //! not installed they read as absent.
 
 mod cache;
+mod workload;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use kube::api::{Api, PartialObjectMeta};
 use kube::runtime::watcher;
@@ -56,6 +57,12 @@ use spiderpool_core::store::{CoordinatorSource, StoreError};
 use crate::store::StartError;
 use crate::store::decode::Decoded;
 use cache::{Cache, describe};
+
+/// A kube request error in one line (the API server's message, reason and
+/// code), for other modules of the crate.
+pub(crate) fn describe_error(error: &kube::Error) -> String {
+    describe(error)
+}
 
 /// Settings of [`KubeFacts`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,8 +3,10 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod agent;
 mod app;
 mod carve;
 mod config;
+mod counts;
 mod props;
 mod size;
