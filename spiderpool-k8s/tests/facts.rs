@@ -188,11 +188,21 @@ async fn a_missing_permission_is_named_with_verb_resource_and_account() -> TestR
     let mut options = FactsOptions::new("n1");
     options.sync_timeout = Duration::from_secs(3);
     let facts = KubeFacts::new(client, options)?;
+    // The API server's authorizer sees a new binding a moment after it is
+    // created: until then every list is forbidden. Wait (bounded) for the
+    // granted kinds to list; the assertions below check the state reached.
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut message = None;
     let message = loop {
-        match facts.health() {
-            Err(e) if e.to_string().contains("last error") => break e.to_string(),
-            _ if Instant::now() > deadline => return Err("no watch error after 30 s".into()),
+        if let Err(e) = facts.health()
+            && e.to_string().contains("last error")
+        {
+            message = Some(e.to_string());
+        }
+        match &message {
+            Some(m) if !m.contains("pods (last error") => break m.clone(),
+            Some(m) if Instant::now() > deadline => break m.clone(),
+            None if Instant::now() > deadline => return Err("no watch error after 30 s".into()),
             _ => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     };

@@ -31,6 +31,7 @@ fn launcher(name: &str, uid: &str, vmi_live: bool, vm_live: bool) -> AllocateReq
                 kind: KUBEVIRT_VMI_KIND.into(),
                 name: "vm1".into(),
                 uid: Some("vmi-uid".into()),
+                api_version: Some("kubevirt.io/v1".into()),
                 statefulset: None,
                 kubevirt: Some(KubevirtFacts { vmi_live, vm_live }),
             }),
@@ -47,7 +48,7 @@ fn launcher(name: &str, uid: &str, vmi_live: bool, vm_live: bool) -> AllocateReq
 fn del(r: &AllocateRequest) -> ReleaseRequest {
     let ctx = PodContext { pod: r.pod.clone(), ..Default::default() };
     match release_decision(&ctx, ReleaseTrigger::CniDel, &r.container_id, None) {
-        ReleaseDecision::Release(req) => req,
+        ReleaseDecision::Release(req) => *req,
         other => panic!("expected a release, got {other:?}"),
     }
 }

@@ -25,6 +25,7 @@ fn pod(owner: Option<(&str, Option<&str>)>, annotations: &[(&str, &str)]) -> Pod
             uid: Some(UID.into()),
             api_version: api_version.map(Into::into),
             statefulset: None,
+            kubevirt: None,
         }),
         ..PodFacts::default()
     }
