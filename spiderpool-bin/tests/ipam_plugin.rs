@@ -244,6 +244,25 @@ fn add_without_an_agent_fails_naming_the_socket() {
     assert!(e.json()["msg"].as_str().unwrap().contains("none.sock"), "{}", e.stdout);
 }
 
+/// ADD sends no health check first: a socket nobody listens on (an agent
+/// that died and left it) fails the allocation itself, naming the request
+/// and the socket error.
+#[test]
+fn add_with_a_dead_agent_socket_fails_naming_the_request() {
+    let env = Env::start();
+    let dead = env.dir.0.join("dead.sock");
+    drop(std::os::unix::net::UnixListener::bind(&dead).unwrap());
+    assert!(dead.exists());
+    let mut conf = env.conf("1.0.0", &["10-6-v4"]);
+    conf["ipam"]["ipam_unix_socket_path"] = json!(dead);
+    let e = plugin("ADD", "p1", "net1", &conf);
+    assert_eq!(e.code, 1);
+    assert_eq!(e.json()["code"], 101, "{}", e.stdout);
+    let msg = e.json()["msg"].as_str().unwrap().to_string();
+    assert!(msg.starts_with("POST /v1/ipam/ip: agent socket "), "{msg}");
+    assert!(msg.contains("dead.sock: connect: Connection refused"), "{msg}");
+}
+
 #[test]
 fn del_without_the_agent_is_journaled_and_replayed_at_start() {
     let mut env = Env::start();

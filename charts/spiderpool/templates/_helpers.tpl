@@ -176,6 +176,8 @@ checks each against the binary).
   value: {{ .Values.ipam.spiderSubnet.autoPool.enable | quote }}
 - name: SPIDERPOOL_AUTO_POOL_DEFAULT_REDUNDANT_IP_NUMBER
   value: {{ .Values.ipam.spiderSubnet.autoPool.defaultRedundantIPNumber | quote }}
+- name: SPIDERPOOL_ENABLE_DELETE_WEBHOOK
+  value: {{ .Values.spiderpoolController.enableValidatingResourcesDeletedWebhook | quote }}
 - name: SPIDERPOOL_GC_IP_ENABLED
   value: {{ $gc.enabled | quote }}
 - name: SPIDERPOOL_GC_DEFAULT_INTERVAL_DURATION

@@ -1,6 +1,7 @@
 //! The `spiderpool` IPAM CNI plugin: a thin client of the agent.
 //!
-//! - ADD: `GET /v1/ipam/healthy`, then `POST /v1/ipam/ip`; then, inside the
+//! - ADD: `POST /v1/ipam/ip` (without Spiderpool's `GET /v1/ipam/healthy`
+//!   before it: the allocation's answer tells the same); then, inside the
 //!   pod namespace on `CNI_IFNAME` ([`probe`]): the IP-conflict probe and the
 //!   gateway probe when the agent stamped `enableIPConflictDetection` /
 //!   `enableGatewayDetection` into an address (a conflict or a silent gateway
@@ -63,7 +64,7 @@ pub mod codes {
 /// The plugin.
 #[derive(Debug, Clone)]
 pub struct Spiderpool {
-    /// Bound of the health check.
+    /// Bound of the health check (STATUS) and of CHECK's and GC's requests.
     pub health_timeout: Duration,
     /// Bound of the allocation.
     pub add_timeout: Duration,
@@ -274,8 +275,7 @@ impl Spiderpool {
         }
     }
 
-    /// Checks the agent's health and returns the client (its connection is
-    /// reused by the next request).
+    /// Checks the agent's health (STATUS) and returns the client.
     fn healthy(&self, socket: &Path) -> Result<AgentClient, CniError> {
         let what = "agent health check";
         let mut agent = Self::client(socket, what)?;
@@ -398,7 +398,11 @@ impl Plugin for Spiderpool {
         let log = open_log(&cfg, req);
         let socket = cfg.socket();
         let outcome = (|| {
-            let mut agent = self.healthy(&socket)?;
+            // No health check first (Spiderpool's plugin asks `GET
+            // /v1/ipam/healthy` before every allocation): the allocation's
+            // own answer says the same — no socket, no answer, or the
+            // agent's error naming what it lacks — one round trip sooner.
+            let mut agent = Self::client(&socket, "POST /v1/ipam/ip")?;
             let args = IpamAddArgs {
                 container_id: req.container_id.clone(),
                 if_name: req.ifname.clone(),
@@ -415,6 +419,7 @@ impl Plugin for Spiderpool {
             let answer: IpamAddResponse = agent
                 .allocate(&args, self.add_timeout)
                 .map_err(|e| agent_error("POST /v1/ipam/ip", e))?;
+            drop(agent);
             let result = result_for(&answer, &req.ifname)?;
             let targets = probe::targets(&answer, &req.ifname)?;
             let probes_asked = targets.iter().any(|t| t.conflict || t.gateway.is_some());
