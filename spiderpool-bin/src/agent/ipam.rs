@@ -137,12 +137,10 @@ pub(super) async fn add<S: AgentBackend>(
     detached(add_work(agent, body)).await
 }
 
-async fn add_work<S: AgentBackend>(
-    agent: Arc<Agent<S>>,
-    body: Bytes,
-) -> Result<Json<IpamAddResponse>, ApiError> {
-    let started = Instant::now();
-    let args: IpamAddArgs = parse_body(&body, "IpamAddArgs")?;
+/// The body of `POST /v1/ipam/ip`, decoded and checked: every identifier
+/// present and well-formed.
+fn add_args(body: &Bytes) -> Result<IpamAddArgs, ApiError> {
+    let args: IpamAddArgs = parse_body(body, "IpamAddArgs")?;
     require_non_empty(
         "IpamAddArgs",
         &[
@@ -163,6 +161,15 @@ async fn add_work<S: AgentBackend>(
             ("podUID", Ident::PodUid, &args.pod_uid),
         ],
     )?;
+    Ok(args)
+}
+
+async fn add_work<S: AgentBackend>(
+    agent: Arc<Agent<S>>,
+    body: Bytes,
+) -> Result<Json<IpamAddResponse>, ApiError> {
+    let started = Instant::now();
+    let args = add_args(&body)?;
     let pod_ref = format!("{}/{}", args.pod_namespace, args.pod_name);
     let ctx = agent
         .gather(&args.pod_namespace, &args.pod_name, &args.pod_uid)
