@@ -10,7 +10,7 @@ use crate::netns::{Netns, with_netns};
 use futures::TryStreamExt;
 use ipnet::IpNet;
 use netlink_packet_route::address::AddressAttribute;
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkInfo};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
 use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourState};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -55,42 +55,69 @@ pub(crate) async fn read_links(h: &Handle) -> Result<Vec<LinkView>> {
         .try_collect()
         .await
         .map_err(|e| Error::netlink("dump links", e))?;
-    let mut links: Vec<LinkView> = msgs
-        .iter()
-        .map(|m| {
-            let f = m.header.flags;
-            let mut v = LinkView {
-                index: m.header.index,
-                flags: ViewFlags {
-                    up: f.contains(LinkFlags::Up),
-                    broadcast: f.contains(LinkFlags::Broadcast),
-                    multicast: f.contains(LinkFlags::Multicast),
-                    loopback: f.contains(LinkFlags::Loopback),
-                },
-                ..LinkView::default()
-            };
-            for a in &m.attributes {
-                match a {
-                    LinkAttribute::IfName(n) => v.name = n.clone(),
-                    LinkAttribute::Address(b) if b.len() == 6 => v.mac = Some(format_mac(b)),
-                    LinkAttribute::Mtu(mtu) => v.mtu = Some(*mtu),
-                    LinkAttribute::Link(i) => v.peer_index = Some(*i),
-                    LinkAttribute::IfAlias(a) if !a.is_empty() => v.ifalias = Some(a.clone()),
-                    LinkAttribute::LinkInfo(infos) => {
-                        for i in infos {
-                            if let LinkInfo::Kind(k) = i {
-                                v.kind = Some(k.to_string());
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            v
-        })
-        .collect();
+    let mut links: Vec<LinkView> = msgs.iter().map(link_view).collect();
     links.sort_by_key(|l| l.index);
     Ok(links)
+}
+
+fn link_view(m: &LinkMessage) -> LinkView {
+    let f = m.header.flags;
+    let mut v = LinkView {
+        index: m.header.index,
+        flags: ViewFlags {
+            up: f.contains(LinkFlags::Up),
+            broadcast: f.contains(LinkFlags::Broadcast),
+            multicast: f.contains(LinkFlags::Multicast),
+            loopback: f.contains(LinkFlags::Loopback),
+        },
+        ..LinkView::default()
+    };
+    for a in &m.attributes {
+        match a {
+            LinkAttribute::IfName(n) => v.name = n.clone(),
+            LinkAttribute::Address(b) if b.len() == 6 => v.mac = Some(format_mac(b)),
+            LinkAttribute::Mtu(mtu) => v.mtu = Some(*mtu),
+            LinkAttribute::Link(i) => v.peer_index = Some(*i),
+            LinkAttribute::IfAlias(a) if !a.is_empty() => v.ifalias = Some(a.clone()),
+            LinkAttribute::LinkInfo(infos) => {
+                for i in infos {
+                    if let LinkInfo::Kind(k) = i {
+                        v.kind = Some(k.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    v
+}
+
+/// The longest link name the kernel accepts (`IFNAMSIZ - 1`).
+const MAX_IFNAME_LEN: usize = 15;
+
+/// One link by name, with one `RTM_GETLINK` request for that name (no dump);
+/// `None` when the namespace has no link of that name, also for a name no
+/// link can have (empty, or longer than the kernel's 15 bytes: the kernel
+/// would refuse the request rather than say "no such device").
+pub(crate) async fn read_link_with(h: &Handle, name: &str) -> Result<Option<LinkView>> {
+    if name.is_empty() || name.len() > MAX_IFNAME_LEN || name.contains('\0') {
+        return Ok(None);
+    }
+    let res = h.link().get().match_name(name.to_string()).execute().try_next().await;
+    match res {
+        Ok(m) => Ok(m.as_ref().map(link_view)),
+        Err(e) if errno(&e) == Some(19) => Ok(None), // ENODEV
+        Err(e) => Err(Error::netlink(format!("get link {name}"), e)),
+    }
+}
+
+/// The links and addresses of a namespace, without its routes and rules
+/// (the view's `routes` and `rules` are empty): what a DEL reads of the pod.
+pub(crate) async fn read_links_and_addresses_with(h: &Handle) -> Result<NetnsView> {
+    let links = read_links(h).await?;
+    let names: BTreeMap<u32, String> = links.iter().map(|l| (l.index, l.name.clone())).collect();
+    let addresses = read_addresses(h, &names).await?;
+    Ok(NetnsView { links, addresses, ..NetnsView::default() })
 }
 
 async fn read_addresses(h: &Handle, names: &BTreeMap<u32, String>) -> Result<Vec<AddrView>> {
@@ -301,13 +328,7 @@ pub async fn read_neighbours(h: &Handle) -> Result<Vec<NeighView>> {
 
 /// The index of a link by name; `None` when there is none.
 pub(crate) async fn link_index(h: &Handle, name: &str) -> Result<Option<u32>> {
-    let res = h.link().get().match_name(name.to_string()).execute().try_next().await;
-    match res {
-        Ok(Some(m)) => Ok(Some(m.header.index)),
-        Ok(None) => Ok(None),
-        Err(e) if errno(&e) == Some(19) => Ok(None), // ENODEV
-        Err(e) => Err(Error::netlink(format!("get link {name}"), e)),
-    }
+    Ok(read_link_with(h, name).await?.map(|l| l.index))
 }
 
 /// Like [`link_index`], but a missing link is an error.
