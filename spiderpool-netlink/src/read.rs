@@ -7,6 +7,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::error::{Error, Result, errno};
 use crate::mac::format_mac;
 use crate::netns::{Netns, with_netns};
+
+/// `ENOENT`: what a strict route dump of a table that does not exist answers.
+const ENOENT: i32 = 2;
 use futures::TryStreamExt;
 use ipnet::IpNet;
 use netlink_packet_route::address::AddressAttribute;
@@ -33,12 +36,18 @@ pub fn read_view(ns: &Netns) -> Result<NetnsView> {
 /// table except `local` (255), IPv4 and IPv6, multipath next hops included.
 /// Rules: every rule of both families that looks a table up.
 pub async fn read_view_with(h: &Handle) -> Result<NetnsView> {
+    read_view_of(h, None).await
+}
+
+/// [`read_view_with`], with the routes of `table` only when given (asked of
+/// the kernel on a strict socket, see [`read_routes`]).
+pub(crate) async fn read_view_of(h: &Handle, table: Option<u32>) -> Result<NetnsView> {
     let links = read_links(h).await?;
     let names: BTreeMap<u32, String> = links.iter().map(|l| (l.index, l.name.clone())).collect();
     let addresses = read_addresses(h, &names).await?;
     let mut routes = Vec::new();
     for v6 in [false, true] {
-        routes.extend(read_routes(h, v6, &names).await?);
+        routes.extend(read_routes(h, v6, &names, table).await?);
     }
     let mut rules = Vec::new();
     for family in [IpFamily::V4, IpFamily::V6] {
@@ -226,19 +235,50 @@ pub(crate) fn route_view(m: &RouteMessage, names: &BTreeMap<u32, String>) -> Opt
     Some(view)
 }
 
-async fn read_routes(h: &Handle, v6: bool, names: &BTreeMap<u32, String>) -> Result<Vec<Route>> {
-    let req = if v6 {
+/// The unicast routes of one family, of `table` only when given (else of
+/// every table but `local`). The request carries no header filter (no table,
+/// protocol or type: on a strict socket, see
+/// [`connect_strict`](crate::netns::connect_strict), the kernel would apply
+/// them); `table` goes in `RTA_TABLE`, which a strict socket makes the kernel
+/// apply (it then answers `ENOENT` for a table that does not exist: no
+/// routes) and a plain one ignores, so the routes are filtered here too.
+pub(crate) async fn read_routes(
+    h: &Handle,
+    v6: bool,
+    names: &BTreeMap<u32, String>,
+    table: Option<u32>,
+) -> Result<Vec<Route>> {
+    let mut req = if v6 {
         RouteMessageBuilder::<Ipv6Addr>::new().build()
     } else {
         RouteMessageBuilder::<Ipv4Addr>::new().build()
     };
-    let msgs: Vec<RouteMessage> =
-        h.route().get(req).execute().try_collect().await.map_err(|e| {
-            Error::netlink(if v6 { "dump IPv6 routes" } else { "dump IPv4 routes" }, e)
-        })?;
+    req.header.table = 0;
+    req.header.protocol = RouteProtocol::Unspec;
+    req.header.scope = RouteScope::Universe;
+    req.header.kind = RouteType::Unspec;
+    if let Some(t) = table {
+        req.attributes.push(RouteAttribute::Table(t));
+    }
+    let res: std::result::Result<Vec<RouteMessage>, _> =
+        h.route().get(req).execute().try_collect().await;
+    let msgs = match res {
+        Ok(m) => m,
+        Err(e) if table.is_some() && errno(&e) == Some(ENOENT) => Vec::new(),
+        Err(e) => {
+            return Err(Error::netlink(
+                if v6 { "dump IPv6 routes" } else { "dump IPv4 routes" },
+                e,
+            ));
+        }
+    };
     Ok(msgs
         .iter()
-        .filter(|m| m.header.kind == RouteType::Unicast && route_table(m) != TABLE_LOCAL)
+        .filter(|m| m.header.kind == RouteType::Unicast)
+        .filter(|m| match table {
+            Some(t) => route_table(m) == t,
+            None => route_table(m) != TABLE_LOCAL,
+        })
         .filter_map(|m| route_view(m, names))
         .collect())
 }
