@@ -5,6 +5,9 @@
 //!   veth name: the second ADD fails naming the container that holds it, and
 //!   the second container's DEL leaves the first pod's veth alone (also for a
 //!   veth made before the ownership alias existed);
+//! - DEL (which reads only the pod's links and addresses and the one host
+//!   link of its name) removes its own host veth and legacy host rules and
+//!   leaves another pod's alone;
 //! - `CNI_NETNS` naming the namespace the plugin itself runs in (the host's
 //!   own) is refused on ADD and CHECK, and DEL succeeds without changing it.
 
@@ -143,6 +146,63 @@ fn host_veth_name_collision_names_the_holder_and_del_spares_the_other_pods_veth(
     let (ok, _, text) = coordinator(&lan, &pod_a, &cid_a, "pod-a", "DEL", &conf_a);
     assert!(ok, "DEL of A: {text}");
     assert!(!lan.node.show(&["link"]).contains(&host_veth), "A's DEL removes its veth");
+}
+
+#[test]
+fn del_removes_this_containers_host_veth_and_host_rules_and_spares_another_pods() {
+    need_netns!();
+    let lan = Lan::new();
+    let (pod_a, pod_b) = (lan.pod(3), lan.pod(4));
+    // IDs that differ in their first 11 characters: two host veths.
+    let cid_a = format!("a{:0>10}{}", lan.tag, "1".repeat(53));
+    let cid_b = format!("b{:0>10}{}", lan.tag, "2".repeat(53));
+    let veth_a = format!("veth{}", &cid_a[..11]);
+    let veth_b = format!("veth{}", &cid_b[..11]);
+    let log = LogFile::new(&lan.tag, "delboth");
+    let (ip_a, ip_b) = ("10.6.212.213", "10.6.212.214");
+    let prev_a = lan.cni_add(&pod_a, &cid_a, "macvlan", "eth0", &lan.macvlan_conf(ip_a, true));
+    let prev_b = lan.cni_add(&pod_b, &cid_b, "macvlan", "eth0", &lan.macvlan_conf(ip_b, true));
+    let conf_a = coordinator_conf("underlay", &log, &prev_a);
+    let conf_b = coordinator_conf("underlay", &log, &prev_b);
+    for (pod, cid, name, conf) in
+        [(&pod_a, &cid_a, "pod-a", &conf_a), (&pod_b, &cid_b, "pod-b", &conf_b)]
+    {
+        let (ok, _, text) = coordinator(&lan, pod, cid, name, "ADD", conf);
+        assert!(ok, "ADD of {name}: {text}");
+    }
+    // The legacy host rules (`to <pod IP> lookup <hostRuleTable>`, what older
+    // coordinators added) of both pods, and an unrelated rule to A's IP in
+    // another table.
+    for ip in [ip_a, ip_b] {
+        lan.node.ip(&["rule", "add", "to", &format!("{ip}/32"), "lookup", "500"]);
+    }
+    lan.node.ip(&["rule", "add", "to", &format!("{ip_a}/32"), "lookup", "501"]);
+    let links = lan.node.show(&["link"]);
+    assert!(links.contains(&veth_a) && links.contains(&veth_b), "{links}");
+    assert!(lan.node.ping(ip_a) && lan.node.ping(ip_b), "the node reaches both pods");
+
+    for round in 1..=2 {
+        let (ok, _, text) = coordinator(&lan, &pod_a, &cid_a, "pod-a", "DEL", &conf_a);
+        assert!(ok, "DEL #{round} of A: {text}\nlog:\n{}", log.text());
+        let links = lan.node.show(&["link"]);
+        assert!(!links.contains(&veth_a), "DEL #{round} removes A's host veth {veth_a}: {links}");
+        assert!(links.contains(&veth_b), "DEL #{round} spares B's host veth {veth_b}: {links}");
+        let rules = lan.node.show(&["rule"]);
+        assert!(
+            !rules.contains(&format!("to {ip_a} lookup 500")),
+            "DEL #{round} removes A's host rule:\n{rules}"
+        );
+        assert!(
+            rules.contains(&format!("to {ip_b} lookup 500")),
+            "DEL #{round} spares B's host rule:\n{rules}"
+        );
+        assert!(
+            rules.contains(&format!("to {ip_a} lookup 501")),
+            "DEL #{round} spares the rule of another table:\n{rules}"
+        );
+        assert!(lan.node.ping(ip_b), "the node still reaches B after A's DEL #{round}");
+    }
+    assert!(log.text().contains(&format!("DEL {cid_a} eth0: ")), "{}", log.text());
 }
 
 /// What the tests compare before and after: link names, IPv4 addresses,

@@ -8,7 +8,7 @@ use rtnetlink::Handle;
 use spiderpool_core::coordinator::Side;
 
 use crate::error::Result;
-use crate::netns::{Netns, NsFd, connect, on_worker};
+use crate::netns::{Netns, NsFd, connect, connect_strict, on_worker};
 
 /// A namespace with its open netlink handle.
 pub(crate) struct SideCtx {
@@ -59,7 +59,9 @@ where
         pod_ns.enter()?;
         let pod_h = connect()?;
         host_ns.enter()?;
-        let host_h = connect()?;
+        // Strict: the host view's route dump asks the kernel for the host
+        // rule table only (a node's other tables can be large).
+        let host_h = connect_strict()?;
         let ctx = Ctx {
             pod: SideCtx { handle: pod_h, ns: pod_ns },
             host: SideCtx { handle: host_h, ns: host_ns },

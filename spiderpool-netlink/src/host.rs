@@ -10,7 +10,7 @@ use spiderpool_core::coordinator::{HostView, NetnsView};
 
 use crate::error::{Error, Result, errno};
 use crate::netns::{Netns, with_netns};
-use crate::read::read_view_with;
+use crate::read::{read_view_of, read_view_with};
 
 /// Host interfaces whose addresses are never pod host IPs (container, bridge
 /// and overlay interfaces): Spiderpool's `^docker.*, ^cbr.*, ^dummy.*,
@@ -54,6 +54,13 @@ pub async fn route_get_src(h: &Handle, ip: IpAddr) -> Result<Option<IpAddr>> {
             reason: "not a destination",
         })?
         .build();
+    // No header fields beyond the destination's: a strict socket (see
+    // `connect_strict`) refuses a route get with a table, protocol or type.
+    let mut msg = msg;
+    msg.header.table = 0;
+    msg.header.protocol = netlink_packet_route::route::RouteProtocol::Unspec;
+    msg.header.kind = netlink_packet_route::route::RouteType::Unspec;
+    msg.header.scope = netlink_packet_route::route::RouteScope::Universe;
     let res: std::result::Result<Vec<_>, _> = h.route().get(msg).execute().try_collect().await;
     let msgs = match res {
         Ok(m) => m,
@@ -131,13 +138,15 @@ pub fn read_host_view(host: &Netns, pod_ips: &[IpAddr], host_rule_table: u32) ->
 
 /// [`read_host_view`] through an open handle in the host namespace. The host's
 /// links, addresses, routes and rules are dumped once and serve both the pod
-/// host IP discovery and the view.
+/// host IP discovery and the view. Only the routes of `host_rule_table` are
+/// asked for (the kernel filters on a strict socket, as a [`Session`](crate::Session)'s
+/// host socket is; on another socket the dump is complete and filtered here).
 pub async fn read_host_view_with(
     h: &Handle,
     pod_ips: &[IpAddr],
     host_rule_table: u32,
 ) -> Result<HostView> {
-    let view = read_view_with(h).await?;
+    let view = read_view_of(h, Some(host_rule_table)).await?;
     let pod_host_ips = pod_host_ips_in(h, &view, pod_ips).await?;
     Ok(HostView {
         pod_host_ips,

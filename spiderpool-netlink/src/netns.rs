@@ -135,6 +135,23 @@ pub(crate) fn connect() -> Result<Handle> {
     Ok(handle)
 }
 
+/// [`connect`] with `NETLINK_GET_STRICT_CHK` on (Linux 4.20+): the kernel
+/// then applies the filters of a dump request (a route dump's `RTA_TABLE`)
+/// instead of ignoring them, and checks its header strictly, so every dump
+/// and get request sent on it must leave the header fields it does not
+/// filter on zero (see [`read`](crate::read)). A kernel without the option
+/// gets a plain connection: its dumps are complete and the readers filter
+/// in user space, which they always do.
+pub(crate) fn connect_strict() -> Result<Handle> {
+    let (conn, handle, _) = match rtnetlink::new_connection_with_strict_check() {
+        Ok(c) => c,
+        Err(_) => rtnetlink::new_connection()
+            .map_err(|cause| Error::Worker { what: "netlink socket", cause })?,
+    };
+    tokio::spawn(conn);
+    Ok(handle)
+}
+
 /// Runs `f` with an rtnetlink [`Handle`] whose socket lives in `ns`, on a
 /// dedicated thread that entered `ns` (a `current_thread` tokio runtime drives
 /// the socket). Blocks until `f` finishes; do not call it from inside an async

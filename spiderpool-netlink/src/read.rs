@@ -7,10 +7,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::error::{Error, Result, errno};
 use crate::mac::format_mac;
 use crate::netns::{Netns, with_netns};
+
+/// `ENOENT`: what a strict route dump of a table that does not exist answers.
+const ENOENT: i32 = 2;
 use futures::TryStreamExt;
 use ipnet::IpNet;
 use netlink_packet_route::address::AddressAttribute;
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkInfo};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
 use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourState};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -33,12 +36,18 @@ pub fn read_view(ns: &Netns) -> Result<NetnsView> {
 /// table except `local` (255), IPv4 and IPv6, multipath next hops included.
 /// Rules: every rule of both families that looks a table up.
 pub async fn read_view_with(h: &Handle) -> Result<NetnsView> {
+    read_view_of(h, None).await
+}
+
+/// [`read_view_with`], with the routes of `table` only when given (asked of
+/// the kernel on a strict socket, see [`read_routes`]).
+pub(crate) async fn read_view_of(h: &Handle, table: Option<u32>) -> Result<NetnsView> {
     let links = read_links(h).await?;
     let names: BTreeMap<u32, String> = links.iter().map(|l| (l.index, l.name.clone())).collect();
     let addresses = read_addresses(h, &names).await?;
     let mut routes = Vec::new();
     for v6 in [false, true] {
-        routes.extend(read_routes(h, v6, &names).await?);
+        routes.extend(read_routes(h, v6, &names, table).await?);
     }
     let mut rules = Vec::new();
     for family in [IpFamily::V4, IpFamily::V6] {
@@ -55,42 +64,69 @@ pub(crate) async fn read_links(h: &Handle) -> Result<Vec<LinkView>> {
         .try_collect()
         .await
         .map_err(|e| Error::netlink("dump links", e))?;
-    let mut links: Vec<LinkView> = msgs
-        .iter()
-        .map(|m| {
-            let f = m.header.flags;
-            let mut v = LinkView {
-                index: m.header.index,
-                flags: ViewFlags {
-                    up: f.contains(LinkFlags::Up),
-                    broadcast: f.contains(LinkFlags::Broadcast),
-                    multicast: f.contains(LinkFlags::Multicast),
-                    loopback: f.contains(LinkFlags::Loopback),
-                },
-                ..LinkView::default()
-            };
-            for a in &m.attributes {
-                match a {
-                    LinkAttribute::IfName(n) => v.name = n.clone(),
-                    LinkAttribute::Address(b) if b.len() == 6 => v.mac = Some(format_mac(b)),
-                    LinkAttribute::Mtu(mtu) => v.mtu = Some(*mtu),
-                    LinkAttribute::Link(i) => v.peer_index = Some(*i),
-                    LinkAttribute::IfAlias(a) if !a.is_empty() => v.ifalias = Some(a.clone()),
-                    LinkAttribute::LinkInfo(infos) => {
-                        for i in infos {
-                            if let LinkInfo::Kind(k) = i {
-                                v.kind = Some(k.to_string());
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            v
-        })
-        .collect();
+    let mut links: Vec<LinkView> = msgs.iter().map(link_view).collect();
     links.sort_by_key(|l| l.index);
     Ok(links)
+}
+
+fn link_view(m: &LinkMessage) -> LinkView {
+    let f = m.header.flags;
+    let mut v = LinkView {
+        index: m.header.index,
+        flags: ViewFlags {
+            up: f.contains(LinkFlags::Up),
+            broadcast: f.contains(LinkFlags::Broadcast),
+            multicast: f.contains(LinkFlags::Multicast),
+            loopback: f.contains(LinkFlags::Loopback),
+        },
+        ..LinkView::default()
+    };
+    for a in &m.attributes {
+        match a {
+            LinkAttribute::IfName(n) => v.name = n.clone(),
+            LinkAttribute::Address(b) if b.len() == 6 => v.mac = Some(format_mac(b)),
+            LinkAttribute::Mtu(mtu) => v.mtu = Some(*mtu),
+            LinkAttribute::Link(i) => v.peer_index = Some(*i),
+            LinkAttribute::IfAlias(a) if !a.is_empty() => v.ifalias = Some(a.clone()),
+            LinkAttribute::LinkInfo(infos) => {
+                for i in infos {
+                    if let LinkInfo::Kind(k) = i {
+                        v.kind = Some(k.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    v
+}
+
+/// The longest link name the kernel accepts (`IFNAMSIZ - 1`).
+const MAX_IFNAME_LEN: usize = 15;
+
+/// One link by name, with one `RTM_GETLINK` request for that name (no dump);
+/// `None` when the namespace has no link of that name, also for a name no
+/// link can have (empty, or longer than the kernel's 15 bytes: the kernel
+/// would refuse the request rather than say "no such device").
+pub(crate) async fn read_link_with(h: &Handle, name: &str) -> Result<Option<LinkView>> {
+    if name.is_empty() || name.len() > MAX_IFNAME_LEN || name.contains('\0') {
+        return Ok(None);
+    }
+    let res = h.link().get().match_name(name.to_string()).execute().try_next().await;
+    match res {
+        Ok(m) => Ok(m.as_ref().map(link_view)),
+        Err(e) if errno(&e) == Some(19) => Ok(None), // ENODEV
+        Err(e) => Err(Error::netlink(format!("get link {name}"), e)),
+    }
+}
+
+/// The links and addresses of a namespace, without its routes and rules
+/// (the view's `routes` and `rules` are empty): what a DEL reads of the pod.
+pub(crate) async fn read_links_and_addresses_with(h: &Handle) -> Result<NetnsView> {
+    let links = read_links(h).await?;
+    let names: BTreeMap<u32, String> = links.iter().map(|l| (l.index, l.name.clone())).collect();
+    let addresses = read_addresses(h, &names).await?;
+    Ok(NetnsView { links, addresses, ..NetnsView::default() })
 }
 
 async fn read_addresses(h: &Handle, names: &BTreeMap<u32, String>) -> Result<Vec<AddrView>> {
@@ -199,19 +235,50 @@ pub(crate) fn route_view(m: &RouteMessage, names: &BTreeMap<u32, String>) -> Opt
     Some(view)
 }
 
-async fn read_routes(h: &Handle, v6: bool, names: &BTreeMap<u32, String>) -> Result<Vec<Route>> {
-    let req = if v6 {
+/// The unicast routes of one family, of `table` only when given (else of
+/// every table but `local`). The request carries no header filter (no table,
+/// protocol or type: on a strict socket, see
+/// [`connect_strict`](crate::netns::connect_strict), the kernel would apply
+/// them); `table` goes in `RTA_TABLE`, which a strict socket makes the kernel
+/// apply (it then answers `ENOENT` for a table that does not exist: no
+/// routes) and a plain one ignores, so the routes are filtered here too.
+pub(crate) async fn read_routes(
+    h: &Handle,
+    v6: bool,
+    names: &BTreeMap<u32, String>,
+    table: Option<u32>,
+) -> Result<Vec<Route>> {
+    let mut req = if v6 {
         RouteMessageBuilder::<Ipv6Addr>::new().build()
     } else {
         RouteMessageBuilder::<Ipv4Addr>::new().build()
     };
-    let msgs: Vec<RouteMessage> =
-        h.route().get(req).execute().try_collect().await.map_err(|e| {
-            Error::netlink(if v6 { "dump IPv6 routes" } else { "dump IPv4 routes" }, e)
-        })?;
+    req.header.table = 0;
+    req.header.protocol = RouteProtocol::Unspec;
+    req.header.scope = RouteScope::Universe;
+    req.header.kind = RouteType::Unspec;
+    if let Some(t) = table {
+        req.attributes.push(RouteAttribute::Table(t));
+    }
+    let res: std::result::Result<Vec<RouteMessage>, _> =
+        h.route().get(req).execute().try_collect().await;
+    let msgs = match res {
+        Ok(m) => m,
+        Err(e) if table.is_some() && errno(&e) == Some(ENOENT) => Vec::new(),
+        Err(e) => {
+            return Err(Error::netlink(
+                if v6 { "dump IPv6 routes" } else { "dump IPv4 routes" },
+                e,
+            ));
+        }
+    };
     Ok(msgs
         .iter()
-        .filter(|m| m.header.kind == RouteType::Unicast && route_table(m) != TABLE_LOCAL)
+        .filter(|m| m.header.kind == RouteType::Unicast)
+        .filter(|m| match table {
+            Some(t) => route_table(m) == t,
+            None => route_table(m) != TABLE_LOCAL,
+        })
         .filter_map(|m| route_view(m, names))
         .collect())
 }
@@ -301,13 +368,7 @@ pub async fn read_neighbours(h: &Handle) -> Result<Vec<NeighView>> {
 
 /// The index of a link by name; `None` when there is none.
 pub(crate) async fn link_index(h: &Handle, name: &str) -> Result<Option<u32>> {
-    let res = h.link().get().match_name(name.to_string()).execute().try_next().await;
-    match res {
-        Ok(Some(m)) => Ok(Some(m.header.index)),
-        Ok(None) => Ok(None),
-        Err(e) if errno(&e) == Some(19) => Ok(None), // ENODEV
-        Err(e) => Err(Error::netlink(format!("get link {name}"), e)),
-    }
+    Ok(read_link_with(h, name).await?.map(|l| l.index))
 }
 
 /// Like [`link_index`], but a missing link is an error.

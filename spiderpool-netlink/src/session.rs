@@ -15,14 +15,14 @@
 use std::future::Future;
 use std::net::IpAddr;
 
-use spiderpool_core::coordinator::{HostView, NetnsView, RoutePlan};
+use spiderpool_core::coordinator::{HostView, LinkView, NetnsView, RoutePlan};
 
 use crate::apply::apply_with;
 use crate::context::{Ctx, with_ctx};
 use crate::error::Result;
 use crate::host::read_host_view_with;
 use crate::netns::Netns;
-use crate::read::read_view_with;
+use crate::read::{read_link_with, read_links_and_addresses_with, read_view_with};
 
 /// The pod and host namespaces, each with an open netlink socket, on the
 /// dedicated thread running the [`with_session`] closure.
@@ -48,6 +48,19 @@ impl Session {
     /// The host view for the planner (see [`read_host_view_with`]).
     pub async fn host_view(&self, pod_ips: &[IpAddr], host_rule_table: u32) -> Result<HostView> {
         read_host_view_with(&self.ctx.host.handle, pod_ips, host_rule_table).await
+    }
+
+    /// The pod's links and addresses only (no routes, rules): the pod part
+    /// of a [`DelView`](spiderpool_core::coordinator::DelView).
+    pub async fn pod_links_and_addresses(&self) -> Result<NetnsView> {
+        read_links_and_addresses_with(&self.ctx.pod.handle).await
+    }
+
+    /// One host link by name, with a single `RTM_GETLINK` for that name (no
+    /// dump of the host's links); `None` when the host has none: the host
+    /// part of a [`DelView`](spiderpool_core::coordinator::DelView).
+    pub async fn host_link(&self, name: &str) -> Result<Option<LinkView>> {
+        read_link_with(&self.ctx.host.handle, name).await
     }
 
     /// Applies `plan` in order, exactly as [`apply`](crate::apply) does.

@@ -135,3 +135,71 @@ fn a_missing_pod_namespace_fails_before_the_closure_runs() {
     assert!(err.contains("spss-missing"), "the error names the namespace: {err}");
     assert!(!ran.load(Ordering::SeqCst), "the closure never ran");
 }
+
+/// The session's host socket asks the kernel for the host rule table's
+/// routes only (`NETLINK_GET_STRICT_CHK` + `RTA_TABLE`); the result is the
+/// same as a complete dump filtered in user space, for IPv4 and IPv6, and a
+/// table that does not exist (the kernel's `ENOENT`) is no routes, not an
+/// error. DEL's reads: the pod's links and addresses only, and one host link
+/// by name (absent = `None`).
+#[test]
+fn host_view_reads_only_the_host_rule_table_and_del_reads_one_host_link() {
+    if !root() {
+        return;
+    }
+    let pod = TestNs::new("spst", "p");
+    let host = TestNs::new("spst", "h");
+    host.ip(&["link", "add", "ens9", "type", "veth", "peer", "name", "net1", "netns", &pod.name]);
+    host.ip(&["addr", "add", "10.6.0.10/16", "dev", "ens9"]);
+    host.ip(&["addr", "add", "fd00:6::10/64", "dev", "ens9", "nodad"]);
+    host.ip(&["link", "set", "ens9", "up"]);
+    host.ip(&["link", "set", "ens9", "alias", "marked"]);
+    for n in 0..50 {
+        host.ip(&["route", "add", &format!("10.9.{n}.0/24"), "dev", "ens9", "table", "501"]);
+    }
+    host.ip(&["route", "add", "10.6.0.20/32", "dev", "ens9", "table", "500"]);
+    host.ip(&["-6", "route", "add", "fd00:9::/64", "dev", "ens9", "table", "501"]);
+    host.ip(&["-6", "route", "add", "fd00:6::20/128", "dev", "ens9", "table", "500"]);
+    pod.ip(&["addr", "add", "10.6.0.20/16", "dev", "net1"]);
+    pod.ip(&["link", "set", "net1", "up"]);
+    pod.ip(&["route", "add", "10.8.0.0/16", "dev", "net1", "table", "100"]);
+
+    let pod_ips = [ip("10.6.0.20")];
+    let expected = |table: u32| {
+        spiderpool_netlink::host::read_host_view(&host.netns(), &pod_ips, table).unwrap()
+    };
+    let (v500, v501, v777, pod_part, link, none) =
+        with_session(&pod.netns(), &host.netns(), |s| async move {
+            Ok((
+                s.host_view(&pod_ips, 500).await?,
+                s.host_view(&pod_ips, 501).await?,
+                s.host_view(&pod_ips, 777).await?,
+                s.pod_links_and_addresses().await?,
+                s.host_link("ens9").await?,
+                s.host_link("veth0123456789a").await?,
+            ))
+        })
+        .unwrap();
+    for (view, table, routes) in [(&v500, 500, 2), (&v501, 501, 51), (&v777, 777, 0)] {
+        assert_eq!(
+            view,
+            &expected(table),
+            "table {table}: the session's view is the filtered dump"
+        );
+        assert_eq!(view.routes.len(), routes, "table {table}: {:?}", view.routes);
+        assert!(view.routes.iter().all(|r| r.table == table), "table {table}");
+        assert!(view.links.iter().any(|l| l.name == "ens9"), "table {table}: links are whole");
+    }
+    assert!(v500.routes.iter().any(|r| r.dst == "fd00:6::20/128".parse().unwrap()), "IPv6 too");
+
+    let full_pod = read_view(&pod.netns()).unwrap();
+    assert_eq!(pod_part.links, full_pod.links);
+    assert_eq!(pod_part.addresses, full_pod.addresses);
+    assert!(pod_part.routes.is_empty() && pod_part.rules.is_empty(), "{pod_part:?}");
+    assert!(full_pod.routes.iter().any(|r| r.table == 100), "the full view has the route");
+
+    let link = link.expect("ens9 exists");
+    assert_eq!(link.ifalias.as_deref(), Some("marked"), "{link:?}");
+    assert!(link.mac.is_some() && link.index > 0, "{link:?}");
+    assert_eq!(none, None, "a missing link is absent, not an error");
+}

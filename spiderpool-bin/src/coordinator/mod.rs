@@ -29,7 +29,7 @@ use spiderpool_core::agent_api::GetCoordinatorArgs;
 use spiderpool_core::cni::{self, CniError};
 use spiderpool_core::coordinator::mac::host_veth_name;
 use spiderpool_core::coordinator::{
-    ClusterCoordinatorConfig, CoordinatorNetConf, EffectiveConfig, ModeSetting, NetnsView,
+    ClusterCoordinatorConfig, CoordinatorNetConf, DelView, EffectiveConfig, ModeSetting, NetnsView,
     PlanInput, ResolvedMode, RoutePlan, Side, VethOwner, host_veth_conflict, merge, plan_add,
     plan_del, veth_owner,
 };
@@ -101,10 +101,10 @@ fn io_error(what: &str, e: spiderpool_netlink::Error) -> CniError {
     CniError::Io { what: what.into(), reason: e.to_string() }
 }
 
-/// The planner's input for `req`: `pod` (the pod view as read, or empty when
-/// the pod side is gone) and the host view for the pod's addresses, read
-/// through the session's host socket. The one place a [`PlanInput`] is
-/// assembled.
+/// The planner's input of ADD and CHECK for `req`: `pod` (the pod view as
+/// read) and the host view for the pod's addresses, read through the
+/// session's host socket. (DEL reads less: [`PlanInput::for_del`] in
+/// [`del_in_session`].)
 async fn plan_input(
     s: &Session,
     req: &CniRequest,
@@ -177,6 +177,10 @@ fn log_foreign_veth(input: &PlanInput, log: &Log) {
 
 /// DEL inside a [`Session`]. Without `pod_alive` the session's pod side is the
 /// host namespace and only host-side operations run.
+///
+/// Reads only what [`plan_del`] looks at ([`DelView`]): the pod's links and
+/// addresses, and the one host link named after the container (a single
+/// `RTM_GETLINK` by name), not the full views an ADD reads.
 async fn del_in_session(
     s: &mut Session,
     req: &CniRequest,
@@ -184,15 +188,20 @@ async fn del_in_session(
     pod_alive: bool,
     log: &Log,
 ) -> Result<(), CniError> {
-    let pod_view = if pod_alive {
-        s.pod_view().await.unwrap_or_else(|e| {
+    let pod = if pod_alive {
+        s.pod_links_and_addresses().await.unwrap_or_else(|e| {
             log.line(&format!("DEL: pod netns unreadable ({e}): host side only"));
             NetnsView::default()
         })
     } else {
         NetnsView::default()
     };
-    let input = plan_input(s, req, config, pod_view).await?;
+    let host_veth = s
+        .host_link(&host_veth_name(&req.container_id))
+        .await
+        .map_err(|e| io_error("host netns", e))?;
+    let view = DelView { pod_links: pod.links, pod_addresses: pod.addresses, host_veth };
+    let input = PlanInput::for_del(config, req.container_id.clone(), req.ifname.clone(), view);
     let mut plan = plan_del(&input);
     log_foreign_veth(&input, log);
     if !pod_alive {

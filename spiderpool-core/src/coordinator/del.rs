@@ -1,13 +1,60 @@
 //! The DEL plan (reference §5.5).
 
 use super::build::{PlanInput, nic_addresses};
-use super::config::ModeSetting;
+use super::config::{EffectiveConfig, ModeSetting};
 use super::mac::{POD_VETH, host_veth_name};
 use super::owner::{VethOwner, veth_owner};
 use super::plan::{Action, Item, LinkOp, Op, ResolvedMode, RoutePlan, Side};
 use super::route::Rule;
 use super::simulate::host_net;
+use super::view::{AddrView, HostView, LinkView, NetnsView};
 use crate::ip::family_of_cidr;
+
+/// Everything [`plan_del`] reads from the two namespaces, and nothing more:
+/// what a DEL has to fetch (a pod's links and addresses, one host link by
+/// name) instead of the full views an ADD needs (routes of every table,
+/// rules, host addresses and host IP discovery).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DelView {
+    /// The pod's links (for [`POD_VETH`]); empty when the pod side is gone.
+    pub pod_links: Vec<LinkView>,
+    /// The pod's addresses (those of `CNI_IFNAME` name the legacy host
+    /// rules); empty when the pod side is gone.
+    pub pod_addresses: Vec<AddrView>,
+    /// The host link named [`host_veth_name`]`(container_id)`, with its alias
+    /// and MAC (the ownership marks); `None` when the host has none.
+    pub host_veth: Option<LinkView>,
+}
+
+impl PlanInput {
+    /// The input of [`plan_del`] from a [`DelView`]. The views it holds are
+    /// partial (no pod routes or rules; on the host only the link named
+    /// [`host_veth_name`]`(container_id)`, no host IPs, rules or routes), so
+    /// the result is only valid for [`plan_del`]: [`plan_add`](super::plan_add)
+    /// or CHECK over it would plan against a host that seems empty. A
+    /// `host_veth` whose name is not the container's host veth name is
+    /// dropped (it cannot be the one DEL looks for).
+    pub fn for_del(
+        config: EffectiveConfig,
+        container_id: String,
+        ifname: String,
+        view: DelView,
+    ) -> PlanInput {
+        let name = host_veth_name(&container_id);
+        let links = view.host_veth.into_iter().filter(|l| l.name == name).collect();
+        PlanInput {
+            config,
+            container_id,
+            ifname,
+            pod: NetnsView {
+                links: view.pod_links,
+                addresses: view.pod_addresses,
+                ..NetnsView::default()
+            },
+            host: HostView { links, ..HostView::default() },
+        }
+    }
+}
 
 /// Plans a DEL: remove the host end of the underlay veth pair
 /// (`veth<containerID[:11]>`) when the host view holds it and it is provably

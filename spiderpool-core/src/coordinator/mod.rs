@@ -56,7 +56,7 @@ pub use config::{
     ConfigError, CoordinatorNetConf, EffectiveConfig, IGNORED_KEYS, LogOptions, MacPrefix,
     ModeSetting, PolicyRoute,
 };
-pub use del::plan_del;
+pub use del::{DelView, plan_del};
 pub use error::PlanError;
 pub use merge::merge;
 pub use owner::{VethOwner, host_veth_conflict, veth_alias, veth_owner};

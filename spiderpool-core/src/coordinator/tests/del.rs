@@ -149,3 +149,66 @@ fn add_refuses_a_host_veth_name_another_container_holds() {
         )
     );
 }
+
+/// The partial input a DEL reads ([`DelView`]: pod links and addresses, the
+/// one host link by name) plans exactly what the full views plan, in every
+/// mode, whoever holds the host veth and whether `veth0` is still in the pod.
+#[test]
+fn del_over_the_partial_del_view_plans_what_the_full_views_plan() {
+    use crate::coordinator::{DelView, Rule, veth_alias};
+    let ours = link(9, &host_veth_name(CID), &veth_mac(CID, Side::Host));
+    let mut others = link(9, &host_veth_name(CID), &veth_mac(OTHER, Side::Host));
+    others.ifalias = Some(veth_alias(OTHER));
+    let unrelated = link(7, "veth99999999999", "02:00:00:00:00:07");
+    let modes =
+        [ModeSetting::Underlay, ModeSetting::Overlay, ModeSetting::Auto, ModeSetting::Disabled];
+    let mut deleted_veth = 0;
+    for mode in modes {
+        for host_veth in [None, Some(ours.clone()), Some(others.clone())] {
+            for (ifname, with_veth0) in [("eth0", true), ("eth0", false), ("net1", false)] {
+                let mut pod = fresh_underlay().pod;
+                if with_veth0 {
+                    pod.links.push(link(3, "veth0", "02:00:00:00:00:03"));
+                }
+                pod.links.push(link(4, "net1", "02:00:00:00:00:04"));
+                pod.addresses.push(a("net1", "10.7.1.2/16"));
+                pod.addresses.push(a("net1", "fd00::2/64"));
+                pod.addresses.push(a("net1", "fe80::4/64"));
+                let host = HostView {
+                    pod_host_ips: vec![ip("10.6.0.100")],
+                    links: [Some(unrelated.clone()), host_veth.clone()]
+                        .into_iter()
+                        .flatten()
+                        .collect(),
+                    rules: vec![Rule::lookup(V4, 500)],
+                    routes: vec![r("10.6.1.2/32 dev eth0 table 500")],
+                };
+                let full = input(cfg(mode), ifname, pod.clone(), host);
+                let partial = PlanInput::for_del(
+                    cfg(mode),
+                    CID.to_owned(),
+                    ifname.to_owned(),
+                    DelView {
+                        pod_links: pod.links.clone(),
+                        pod_addresses: pod.addresses.clone(),
+                        host_veth: host_veth.clone(),
+                    },
+                );
+                let plan = plan_del(&full);
+                assert_eq!(plan_del(&partial), plan, "{mode:?} {ifname} {host_veth:?}");
+                deleted_veth += usize::from(deletes_host_veth(&plan));
+            }
+        }
+    }
+    // Not vacuous: our veth is deleted in the three enabled modes, three
+    // pod shapes each.
+    assert_eq!(deleted_veth, 9);
+    // A link of another name is not taken for the host veth.
+    let partial = PlanInput::for_del(
+        cfg(ModeSetting::Underlay),
+        CID.to_owned(),
+        "eth0".to_owned(),
+        DelView { host_veth: Some(unrelated), ..DelView::default() },
+    );
+    assert!(partial.host.links.is_empty());
+}
