@@ -3,11 +3,13 @@
 # spiderpool-agent on the embedded store) against Debian's `host-local`, same
 # machine, same run. See docs/performance.md, "IPAM: spiderpool vs host-local".
 #
-# (1) Whole process, chain macvlan + IPAM: hyperfine times `macvlan ADD` and
-#     `macvlan DEL` SEPARATELY (one process each; macvlan execs the IPAM plugin).
-#     Before every timed ADD, --prepare builds a fresh pod namespace (after
-#     releasing the previous pod's address with a DEL); before every timed DEL,
-#     prepare also runs the ADD. Ratio of medians: spiderpool / host-local.
+# (1) Whole process, chain macvlan + IPAM: hyperfine times `macvlan ADD`,
+#     `macvlan DEL` and `macvlan CHECK` SEPARATELY (one process each; macvlan
+#     execs the IPAM plugin). Before every timed ADD, --prepare builds a fresh
+#     pod namespace (after releasing the previous pod's address with a DEL);
+#     before every timed DEL, prepare also runs the ADD; before every timed
+#     CHECK it runs the ADD and writes CHECK's config with that ADD's result as
+#     prevResult. Ratio of medians: spiderpool / host-local.
 # (2) 200 concurrent ADDs of the IPAM plugin alone (CNI_COMMAND=ADD, 200
 #     processes started at once, distinct container IDs and pod names, one pool
 #     / one range of 254 addresses): total wall time from the first start to the
@@ -109,10 +111,25 @@ prepare() {
     local p=$1 command=$2
     reset_pod "$p"
     ip netns add "$SPB_POD"
-    if [[ $command == DEL ]]; then
+    case $command in
+    DEL)
         cni "$CNI_DIR/macvlan" ADD "$SPB_CID" "$SPB_CNI_ARGS" <"$SPB_WORK/macvlan-$p.json" >/dev/null ||
             die "macvlan+$p ADD (prepare of DEL) failed"
-    fi
+        ;;
+    CHECK)
+        # CHECK's config is the network's with the ADD's result as prevResult.
+        cni "$CNI_DIR/macvlan" ADD "$SPB_CID" "$SPB_CNI_ARGS" <"$SPB_WORK/macvlan-$p.json" \
+            >"$SPB_WORK/result-$p.json" || die "macvlan+$p ADD (prepare of CHECK) failed"
+        jq --slurpfile r "$SPB_WORK/result-$p.json" '. + {prevResult: $r[0]}' \
+            "$SPB_WORK/macvlan-$p.json" >"$SPB_WORK/check-$p.json" ||
+            die "macvlan+$p: could not build CHECK's config"
+        ;;
+    esac
+}
+
+# The config file a timed COMMAND of chain P reads.
+conf_for() {
+    if [[ $2 == CHECK ]]; then echo "$SPB_WORK/check-$1.json"; else echo "$SPB_WORK/macvlan-$1.json"; fi
 }
 
 # --- sub-commands run by hyperfine (inside the node namespace)
@@ -127,6 +144,10 @@ __reset)
     ;;
 __add)
     cni "$CNI_DIR/macvlan" ADD "$SPB_CID" "$SPB_CNI_ARGS" <"$SPB_WORK/macvlan-$2.json"
+    exit
+    ;;
+__check)
+    cni "$CNI_DIR/macvlan" CHECK "$SPB_CID" "$SPB_CNI_ARGS" <"$SPB_WORK/check-$2.json"
     exit
     ;;
 esac
@@ -229,16 +250,19 @@ for p in spiderpool host-local; do
         die "macvlan+$p ADD failed (sanity run)"
     ip -n "$SPB_POD" -4 -o addr show dev net1 | grep -q "inet 10.6.1." ||
         die "macvlan+$p ADD left no 10.6.1.x address on net1: $(cat "$SPB_WORK/sanity-$p.json")"
+    nsenter --net="/var/run/netns/$SPB_NODE" "$SELF" __prepare "$p" CHECK
+    nsenter --net="/var/run/netns/$SPB_NODE" "$SELF" __check "$p" >"$SPB_WORK/sanity-check-$p.out" 2>&1 ||
+        die "macvlan+$p CHECK failed (sanity run): $(cat "$SPB_WORK/sanity-check-$p.out")"
     nsenter --net="/var/run/netns/$SPB_NODE" "$SELF" __reset "$p"
 done
 
 for round in $(seq 1 "$ROUNDS"); do
-    for command in ADD DEL; do
+    for command in ADD DEL CHECK; do
         for p in spiderpool host-local; do
             json="$SPB_WORK/$p-$command-round$round.json"
             cmd="env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND=$command CNI_CONTAINERID=$SPB_CID"
             cmd+=" CNI_NETNS=/var/run/netns/$SPB_POD CNI_IFNAME=net1 CNI_ARGS='$SPB_CNI_ARGS'"
-            cmd+=" CNI_PATH=$SPB_CNI_PATH $CNI_DIR/macvlan < $SPB_WORK/macvlan-$p.json > /dev/null"
+            cmd+=" CNI_PATH=$SPB_CNI_PATH $CNI_DIR/macvlan < $(conf_for "$p" "$command") > /dev/null"
             echo "== round $round: macvlan+$p $command" >&2
             nsenter --net="/var/run/netns/$SPB_NODE" hyperfine --style basic \
                 --warmup "$WARMUP" --runs "$RUNS" \
@@ -317,13 +341,13 @@ for round in $(seq 1 "$CONC_ROUNDS"); do
 done
 
 echo
-echo "(1) macvlan + IPAM, whole process, ADD and DEL timed separately;"
+echo "(1) macvlan + IPAM, whole process, ADD, DEL and CHECK timed separately;"
 echo "    $ROUNDS rounds x $RUNS runs (+ $WARMUP warm-up) per chain and command; times in ms"
 echo
 echo "| command | chain | median | mean ± σ | min | max |"
 echo "|---|---|---|---|---|---|"
 declare -A MEDIAN
-for command in ADD DEL; do
+for command in ADD DEL CHECK; do
     for p in spiderpool host-local; do
         read -r med mean sd min max < <(stats "$p-$command")
         MEDIAN[$p-$command]=$med
@@ -332,7 +356,7 @@ for command in ADD DEL; do
     done
 done
 echo
-for command in ADD DEL; do
+for command in ADD DEL CHECK; do
     ratio=$(jq -n --argjson a "${MEDIAN[spiderpool-$command]}" --argjson b "${MEDIAN[host-local-$command]}" '$a / $b')
     printf '%s ratio (spiderpool median / host-local median): %.2f\n' "$command" "$ratio"
 done
