@@ -45,7 +45,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
@@ -70,6 +70,9 @@ pub type TestError = Box<dyn std::error::Error + Send + Sync>;
 /// Result of tests and the harness.
 pub type TestResult<T> = Result<T, TestError>;
 
+/// How long [`TestScope::namespace`] waits for the namespace's default
+/// ServiceAccount.
+const SERVICE_ACCOUNT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long CRDs may take to become Established.
 const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -132,6 +135,21 @@ impl TestCluster {
         let program = beside.filter(|p| p.exists()).unwrap_or_else(|| PathBuf::from("kubectl"));
         let mut cmd = std::process::Command::new(program);
         cmd.arg("--kubeconfig").arg(&self.kubeconfig);
+        // A discovery cache of its own per call: kubectl keeps the server's
+        // discovery on disk for minutes and does not look again when a
+        // resource type is missing, so a CRD installed after an earlier
+        // kubectl call (`k8s-testenv.sh up` makes some) would be unknown
+        // ("the server doesn't have a resource type"). Inside a test
+        // environment's directory (removed by `down`), else the temp dir.
+        static CALLS: AtomicUsize = AtomicUsize::new(0);
+        let base = self
+            .kubeconfig
+            .parent()
+            .filter(|dir| dir.join(".spiderpool-k8s-testenv").exists())
+            .map_or_else(std::env::temp_dir, Path::to_path_buf);
+        let n = CALLS.fetch_add(1, Ordering::Relaxed);
+        let cache = base.join("kubectl-cache").join(format!("{}-{n}", std::process::id()));
+        cmd.arg("--cache-dir").arg(cache);
         cmd
     }
 
@@ -260,7 +278,10 @@ impl TestScope {
         Ok(created)
     }
 
-    /// Creates a namespace with a unique name from `base` and tracks it.
+    /// Creates a namespace with a unique name from `base` and tracks it;
+    /// returns once its `default` ServiceAccount exists (kube-controller-
+    /// manager creates it a moment later, and until then the API server's
+    /// ServiceAccount admission refuses every pod of the namespace).
     pub async fn namespace(&self, base: &str) -> TestResult<String> {
         let name = self.name(base);
         let api: Api<Namespace> = Api::all(self.client.clone());
@@ -273,6 +294,18 @@ impl TestScope {
             selector: None,
         });
         api.create(&PostParams::default(), &ns).await?;
+        let accounts: Api<ServiceAccount> = Api::namespaced(self.client.clone(), &name);
+        let deadline = tokio::time::Instant::now() + SERVICE_ACCOUNT_TIMEOUT;
+        while accounts.get_opt("default").await?.is_none() {
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!(
+                    "namespace {name}: no default ServiceAccount after {SERVICE_ACCOUNT_TIMEOUT:?} \
+                     (is kube-controller-manager running?)"
+                )
+                .into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         Ok(name)
     }
 
