@@ -71,8 +71,10 @@ pub type TestError = Box<dyn std::error::Error + Send + Sync>;
 pub type TestResult<T> = Result<T, TestError>;
 
 /// How long [`TestScope::namespace`] waits for the namespace's default
-/// ServiceAccount.
-const SERVICE_ACCOUNT_TIMEOUT: Duration = Duration::from_secs(30);
+/// ServiceAccount. Long: after a test restarted the API server,
+/// kube-controller-manager's informers come back after their back-off (tens
+/// of seconds), and no ServiceAccount is made until then.
+const SERVICE_ACCOUNT_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long CRDs may take to become Established.
 const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -295,7 +297,8 @@ impl TestScope {
         });
         api.create(&PostParams::default(), &ns).await?;
         let accounts: Api<ServiceAccount> = Api::namespaced(self.client.clone(), &name);
-        let deadline = tokio::time::Instant::now() + SERVICE_ACCOUNT_TIMEOUT;
+        let started = tokio::time::Instant::now();
+        let deadline = started + SERVICE_ACCOUNT_TIMEOUT;
         while accounts.get_opt("default").await?.is_none() {
             if tokio::time::Instant::now() > deadline {
                 return Err(format!(
@@ -305,6 +308,9 @@ impl TestScope {
                 .into());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if started.elapsed() > Duration::from_secs(2) {
+            eprintln!("namespace {name}: default ServiceAccount after {:?}", started.elapsed());
         }
         Ok(name)
     }
