@@ -293,14 +293,11 @@ async fn existing_pool<S: AgentBackend>(
         [] => None,
         [one] => Some((*one).clone()),
         many => {
-            return Err(AutoPoolRequestError::TooManyPools {
-                annotation: plan.annotation,
-                app: plan.app.describe(),
-                nic: plan.nic.clone(),
-                family: planned.family,
-                subnet: planned.subnet.clone(),
-                pools: many.iter().map(|p| p.metadata.name_str().to_string()).collect(),
-            }
+            return Err(AutoPoolRequestError::too_many_pools(
+                plan,
+                planned,
+                many.iter().map(|p| p.metadata.name_str().to_string()),
+            )
             .into());
         }
     };

@@ -131,6 +131,23 @@ impl AutoPoolRequestError {
     pub fn rule(annotation: &'static str, source: AutoPoolError) -> Self {
         AutoPoolRequestError::Rule { annotation, source: Box::new(source) }
     }
+
+    /// [`AutoPoolRequestError::TooManyPools`]: `pools` (the names found)
+    /// all carry the labels of `planned`'s pool of `plan`'s application.
+    pub fn too_many_pools(
+        plan: &AutoPoolPlan,
+        planned: &PlannedPool,
+        pools: impl IntoIterator<Item = String>,
+    ) -> Self {
+        AutoPoolRequestError::TooManyPools {
+            annotation: plan.annotation,
+            app: plan.app.describe(),
+            nic: plan.nic.clone(),
+            family: planned.family,
+            subnet: planned.subnet.clone(),
+            pools: pools.into_iter().collect(),
+        }
+    }
 }
 
 /// What the agent waited for, and what it saw last

@@ -83,14 +83,11 @@ pub fn check_auto_pool(
         }
         [one] => one,
         many => {
-            return Err(AutoPoolRequestError::TooManyPools {
-                annotation: plan.annotation,
-                app: plan.app.describe(),
-                nic: plan.nic.clone(),
-                family: planned.family,
-                subnet: planned.subnet.clone(),
-                pools: many.iter().map(|p| p.metadata.name_str().to_string()).collect(),
-            });
+            return Err(AutoPoolRequestError::too_many_pools(
+                plan,
+                planned,
+                many.iter().map(|p| p.metadata.name_str().to_string()),
+            ));
         }
     };
     let name = pool.metadata.name_str();

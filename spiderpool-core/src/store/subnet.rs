@@ -89,15 +89,16 @@ impl<A: AdminStore> SubnetStore for A {
         status: &SubnetStatus,
     ) -> Result<Version, StoreError> {
         let key = subnet_key(name);
-        let found = self.get_object(&key).await?;
-        let Some(found) = found.filter(|f| f.version == expected) else {
-            let actual = self.get_object(&key).await?.map(|f| f.version);
-            return Err(StoreError::Conflict {
-                kind: SUBNET_KIND,
-                name: name.into(),
-                expected,
-                actual,
-            });
+        let found = match self.get_object(&key).await? {
+            Some(found) if found.version == expected => found,
+            other => {
+                return Err(StoreError::Conflict {
+                    kind: SUBNET_KIND,
+                    name: name.into(),
+                    expected,
+                    actual: other.map(|f| f.version),
+                });
+            }
         };
         let mut value = found.value;
         let status =
