@@ -8,27 +8,14 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 
+use super::{Op, op};
+
 use crate::autopool::*;
 use crate::ip::{IpFamily, IpSet};
 use crate::model::{ObjectMeta, SpiderIPPool, SpiderSubnet};
 use crate::reconcile::subnet::plan_subnet;
 
 const POOLS: usize = 3;
-
-#[derive(Debug, Clone)]
-enum Op {
-    Resize(usize, u64),
-    Hold(usize, u128),
-    Release(usize, u128),
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        3 => (0..POOLS, 0u64..30).prop_map(|(i, n)| Op::Resize(i, n)),
-        2 => (0..POOLS, 0u128..30).prop_map(|(i, k)| Op::Hold(i, k)),
-        1 => (0..POOLS, 0u128..30).prop_map(|(i, k)| Op::Release(i, k)),
-    ]
-}
 
 fn plan(i: usize) -> AutoPoolPlan {
     AutoPoolPlan {
@@ -59,7 +46,7 @@ fn nth(set: &IpSet, k: u128) -> Option<IpSet> {
 
 proptest! {
     #[test]
-    fn subnet_counts_equal_the_sum_over_its_pools(ops in prop::collection::vec(op(), 1..40)) {
+    fn subnet_counts_equal_the_sum_over_its_pools(ops in prop::collection::vec(op(POOLS, 30), 1..40)) {
         let mut subnet = SpiderSubnet { metadata: ObjectMeta::named("sub"), ..SpiderSubnet::default() };
         subnet.spec.subnet = "10.6.0.0/24".into();
         subnet.spec.ip_version = Some(4);

@@ -5,30 +5,14 @@
 
 use proptest::prelude::*;
 
+use super::{Op, op};
+
 use crate::autopool::*;
 use crate::ip::{IpFamily, IpRange, IpSet};
 
 const POOLS: usize = 4;
 /// Offsets `0..SPACE` above the family's base address.
 const SPACE: u128 = 96;
-
-#[derive(Debug, Clone)]
-enum Op {
-    /// Resize pool `i` to `n` addresses.
-    Resize(usize, u64),
-    /// A pod of pool `i` takes the `k`-th address no pod holds.
-    Hold(usize, u128),
-    /// The pod holding the `k`-th held address of pool `i` goes away.
-    Release(usize, u128),
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        3 => (0..POOLS, 0u64..40).prop_map(|(i, n)| Op::Resize(i, n)),
-        2 => (0..POOLS, 0u128..40).prop_map(|(i, k)| Op::Hold(i, k)),
-        1 => (0..POOLS, 0u128..40).prop_map(|(i, k)| Op::Release(i, k)),
-    ]
-}
 
 fn ranges() -> impl Strategy<Value = Vec<(u128, u128)>> {
     prop::collection::vec((0..SPACE, 0u128..24), 0..6)
@@ -157,7 +141,7 @@ proptest! {
     fn ipv4_pools_never_overlap_nor_take_reserved_nor_drop_held(
         subnet in ranges(),
         reserved in ranges(),
-        ops in prop::collection::vec(op(), 1..60),
+        ops in prop::collection::vec(op(POOLS, 40), 1..60),
     ) {
         run(IpFamily::V4, 0x0a06_0000, &subnet, &reserved, &ops)?;
     }
@@ -166,7 +150,7 @@ proptest! {
     fn ipv6_pools_never_overlap_nor_take_reserved_nor_drop_held(
         subnet in ranges(),
         reserved in ranges(),
-        ops in prop::collection::vec(op(), 1..60),
+        ops in prop::collection::vec(op(POOLS, 40), 1..60),
     ) {
         // fd00::ffff:ffff:ff00 and up, so ranges cross a 32-bit boundary
         run(IpFamily::V6, 0xfd00_u128 << 112 | 0xffff_ffff_ff00, &subnet, &reserved, &ops)?;
