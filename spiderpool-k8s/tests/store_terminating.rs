@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::{Node, address, create_raw, request, setup};
-use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, PostParams};
 use reconcile_support::{LABEL, options, start};
 use spiderpool_core::allocator::ReleaseRequest;
@@ -43,12 +43,6 @@ async fn the_release_that_empties_a_terminating_pool_succeeds() -> TestResult<()
     };
     let (scope, ns, label) = setup(&cluster, "st-term").await?;
     let client = cluster.client();
-    // Pods are admitted once the namespace's default ServiceAccount exists.
-    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
-    wait("the default ServiceAccount", async || {
-        matches!(accounts.get_opt("default").await, Ok(Some(_)))
-    })
-    .await?;
     let running = start(client.clone(), options(&label));
     let api: Api<IPPoolObject> = Api::all(client.clone());
     for (mode, commit) in [("group", CommitMode::Group), ("per-write", CommitMode::PerWrite)] {
