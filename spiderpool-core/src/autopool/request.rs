@@ -132,8 +132,9 @@ impl AutoPoolRequestError {
         AutoPoolRequestError::Rule { annotation, source: Box::new(source) }
     }
 
-    /// [`AutoPoolRequestError::TooManyPools`]: `pools` (the names found)
-    /// all carry the labels of `planned`'s pool of `plan`'s application.
+    /// The [`AutoPoolRequestError::TooManyPools`] error for `pools` (the
+    /// names found), which all carry the labels of `planned`'s pool of
+    /// `plan`'s application.
     pub fn too_many_pools(
         plan: &AutoPoolPlan,
         planned: &PlannedPool,
