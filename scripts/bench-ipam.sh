@@ -10,6 +10,12 @@
 #     before every timed DEL, prepare also runs the ADD; before every timed
 #     CHECK it runs the ADD and writes CHECK's config with that ADD's result as
 #     prevResult. Ratio of medians: spiderpool / host-local.
+# (1b) Whole process, the IPAM plugin alone: the same three commands timed as
+#     one `spiderpool` or `host-local` process (CNI_COMMAND set, the network
+#     config on stdin, as macvlan execs it), so the figure is the IPAM job only
+#     (macvlan's link work, the same for both, is not in it). Prepare builds a
+#     fresh pod namespace with a down macvlan `net1` (what macvlan has made
+#     when it calls IPAM); before DEL and CHECK it runs the plugin's ADD.
 # (2) 200 concurrent ADDs of the IPAM plugin alone (CNI_COMMAND=ADD, 200
 #     processes started at once, distinct container IDs and pod names, one pool
 #     / one range of 254 addresses): total wall time from the first start to the
@@ -26,9 +32,11 @@
 # fsync).
 #
 # Usage (as root):
-#   scripts/bench-ipam.sh [--runs N] [--warmup N] [--rounds R] [--conc-rounds R] [--no-build]
+#   scripts/bench-ipam.sh [--runs N] [--warmup N] [--rounds R] [--conc-rounds R]
+#                         [--parts chain,alone,conc] [--no-build]
 # Defaults: 2 rounds of 20 runs (+2 warm-up) per plugin and command, 3 rounds of
-# the concurrent test per plugin. Release binaries (cargo build --release).
+# the concurrent test per plugin, all three parts. Release binaries (cargo
+# build --release; CARGO_TARGET_DIR picks the target directory).
 #
 # Everything happens in namespaces this script creates (names carry $$); an EXIT
 # trap stops the agent and deletes the namespaces and the temp dir (unless
@@ -97,32 +105,56 @@ EOF
     done
 }
 
-# Releases the pod's address and removes its namespace; then a fresh one.
+# The process a timed command of chain P runs in MODE: macvlan (chain) or the
+# IPAM plugin itself (alone).
+runner() {
+    if [[ $2 == chain ]]; then
+        echo "$CNI_DIR/macvlan"
+    elif [[ $1 == spiderpool ]]; then
+        echo "$SPB_BIN/spiderpool"
+    else
+        echo "$CNI_DIR/host-local"
+    fi
+}
+
+# Releases the pod's address (DEL of the mode the pod was prepared in) and
+# removes its namespace.
 reset_pod() {
-    local p=$1
+    local p=$1 mode
     if [[ -e /var/run/netns/$SPB_POD ]]; then
-        cni "$CNI_DIR/macvlan" DEL "$SPB_CID" "$SPB_CNI_ARGS" <"$SPB_WORK/macvlan-$p.json" >/dev/null ||
-            die "macvlan+$p DEL (reset) failed"
+        mode=$(cat "$SPB_WORK/pod-mode" 2>/dev/null || echo chain)
+        cni "$(runner "$p" "$mode")" DEL "$SPB_CID" "$SPB_CNI_ARGS" <"$SPB_WORK/macvlan-$p.json" >/dev/null ||
+            die "$mode $p DEL (reset) failed"
         ip netns del "$SPB_POD"
     fi
 }
 
+# A fresh pod namespace for COMMAND of P in MODE (chain: empty, as the runtime
+# makes it; alone: with the down macvlan net1 that macvlan has made when it
+# calls IPAM), with the ADD done before DEL and CHECK.
 prepare() {
-    local p=$1 command=$2
+    local p=$1 command=$2 mode=${3:-chain} run
     reset_pod "$p"
     ip netns add "$SPB_POD"
+    echo "$mode" >"$SPB_WORK/pod-mode"
+    if [[ $mode == alone ]]; then
+        ip link add "m$SPB_TAG" link "$SPB_NIC" type macvlan mode bridge
+        ip link set "m$SPB_TAG" netns "$SPB_POD"
+        ip -n "$SPB_POD" link set "m$SPB_TAG" name net1
+    fi
+    run=$(runner "$p" "$mode")
     case $command in
     DEL)
-        cni "$CNI_DIR/macvlan" ADD "$SPB_CID" "$SPB_CNI_ARGS" <"$SPB_WORK/macvlan-$p.json" >/dev/null ||
-            die "macvlan+$p ADD (prepare of DEL) failed"
+        cni "$run" ADD "$SPB_CID" "$SPB_CNI_ARGS" <"$SPB_WORK/macvlan-$p.json" >/dev/null ||
+            die "$mode $p ADD (prepare of DEL) failed"
         ;;
     CHECK)
         # CHECK's config is the network's with the ADD's result as prevResult.
-        cni "$CNI_DIR/macvlan" ADD "$SPB_CID" "$SPB_CNI_ARGS" <"$SPB_WORK/macvlan-$p.json" \
-            >"$SPB_WORK/result-$p.json" || die "macvlan+$p ADD (prepare of CHECK) failed"
+        cni "$run" ADD "$SPB_CID" "$SPB_CNI_ARGS" <"$SPB_WORK/macvlan-$p.json" \
+            >"$SPB_WORK/result-$p.json" || die "$mode $p ADD (prepare of CHECK) failed"
         jq --slurpfile r "$SPB_WORK/result-$p.json" '. + {prevResult: $r[0]}' \
             "$SPB_WORK/macvlan-$p.json" >"$SPB_WORK/check-$p.json" ||
-            die "macvlan+$p: could not build CHECK's config"
+            die "$mode $p: could not build CHECK's config"
         ;;
     esac
 }
@@ -135,7 +167,7 @@ conf_for() {
 # --- sub-commands run by hyperfine (inside the node namespace)
 case ${1:-} in
 __prepare)
-    prepare "$2" "$3"
+    prepare "$2" "$3" "${4:-chain}"
     exit 0
     ;;
 __reset)
@@ -143,11 +175,11 @@ __reset)
     exit 0
     ;;
 __add)
-    cni "$CNI_DIR/macvlan" ADD "$SPB_CID" "$SPB_CNI_ARGS" <"$SPB_WORK/macvlan-$2.json"
+    cni "$(runner "$2" "${3:-chain}")" ADD "$SPB_CID" "$SPB_CNI_ARGS" <"$SPB_WORK/macvlan-$2.json"
     exit
     ;;
 __check)
-    cni "$CNI_DIR/macvlan" CHECK "$SPB_CID" "$SPB_CNI_ARGS" <"$SPB_WORK/check-$2.json"
+    cni "$(runner "$2" "${3:-chain}")" CHECK "$SPB_CID" "$SPB_CNI_ARGS" <"$SPB_WORK/check-$2.json"
     exit
     ;;
 esac
@@ -156,6 +188,7 @@ RUNS=20
 WARMUP=2
 ROUNDS=2
 CONC_ROUNDS=3
+PARTS=chain,alone,conc
 BUILD=1
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -163,10 +196,15 @@ while [[ $# -gt 0 ]]; do
     --warmup) WARMUP=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --conc-rounds) CONC_ROUNDS=$2; shift 2 ;;
+    --parts) PARTS=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,39p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
     esac
+done
+part() { [[ ,$PARTS, == *,$1,* ]]; }
+for x in ${PARTS//,/ }; do
+    [[ $x == chain || $x == alone || $x == conc ]] || die "--parts: unknown part $x (chain, alone, conc)"
 done
 
 [[ $(id -u) == 0 ]] || die "needs root (network namespaces)"
@@ -194,7 +232,8 @@ done
 SPB_WORK=$(mktemp -d /tmp/bench-ipam.XXXXXX)
 # host-local and spiderpool side by side; macvlan finds its IPAM plugin here.
 SPB_CNI_PATH="$BIN:$CNI_DIR"
-export SPB_TAG SPB_WORK SPB_CNI_PATH
+SPB_BIN=$BIN
+export SPB_TAG SPB_WORK SPB_CNI_PATH SPB_BIN
 AGENT_PID=
 
 cleanup() {
@@ -243,34 +282,49 @@ EOF
 ctl apply -f "$SPB_WORK/pool.yaml" >/dev/null || die "spiderpoolctl apply of the pool failed"
 
 SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
-# Sanity: each chain's ADD puts an address on net1, DEL releases it.
-for p in spiderpool host-local; do
-    nsenter --net="/var/run/netns/$SPB_NODE" "$SELF" __prepare "$p" ADD
-    nsenter --net="/var/run/netns/$SPB_NODE" "$SELF" __add "$p" >"$SPB_WORK/sanity-$p.json" ||
-        die "macvlan+$p ADD failed (sanity run)"
-    ip -n "$SPB_POD" -4 -o addr show dev net1 | grep -q "inet 10.6.1." ||
-        die "macvlan+$p ADD left no 10.6.1.x address on net1: $(cat "$SPB_WORK/sanity-$p.json")"
-    nsenter --net="/var/run/netns/$SPB_NODE" "$SELF" __prepare "$p" CHECK
-    nsenter --net="/var/run/netns/$SPB_NODE" "$SELF" __check "$p" >"$SPB_WORK/sanity-check-$p.out" 2>&1 ||
-        die "macvlan+$p CHECK failed (sanity run): $(cat "$SPB_WORK/sanity-check-$p.out")"
-    nsenter --net="/var/run/netns/$SPB_NODE" "$SELF" __reset "$p"
+# Sanity: in each mode, each plugin's ADD gives an address (chain: on net1),
+# CHECK passes, DEL releases it.
+for mode in chain alone; do
+    part "$mode" || continue
+    for p in spiderpool host-local; do
+        nsenter --net="/var/run/netns/$SPB_NODE" "$SELF" __prepare "$p" ADD "$mode"
+        nsenter --net="/var/run/netns/$SPB_NODE" "$SELF" __add "$p" "$mode" >"$SPB_WORK/sanity-$p.json" ||
+            die "$mode $p ADD failed (sanity run)"
+        if [[ $mode == chain ]]; then
+            ip -n "$SPB_POD" -4 -o addr show dev net1 | grep -q "inet 10.6.1." ||
+                die "macvlan+$p ADD left no 10.6.1.x address on net1: $(cat "$SPB_WORK/sanity-$p.json")"
+        else
+            jq -e '.ips[0].address | startswith("10.6.1.")' "$SPB_WORK/sanity-$p.json" >/dev/null ||
+                die "$p ADD returned no 10.6.1.x address: $(cat "$SPB_WORK/sanity-$p.json")"
+        fi
+        nsenter --net="/var/run/netns/$SPB_NODE" "$SELF" __prepare "$p" CHECK "$mode"
+        nsenter --net="/var/run/netns/$SPB_NODE" "$SELF" __check "$p" "$mode" >"$SPB_WORK/sanity-check-$p.out" 2>&1 ||
+            die "$mode $p CHECK failed (sanity run): $(cat "$SPB_WORK/sanity-check-$p.out")"
+        nsenter --net="/var/run/netns/$SPB_NODE" "$SELF" __reset "$p"
+    done
 done
 
+# label MODE P -> how the tables name a chain or a plugin alone.
+label() { if [[ $1 == chain ]]; then echo "macvlan + $2"; else echo "$2 alone"; fi; }
+
 for round in $(seq 1 "$ROUNDS"); do
-    for command in ADD DEL CHECK; do
-        for p in spiderpool host-local; do
-            json="$SPB_WORK/$p-$command-round$round.json"
-            cmd="env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND=$command CNI_CONTAINERID=$SPB_CID"
-            cmd+=" CNI_NETNS=/var/run/netns/$SPB_POD CNI_IFNAME=net1 CNI_ARGS='$SPB_CNI_ARGS'"
-            cmd+=" CNI_PATH=$SPB_CNI_PATH $CNI_DIR/macvlan < $(conf_for "$p" "$command") > /dev/null"
-            echo "== round $round: macvlan+$p $command" >&2
-            nsenter --net="/var/run/netns/$SPB_NODE" hyperfine --style basic \
-                --warmup "$WARMUP" --runs "$RUNS" \
-                --prepare "$SELF __prepare $p $command" \
-                --cleanup "$SELF __reset $p" \
-                --command-name "macvlan+$p $command" \
-                --export-json "$json" \
-                "$cmd" >&2
+    for mode in chain alone; do
+        part "$mode" || continue
+        for command in ADD DEL CHECK; do
+            for p in spiderpool host-local; do
+                json="$SPB_WORK/$mode-$p-$command-round$round.json"
+                cmd="env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND=$command CNI_CONTAINERID=$SPB_CID"
+                cmd+=" CNI_NETNS=/var/run/netns/$SPB_POD CNI_IFNAME=net1 CNI_ARGS='$SPB_CNI_ARGS'"
+                cmd+=" CNI_PATH=$SPB_CNI_PATH $(runner "$p" "$mode") < $(conf_for "$p" "$command") > /dev/null"
+                echo "== round $round: $(label "$mode" "$p") $command" >&2
+                nsenter --net="/var/run/netns/$SPB_NODE" hyperfine --style basic \
+                    --warmup "$WARMUP" --runs "$RUNS" \
+                    --prepare "$SELF __prepare $p $command $mode" \
+                    --cleanup "$SELF __reset $p" \
+                    --command-name "$(label "$mode" "$p") $command" \
+                    --export-json "$json" \
+                    "$cmd" >&2
+            done
         done
     done
 done
@@ -328,6 +382,7 @@ conc_round() {
     awk -v a="$start" -v b="$end" -v f="$failed" -v d="$dup" 'BEGIN { printf "%.3f %d %d", b - a, f, d }' 
 }
 declare -A CONC_TIMES CONC_FAILED
+part conc || CONC_ROUNDS=0
 for round in $(seq 1 "$CONC_ROUNDS"); do
     for p in spiderpool host-local; do
         echo "== concurrent round $round: $CONC x $p ADD" >&2
@@ -340,26 +395,34 @@ for round in $(seq 1 "$CONC_ROUNDS"); do
     done
 done
 
-echo
-echo "(1) macvlan + IPAM, whole process, ADD, DEL and CHECK timed separately;"
-echo "    $ROUNDS rounds x $RUNS runs (+ $WARMUP warm-up) per chain and command; times in ms"
-echo
-echo "| command | chain | median | mean ± σ | min | max |"
-echo "|---|---|---|---|---|---|"
-declare -A MEDIAN
-for command in ADD DEL CHECK; do
-    for p in spiderpool host-local; do
-        read -r med mean sd min max < <(stats "$p-$command")
-        MEDIAN[$p-$command]=$med
-        printf '| %s | macvlan + %s | %.2f | %.2f ± %.2f | %.2f | %.2f |\n' \
-            "$command" "$p" "$med" "$mean" "$sd" "$min" "$max"
+for mode in chain alone; do
+    part "$mode" || continue
+    echo
+    if [[ $mode == chain ]]; then
+        echo "(1) macvlan + IPAM, whole process, ADD, DEL and CHECK timed separately;"
+    else
+        echo "(1b) the IPAM plugin alone, whole process, ADD, DEL and CHECK timed separately;"
+    fi
+    echo "    $ROUNDS rounds x $RUNS runs (+ $WARMUP warm-up) per plugin and command; times in ms"
+    echo
+    echo "| command | what runs | median | mean ± σ | min | max |"
+    echo "|---|---|---|---|---|---|"
+    declare -A MEDIAN=()
+    for command in ADD DEL CHECK; do
+        for p in spiderpool host-local; do
+            read -r med mean sd min max < <(stats "$mode-$p-$command")
+            MEDIAN[$p-$command]=$med
+            printf '| %s | %s | %.2f | %.2f ± %.2f | %.2f | %.2f |\n' \
+                "$command" "$(label "$mode" "$p")" "$med" "$mean" "$sd" "$min" "$max"
+        done
+    done
+    echo
+    for command in ADD DEL CHECK; do
+        ratio=$(jq -n --argjson a "${MEDIAN[spiderpool-$command]}" --argjson b "${MEDIAN[host-local-$command]}" '$a / $b')
+        printf '%s %s ratio (spiderpool median / host-local median): %.2f\n' "$mode" "$command" "$ratio"
     done
 done
-echo
-for command in ADD DEL CHECK; do
-    ratio=$(jq -n --argjson a "${MEDIAN[spiderpool-$command]}" --argjson b "${MEDIAN[host-local-$command]}" '$a / $b')
-    printf '%s ratio (spiderpool median / host-local median): %.2f\n' "$command" "$ratio"
-done
+part conc || exit 0
 echo
 echo "(2) $CONC concurrent IPAM-only ADDs on one pool/range, wall time per round (s); 0 duplicates in every round"
 echo "    (a duplicate stops the script); failed ADDs per round listed"
