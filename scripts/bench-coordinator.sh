@@ -3,14 +3,16 @@
 # plugin (the nearest standard plugin: it also builds a per-interface policy
 # routing table), in the same namespace setup, timed with hyperfine.
 #
-# What it measures: one plugin process (ADD or DEL on `net1`), nothing else.
+# What it measures: one plugin process (ADD, DEL or CHECK on `net1`), nothing
+# else.
 # Before every timed run (warm-up runs included) hyperfine's --prepare builds a
 # fresh pod namespace exactly as the netns test harness does
 # (spiderpool-bin/tests/netns/mod.rs): `eth0` from Debian's ptp plugin
 # (10.244.1.5/24, standing in for Cilium) and `net1` from Debian's macvlan plugin
 # with static IPAM (10.6.212.200/16, default route via 10.6.0.1) on the node's
 # underlay veth; the plugin under test gets macvlan's result as prevResult. For a
-# DEL run, prepare also runs the same plugin's ADD. The node, LAN router and
+# DEL run, prepare also runs the same plugin's ADD; for a CHECK run it runs the
+# ADD and gives CHECK the ADD's result as prevResult. The node, LAN router and
 # client namespaces are built once per script run.
 #
 # The plugins run in the node namespace, as a runtime runs them: hyperfine itself
@@ -134,7 +136,9 @@ reset_pod() {
 }
 
 # Fresh pod: eth0 from ptp, net1 from macvlan; writes $SPB_WORK/<plugin>.json.
-# With COMMAND=DEL, also runs the plugin's ADD so the DEL has something to undo.
+# With COMMAND=DEL, also runs the plugin's ADD so the DEL has something to undo;
+# with COMMAND=CHECK, runs the ADD and writes $SPB_WORK/<plugin>-check.json (the
+# same netconf, prevResult = the ADD's result).
 prepare() {
     local plugin=$1 command=$2 prev conf
     reset_pod
@@ -144,10 +148,24 @@ prepare() {
     prev=$(cni "$CNI_DIR/macvlan" ADD net1 < <(macvlan_conf))
     conf=$(plugin_conf "$plugin" "$prev")
     printf '%s' "$conf" >"$SPB_WORK/$plugin.json"
-    if [[ $command == DEL ]]; then
+    case $command in
+    DEL)
         cni "$(plugin_path "$plugin")" ADD net1 <"$SPB_WORK/$plugin.json" >/dev/null ||
             die "$plugin ADD (prepare of DEL) failed"
-    fi
+        ;;
+    CHECK)
+        cni "$(plugin_path "$plugin")" ADD net1 <"$SPB_WORK/$plugin.json" >"$SPB_WORK/$plugin-result.json" ||
+            die "$plugin ADD (prepare of CHECK) failed"
+        jq -c --slurpfile r "$SPB_WORK/$plugin-result.json" '. + {prevResult: $r[0]}' \
+            "$SPB_WORK/$plugin.json" >"$SPB_WORK/$plugin-check.json" ||
+            die "$plugin: could not build CHECK's config"
+        ;;
+    esac
+}
+
+# The config file a timed COMMAND of PLUGIN reads.
+conf_for() {
+    if [[ $2 == CHECK ]]; then echo "$SPB_WORK/$1-check.json"; else echo "$SPB_WORK/$1.json"; fi
 }
 
 # --- sub-commands run by hyperfine (inside the node namespace)
@@ -175,7 +193,7 @@ while [[ $# -gt 0 ]]; do
     --rounds) ROUNDS=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --coordinator) SPB_COORD=$2; BUILD=0; shift 2 ;;
-    -h | --help) sed -n '2,36p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,38p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
     esac
 done
@@ -245,6 +263,9 @@ for plugin in coordinator sbr; do
     grep -q "from $POD_NET1_IP lookup" <<<"$rules" ||
         die "$plugin ADD did not add 'from $POD_NET1_IP lookup <table>':
 $rules"
+    prepare "$plugin" CHECK
+    cni "$(plugin_path "$plugin")" CHECK net1 <"$SPB_WORK/$plugin-check.json" >/dev/null ||
+        die "$plugin CHECK failed (sanity run)"
     cni "$(plugin_path "$plugin")" DEL net1 <"$SPB_WORK/$plugin.json" >/dev/null ||
         die "$plugin DEL failed (sanity run)"
     # sbr's DEL removes the rules of net1's addresses; the coordinator's DEL, like
@@ -261,12 +282,12 @@ SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 # Rounds alternate the four benchmarks, so a change in the machine's background
 # load hits every plugin alike; the figures pool the runs of all rounds.
 for round in $(seq 1 "$ROUNDS"); do
-    for command in ADD DEL; do
+    for command in ADD DEL CHECK; do
         for plugin in coordinator sbr; do
             json="$SPB_WORK/$plugin-$command-round$round.json"
             cmd="CNI_COMMAND=$command CNI_CONTAINERID=$SPB_CID CNI_NETNS=/var/run/netns/$SPB_POD"
             cmd+=" CNI_IFNAME=net1 CNI_ARGS='$SPB_CNI_ARGS' CNI_PATH=$CNI_DIR"
-            cmd+=" $(plugin_path "$plugin") < $SPB_WORK/$plugin.json > /dev/null"
+            cmd+=" $(plugin_path "$plugin") < $(conf_for "$plugin" "$command") > /dev/null"
             echo "== round $round: $plugin $command" >&2
             nsenter --net="/var/run/netns/$SPB_NODE" hyperfine --style basic \
                 --warmup "$WARMUP" --runs "$RUNS" \
@@ -295,7 +316,7 @@ echo
 echo "| command | plugin | median | mean ± σ | min | max |"
 echo "|---|---|---|---|---|---|"
 declare -A MEDIAN
-for command in ADD DEL; do
+for command in ADD DEL CHECK; do
     for plugin in coordinator sbr; do
         read -r med mean sd min max < <(stats "$plugin-$command")
         MEDIAN[$plugin-$command]=$med
@@ -304,7 +325,7 @@ for command in ADD DEL; do
     done
 done
 echo
-for command in ADD DEL; do
+for command in ADD DEL CHECK; do
     ratio=$(jq -n --argjson a "${MEDIAN[coordinator-$command]}" --argjson b "${MEDIAN[sbr-$command]}" '$a / $b')
     printf '%s ratio (coordinator median / sbr median): %.2f\n' "$command" "$ratio"
 done

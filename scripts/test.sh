@@ -35,6 +35,9 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked >/dev/null
+
 step "kubernetes test control plane (scripts/k8s-testenv.sh: built once per machine, then cached)"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   bash scripts/k8s-testenv.sh build
@@ -74,13 +77,15 @@ if [ "$(id -u)" = 0 ]; then
   IMAGES_DIR=$(mktemp -d /tmp/spiderpool-test-images.XXXXXX)
   bash scripts/build-images.sh --bin-dir target/debug --out "$IMAGES_DIR" --smoke \
     || { rm -rf "$IMAGES_DIR"; exit 1; }
+  # The plugins as images ship them: Cargo.toml's [profile.plugins] (whole-program
+  # optimisation), packed beside the debug agent and run in the image's chroot.
+  cargo build --profile plugins --locked -p spiderpool-bin --bin spiderpool --bin coordinator
+  bash scripts/build-images.sh --bin-dir target/debug --plugin-dir target/plugins \
+    --out "$IMAGES_DIR" --smoke agent || { rm -rf "$IMAGES_DIR"; exit 1; }
   rm -rf "$IMAGES_DIR"
 else
   echo "skipped: the image smoke test needs root (chroot)"
 fi
-
-step "cargo doc"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked >/dev/null
 
 step "bench build"
 cargo bench --workspace --locked --no-run >/dev/null 2>&1 || cargo bench --workspace --locked --no-run

@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use netns::*;
 use serde_json::{Value, json};
-use spiderpool_bin::agent::{Agent, AgentConfig};
+use spiderpool_bin::agent::{Agent, AgentConfig, AnnounceSocket, serve_announcements};
 use spiderpool_bin::agent_client::request_json;
+use spiderpool_core::agent_api::announce_socket;
 use spiderpool_core::store::MemoryStore;
 
 const CTL: &str = env!("CARGO_BIN_EXE_spiderpoolctl");
@@ -41,6 +42,8 @@ use agent_harness::{Serving, serve_agent};
 struct AgentProc {
     dir: PathBuf,
     serving: Option<Serving>,
+    /// The announce socket beside `agent.sock`, as the agent binary serves it.
+    announce: Option<AnnounceSocket>,
 }
 
 impl AgentProc {
@@ -54,7 +57,9 @@ impl AgentProc {
         std::fs::create_dir_all(&dir).unwrap();
         let agent = Arc::new(Agent::new(MemoryStore::new(), config));
         let serving = Some(serve_agent(agent, &dir.join("agent.sock")));
-        AgentProc { dir, serving }
+        let announce =
+            Some(serve_announcements(&announce_socket(&dir.join("agent.sock"))).unwrap());
+        AgentProc { dir, serving, announce }
     }
 
     fn socket(&self) -> PathBuf {
@@ -296,23 +301,24 @@ fn with_detection_on_a_used_ip_and_a_missing_gateway_fail_add_and_are_released()
     assert_eq!(allocated(&agent, "10-6-v4"), 0);
 }
 
-/// ADD announces the address (gratuitous ARP, sent by the plugin's detached
-/// announcer): the router's stale entry for it — a previous owner's MAC — is
-/// replaced by the pod's. The plugin runs alone on a macvlan link made by
-/// hand and left without an address (the macvlan plugin would send its own
-/// gratuitous ARP after configuring it), so only the announcement can do it.
+/// ADD announces the address (gratuitous ARP): the router's stale entry for
+/// it — a previous owner's MAC — is replaced by the pod's. The plugin runs
+/// alone on a macvlan link made by hand and left without an address (the
+/// macvlan plugin would send its own gratuitous ARP after configuring it), so
+/// only the announcement can do it. First the agent announces (the plugin
+/// hands it the namespace on the announce socket); then, with the announce
+/// socket gone, the plugin's detached announcer does.
 #[test]
 fn add_announces_the_address_and_replaces_a_stale_neighbour_entry() {
     need_netns!();
     let lan = Lan::new();
-    let agent = AgentProc::start(&format!("{}announce", lan.tag));
+    let mut agent = AgentProc::start(&format!("{}announce", lan.tag));
     let dir = agent.dir.clone();
     agent
         .call("PUT", "/v1/admin/objects", &pool("10-6-v4", LAN_GW, "10.6.212.200-10.6.212.240"))
         .unwrap();
     let el = format!("el{}", lan.tag);
     let stale = ["neigh", "replace", "10.6.212.200", "lladdr", "02:00:00:00:00:99", "dev", &el];
-    lan.lan.ip(&[&stale[..], &["nud", "stale"]].concat());
     let pod = lan.pod(1);
     let mv = format!("mv{}", lan.tag);
     lan.node.ip(&["link", "add", &mv, "link", &lan.node_nic, "type", "macvlan", "mode", "bridge"]);
@@ -347,28 +353,40 @@ fn add_announces_the_address_and_replaces_a_stale_neighbour_entry() {
         }
     };
     let log = || std::fs::read_to_string(dir.join("spiderpool.log")).unwrap_or_default();
-    let out = plugin("ADD");
-    assert_eq!(out.code, 0, "ADD: {}\nlog: {}", out.text(), log());
-    assert_eq!(out.json()["ips"][0]["address"], "10.6.212.200/16", "{}", out.stdout);
     let pod_mac =
         pod.ip_json(&["link", "show", "net1"])[0]["address"].as_str().unwrap().to_string();
-    let deadline = std::time::Instant::now() + Duration::from_secs(3);
-    loop {
-        let neigh = lan.lan.show(&["neigh", "show", "10.6.212.200", "dev", &el]);
-        let log = log();
-        if neigh.contains(&pod_mac) && log.contains("announced 10.6.212.200 from net1") {
-            assert!(log.contains("handed to a detached announcer"), "{log}");
-            break;
+    // by: what the plugin's log says it did; done: a log line that shows the
+    // announcement ran (the agent's announcer logs in the agent, not here).
+    for (by, done) in [
+        ("announcement handed to the agent", None),
+        ("handed to a detached announcer", Some("announced 10.6.212.200 from net1")),
+    ] {
+        lan.lan.ip(&[&stale[..], &["nud", "stale"]].concat());
+        let out = plugin("ADD");
+        assert_eq!(out.code, 0, "ADD: {}\nlog: {}", out.text(), log());
+        assert_eq!(out.json()["ips"][0]["address"], "10.6.212.200/16", "{}", out.stdout);
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        loop {
+            let neigh = lan.lan.show(&["neigh", "show", "10.6.212.200", "dev", &el]);
+            let log = log();
+            if neigh.contains(&pod_mac) && done.is_none_or(|d| log.contains(d)) {
+                assert!(log.contains(by), "want {by:?} in {log}");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "3 s after ADD ({by}) the router has {neigh:?}, not {pod_mac}\nlog: {log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "3 s after ADD the router has {neigh:?}, not {pod_mac}\nlog: {log}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+        let out = plugin("DEL");
+        assert_eq!(out.code, 0, "DEL: {}", out.text());
+        assert_eq!(allocated(&agent, "10-6-v4"), 0);
+        // The next round: an agent without an announce socket.
+        agent.announce = None;
     }
-    let out = plugin("DEL");
-    assert_eq!(out.code, 0, "DEL: {}", out.text());
-    assert_eq!(allocated(&agent, "10-6-v4"), 0);
+    let log = log();
+    assert!(log.contains("announce socket") && log.contains("No such file"), "{log}");
 }
 
 /// Through the chain runner, macvlan + spiderpool: a pod without annotations

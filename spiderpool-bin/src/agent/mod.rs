@@ -48,6 +48,7 @@ use spiderpool_core::store::{
 };
 
 pub mod admin;
+mod announcer;
 mod api;
 mod autopool;
 mod coordinator;
@@ -61,6 +62,9 @@ mod socket;
 mod timestamp;
 
 pub use crate::journal::{restrict_journal_files, staging_path as journal_staging_path};
+pub use announcer::{
+    AnnounceSocket, MAX_RUNNING as MAX_ANNOUNCEMENTS_RUNNING, serve_announcements,
+};
 pub use http_errors::BODY_LIMIT;
 pub use journal::{ReplayOutcome, replay_release_journal};
 pub use metered::Metered;

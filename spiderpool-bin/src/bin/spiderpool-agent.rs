@@ -11,7 +11,7 @@ use clap::{Parser, ValueEnum};
 use spiderpool_bin::agent::{
     Agent, AgentBackend, AgentConfig, AgentSocket, ServerLimits, api_router, bind_socket,
     health_router, metrics_router, replay_release_journal, restrict_journal_files, router,
-    serve_router, serve_socket,
+    serve_announcements, serve_router, serve_socket,
 };
 use spiderpool_bin::store::{EmbeddedStore, SyncMode};
 use spiderpool_core::admission::ClusterSettings;
@@ -237,6 +237,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // The socket first: a second agent must stop here, before it opens a
     // store or replays the journal of the agent that owns the socket.
     let socket = bind_socket(&args.socket).await.context("--socket")?;
+    // Beside it, the announce socket of the IPAM plugin's ADDs (a plugin
+    // that finds none announces itself): failing to serve it is not fatal.
+    let announce_path = spiderpool_core::agent_api::announce_socket(&args.socket);
+    let _announce = match serve_announcements(&announce_path) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(path = %announce_path.display(), error = %e, "no announce socket: plugins announce themselves");
+            None
+        }
+    };
     match args.store {
         StoreKind::Memory => {
             run_with_store(&args, MemoryStore::new(), config, socket, router::<MemoryStore>).await

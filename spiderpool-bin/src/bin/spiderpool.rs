@@ -8,7 +8,7 @@ fn main() {
     if let Ok(job) = std::env::var(ANNOUNCE_ENV) {
         std::process::exit(announce_child(&job));
     }
-    let plugin = Spiderpool { announce: Announce::Detached, ..Spiderpool::default() };
+    let plugin = Spiderpool { announce: Announce::Agent, ..Spiderpool::default() };
     let code = spiderpool_bin::cni::run_process(&plugin);
     std::process::exit(code);
 }

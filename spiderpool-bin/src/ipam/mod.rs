@@ -24,7 +24,7 @@
 //! stdout.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -38,9 +38,11 @@ use crate::cni::log::PluginLog;
 use crate::cni::{CniRequest, Plugin};
 use crate::journal;
 
+pub mod announce;
 pub mod config;
 pub mod probe;
 
+pub use announce::{ANNOUNCE_ENV, Announce, AnnounceJob, announce_child};
 pub use config::IpamConfig;
 
 /// Plugin-specific error codes (CNI codes 100+). Timeouts are code 11.
@@ -74,78 +76,6 @@ pub struct Spiderpool {
     pub probe_timing: Timing,
     /// How ADD announces the addresses when no probe is asked for.
     pub announce: Announce,
-}
-
-/// Where the announcement of an ADD without probes runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Announce {
-    /// In the plugin, before it answers. Closing a packet socket waits for an
-    /// RCU grace period (`synchronize_net`, several milliseconds), which the
-    /// runtime waiting for ADD then waits for too.
-    #[default]
-    Inline,
-    /// In a detached copy of the plugin binary (its own process group, no
-    /// stdio, environment [`ANNOUNCE_ENV`] only), so ADD answers without
-    /// waiting for it; the plugin binary's `main` runs [`announce_child`]
-    /// when that variable is set. Falls back to `Inline` when the copy cannot
-    /// start. Only for the plugin binary: `current_exe` is what is started.
-    Detached,
-}
-
-/// The environment variable that makes the `spiderpool` binary an announcer
-/// ([`Announce::Detached`]): a JSON [`AnnounceJob`].
-pub const ANNOUNCE_ENV: &str = "SPIDERPOOL_ANNOUNCE_JOB";
-
-/// What a detached announcer does.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct AnnounceJob {
-    /// The pod's namespace path (`CNI_NETNS`).
-    pub netns: String,
-    /// The interface (`CNI_IFNAME`).
-    pub ifname: String,
-    /// The addresses to announce.
-    pub ips: Vec<std::net::IpAddr>,
-    /// The plugin's log file.
-    pub log_file: PathBuf,
-    /// The log prefix of the ADD it belongs to.
-    pub log_prefix: String,
-}
-
-/// The announcer process ([`Announce::Detached`]): reads the job from
-/// [`ANNOUNCE_ENV`], announces, logs, and returns the exit code (0, or 1 when
-/// the job does not decode; announcement failures are only logged).
-pub fn announce_child(job: &str) -> i32 {
-    let job: AnnounceJob = match serde_json::from_str(job) {
-        Ok(j) => j,
-        Err(_) => return 1,
-    };
-    let log = PluginLog::open_in_place(PLUGIN, &job.log_file, job.log_prefix.clone());
-    let targets: Vec<probe::Target> = job
-        .ips
-        .iter()
-        .map(|ip| probe::Target { ip: *ip, conflict: false, gateway: None })
-        .collect();
-    let line = |m: &str| log.line(m);
-    // Nothing is asked for: this never fails.
-    let _ = probe::probe_and_announce(&job.netns, &job.ifname, &targets, Timing::default(), &line);
-    0
-}
-
-/// Starts a detached announcer for `job`; false when it could not start.
-fn spawn_announcer(job: &AnnounceJob) -> bool {
-    use std::os::unix::process::CommandExt;
-    let (Ok(exe), Ok(json)) = (std::env::current_exe(), serde_json::to_string(job)) else {
-        return false;
-    };
-    std::process::Command::new(exe)
-        .env_clear()
-        .env(ANNOUNCE_ENV, json)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .process_group(0)
-        .spawn()
-        .is_ok()
 }
 
 impl Default for Spiderpool {
@@ -437,16 +367,8 @@ impl Plugin for Spiderpool {
                     ));
                     return Ok(result);
                 }
-                if self.announce == Announce::Detached
-                    && spawn_announcer(&AnnounceJob {
-                        netns: netns.to_string(),
-                        ifname: req.ifname.clone(),
-                        ips: targets.iter().map(|t| t.ip).collect(),
-                        log_file: log.path().to_path_buf(),
-                        log_prefix: log.prefix().to_string(),
-                    })
-                {
-                    log.line("announcement handed to a detached announcer");
+                let ips: Vec<_> = targets.iter().map(|t| t.ip).collect();
+                if announce::hand_off(self.announce, &socket, netns, req, ips, &log) {
                     return Ok(result);
                 }
             }

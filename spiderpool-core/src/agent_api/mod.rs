@@ -45,14 +45,18 @@
 //! - the `{}` body of answers without a model ([`Empty`]);
 //! - the release journal: one [`IpamDelArgs`] per line
 //!   ([`IpamDelArgs::journal_line`]), written by the IPAM plugin when the
-//!   agent cannot take a DEL and replayed by the agent.
+//!   agent cannot take a DEL and replayed by the agent;
+//! - the announce socket beside the agent's ([`announce_socket`]): one
+//!   [`Announcement`] datagram per ADD, the pod's namespace attached.
 
 mod admin;
+mod announce;
 mod error;
 mod ipam;
 mod workload;
 
 pub use admin::{Action, Applied, ObjectList, ObjectOutcome};
+pub use announce::{Announcement, MAX_ANNOUNCEMENT_BYTES, announce_socket};
 pub use error::ErrorBody;
 pub use ipam::{
     Empty, IpConfig, IpamAddArgs, IpamAddResponse, IpamBatchDelArgs, IpamDelArgs, Route,
