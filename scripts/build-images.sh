@@ -8,9 +8,9 @@
 #   scripts/build-images.sh [options] [agent] [controller]     (default: both)
 #     --bin-dir DIR    binaries to pack (default target/release: cargo build --release)
 #     --plugin-dir DIR where the CNI plugins `spiderpool` and `coordinator` come from
-#                      (default: --bin-dir); target/plugins after `cargo build --profile
-#                      plugins -p spiderpool-bin --bin spiderpool --bin coordinator`
-#                      (whole-program optimised: smaller, faster to start; docs/performance.md)
+#                      (default: --bin-dir); the directory scripts/build-plugins.sh prints
+#                      (whole-program optimised, glibc static: faster to start, no
+#                      dependency on the node's glibc; docs/performance.md)
 #     --out DIR        where the archives go (default target/images)
 #     --registry R     image names are R/spiderpool-agent:TAG ... (default localhost/spiderpool-rs,
 #                      the chart's default registry and repository prefix)

@@ -4,13 +4,16 @@
 # watch pods get their underlay addresses (issue 13 item 3; docs/testing.md "One-node
 # cluster end to end").
 #
-#   scripts/cluster-e2e.sh [--keep] [--bin-dir DIR]   build, run every check, tear down
+#   scripts/cluster-e2e.sh [--keep] [--bin-dir DIR] [--plugin-dir DIR]
+#                                                     build, run every check, tear down
 #   scripts/cluster-e2e.sh down WORKDIR               tear down what a --keep run left
 #
 #   --keep        leave the cluster running after the checks; the last two lines printed are
 #                 `KUBECONFIG=<admin kubeconfig>` and `teardown: <command>`
 #   --bin-dir DIR spiderpool binaries for the images (default target/debug; scripts/test.sh
 #                 runs it after `cargo test`, which built them)
+#   --plugin-dir DIR  the CNI plugins for the agent image (default: --bin-dir; scripts/test.sh
+#                 passes the static, optimised ones scripts/build-plugins.sh makes)
 #   --stage node  stop once the node is Ready (no chart, no checks); with --keep: a bare
 #                 one-node cluster to try things on
 #
@@ -253,7 +256,8 @@ images() {
   local t0
   t0=$(now)
   mkdir -p "$W/images"
-  bash scripts/build-images.sh --bin-dir "$BIN_DIR" --out "$W/images" > "$W/logs/build-images.log" 2>&1 ||
+  bash scripts/build-images.sh --bin-dir "$BIN_DIR" --plugin-dir "$PLUGIN_DIR" --out "$W/images" \
+    > "$W/logs/build-images.log" 2>&1 ||
     { tail -20 "$W/logs/build-images.log" >&2; die "scripts/build-images.sh failed"; }
   # The pods' image (busybox httpd) and the sandbox ("pause") image: busybox, whose entrypoint
   # sleeps until it is stopped.
@@ -495,17 +499,19 @@ save_logs() {
 }
 
 cmd_run() {
-  KEEP=0 BIN_DIR=target/debug STAGE=all
+  KEEP=0 BIN_DIR=target/debug PLUGIN_DIR= STAGE=all
   while [ $# -gt 0 ]; do
     case $1 in
       --keep) KEEP=1 ;;
       --bin-dir) BIN_DIR=${2:?--bin-dir DIR}; shift ;;
+      --plugin-dir) PLUGIN_DIR=${2:?--plugin-dir DIR}; shift ;;
       --stage) STAGE=${2:?}; shift ;;
       *) die "unknown argument $1 (see the header of $0)" ;;
     esac
     shift
   done
   BIN_DIR=$(realpath "$BIN_DIR")
+  PLUGIN_DIR=$(realpath "${PLUGIN_DIR:-$BIN_DIR}")
   local t0 t
   t0=$(now)
   prerequisites

@@ -65,9 +65,12 @@ bash scripts/chart-check.sh
 # Every flag the chart passes is one the binaries know (cargo test built them).
 bash scripts/chart-check.sh flags target/debug
 
+step "the CNI plugins as images ship them (scripts/build-plugins.sh: [profile.plugins], glibc static)"
+PLUGIN_DIR=$(bash scripts/build-plugins.sh --locked)
+
 step "one-node cluster end to end (scripts/cluster-e2e.sh: kubelet, containerd, kube-proxy, helm install, pods)"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  bash scripts/cluster-e2e.sh --bin-dir target/debug
+  bash scripts/cluster-e2e.sh --bin-dir target/debug --plugin-dir "$PLUGIN_DIR"
 else
   echo "skipped: the cluster end to end needs root and apt-get (namespaces, a kubelet)"
 fi
@@ -77,10 +80,9 @@ if [ "$(id -u)" = 0 ]; then
   IMAGES_DIR=$(mktemp -d /tmp/spiderpool-test-images.XXXXXX)
   bash scripts/build-images.sh --bin-dir target/debug --out "$IMAGES_DIR" --smoke \
     || { rm -rf "$IMAGES_DIR"; exit 1; }
-  # The plugins as images ship them: Cargo.toml's [profile.plugins] (whole-program
-  # optimisation), packed beside the debug agent and run in the image's chroot.
-  cargo build --profile plugins --locked -p spiderpool-bin --bin spiderpool --bin coordinator
-  bash scripts/build-images.sh --bin-dir target/debug --plugin-dir target/plugins \
+  # The plugins as images ship them, packed beside the debug agent and run in the
+  # image's chroot.
+  bash scripts/build-images.sh --bin-dir target/debug --plugin-dir "$PLUGIN_DIR" \
     --out "$IMAGES_DIR" --smoke agent || { rm -rf "$IMAGES_DIR"; exit 1; }
   rm -rf "$IMAGES_DIR"
 else

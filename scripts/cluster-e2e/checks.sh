@@ -79,8 +79,14 @@ check_pods() {
     [ -n "$name" ] || continue
     n=$((n + 1))
     if in_range "$ip"; then pass "pod $name has $ip (10.6.212.200-240)"; else fail "pod $name has '$ip', not in 10.6.212.200-240"; fi
+    check "the agent announced $ip (the plugin handed it over on the announce socket)" poll 20 agent_announced "$ip"
   done < <(web_pods)
   [ "$n" = 2 ] || fail "expected 2 web pods, found $n"
+}
+
+# agent_announced IP: the agent's log has its `announced` line for IP.
+agent_announced() {
+  k -n "$RELEASE_NS" logs ds/spiderpool-agent -c spiderpool-agent | grep 'announced' | grep -qF "$1"
 }
 
 check_endpoints() {

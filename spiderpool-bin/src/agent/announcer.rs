@@ -108,8 +108,7 @@ impl Slots {
 }
 
 /// Receive failures in a row after which the receiver gives up (a socket
-/// that fails every read); one datagram with too many descriptors is one
-/// failure.
+/// that fails every read).
 const MAX_FAILURES: u32 = 100;
 
 fn receive_loop(sock: &UnixDatagram, slots: &Arc<Slots>) {
@@ -153,9 +152,10 @@ fn receive_loop(sock: &UnixDatagram, slots: &Arc<Slots>) {
 /// One datagram: its body and the descriptors that came with it.
 fn receive(sock: &UnixDatagram) -> nix::Result<(Vec<u8>, Fds)> {
     let mut buf = vec![0u8; MAX_ANNOUNCEMENT_BYTES];
-    // Room for 4 descriptors (a plugin sends 1): a sender with more gets its
-    // datagram refused (control data truncated) by `cmsgs`.
-    let mut cmsg = nix::cmsg_space!([RawFd; 4]);
+    // Room for as many descriptors as one message can carry (the kernel's
+    // SCM_MAX_FD), so that none is ever cut off, left open and lost to us:
+    // `check` refuses every count but one and `Fds` closes them.
+    let mut cmsg = nix::cmsg_space!([RawFd; 253]);
     let (n, truncated, fds) = {
         let mut iov = [IoSliceMut::new(&mut buf)];
         let msg =
@@ -202,7 +202,7 @@ impl Job {
         let ns = Netns::path(format!("/proc/self/fd/{}", self.netns.0[0]));
         let a = &self.what;
         match spiderpool_netlink::probe::announce(&ns, &a.if_name, &a.ips) {
-            Ok(()) => tracing::debug!(
+            Ok(()) => tracing::info!(
                 container = %a.container_id,
                 interface = %a.if_name,
                 ips = ?a.ips,
@@ -227,6 +227,39 @@ mod tests {
     fn fds(n: usize) -> Fds {
         use std::os::fd::IntoRawFd;
         Fds((0..n).map(|_| nix::unistd::dup(std::io::stdin()).unwrap().into_raw_fd()).collect())
+    }
+
+    /// Sends `body` with `n` descriptors (of stdin) from `tx`.
+    fn send(tx: &UnixDatagram, body: &[u8], n: usize) {
+        use nix::sys::socket::{ControlMessage, sendmsg};
+        let raw: Vec<RawFd> = vec![std::io::stdin().as_raw_fd(); n];
+        let cmsgs: Vec<ControlMessage<'_>> =
+            if n == 0 { Vec::new() } else { vec![ControlMessage::ScmRights(&raw)] };
+        let iov = [std::io::IoSlice::new(body)];
+        sendmsg::<()>(tx.as_raw_fd(), &iov, &cmsgs, MsgFlags::empty(), None).unwrap();
+    }
+
+    #[test]
+    fn receive_returns_the_body_and_the_descriptors_and_refuses_too_many() {
+        let (tx, rx) = UnixDatagram::pair().unwrap();
+        send(&tx, b"one", 1);
+        let (body, fds) = receive(&rx).unwrap();
+        assert_eq!((body.as_slice(), fds.0.len()), (&b"one"[..], 1));
+        send(&tx, b"none", 0);
+        let (body, fds) = receive(&rx).unwrap();
+        assert_eq!((body.as_slice(), fds.0.len()), (&b"none"[..], 0));
+        // More than one: received (and closed when dropped), refused by `check`.
+        send(&tx, b"many", 6);
+        let (body, fds) = receive(&rx).unwrap();
+        assert_eq!(fds.0.len(), 6);
+        assert!(check(&body, fds).unwrap_err().contains("6 descriptors"));
+        send(&tx, b"after", 1);
+        let (body, fds) = receive(&rx).unwrap();
+        assert_eq!((body.as_slice(), fds.0.len()), (&b"after"[..], 1));
+        // Longer than the receiver reads: an empty body, refused by `check`.
+        send(&tx, &vec![b'x'; MAX_ANNOUNCEMENT_BYTES + 1], 1);
+        let (body, fds) = receive(&rx).unwrap();
+        assert!(check(&body, fds).unwrap_err().contains("longer than"));
     }
 
     #[test]
