@@ -26,8 +26,10 @@
 //!
 //! Concurrency: one mutex serialises writers (check, commit, cache update);
 //! readers take a read lock on the cache and never wait for the disk, except
-//! for the short cache update after a commit. A write blocks for its fsync:
-//! inside a tokio runtime it runs on the blocking pool, otherwise inline.
+//! for the short cache update after a commit. A write may block (for redb's
+//! write lock, for its fsync): on a multi-threaded tokio runtime it runs in
+//! `block_in_place` (the worker hands its other tasks to another thread), on
+//! a current-thread runtime on the blocking pool, outside a runtime inline.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -274,8 +276,9 @@ impl EmbeddedStore {
         self.shared.read_cache().version
     }
 
-    /// Runs a write: on tokio's blocking pool inside a runtime, inline
-    /// otherwise.
+    /// Runs a write: in `block_in_place` on a multi-threaded runtime, on
+    /// tokio's blocking pool on a current-thread one, inline outside a
+    /// runtime.
     pub(super) async fn blocking<R, E>(
         &self,
         f: impl FnOnce(&Shared) -> Result<R, E> + Send + 'static,
@@ -295,6 +298,14 @@ impl EmbeddedStore {
             r
         };
         match tokio::runtime::Handle::try_current() {
+            // On a multi-threaded runtime (the agent's) the write runs on this
+            // worker, which hands its other tasks to another thread for the
+            // time being: no hop to the blocking pool and back, which on a
+            // small VM cost more scheduler time than the write itself.
+            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                let shared = Arc::clone(&self.shared);
+                tokio::task::block_in_place(move || f(&shared))
+            }
             Ok(handle) => {
                 let shared = Arc::clone(&self.shared);
                 handle.spawn_blocking(move || f(&shared)).await.map_err(|e| {
