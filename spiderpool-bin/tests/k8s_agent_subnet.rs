@@ -23,18 +23,13 @@ use spiderpool_core::model::{SpiderIPPool, SpiderSubnet, SubnetSpec};
 use spiderpool_k8s::Kind;
 use spiderpool_k8s::testing::TestResult;
 
-use k8s_agent_support::{Env, LABEL, add, ip_of, wait_healthy};
+use k8s_agent_support::{Env, LABEL, add, ip_of, subnet_agent_args, wait_healthy};
 
-const AGENT_ARGS: [&str; 8] = [
-    "--enable-spider-subnet",
-    "true",
-    "--enable-ipv6",
-    "false",
-    "--wait-subnet-pool-max-retries",
-    "10",
-    "--wait-subnet-pool-time-in-second",
-    "1",
-];
+/// The agent's flags: SpiderSubnet on, IPv4 only, waiting for an auto-pool
+/// up to 10 × 1 s.
+fn agent_args() -> [&'static str; 8] {
+    subnet_agent_args("10")
+}
 
 /// A SpiderSubnet `base` with `ips` in `cidr`, as the API server stored it.
 async fn subnet(env: &Env, base: &str, cidr: &str, ips: &[&str]) -> TestResult<SpiderSubnet> {
@@ -87,7 +82,7 @@ async fn a_deployments_pod_gets_its_address_from_the_controller_made_pool() -> T
     let sub_name = sub.metadata.name_str().to_string();
     let pod_uid = owned_pod(&env, "web-0", owner, annotations(&sub_name, "+1")).await?;
 
-    let mut agent = env.agent("a", &AGENT_ARGS);
+    let mut agent = env.agent("a", &agent_args());
     wait_healthy(&mut agent, Duration::from_secs(60));
     // No pool yet: the agent waits, then fails saying for what.
     let e = add(&agent.socket, &env.ns, "web-0", &pod_uid, "c0").unwrap_err().to_string();
@@ -128,7 +123,7 @@ async fn a_third_party_controllers_pods_get_a_pool_the_agent_makes() -> TestResu
     let uid = cms.create(&PostParams::default(), &cm).await?.metadata.uid.unwrap_or_default();
     let owner = json!({"apiVersion": "v1", "kind": "ConfigMap", "name": owner_name, "uid": uid,
                        "controller": true});
-    let mut agent = env.agent("a", &AGENT_ARGS);
+    let mut agent = env.agent("a", &agent_args());
     wait_healthy(&mut agent, Duration::from_secs(60));
 
     let mut told = Vec::new();
@@ -199,8 +194,8 @@ async fn two_agents_making_the_same_pools_at_once_agree() -> TestResult<()> {
             &uid,
         )?);
     }
-    let mut a = env.agent("a", &AGENT_ARGS);
-    let mut b = env.agent_on(&node2, "b", &AGENT_ARGS);
+    let mut a = env.agent("a", &agent_args());
+    let mut b = env.agent_on(&node2, "b", &agent_args());
     wait_healthy(&mut a, Duration::from_secs(60));
     wait_healthy(&mut b, Duration::from_secs(60));
     let sockets = [a.socket.clone(), b.socket.clone()];

@@ -16,7 +16,7 @@ mod k8s_agent_support;
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
@@ -29,18 +29,13 @@ use spiderpool_k8s::Kind;
 use spiderpool_k8s::reconcile::{self, AutoPoolOptions, ReconcileError, ReconcileOptions};
 use spiderpool_k8s::testing::TestResult;
 
-use k8s_agent_support::{Env, LABEL, add, del, ip_of, wait_healthy};
+use k8s_agent_support::{Env, LABEL, add, del, ip_of, subnet_agent_args, wait_healthy};
 
-const AGENT_ARGS: [&str; 8] = [
-    "--enable-spider-subnet",
-    "true",
-    "--enable-ipv6",
-    "false",
-    "--wait-subnet-pool-max-retries",
-    "30",
-    "--wait-subnet-pool-time-in-second",
-    "1",
-];
+/// The agent's flags: SpiderSubnet on, IPv4 only, waiting for an auto-pool
+/// up to 30 × 1 s.
+fn agent_args() -> [&'static str; 8] {
+    subnet_agent_args("30")
+}
 
 /// How long the test waits for the controllers (kube-controller-manager's
 /// and ours) to act.
@@ -51,21 +46,12 @@ const SUBNET_IPS: &str = "10.215.0.10-10.215.0.40";
 
 /// Polls `probe` until it returns `Ok(value)`, or fails after [`WAIT`]
 /// naming `what` and the last thing seen.
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> TestResult<T>
+async fn eventually<T, F, Fut>(what: &str, probe: F) -> TestResult<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = TestResult<Result<T, String>>>,
 {
-    let started = Instant::now();
-    let mut last = String::new();
-    while started.elapsed() < WAIT {
-        match probe().await? {
-            Ok(v) => return Ok(v),
-            Err(seen) => last = seen,
-        }
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-    Err(format!("{what}: not after {WAIT:?}; last seen: {last}").into())
+    spiderpool_k8s::testing::eventually(WAIT, what, probe).await
 }
 
 /// The reconcilers with the application controller, in this process,
@@ -276,7 +262,7 @@ async fn a_statefulsets_pods_keep_their_addresses_across_restarts_in_the_auto_po
     sub.metadata.labels = Some(BTreeMap::from([(LABEL.to_owned(), env.label.clone())]));
     let subnet = env.scope.create(sub).await?.into_core().metadata.name_str().to_owned();
 
-    let mut agent = env.agent("a", &AGENT_ARGS);
+    let mut agent = env.agent("a", &agent_args());
     tokio::task::block_in_place(|| wait_healthy(&mut agent, Duration::from_secs(60)));
     let reconcilers = Reconcilers::start(env.client(), &env.label);
 

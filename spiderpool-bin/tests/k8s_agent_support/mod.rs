@@ -29,6 +29,21 @@ pub const LABEL: &str = "spiderpool-rs.test/agent";
 /// The IPAM annotation naming one IPv4 pool.
 pub const IPPOOL: &str = "ipam.spidernet.io/ippool";
 
+/// The flags of an agent with SpiderSubnet on (IPv4 only) that waits for an
+/// application's auto-pool up to `max_retries` times, 1 s apart.
+pub fn subnet_agent_args(max_retries: &str) -> [&str; 8] {
+    [
+        "--enable-spider-subnet",
+        "true",
+        "--enable-ipv6",
+        "false",
+        "--wait-subnet-pool-max-retries",
+        max_retries,
+        "--wait-subnet-pool-time-in-second",
+        "1",
+    ]
+}
+
 /// One test's corner of the cluster.
 pub struct Env {
     pub cluster: TestCluster,

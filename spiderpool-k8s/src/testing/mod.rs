@@ -70,6 +70,26 @@ pub type TestError = Box<dyn std::error::Error + Send + Sync>;
 /// Result of tests and the harness.
 pub type TestResult<T> = Result<T, TestError>;
 
+/// Polls `probe` every 150 ms until it returns `Ok(value)`, or fails after
+/// `limit` naming `what` and the last thing the probe saw (its `Err`); an
+/// error of the probe itself (the outer `Err`) ends the wait at once.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut probe: F) -> TestResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = TestResult<Result<T, String>>>,
+{
+    let started = std::time::Instant::now();
+    let mut last = String::new();
+    while started.elapsed() < limit {
+        match probe().await? {
+            Ok(v) => return Ok(v),
+            Err(seen) => last = seen,
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    Err(format!("{what}: not after {limit:?}; last seen: {last}").into())
+}
+
 /// How long [`TestScope::namespace`] waits for the namespace's default
 /// ServiceAccount. Long: after a test restarted the API server,
 /// kube-controller-manager's informers come back after their back-off (tens

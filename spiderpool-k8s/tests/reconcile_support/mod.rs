@@ -3,7 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, ListParams};
@@ -72,23 +72,14 @@ impl Drop for Running {
     }
 }
 
-/// Polls `probe` until it returns `Some`, or fails after `WAIT` naming `what`
-/// and the last thing seen.
-pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> TestResult<T>
+/// Polls `probe` until it returns `Ok`, or fails after `WAIT` naming `what`
+/// and the last thing seen ([`spiderpool_k8s::testing::eventually`]).
+pub async fn eventually<T, F, Fut>(what: &str, probe: F) -> TestResult<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = TestResult<Result<T, String>>>,
 {
-    let started = Instant::now();
-    let mut last = String::new();
-    while started.elapsed() < WAIT {
-        match probe().await? {
-            Ok(v) => return Ok(v),
-            Err(seen) => last = seen,
-        }
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-    Err(format!("{what}: not after {WAIT:?}; last seen: {last}").into())
+    spiderpool_k8s::testing::eventually(WAIT, what, probe).await
 }
 
 /// The events (`core/v1`) regarding `name` in `namespace`
