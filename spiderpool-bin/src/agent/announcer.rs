@@ -16,15 +16,17 @@
 
 use std::io::IoSliceMut;
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 use spiderpool_core::agent_api::{Announcement, MAX_ANNOUNCEMENT_BYTES};
 use spiderpool_netlink::Netns;
+
+use super::socket::SocketFile;
 
 /// Announcements running at once, at most.
 pub const MAX_RUNNING: usize = 32;
@@ -33,18 +35,7 @@ pub const MAX_RUNNING: usize = 32;
 /// it is still the one bound here).
 #[derive(Debug)]
 pub struct AnnounceSocket {
-    path: PathBuf,
-    id: (u64, u64),
-}
-
-impl Drop for AnnounceSocket {
-    fn drop(&mut self) {
-        if let Ok(m) = std::fs::symlink_metadata(&self.path)
-            && (m.dev(), m.ino()) == self.id
-        {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
+    _file: SocketFile,
 }
 
 /// Binds the announce socket at `path` (replacing a stale socket file; the
@@ -64,12 +55,12 @@ pub fn serve_announcements(path: &Path) -> std::io::Result<AnnounceSocket> {
     }
     let sock = UnixDatagram::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    let meta = std::fs::symlink_metadata(path)?;
+    let file = SocketFile::bound(path)?;
     let slots = Arc::new(Slots::default());
     std::thread::Builder::new()
         .name("announce-recv".into())
         .spawn(move || receive_loop(&sock, &slots))?;
-    Ok(AnnounceSocket { path: path.to_path_buf(), id: (meta.dev(), meta.ino()) })
+    Ok(AnnounceSocket { _file: file })
 }
 
 /// Received descriptors, closed when dropped.

@@ -73,12 +73,46 @@ pub enum SocketError {
 /// here.
 #[derive(Debug)]
 pub struct AgentSocket {
-    path: PathBuf,
+    file: SocketFile,
     listener: Option<UnixListener>,
     /// The locked `<socket>.lock`; the lock goes with the descriptor.
     _lock: File,
-    /// Device and inode of the socket file bound here.
+}
+
+/// A socket file this agent bound: removed when dropped, if the path still
+/// holds that file (device and inode), else left in place with a warning.
+#[derive(Debug)]
+pub(super) struct SocketFile {
+    path: PathBuf,
     id: (u64, u64),
+}
+
+impl SocketFile {
+    /// The socket file just bound at `path`.
+    pub(super) fn bound(path: &Path) -> io::Result<Self> {
+        let meta = std::fs::symlink_metadata(path)?;
+        Ok(Self { path: path.to_path_buf(), id: (meta.dev(), meta.ino()) })
+    }
+
+    /// True while the file at the path is the one bound here.
+    fn still_ours(&self) -> bool {
+        std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.id)
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(m) if (m.dev(), m.ino()) == self.id => {
+                let _ = std::fs::remove_file(&self.path);
+            }
+            Ok(_) => tracing::warn!(
+                socket = %self.path.display(),
+                "the socket path holds a file this agent did not create; left in place"
+            ),
+            Err(_) => {}
+        }
+    }
 }
 
 /// `<socket>.lock`: the lock file beside a socket.
@@ -118,13 +152,8 @@ pub async fn bind_socket(path: &Path) -> Result<AgentSocket, SocketError> {
     let listener = UnixListener::bind(path).map_err(io("bind", path))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
         .map_err(io("chmod 0600", path))?;
-    let meta = std::fs::symlink_metadata(path).map_err(io("stat", path))?;
-    Ok(AgentSocket {
-        path: path.to_path_buf(),
-        listener: Some(listener),
-        _lock: lock,
-        id: (meta.dev(), meta.ino()),
-    })
+    let file = SocketFile::bound(path).map_err(io("stat", path))?;
+    Ok(AgentSocket { file, listener: Some(listener), _lock: lock })
 }
 
 /// Opens `<socket>.lock` and takes its exclusive lock without waiting; writes
@@ -176,7 +205,7 @@ async fn is_live(path: &Path) -> bool {
 impl AgentSocket {
     /// The socket's path.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.file.path
     }
 
     /// The listener (taken once, by the server).
@@ -186,21 +215,6 @@ impl AgentSocket {
 
     /// True while the file at the path is the socket bound here.
     pub fn still_ours(&self) -> bool {
-        std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.id)
-    }
-}
-
-impl Drop for AgentSocket {
-    fn drop(&mut self) {
-        match std::fs::symlink_metadata(&self.path) {
-            Ok(m) if (m.dev(), m.ino()) == self.id => {
-                let _ = std::fs::remove_file(&self.path);
-            }
-            Ok(_) => tracing::warn!(
-                socket = %self.path.display(),
-                "the socket path holds a file this agent did not create; left in place"
-            ),
-            Err(_) => {}
-        }
+        self.file.still_ours()
     }
 }

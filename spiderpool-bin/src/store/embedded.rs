@@ -303,8 +303,7 @@ impl EmbeddedStore {
             // time being: no hop to the blocking pool and back, which on a
             // small VM cost more scheduler time than the write itself.
             Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                let shared = Arc::clone(&self.shared);
-                tokio::task::block_in_place(move || f(&shared))
+                tokio::task::block_in_place(|| f(&self.shared))
             }
             Ok(handle) => {
                 let shared = Arc::clone(&self.shared);
