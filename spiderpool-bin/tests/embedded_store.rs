@@ -567,3 +567,52 @@ async fn concurrent_allocations_on_a_tokio_runtime_are_distinct() {
     let stored = store.read_pool("p", |st| st.allocated_count()).await.unwrap().unwrap().value;
     assert_eq!(stored, 200);
 }
+
+/// The agent's shape with this store: a current-thread runtime, writes
+/// inline. 50 allocations as concurrent tasks, each followed by its
+/// `sync` as the agent answers: every task gets its write in before the
+/// first fsync (a `sync` lets the ready tasks run first), so far fewer
+/// fsyncs than answers, and every answered allocation survives a reopen.
+#[test]
+fn concurrent_syncs_on_a_current_thread_runtime_share_fsyncs() {
+    use spiderpool_core::allocator::{Allocator, RetryPolicy};
+
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let addrs = rt.block_on(async {
+        let store = EmbeddedStore::open_dir_with(dir.path(), SyncMode::Group).unwrap();
+        store.apply_pool(pool("p", "10.6.0.0/16", &["10.6.212.1-10.6.212.254"])).await.unwrap();
+        store.sync().await.unwrap();
+        let before = store.sync_commits();
+        let alloc = std::sync::Arc::new(Allocator::with_clock(
+            store.clone(),
+            TokioSleep,
+            RetryPolicy::default(),
+        ));
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let (alloc, store) = (std::sync::Arc::clone(&alloc), store.clone());
+                tokio::spawn(async move {
+                    let res = alloc.allocate(&pod_request(i)).await;
+                    let res = res.unwrap_or_else(|e| panic!("allocation {i}: {e}"));
+                    store.sync().await.unwrap();
+                    res.ips.first().expect("one address").address.addr()
+                })
+            })
+            .collect();
+        let mut addrs = Vec::new();
+        for t in tasks {
+            addrs.push(t.await.unwrap());
+        }
+        let fsyncs = store.sync_commits() - before;
+        assert!((1..=5).contains(&fsyncs), "50 answers, {fsyncs} fsyncs");
+        addrs
+    });
+    let mut distinct = addrs.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 50, "50 pods, 50 distinct addresses");
+    let reopened = EmbeddedStore::open_dir(dir.path()).unwrap();
+    let stored = records(&reopened, "p");
+    assert!(addrs.iter().all(|a| stored.contains_key(a)), "every answered allocation is durable");
+}

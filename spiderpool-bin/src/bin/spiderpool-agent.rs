@@ -197,11 +197,26 @@ fn main() -> anyhow::Result<()> {
         .with_target(false)
         .with_ansi(ansi)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
+    let runtime =
+        runtime_for(args.store).enable_all().build().context("starting the tokio runtime")?;
     runtime.block_on(run(args))
+}
+
+/// The runtime for a store. With the stores on this machine (`embedded`,
+/// `memory`) the agent is one thread: a request is a few tens of
+/// microseconds of work and, with the embedded store, one shared fsync, so
+/// the thread that wakes up for a request handles it whole — on an idle
+/// machine every hand-off to another thread costs a wake-up (0.1–0.3 ms
+/// here, more than the work), and an IPAM answer needed three. The
+/// embedded store writes inline on it and gives the requests that are ready
+/// a turn before each fsync, so concurrent requests still share one
+/// (`EmbeddedStore::sync`). With `kubernetes` every request waits for the
+/// API server and the watches decode large lists: a worker per core.
+fn runtime_for(store: StoreKind) -> tokio::runtime::Builder {
+    match store {
+        StoreKind::Embedded | StoreKind::Memory => tokio::runtime::Builder::new_current_thread(),
+        StoreKind::Kubernetes => tokio::runtime::Builder::new_multi_thread(),
+    }
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {

@@ -28,13 +28,15 @@
 //! readers take a read lock on the cache and never wait for the disk, except
 //! for the short cache update after a commit. A write may block (for redb's
 //! write lock, for its fsync): on a multi-threaded tokio runtime it runs in
-//! `block_in_place` (the worker hands its other tasks to another thread), on
-//! a current-thread runtime on the blocking pool, outside a runtime inline.
+//! `block_in_place` (the worker hands its other tasks to another thread);
+//! on a current-thread runtime (the agent's) and outside a runtime it runs
+//! inline: there is no other worker to keep going, and a hop to the
+//! blocking pool and back costs two thread wake-ups, more than the write.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use redb::{
@@ -138,11 +140,11 @@ pub(super) struct Cache {
 /// other objects in one redb database, with an in-memory cache for reads.
 /// Open it once per process: redb refuses a second writer of the same file.
 ///
-/// Reads are served from memory on the calling thread. Writes block for a
-/// durable commit; inside a tokio runtime they run on its blocking pool
-/// (`spawn_blocking`), so a burst of writes never stalls the runtime's worker
-/// threads, and inline otherwise. A write whose caller stops waiting still
-/// completes.
+/// Reads are served from memory on the calling thread. Writes may block
+/// (redb's write lock, an fsync): on a multi-threaded tokio runtime they run
+/// in `block_in_place`, so the worker's other tasks move to another thread;
+/// on a current-thread runtime and outside a runtime they run inline. A
+/// write, once started, completes even if its caller stops waiting.
 #[derive(Clone)]
 pub struct EmbeddedStore {
     pub(super) shared: Arc<Shared>,
@@ -161,6 +163,8 @@ pub(super) struct Shared {
     /// so concurrent `sync` calls queue behind one fsync and then find their
     /// writes covered.
     pub(super) durable: Mutex<Version>,
+    /// Durable commits made by `sync` ([`SyncMode::Group`]).
+    sync_commits: AtomicU64,
     /// Why the store cannot write, since when (`None` while it can).
     pub(super) fault: Mutex<Option<Fault>>,
     /// Set by a write that failed with an I/O error: the database must be
@@ -218,6 +222,7 @@ impl EmbeddedStore {
             cache: RwLock::new(Cache::default()),
             mode,
             durable: Mutex::new(0),
+            sync_commits: AtomicU64::new(0),
             fault: Mutex::new(None),
             reopen_needed: AtomicBool::new(false),
             recovered: Mutex::new(None),
@@ -260,10 +265,29 @@ impl EmbeddedStore {
         // no sync succeeds until the store has recovered.
         self.shared.fault_error()?;
         let target = self.version();
-        if *self.shared.durable.lock().unwrap_or_else(|e| e.into_inner()) >= target {
+        if self.shared.durable_through(target) {
             return Ok(());
         }
+        // On a current-thread runtime the fsync below holds the only thread:
+        // first let the tasks that are ready (requests read meanwhile) make
+        // their writes, so that this one fsync covers them too. tokio runs a
+        // yielded task again only after it has polled for I/O.
+        if is_current_thread() {
+            tokio::task::yield_now().await;
+            if self.shared.durable_through(target) {
+                return Ok(());
+            }
+        }
         self.blocking(move |s: &Shared| s.sync_through(target)).await
+    }
+
+    /// How many durable commits have covered earlier non-durable ones since
+    /// the store was opened ([`SyncMode::Group`]): one per
+    /// [`EmbeddedStore::sync`] that found writes not yet durable (and one
+    /// at open when it created tables). Each is one fsync, shared by every
+    /// write that returned before it.
+    pub fn sync_commits(&self) -> u64 {
+        self.shared.sync_commits.load(Ordering::Relaxed)
     }
 
     /// The database file.
@@ -276,9 +300,8 @@ impl EmbeddedStore {
         self.shared.read_cache().version
     }
 
-    /// Runs a write: in `block_in_place` on a multi-threaded runtime, on
-    /// tokio's blocking pool on a current-thread one, inline outside a
-    /// runtime.
+    /// Runs a write: in `block_in_place` on a multi-threaded runtime, inline
+    /// on a current-thread runtime and outside a runtime.
     pub(super) async fn blocking<R, E>(
         &self,
         f: impl FnOnce(&Shared) -> Result<R, E> + Send + 'static,
@@ -298,28 +321,33 @@ impl EmbeddedStore {
             r
         };
         match tokio::runtime::Handle::try_current() {
-            // On a multi-threaded runtime (the agent's) the write runs on this
-            // worker, which hands its other tasks to another thread for the
-            // time being: no hop to the blocking pool and back, which on a
-            // small VM cost more scheduler time than the write itself.
+            // On a multi-threaded runtime the write runs on this worker, which
+            // hands its other tasks to another thread for the time being: no
+            // hop to the blocking pool and back, which on a small VM cost
+            // more scheduler time than the write itself.
             Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
                 tokio::task::block_in_place(|| f(&self.shared))
             }
-            Ok(handle) => {
-                let shared = Arc::clone(&self.shared);
-                handle.spawn_blocking(move || f(&shared)).await.map_err(|e| {
-                    E::from(StoreError::Backend(format!(
-                        "redb {}: write task: {e}",
-                        self.shared.path.display()
-                    )))
-                })?
-            }
-            Err(_) => f(&self.shared),
+            // A current-thread runtime (the agent's with this store) has no
+            // other worker: the write runs on its thread, as outside a
+            // runtime.
+            _ => f(&self.shared),
         }
     }
 }
 
+/// True on the thread of a current-thread tokio runtime.
+fn is_current_thread() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
+}
+
 impl Shared {
+    /// True when every commit up to version `target` is durable.
+    fn durable_through(&self, target: Version) -> bool {
+        *self.durable.lock().unwrap_or_else(|e| e.into_inner()) >= target
+    }
+
     /// Makes the commits up to version `target` durable: one empty durable
     /// commit, skipped when a `sync` that finished meanwhile covered them.
     pub(super) fn sync_through(&self, target: Version) -> Result<(), StoreError> {
@@ -335,6 +363,7 @@ impl Shared {
             txn.set_durability(Durability::Immediate).map_err(|e| self.backend("sync", e))?;
             txn.commit().map_err(|e| self.failure("sync", e.into()))
         })?;
+        self.sync_commits.fetch_add(1, Ordering::Relaxed);
         *durable = covered;
         Ok(())
     }
