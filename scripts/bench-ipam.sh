@@ -16,6 +16,14 @@
 #     (macvlan's link work, the same for both, is not in it). Prepare builds a
 #     fresh pod namespace with a down macvlan `net1` (what macvlan has made
 #     when it calls IPAM); before DEL and CHECK it runs the plugin's ADD.
+#     The same runs also time the harness alone: `env -i ... NOOP < config`
+#     under the same shell, prepare and cleanup, where NOOP is a program that
+#     only exits (built here from three instructions on x86_64, so it has no
+#     libc start-up; /bin/true elsewhere, whose start-up is then left out of
+#     both net figures). Each plugin's median is also reported net of the
+#     harness's: the shell and `env` are in every timed command (~1.5 ms
+#     here, a third of a plugin run) but in neither plugin, and a runtime
+#     execs its plugins directly.
 # (2) 200 concurrent ADDs of the IPAM plugin alone (CNI_COMMAND=ADD, 200
 #     processes started at once, distinct container IDs and pod names, one pool
 #     / one range of 254 addresses): total wall time from the first start to the
@@ -281,6 +289,15 @@ spec:
 EOF
 ctl apply -f "$SPB_WORK/pool.yaml" >/dev/null || die "spiderpoolctl apply of the pool failed"
 
+# The harness's do-nothing program (see (1b) above).
+NOOP=/bin/true
+if [[ $(uname -m) == x86_64 ]] && command -v cc >/dev/null; then
+    printf '.globl _start\n_start:\n mov $60, %%eax\n xor %%edi, %%edi\n syscall\n' >"$SPB_WORK/noop.s"
+    cc -nostdlib -static -o "$SPB_WORK/noop" "$SPB_WORK/noop.s" && NOOP=$SPB_WORK/noop
+fi
+"$NOOP" || die "$NOOP failed"
+echo "harness program: $NOOP" >&2
+
 SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 # Sanity: in each mode, each plugin's ADD gives an address (chain: on net1),
 # CHECK passes, DEL releases it.
@@ -311,6 +328,17 @@ for round in $(seq 1 "$ROUNDS"); do
     for mode in chain alone; do
         part "$mode" || continue
         for command in ADD DEL CHECK; do
+            # The harness: what every timed command runs besides the plugin.
+            if [[ $mode == alone ]]; then
+                echo "== round $round: harness $command" >&2
+                nsenter --net="/var/run/netns/$SPB_NODE" hyperfine --style basic \
+                    --warmup "$WARMUP" --runs "$RUNS" \
+                    --prepare "$SELF __prepare host-local $command $mode" \
+                    --cleanup "$SELF __reset host-local" \
+                    --command-name "harness $command" \
+                    --export-json "$SPB_WORK/$mode-harness-$command-round$round.json" \
+                    "env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND=$command $NOOP < $(conf_for host-local "$command") > /dev/null" >&2
+            fi
             for p in spiderpool host-local; do
                 json="$SPB_WORK/$mode-$p-$command-round$round.json"
                 cmd="env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND=$command CNI_CONTAINERID=$SPB_CID"
@@ -420,6 +448,18 @@ for mode in chain alone; do
     for command in ADD DEL CHECK; do
         ratio=$(jq -n --argjson a "${MEDIAN[spiderpool-$command]}" --argjson b "${MEDIAN[host-local-$command]}" '$a / $b')
         printf '%s %s ratio (spiderpool median / host-local median): %.2f\n' "$mode" "$command" "$ratio"
+    done
+    [[ $mode == alone ]] || continue
+    echo
+    echo "    net of the harness ($NOOP; each median minus the harness median of the same command):"
+    echo
+    echo "| command | harness median | spiderpool net | host-local net | net ratio |"
+    echo "|---|---|---|---|---|"
+    for command in ADD DEL CHECK; do
+        read -r h _ < <(stats "$mode-harness-$command")
+        jq -rn --argjson h "$h" --argjson a "${MEDIAN[spiderpool-$command]}" \
+            --argjson b "${MEDIAN[host-local-$command]}" --arg c "$command" \
+            '"| \($c) | \($h * 100 | round / 100) | \(($a - $h) * 100 | round / 100) | \(($b - $h) * 100 | round / 100) | \((($a - $h) / ($b - $h)) * 100 | round / 100) |"'
     done
 done
 part conc || exit 0
