@@ -28,7 +28,8 @@
 #
 # The node also has a mount namespace of its own, in which the paths a node shares
 # with the machine are private: /run/spidernet (the agent socket, which the coordinator
-# plugin reads at its fixed path), /var/log/pods, /var/log/containers and
+# plugin reads at its fixed path), /var/log/spidernet (the CNI plugins' logs at their
+# default paths), /var/log/pods, /var/log/containers and
 # /var/lib/kubelet/device-plugins (the kubelet's fixed paths), /var/lib/cni (libcni's
 # result cache) and /run/containerd (containerd 1.6's shim sockets). kubelet, containerd and kube-proxy run inside both namespaces; the kubelet
 # with AWS_EC2_METADATA_DISABLED=true and its pods in the cgroup /<prefix>.
@@ -59,7 +60,7 @@ readonly PROCS=(kube-proxy kubelet kube-scheduler containerd forward-apiserver f
 readonly SYSCTLS=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops
   kernel/keys/root_maxkeys kernel/keys/root_maxbytes)
 # Paths a node's processes use whatever their flags say; private to the node's mount namespace.
-readonly SHARED_DIRS=(/run/spidernet /var/log/pods /var/log/containers /var/lib/kubelet /var/lib/cni /run/containerd)
+readonly SHARED_DIRS=(/run/spidernet /var/log/spidernet /var/log/pods /var/log/containers /var/lib/kubelet /var/lib/cni /run/containerd)
 
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 export NO_PROXY=127.0.0.1,localhost,10.0.0.0/8 no_proxy=127.0.0.1,localhost,10.0.0.0/8
