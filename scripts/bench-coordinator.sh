@@ -37,6 +37,8 @@
 # touched. No traffic is sent.
 
 set -euo pipefail
+# shellcheck source=scripts/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 
 CNI_DIR=${CNI_PLUGIN_DIR:-/usr/lib/cni}
 POD_ETH0_IP=10.244.1.5
@@ -289,25 +291,10 @@ for round in $(seq 1 "$ROUNDS"); do
             cmd+=" CNI_IFNAME=net1 CNI_ARGS='$SPB_CNI_ARGS' CNI_PATH=$CNI_DIR"
             cmd+=" $(plugin_path "$plugin") < $(conf_for "$plugin" "$command") > /dev/null"
             echo "== round $round: $plugin $command" >&2
-            nsenter --net="/var/run/netns/$SPB_NODE" hyperfine --style basic \
-                --warmup "$WARMUP" --runs "$RUNS" \
-                --prepare "$SELF __prepare $plugin $command" \
-                --cleanup "$SELF __reset" \
-                --command-name "$plugin $command" \
-                --export-json "$json" \
-                "$cmd" >&2
+            time_in_node "$plugin $command" "$json" "$SELF __prepare $plugin $command" "$SELF __reset" "$cmd"
         done
     done
 done
-
-# stats KEY -> "median mean stddev min max" in ms over every round's runs.
-stats() {
-    jq -rs '[.[].results[0].times[]] | sort | map(. * 1000) as $t | ($t | length) as $n
-        | ($t | add / $n) as $mean
-        | [ (if $n % 2 == 1 then $t[($n - 1) / 2] else ($t[$n / 2 - 1] + $t[$n / 2]) / 2 end),
-            $mean, ((($t | map((. - $mean) * (. - $mean)) | add) / $n) | sqrt),
-            $t[0], $t[-1] ] | @tsv' "$SPB_WORK/$1"-round*.json
-}
 
 echo
 echo "rounds: $ROUNDS x $RUNS runs (+ $WARMUP warm-up) per plugin and command; times in ms;"

@@ -51,6 +51,8 @@
 # SPB_KEEP is set). The root namespace's routes are never touched. No traffic.
 
 set -euo pipefail
+# shellcheck source=scripts/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 
 CNI_DIR=${CNI_PLUGIN_DIR:-/usr/lib/cni}
 SUBNET=10.6.0.0/16
@@ -331,13 +333,9 @@ for round in $(seq 1 "$ROUNDS"); do
             # The harness: what every timed command runs besides the plugin.
             if [[ $mode == alone ]]; then
                 echo "== round $round: harness $command" >&2
-                nsenter --net="/var/run/netns/$SPB_NODE" hyperfine --style basic \
-                    --warmup "$WARMUP" --runs "$RUNS" \
-                    --prepare "$SELF __prepare host-local $command $mode" \
-                    --cleanup "$SELF __reset host-local" \
-                    --command-name "harness $command" \
-                    --export-json "$SPB_WORK/$mode-harness-$command-round$round.json" \
-                    "env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND=$command $NOOP < $(conf_for host-local "$command") > /dev/null" >&2
+                time_in_node "harness $command" "$SPB_WORK/$mode-harness-$command-round$round.json" \
+                    "$SELF __prepare host-local $command $mode" "$SELF __reset host-local" \
+                    "env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND=$command $NOOP < $(conf_for host-local "$command") > /dev/null"
             fi
             for p in spiderpool host-local; do
                 json="$SPB_WORK/$mode-$p-$command-round$round.json"
@@ -345,28 +343,14 @@ for round in $(seq 1 "$ROUNDS"); do
                 cmd+=" CNI_NETNS=/var/run/netns/$SPB_POD CNI_IFNAME=net1 CNI_ARGS='$SPB_CNI_ARGS'"
                 cmd+=" CNI_PATH=$SPB_CNI_PATH $(runner "$p" "$mode") < $(conf_for "$p" "$command") > /dev/null"
                 echo "== round $round: $(label "$mode" "$p") $command" >&2
-                nsenter --net="/var/run/netns/$SPB_NODE" hyperfine --style basic \
-                    --warmup "$WARMUP" --runs "$RUNS" \
-                    --prepare "$SELF __prepare $p $command $mode" \
-                    --cleanup "$SELF __reset $p" \
-                    --command-name "$(label "$mode" "$p") $command" \
-                    --export-json "$json" \
-                    "$cmd" >&2
+                time_in_node "$(label "$mode" "$p") $command" "$json" \
+                    "$SELF __prepare $p $command $mode" "$SELF __reset $p" "$cmd"
             done
         done
     done
 done
 nsenter --net="/var/run/netns/$SPB_NODE" "$SELF" __reset spiderpool
 nsenter --net="/var/run/netns/$SPB_NODE" "$SELF" __reset host-local
-
-# stats KEY -> "median mean stddev min max" in ms over every round's runs.
-stats() {
-    jq -rs '[.[].results[0].times[]] | sort | map(. * 1000) as $t | ($t | length) as $n
-        | ($t | add / $n) as $mean
-        | [ (if $n % 2 == 1 then $t[($n - 1) / 2] else ($t[$n / 2 - 1] + $t[$n / 2]) / 2 end),
-            $mean, ((($t | map((. - $mean) * (. - $mean)) | add) / $n) | sqrt),
-            $t[0], $t[-1] ] | @tsv' "$SPB_WORK/$1"-round*.json
-}
 
 # --- (2) concurrent IPAM-only ADDs
 # conc_round PLUGIN ROUND -> "wall_seconds failed_adds duplicates"; dies on duplicates.
