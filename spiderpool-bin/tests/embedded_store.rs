@@ -91,6 +91,32 @@ fn group_commit_writes_survive_reopen_after_sync() {
     assert_eq!(records(&s, "p").len(), 2);
 }
 
+/// In group mode the writes since the last `sync` are staged in one open
+/// transaction: the store's reads have them at once, and closing the store
+/// commits them (nobody was told about them, but nothing is thrown away).
+#[test]
+fn group_commit_staged_writes_are_read_at_once_and_committed_at_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let third = {
+        let s = EmbeddedStore::open_dir_with(dir.path(), SyncMode::Group).unwrap();
+        pollster::block_on(s.apply_pool(pool("p", "10.6.0.0/16", &["10.6.0.1-10.6.0.9"]))).unwrap();
+        allocate(&s, "p", "u1").unwrap();
+        allocate(&s, "p", "u2").unwrap();
+        pollster::block_on(s.sync()).unwrap();
+        let synced = s.sync_commits();
+        // Staged, not synced: the next allocation sees it taken.
+        let third = allocate(&s, "p", "u3").unwrap();
+        assert_eq!(records(&s, "p").len(), 3);
+        assert_ne!(allocate(&s, "p", "u4").unwrap(), third);
+        assert_eq!(s.sync_commits(), synced, "no commit before the next sync");
+        third
+    };
+    let s = EmbeddedStore::open_dir(dir.path()).unwrap();
+    let got = records(&s, "p");
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(got.get(&third).map(String::as_str), Some("u3"), "{got:?}");
+}
+
 fn record(uid: &str) -> PoolIpAllocation {
     PoolIpAllocation {
         pod: format!("default/{uid}"),

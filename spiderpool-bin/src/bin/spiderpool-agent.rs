@@ -37,8 +37,9 @@ enum StoreKind {
 /// When the embedded store's writes reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum StoreSync {
-    /// Writes commit without an fsync and every answer waits for one fsync
-    /// shared by the requests that finished meanwhile (group commit).
+    /// Writes are staged in one transaction and every answer waits for its
+    /// commit, one fsync shared by the requests that finished meanwhile
+    /// (group commit).
     Group,
     /// Every write commits with its own fsync.
     EveryWrite,

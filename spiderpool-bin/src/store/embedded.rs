@@ -17,14 +17,20 @@
 //! - [`SyncMode::EveryWrite`] (the default of [`EmbeddedStore::open`]): every
 //!   commit uses [`Durability::Immediate`]; when a write returns, it survives a
 //!   crash of the process or the machine.
-//! - [`SyncMode::Group`] (the agent's): commits use [`Durability::None`] and
-//!   [`EmbeddedStore::sync`] makes every commit that has returned durable with
-//!   one empty [`Durability::Immediate`] commit (redb persists the non-durable
-//!   commits before it). Callers that run concurrently share that fsync (group
-//!   commit): the agent answers a request only after its `sync` returns, so a
-//!   crash loses only writes nobody was told about.
+//! - [`SyncMode::Group`] (the agent's): writes are applied to one open write
+//!   transaction, not committed (the cache, which every read uses, has them
+//!   at once), and [`EmbeddedStore::sync`] commits that transaction with one
+//!   fsync ([`Durability::Immediate`]). Callers that run concurrently share
+//!   that commit (group commit): the agent answers a request only after its
+//!   `sync` returns, so a crash loses only writes nobody was told about. A
+//!   request (pool records, then its endpoint, then `sync`) costs one redb
+//!   commit, each page it touches written once. The price: a write that
+//!   fails half way (redb's failure, never a request's) takes the other
+//!   staged writes with it, so it fails the store as an I/O error does (see
+//!   the `fault` module).
 //!
-//! Concurrency: one mutex serialises writers (check, commit, cache update);
+//! Concurrency: one mutex serialises writers (check, commit or staging,
+//! cache update) and the commit of the staged writes;
 //! readers take a read lock on the cache and never wait for the disk, except
 //! for the short cache update after a commit. A write may block (for redb's
 //! write lock, for its fsync): on a multi-threaded tokio runtime it runs in
@@ -119,9 +125,10 @@ pub enum SyncMode {
     /// Every write commits durably before it returns (one fsync per write).
     #[default]
     EveryWrite,
-    /// Writes commit without an fsync; [`EmbeddedStore::sync`] makes all of
-    /// them durable at once. A crash loses the writes made since the last
-    /// `sync` returned (never a part of one: each commit is atomic).
+    /// Writes are staged in one open transaction; [`EmbeddedStore::sync`]
+    /// commits them at once, with one fsync. A crash loses the writes made
+    /// since the last `sync` returned (never a part of one: the commit is
+    /// atomic). Closing the store commits what is staged.
     Group,
 }
 
@@ -165,6 +172,13 @@ pub(super) struct Shared {
     pub(super) durable: Mutex<Version>,
     /// Durable commits made by `sync` ([`SyncMode::Group`]).
     sync_commits: AtomicU64,
+    /// [`SyncMode::Group`]: the write transaction holding the writes made
+    /// since the last `sync` (each write applied to it, not committed), which
+    /// the next `sync` commits with one fsync. One transaction instead of
+    /// a non-durable commit per write and an empty durable one: a request's
+    /// writes (pool records, endpoint) cost one redb commit and write each
+    /// page they touch once. Taken only under `writer`.
+    pub(super) pending: Mutex<Option<WriteTransaction>>,
     /// Why the store cannot write, since when (`None` while it can).
     pub(super) fault: Mutex<Option<Fault>>,
     /// Set by a write that failed with an I/O error: the database must be
@@ -223,12 +237,16 @@ impl EmbeddedStore {
             mode,
             durable: Mutex::new(0),
             sync_commits: AtomicU64::new(0),
+            pending: Mutex::new(None),
             fault: Mutex::new(None),
             reopen_needed: AtomicBool::new(false),
             recovered: Mutex::new(None),
         };
         let load = |s: &Shared| -> Result<Cache, StoreError> {
             s.create_tables()?;
+            // Group mode stages the tables' creation; the read below sees
+            // committed writes only.
+            s.commit_staged("create tables", Durability::None)?;
             s.with_db("begin read", |db| {
                 let txn = db.begin_read().map_err(|e| s.backend("begin read", e))?;
                 s.load(&txn)
@@ -281,11 +299,10 @@ impl EmbeddedStore {
         self.blocking(move |s: &Shared| s.sync_through(target)).await
     }
 
-    /// How many durable commits have covered earlier non-durable ones since
-    /// the store was opened ([`SyncMode::Group`]): one per
-    /// [`EmbeddedStore::sync`] that found writes not yet durable (and one
-    /// at open when it created tables). Each is one fsync, shared by every
-    /// write that returned before it.
+    /// How many durable commits `sync` has made since the store was opened
+    /// ([`SyncMode::Group`]): one per [`EmbeddedStore::sync`] that found
+    /// writes not yet durable (and one at open when it created tables). Each
+    /// is one fsync, shared by every write that returned before it.
     pub fn sync_commits(&self) -> u64 {
         self.shared.sync_commits.load(Ordering::Relaxed)
     }
@@ -348,24 +365,51 @@ impl Shared {
         *self.durable.lock().unwrap_or_else(|e| e.into_inner()) >= target
     }
 
-    /// Makes the commits up to version `target` durable: one empty durable
-    /// commit, skipped when a `sync` that finished meanwhile covered them.
+    /// Makes the writes up to version `target` durable: commits the staged
+    /// writes with an fsync (an empty durable commit when none are staged,
+    /// which persists earlier non-durable commits), skipped when a `sync`
+    /// that finished meanwhile covered them.
     pub(super) fn sync_through(&self, target: Version) -> Result<(), StoreError> {
+        // No write stages into the transaction while it commits.
+        let _writer = self.writer();
         let mut durable = self.durable.lock().unwrap_or_else(|e| e.into_inner());
         if *durable >= target {
             return Ok(());
         }
-        // Everything committed before this point is covered by the commit
-        // below: redb persists earlier non-durable commits with it.
+        // Everything written before this point is covered by the commit
+        // below.
         let covered = self.read_cache().version.max(target);
-        self.with_db("sync", |db| {
-            let mut txn = db.begin_write().map_err(|e| self.failure("sync", e.into()))?;
-            txn.set_durability(Durability::Immediate).map_err(|e| self.backend("sync", e))?;
-            txn.commit().map_err(|e| self.failure("sync", e.into()))
-        })?;
+        if !self.commit_staged("sync", Durability::Immediate)? {
+            self.with_db("sync", |db| {
+                let mut txn = db.begin_write().map_err(|e| self.failure("sync", e.into()))?;
+                txn.set_durability(Durability::Immediate).map_err(|e| self.backend("sync", e))?;
+                txn.commit().map_err(|e| self.failure("sync", e.into()))
+            })?;
+        }
         self.sync_commits.fetch_add(1, Ordering::Relaxed);
         *durable = covered;
         Ok(())
+    }
+
+    /// Commits the staged writes ([`SyncMode::Group`]) with `durability`;
+    /// `Ok(false)` when none are staged. The caller holds `writer`. A failed
+    /// commit loses every staged write, so it fails the store (see the
+    /// `fault` module) whatever the error.
+    pub(super) fn commit_staged(
+        &self,
+        op: &str,
+        durability: Durability,
+    ) -> Result<bool, StoreError> {
+        let staged = self.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(mut txn) = staged else {
+            return Ok(false);
+        };
+        let committed = match txn.set_durability(durability) {
+            Ok(()) => txn.commit().map_err(redb::Error::from),
+            Err(e) => Err(redb::Error::from(e)),
+        };
+        committed.map_err(|e| self.staged_writes_lost(op, e))?;
+        Ok(true)
     }
 
     fn create_tables(&self) -> Result<(), StoreError> {
@@ -492,6 +536,8 @@ impl Shared {
     /// cache refused a change the database took, which the pre-commit check
     /// rules out).
     pub(super) fn reload_pool(&self, cache: &mut Cache, name: &str) -> Result<(), StoreError> {
+        // A read transaction sees committed writes only.
+        self.commit_staged("reload pool", Durability::None)?;
         let loaded = self.with_db("begin read", |db| {
             let txn = db.begin_read().map_err(|e| self.backend("begin read", e))?;
             self.load_pool(&txn, name)
@@ -532,17 +578,16 @@ impl Shared {
         next: Version,
         f: impl FnOnce(&WriteTransaction) -> Result<R, redb::Error>,
     ) -> Result<R, StoreError> {
+        let run = |txn: &WriteTransaction| -> Result<R, redb::Error> {
+            txn.open_table(META)?.insert(VERSION_KEY, next)?;
+            f(txn)
+        };
+        if self.mode == SyncMode::Group {
+            return self.stage(op, run);
+        }
         self.with_db(op, |db| {
             let mut txn = db.begin_write().map_err(|e| self.failure(op, e.into()))?;
-            let durability = match self.mode {
-                SyncMode::EveryWrite => Durability::Immediate,
-                SyncMode::Group => Durability::None,
-            };
-            txn.set_durability(durability).map_err(|e| self.backend(op, e))?;
-            let run = |txn: &WriteTransaction| -> Result<R, redb::Error> {
-                txn.open_table(META)?.insert(VERSION_KEY, next)?;
-                f(txn)
-            };
+            txn.set_durability(Durability::Immediate).map_err(|e| self.backend(op, e))?;
             match run(&txn) {
                 Ok(r) => {
                     txn.commit().map_err(|e| self.failure(op, e.into()))?;
@@ -554,6 +599,50 @@ impl Shared {
                 }
             }
         })
+    }
+
+    /// [`SyncMode::Group`]: applies `run` to the staged transaction (begun
+    /// here when none is open), without committing. A write that fails half
+    /// way cannot be taken back alone: the transaction, with the writes
+    /// staged before it, is aborted and the store fails (see
+    /// [`Shared::staged_writes_lost`]) — every such failure is redb's (an
+    /// I/O error, a corrupted file), never a request's.
+    fn stage<R>(
+        &self,
+        op: &str,
+        run: impl FnOnce(&WriteTransaction) -> Result<R, redb::Error>,
+    ) -> Result<R, StoreError> {
+        self.with_db(op, |db| {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let txn = match pending.take() {
+                Some(txn) => txn,
+                None => db.begin_write().map_err(|e| self.failure(op, e.into()))?,
+            };
+            match run(&txn) {
+                Ok(r) => {
+                    *pending = Some(txn);
+                    Ok(r)
+                }
+                Err(e) => {
+                    drop(pending);
+                    let _ = txn.abort();
+                    Err(self.staged_writes_lost(op, e))
+                }
+            }
+        })
+    }
+}
+
+impl Drop for Shared {
+    /// Writes staged and never synced (nobody was told about them) are
+    /// still committed when the store closes.
+    fn drop(&mut self) {
+        let staged = self.pending.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(txn) = staged
+            && let Err(e) = txn.commit()
+        {
+            tracing::warn!(db = %self.path.display(), error = %e, "embedded store: the writes staged at close could not be committed");
+        }
     }
 }
 

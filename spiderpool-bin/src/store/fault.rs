@@ -1,10 +1,12 @@
 //! What the embedded store does when the disk fails under it (full, or an
 //! I/O error): after one, redb answers every later write with "previous I/O
-//! error" until the database is closed and opened again, and the commits made
-//! without an fsync since the last durable one ([`super::SyncMode::Group`])
-//! are gone from the file.
+//! error" until the database is closed and opened again, and the writes
+//! staged since the last `sync` ([`super::SyncMode::Group`]) are gone with
+//! the transaction that held them.
 //!
-//! So, on the first write that fails with an I/O error:
+//! So, on the first write that fails with an I/O error (in group mode: on
+//! any failure of a staged write or of its commit, which loses the writes
+//! staged before it too):
 //! 1. the store is marked failed, with the reason: writes and `sync` fail at
 //!    once naming it, and [`EmbeddedStore::health`] reports it;
 //! 2. once that write has returned, the database is reopened and the cache
@@ -80,12 +82,29 @@ impl Shared {
     /// failed and asks for a reopen.
     pub(super) fn failure(&self, op: &str, e: redb::Error) -> StoreError {
         if is_io(&e) {
+            self.fail(op, &e, "a write failed with an I/O error");
+        }
+        self.backend(op, e)
+    }
+
+    /// The error of a write or commit that lost the staged writes
+    /// ([`super::SyncMode::Group`]): whatever the error, writes other callers
+    /// were told had succeeded are gone, so the store fails as for an I/O
+    /// error (their `sync` fails; the cache is reloaded from the file).
+    pub(super) fn staged_writes_lost(&self, op: &str, e: redb::Error) -> StoreError {
+        self.fail(op, &e, "a write or commit failed, losing the writes staged since the last sync");
+        self.backend(op, e)
+    }
+
+    /// Marks the store failed (once) and asks for a reopen.
+    fn fail(&self, op: &str, e: &redb::Error, what: &str) {
+        {
             let mut fault = self.fault.lock().unwrap_or_else(|e| e.into_inner());
             if fault.is_none() {
                 tracing::error!(
                     db = %self.path.display(),
                     error = %format!("{op}: {e}"),
-                    "embedded store: a write failed with an I/O error; refusing writes until a write succeeds again"
+                    "embedded store: {what}; refusing writes until a write succeeds again"
                 );
                 let now = Instant::now();
                 // Failing again soon after a recovery (a small write fit, a
@@ -100,9 +119,16 @@ impl Shared {
                 *fault =
                     Some(Fault { reason: format!("{op}: {e}"), since: now, last_try: now, wait });
             }
-            self.reopen_needed.store(true, Ordering::SeqCst);
         }
-        self.backend(op, e)
+        self.reopen_needed.store(true, Ordering::SeqCst);
+    }
+
+    /// Aborts the staged writes, if any: they are lost with the failure
+    /// that led here (the store is failed, so their `sync` fails).
+    fn drop_staged(&self) {
+        if let Some(txn) = self.pending.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = txn.abort();
+        }
     }
 
     /// `Err` naming the fault while the store cannot write.
@@ -139,6 +165,7 @@ impl Shared {
         let _writer = self.writer();
         let mut durable = self.durable.lock().unwrap_or_else(|e| e.into_inner());
         let mut db = self.db.write().unwrap_or_else(|e| e.into_inner());
+        self.drop_staged();
         // Closed first: redb refuses a second open of the file.
         *db = None;
         match self.open_and_load() {
@@ -183,6 +210,8 @@ impl Shared {
         if closed || self.reopen_needed.swap(false, Ordering::SeqCst) {
             self.reopen();
         }
+        // The probe below opens a write transaction of its own.
+        self.drop_staged();
         let probe = self.with_db("probe", |db| {
             let secs = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

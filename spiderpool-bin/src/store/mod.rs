@@ -8,8 +8,10 @@
 //! is rebuilt from the database when the store opens.
 //!
 //! What it deliberately does not do: share the database with another writer
-//! process (redb locks the file), or merge several callers' changes into one
-//! transaction (each write is its own atomic commit; only the fsync is shared).
+//! process (redb locks the file). In [`SyncMode::Group`] the writes made
+//! between two `sync`s share one transaction (one commit, one fsync); each
+//! caller's checks (versions, free addresses) are made against the cache,
+//! which has every staged write, so they do not change.
 
 mod admin;
 mod deletion;
