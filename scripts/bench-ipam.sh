@@ -16,14 +16,20 @@
 #     (macvlan's link work, the same for both, is not in it). Prepare builds a
 #     fresh pod namespace with a down macvlan `net1` (what macvlan has made
 #     when it calls IPAM); before DEL and CHECK it runs the plugin's ADD.
-#     The same runs also time the harness alone: `env -i ... NOOP < config`
-#     under the same shell, prepare and cleanup, where NOOP is a program that
-#     only exits (built here from three instructions on x86_64, so it has no
-#     libc start-up; /bin/true elsewhere, whose start-up is then left out of
-#     both net figures). Each plugin's median is also reported net of the
-#     harness's: the shell and `env` are in every timed command (~1.5 ms
-#     here, a third of a plugin run) but in neither plugin, and a runtime
-#     execs its plugins directly.
+#     How a timed command starts the plugin (--harness): `feed` (the default
+#     where it can be built) is `hyperfine -N` running scripts/bench-feed.c, a
+#     program without libc that opens the config as stdin and execs the plugin
+#     with exactly the CNI environment, as a runtime execs a plugin; `shell`
+#     (the only harness before 2026-12-05, kept to compare with older
+#     figures) is hyperfine's shell running `env -i CNI_...=... PLUGIN <
+#     config`, ~1.5 ms of shell and `env` in every run.
+#     The same runs also time the harness alone: the same command with NOOP
+#     instead of the plugin, under the same prepare and cleanup, where NOOP is
+#     a program that only exits (built here from three instructions on
+#     x86_64, so it has no libc start-up; /bin/true elsewhere, whose start-up
+#     is then left out of both net figures). Each plugin's median is also
+#     reported net of the harness's (the harness is in every timed command
+#     but in neither plugin).
 # (2) 200 concurrent ADDs of the IPAM plugin alone (CNI_COMMAND=ADD, 200
 #     processes started at once, distinct container IDs and pod names, one pool
 #     / one range of 254 addresses): total wall time from the first start to the
@@ -41,7 +47,7 @@
 #
 # Usage (as root):
 #   scripts/bench-ipam.sh [--runs N] [--warmup N] [--rounds R] [--conc-rounds R]
-#                         [--parts chain,alone,conc] [--no-build]
+#                         [--parts chain,alone,conc] [--harness feed|shell] [--no-build]
 # Defaults: 2 rounds of 20 runs (+2 warm-up) per plugin and command, 3 rounds of
 # the concurrent test per plugin, all three parts. Release binaries (cargo
 # build --release; CARGO_TARGET_DIR picks the target directory).
@@ -199,6 +205,7 @@ WARMUP=2
 ROUNDS=2
 CONC_ROUNDS=3
 PARTS=chain,alone,conc
+HARNESS=feed
 BUILD=1
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -207,12 +214,14 @@ while [[ $# -gt 0 ]]; do
     --rounds) ROUNDS=$2; shift 2 ;;
     --conc-rounds) CONC_ROUNDS=$2; shift 2 ;;
     --parts) PARTS=$2; shift 2 ;;
+    --harness) HARNESS=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    -h | --help) sed -n '2,39p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,45p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
     esac
 done
 part() { [[ ,$PARTS, == *,$1,* ]]; }
+[[ $HARNESS == feed || $HARNESS == shell ]] || die "--harness: feed or shell, not $HARNESS"
 for x in ${PARTS//,/ }; do
     [[ $x == chain || $x == alone || $x == conc ]] || die "--parts: unknown part $x (chain, alone, conc)"
 done
@@ -298,7 +307,30 @@ if [[ $(uname -m) == x86_64 ]] && command -v cc >/dev/null; then
     cc -nostdlib -static -o "$SPB_WORK/noop" "$SPB_WORK/noop.s" && NOOP=$SPB_WORK/noop
 fi
 "$NOOP" || die "$NOOP failed"
-echo "harness program: $NOOP" >&2
+HF_ARGS=()
+if [[ $HARNESS == feed ]]; then
+    FEED=$(build_feed "$SPB_WORK")
+    if [[ -n $FEED ]]; then
+        HF_ARGS=(-N)
+    else
+        echo "bench-feed cannot be built here (x86_64 and cc needed): the shell harness is used" >&2
+        HARNESS=shell
+    fi
+fi
+echo "harness: $HARNESS, do-nothing program: $NOOP" >&2
+
+# timed COMMAND PROG CONF -> the command line hyperfine times: PROG run as a
+# CNI plugin for COMMAND, CONF on its stdin, in the pod's namespace and the
+# harness chosen.
+timed() {
+    local env="CNI_COMMAND=$1 CNI_CONTAINERID=$SPB_CID CNI_NETNS=/var/run/netns/$SPB_POD CNI_IFNAME=net1"
+    env+=" CNI_ARGS='$SPB_CNI_ARGS' CNI_PATH=$SPB_CNI_PATH PATH=/usr/sbin:/usr/bin:/sbin:/bin"
+    if [[ $HARNESS == feed ]]; then
+        echo "$FEED $3 $2 $env"
+    else
+        echo "env -i $env $2 < $3 > /dev/null"
+    fi
+}
 
 SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 # Sanity: in each mode, each plugin's ADD gives an address (chain: on net1),
@@ -335,16 +367,14 @@ for round in $(seq 1 "$ROUNDS"); do
                 echo "== round $round: harness $command" >&2
                 time_in_node "harness $command" "$SPB_WORK/$mode-harness-$command-round$round.json" \
                     "$SELF __prepare host-local $command $mode" "$SELF __reset host-local" \
-                    "env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND=$command $NOOP < $(conf_for host-local "$command") > /dev/null"
+                    "$(timed "$command" "$NOOP" "$(conf_for host-local "$command")")" "${HF_ARGS[@]}"
             fi
             for p in spiderpool host-local; do
                 json="$SPB_WORK/$mode-$p-$command-round$round.json"
-                cmd="env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND=$command CNI_CONTAINERID=$SPB_CID"
-                cmd+=" CNI_NETNS=/var/run/netns/$SPB_POD CNI_IFNAME=net1 CNI_ARGS='$SPB_CNI_ARGS'"
-                cmd+=" CNI_PATH=$SPB_CNI_PATH $(runner "$p" "$mode") < $(conf_for "$p" "$command") > /dev/null"
                 echo "== round $round: $(label "$mode" "$p") $command" >&2
                 time_in_node "$(label "$mode" "$p") $command" "$json" \
-                    "$SELF __prepare $p $command $mode" "$SELF __reset $p" "$cmd"
+                    "$SELF __prepare $p $command $mode" "$SELF __reset $p" \
+                    "$(timed "$command" "$(runner "$p" "$mode")" "$(conf_for "$p" "$command")")" "${HF_ARGS[@]}"
             done
         done
     done
@@ -415,7 +445,7 @@ for mode in chain alone; do
     else
         echo "(1b) the IPAM plugin alone, whole process, ADD, DEL and CHECK timed separately;"
     fi
-    echo "    $ROUNDS rounds x $RUNS runs (+ $WARMUP warm-up) per plugin and command; times in ms"
+    echo "    $ROUNDS rounds x $RUNS runs (+ $WARMUP warm-up) per plugin and command, $HARNESS harness; times in ms"
     echo
     echo "| command | what runs | median | mean ± σ | min | max |"
     echo "|---|---|---|---|---|---|"

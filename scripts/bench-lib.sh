@@ -2,15 +2,27 @@
 # one hyperfine timing in the node namespace, and the statistics over its rounds.
 # Both read the caller's SPB_NODE, SPB_WORK, WARMUP and RUNS when called.
 
-# time_in_node NAME JSON PREPARE CLEANUP CMD: hyperfine times CMD (a shell
-# command line) in the node namespace, PREPARE before and CLEANUP after every
-# run (not timed), and exports its runs to JSON.
+# time_in_node NAME JSON PREPARE CLEANUP CMD [HYPERFINE-ARGS...]: hyperfine
+# times CMD (a shell command line; with -N among HYPERFINE-ARGS a program and
+# its arguments, run without a shell, as PREPARE and CLEANUP then are) in the
+# node namespace, PREPARE before and CLEANUP after every run (not timed), and
+# exports its runs to JSON.
 time_in_node() {
     nsenter --net="/var/run/netns/$SPB_NODE" hyperfine --style basic \
         --warmup "$WARMUP" --runs "$RUNS" \
         --prepare "$3" --cleanup "$4" \
-        --command-name "$1" --export-json "$2" \
+        --command-name "$1" --export-json "$2" "${@:6}" \
         "$5" >&2
+}
+
+# build_feed DIR -> the path of scripts/bench-feed.c built into DIR, or
+# nothing when it cannot be built here (not x86_64, no C compiler).
+build_feed() {
+    local src
+    src=$(dirname "${BASH_SOURCE[0]}")/bench-feed.c
+    [[ $(uname -m) == x86_64 ]] && command -v cc >/dev/null || return 0
+    cc -O2 -nostdlib -static -fno-stack-protector -o "$1/bench-feed" "$src" >&2 || return 0
+    echo "$1/bench-feed"
 }
 
 # stats KEY -> "median mean stddev min max" in ms over every round's runs
