@@ -11,7 +11,7 @@
 //! end of the connection; the connection kept for the next request unless
 //! the agent closes it.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -199,6 +199,23 @@ fn still_open(stream: &UnixStream) -> bool {
     peeked == Err(nix::errno::Errno::EAGAIN)
 }
 
+/// Writes all of `bytes` (within the socket's write timeout), with
+/// `MSG_NOSIGNAL`: an agent gone half way is an error, not a `SIGPIPE` in a
+/// process that has not ignored it (a program embedding this client).
+fn send_all(stream: &UnixStream, mut bytes: &[u8]) -> std::io::Result<()> {
+    use nix::sys::socket::{MsgFlags, send};
+    let fd = std::os::fd::AsRawFd::as_raw_fd(stream);
+    while !bytes.is_empty() {
+        match send(fd, bytes, MsgFlags::MSG_NOSIGNAL) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 /// The I/O error of a read or write, or the time up.
 fn io_failure(what: &str, e: &std::io::Error) -> Failure {
     match e.kind() {
@@ -214,9 +231,8 @@ fn exchange(
     request: &[u8],
     deadline: Instant,
 ) -> Result<(u16, Vec<u8>, bool), Failure> {
-    let mut s = stream;
-    s.set_write_timeout(Some(remaining(deadline)?)).map_err(|e| io_failure("request", &e))?;
-    s.write_all(request).map_err(|e| io_failure("request", &e))?;
+    stream.set_write_timeout(Some(remaining(deadline)?)).map_err(|e| io_failure("request", &e))?;
+    send_all(stream, request).map_err(|e| io_failure("request", &e))?;
     let mut reader = Reader { stream, buf: Vec::with_capacity(8192), deadline };
     let (status, head_len, framing, close) = loop {
         let mut headers = [httparse::EMPTY_HEADER; 64];
@@ -382,6 +398,8 @@ impl Reader<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     use super::super::fake::serve_once;
     use super::super::request_json;
     use super::*;
