@@ -23,9 +23,17 @@
 # The coordinator runs in overlay mode without an agent socket (netconf only):
 # the agent round trip is not part of the figure.
 #
+# How a timed run starts the plugin (--harness), as in scripts/bench-ipam.sh:
+# `feed` (the default where it can be built) is `hyperfine -N` running
+# scripts/bench-feed.c, which opens the config as stdin and execs the plugin
+# with exactly the CNI environment (and PATH), as a runtime does; `shell` (the
+# only harness before 2026-12-05) is hyperfine's shell running
+# `CNI_...=... PLUGIN < config`.
+#
 # Usage (as root):
 #   scripts/bench-coordinator.sh [--runs N] [--warmup N] [--rounds R] [--no-build]
 #                                [--coordinator PATH  (a prebuilt binary; no build)]
+#                                [--harness feed|shell]
 # Defaults: 3 rounds of 30 runs (+3 warm-up) for each plugin and command; the
 # rounds alternate the plugins so drifting background load hits both alike.
 # Output: a table of medians over all runs and the ratios (our median / sbr
@@ -188,6 +196,7 @@ RUNS=30
 WARMUP=3
 ROUNDS=3
 BUILD=1
+HARNESS=feed
 while [[ $# -gt 0 ]]; do
     case $1 in
     --runs) RUNS=$2; shift 2 ;;
@@ -195,11 +204,13 @@ while [[ $# -gt 0 ]]; do
     --rounds) ROUNDS=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --coordinator) SPB_COORD=$2; BUILD=0; shift 2 ;;
-    -h | --help) sed -n '2,38p' "$0"; exit 0 ;;
+    --harness) HARNESS=$2; shift 2 ;;
+    -h | --help) sed -n '2,46p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
     esac
 done
 
+[[ $HARNESS == feed || $HARNESS == shell ]] || die "--harness: feed or shell, not $HARNESS"
 [[ $(id -u) == 0 ]] || die "needs root (network namespaces)"
 for tool in ip jq nsenter; do
     command -v "$tool" >/dev/null || die "$tool not installed"
@@ -280,6 +291,17 @@ $rules"
 done
 reset_pod
 
+HF_ARGS=()
+if [[ $HARNESS == feed ]]; then
+    FEED=$(build_feed "$SPB_WORK")
+    if [[ -n $FEED ]]; then
+        HF_ARGS=(-N)
+    else
+        echo "bench-feed cannot be built here (x86_64 and cc needed): the shell harness is used" >&2
+        HARNESS=shell
+    fi
+fi
+
 SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 # Rounds alternate the four benchmarks, so a change in the machine's background
 # load hits every plugin alike; the figures pool the runs of all rounds.
@@ -287,17 +309,21 @@ for round in $(seq 1 "$ROUNDS"); do
     for command in ADD DEL CHECK; do
         for plugin in coordinator sbr; do
             json="$SPB_WORK/$plugin-$command-round$round.json"
-            cmd="CNI_COMMAND=$command CNI_CONTAINERID=$SPB_CID CNI_NETNS=/var/run/netns/$SPB_POD"
-            cmd+=" CNI_IFNAME=net1 CNI_ARGS='$SPB_CNI_ARGS' CNI_PATH=$CNI_DIR"
-            cmd+=" $(plugin_path "$plugin") < $(conf_for "$plugin" "$command") > /dev/null"
+            env="CNI_COMMAND=$command CNI_CONTAINERID=$SPB_CID CNI_NETNS=/var/run/netns/$SPB_POD"
+            env+=" CNI_IFNAME=net1 CNI_ARGS='$SPB_CNI_ARGS' CNI_PATH=$CNI_DIR"
+            if [[ $HARNESS == feed ]]; then
+                cmd="$FEED $(conf_for "$plugin" "$command") $(plugin_path "$plugin") $env PATH=/usr/sbin:/usr/bin:/sbin:/bin"
+            else
+                cmd="$env $(plugin_path "$plugin") < $(conf_for "$plugin" "$command") > /dev/null"
+            fi
             echo "== round $round: $plugin $command" >&2
-            time_in_node "$plugin $command" "$json" "$SELF __prepare $plugin $command" "$SELF __reset" "$cmd"
+            time_in_node "$plugin $command" "$json" "$SELF __prepare $plugin $command" "$SELF __reset" "$cmd" "${HF_ARGS[@]}"
         done
     done
 done
 
 echo
-echo "rounds: $ROUNDS x $RUNS runs (+ $WARMUP warm-up) per plugin and command; times in ms;"
+echo "rounds: $ROUNDS x $RUNS runs (+ $WARMUP warm-up) per plugin and command, $HARNESS harness; times in ms;"
 echo "hyperfine JSON in $SPB_WORK"
 echo
 echo "| command | plugin | median | mean ± σ | min | max |"
