@@ -291,16 +291,7 @@ $rules"
 done
 reset_pod
 
-HF_ARGS=()
-if [[ $HARNESS == feed ]]; then
-    FEED=$(build_feed "$SPB_WORK")
-    if [[ -n $FEED ]]; then
-        HF_ARGS=(-N)
-    else
-        echo "bench-feed cannot be built here (x86_64 and cc needed): the shell harness is used" >&2
-        HARNESS=shell
-    fi
-fi
+choose_harness
 
 SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 # Rounds alternate the four benchmarks, so a change in the machine's background

@@ -307,16 +307,7 @@ if [[ $(uname -m) == x86_64 ]] && command -v cc >/dev/null; then
     cc -nostdlib -static -o "$SPB_WORK/noop" "$SPB_WORK/noop.s" && NOOP=$SPB_WORK/noop
 fi
 "$NOOP" || die "$NOOP failed"
-HF_ARGS=()
-if [[ $HARNESS == feed ]]; then
-    FEED=$(build_feed "$SPB_WORK")
-    if [[ -n $FEED ]]; then
-        HF_ARGS=(-N)
-    else
-        echo "bench-feed cannot be built here (x86_64 and cc needed): the shell harness is used" >&2
-        HARNESS=shell
-    fi
-fi
+choose_harness
 echo "harness: $HARNESS, do-nothing program: $NOOP" >&2
 
 # timed COMMAND PROG CONF -> the command line hyperfine times: PROG run as a

@@ -34,3 +34,18 @@ stats() {
             $mean, ((($t | map((. - $mean) * (. - $mean)) | add) / $n) | sqrt),
             $t[0], $t[-1] ] | @tsv' "$SPB_WORK/$1"-round*.json
 }
+
+# choose_harness: for HARNESS=feed, builds bench-feed into $SPB_WORK and sets
+# FEED and HF_ARGS=(-N) (time_in_node's extra arguments); where it cannot be
+# built, says so and falls back to HARNESS=shell (HF_ARGS empty).
+choose_harness() {
+    HF_ARGS=()
+    [[ $HARNESS == feed ]] || return 0
+    FEED=$(build_feed "$SPB_WORK")
+    if [[ -n $FEED ]]; then
+        HF_ARGS=(-N)
+    else
+        echo "bench-feed cannot be built here (x86_64 and cc needed): the shell harness is used" >&2
+        HARNESS=shell
+    fi
+}
