@@ -1,7 +1,7 @@
 /* bench-feed FILE PROG [NAME=VALUE...]: runs PROG with FILE as its standard
  * input and exactly the NAME=VALUE pairs as its environment, as
  * `env -i NAME=VALUE... PROG < FILE` does, but without a shell or `env`: the
- * benchmarks (scripts/bench-ipam.sh) time it with `hyperfine -N`, so that a
+ * benchmarks (bench-ipam.sh, bench-coordinator.sh) time it with `hyperfine -N`, so that a
  * timed run is this program's exec, then the plugin's process, as a runtime
  * execs a CNI plugin. No libc, so no libc start-up in any timed run:
  *   cc -O2 -nostdlib -static -fno-stack-protector -o bench-feed bench-feed.c

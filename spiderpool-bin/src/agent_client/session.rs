@@ -267,14 +267,7 @@ fn exchange(
             if n > MAX_BODY_BYTES {
                 return Err(Failure::Io(format!("answer body of {n} bytes is too long")));
             }
-            while reader.buf.len() < n {
-                if !reader.fill("response body")? {
-                    return Err(Failure::Io(format!(
-                        "response body: connection closed after {} of {n} bytes",
-                        reader.buf.len()
-                    )));
-                }
-            }
+            reader.need(n)?;
             reader.buf.truncate(n);
             std::mem::take(&mut reader.buf)
         }
@@ -351,10 +344,25 @@ impl Reader<'_> {
     fn need(&mut self, n: usize) -> Result<(), Failure> {
         while self.buf.len() < n {
             if !self.fill("response body")? {
-                return Err(Failure::Io("response body: connection closed in a chunk".into()));
+                return Err(Failure::Io(format!(
+                    "response body: connection closed after {} of {n} bytes",
+                    self.buf.len()
+                )));
             }
         }
         Ok(())
+    }
+
+    /// Where the line starting at `from` ends (its `\r\n`), reading more
+    /// until it has one.
+    fn line_end(&mut self, from: usize) -> Result<usize, Failure> {
+        loop {
+            if let Some(i) = self.buf[from..].windows(2).position(|w| w == b"\r\n") {
+                return Ok(from + i);
+            }
+            let len = self.buf.len();
+            self.need(len + 1)?;
+        }
     }
 
     /// Decodes a chunked body (`buf` starts at its first chunk); trailers are
@@ -363,13 +371,7 @@ impl Reader<'_> {
         let mut body = Vec::new();
         let mut at = 0;
         loop {
-            let line_end = loop {
-                if let Some(i) = self.buf[at..].windows(2).position(|w| w == b"\r\n") {
-                    break at + i;
-                }
-                let len = self.buf.len();
-                self.need(len + 1)?;
-            };
+            let line_end = self.line_end(at)?;
             let line = String::from_utf8_lossy(&self.buf[at..line_end]);
             let size = line.split(';').next().unwrap_or_default().trim();
             let size = usize::from_str_radix(size, 16)
@@ -378,12 +380,11 @@ impl Reader<'_> {
             if size == 0 {
                 // Trailers, then an empty line.
                 loop {
-                    let len = self.buf.len();
-                    match self.buf[at..].windows(2).position(|w| w == b"\r\n") {
-                        Some(0) => return Ok(body),
-                        Some(i) => at += i + 2,
-                        None => self.need(len + 1)?,
+                    let end = self.line_end(at)?;
+                    if end == at {
+                        return Ok(body);
                     }
+                    at = end + 2;
                 }
             }
             if body.len() + size > MAX_BODY_BYTES {

@@ -98,27 +98,24 @@ impl Shared {
 
     /// Marks the store failed (once) and asks for a reopen.
     fn fail(&self, op: &str, e: &redb::Error, what: &str) {
-        {
-            let mut fault = self.fault.lock().unwrap_or_else(|e| e.into_inner());
-            if fault.is_none() {
-                tracing::error!(
-                    db = %self.path.display(),
-                    error = %format!("{op}: {e}"),
-                    "embedded store: {what}; refusing writes until a write succeeds again"
-                );
-                let now = Instant::now();
-                // Failing again soon after a recovery (a small write fit, a
-                // real one did not): keep backing off instead of starting
-                // over.
-                let mut last = self.recovered.lock().unwrap_or_else(|e| e.into_inner());
-                let wait = match *last {
-                    Some((at, wait)) if at.elapsed() < RETRY_MAX * 2 => (wait * 2).min(RETRY_MAX),
-                    _ => RETRY,
-                };
-                *last = None;
-                *fault =
-                    Some(Fault { reason: format!("{op}: {e}"), since: now, last_try: now, wait });
-            }
+        let mut fault = self.fault.lock().unwrap_or_else(|e| e.into_inner());
+        if fault.is_none() {
+            tracing::error!(
+                db = %self.path.display(),
+                error = %format!("{op}: {e}"),
+                "embedded store: {what}; refusing writes until a write succeeds again"
+            );
+            let now = Instant::now();
+            // Failing again soon after a recovery (a small write fit, a
+            // real one did not): keep backing off instead of starting
+            // over.
+            let mut last = self.recovered.lock().unwrap_or_else(|e| e.into_inner());
+            let wait = match *last {
+                Some((at, wait)) if at.elapsed() < RETRY_MAX * 2 => (wait * 2).min(RETRY_MAX),
+                _ => RETRY,
+            };
+            *last = None;
+            *fault = Some(Fault { reason: format!("{op}: {e}"), since: now, last_try: now, wait });
         }
         self.reopen_needed.store(true, Ordering::SeqCst);
     }
